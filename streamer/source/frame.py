@@ -1,0 +1,36 @@
+"""The frame handed from capture to every later stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded picture, stamped once at capture.
+
+    Attributes:
+        image: BGR ``uint8`` array (H, W, 3). Later stages must not draw on it; the
+            overlay copies it first.
+        index: 0-based position in the source (frames skipped by a live source still
+            advance it).
+        t_s: frame time in seconds, the only clock rules use: ``index / fps`` for files,
+            monotonic seconds since the capture started for live sources.
+        wall_ts: UTC wall-clock time of capture (epoch seconds); for files the run's start
+            plus ``t_s``. Becomes the event's ``timestamp``.
+    """
+
+    image: np.ndarray
+    index: int
+    t_s: float
+    wall_ts: float
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
