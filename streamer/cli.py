@@ -1,0 +1,209 @@
+"""Command line: ``streamer run | demo | validate``.
+
+User errors (:class:`StreamerError`) print one ``error:`` line and exit non-zero without
+a traceback; ``validate`` exits 0 for a good file and 2 for a bad one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+# Quiet OpenCV's and FFmpeg's own stderr chatter before cv2 is first imported: our
+# errors say what failed in one line; theirs would bury it.
+os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+
+from streamer.errors import StreamerError  # noqa: E402
+from streamer.redact import redact  # noqa: E402
+
+log = logging.getLogger("streamer")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except StreamerError as exc:
+        print(f"error: {redact(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamer",
+        description="Detect events in a video stream with YAML rules and deliver them durably.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check a config file (exit 0 good, 2 bad)")
+    validate.add_argument("config", type=Path)
+    validate.set_defaults(func=_cmd_validate)
+
+    run = commands.add_parser("run", help="run one camera's pipeline")
+    run.add_argument("config", type=Path)
+    _run_flags(run)
+    run.set_defaults(func=_cmd_run)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run the embedded demo: a sample video, a person detector, zone rules "
+        "(no config, key or camera needed)",
+    )
+    _run_flags(demo)
+    demo.add_argument(
+        "--out",
+        type=Path,
+        default=Path("streamer-demo"),
+        help="folder for the demo's events, outbox and video (default: ./streamer-demo)",
+    )
+    demo.add_argument(
+        "--detector",
+        choices=("onnx", "hog"),
+        default="onnx",
+        help="onnx: the fetched YOLOv8 person model (default); hog: OpenCV's, no download",
+    )
+    demo.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def _run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-frames", type=_positive_int, help="stop after N frames")
+    parser.add_argument("--duration", type=_positive_float, help="stop after S seconds")
+    parser.add_argument("--save-video", type=Path, help="write the annotated stream to FILE")
+    parser.add_argument(
+        "--record-detections", type=Path, help="write detections as replay JSONL to FILE"
+    )
+    parser.add_argument(
+        "--drain-s",
+        type=float,
+        default=10.0,
+        help="seconds to let sinks deliver pending events after the input ends (default 10)",
+    )
+    parser.add_argument(
+        "--progress-s", type=float, default=5.0, help="seconds between progress lines"
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactFilter())
+    # httpx logs every request at INFO; keep that for --verbose.
+    logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+class _RedactFilter(logging.Filter):
+    """Masks credentials in every log line, whatever module wrote it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+
+    config = load_config(args.config)
+    rules = len(config.rules)
+    print(
+        f"{args.config}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
+        f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
+    )
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+
+    config = load_config(args.config)
+    return _run(config, args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from streamer.demo import demo_config
+
+    config = demo_config(args.out, detector=args.detector, report=_say)
+    if args.save_video is None:
+        args.save_video = args.out / "demo_annotated.mp4"
+    return _run(config, args)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _run(config: object, args: argparse.Namespace) -> int:
+    from streamer.runtime import RunOptions, Runtime
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
+        _say(f"{signal.Signals(signum).name}: stopping; accepted events stay in the outbox")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        runtime = Runtime(
+            config,  # type: ignore[arg-type]
+            RunOptions(
+                max_frames=args.max_frames,
+                duration_s=args.duration,
+                save_video=args.save_video,
+                record_detections=args.record_detections,
+                drain_s=args.drain_s,
+                progress_s=args.progress_s,
+            ),
+            stop=stop,
+            report=_say,
+        )
+        summary = runtime.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if summary.recent_events:
+        print("latest events:")
+        for line in summary.recent_events[-10:]:
+            print(f"  {line}")
+    print("summary:")
+    for line in summary.lines():
+        print(f"  {line}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

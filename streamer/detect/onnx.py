@@ -1,0 +1,288 @@
+"""YOLOv8/YOLO11-style ONNX detector on onnxruntime (CPU), with no torch and no ultralytics.
+
+The model must take one image ``[1, 3, H, W]`` and return ``[1, 4 + classes, N]``: per
+anchor ``cx, cy, w, h`` in input pixels, then one score per class (no objectness column,
+no NMS inside the graph). Every problem with the file is found at load, as a ``ModelError``
+naming the model, so a bad file stops ``run`` before the first frame, not during it.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+import re
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import supervision as sv
+
+from streamer.config.models import OnnxModelConfig
+from streamer.detect.base import filter_classes, make_detections
+from streamer.errors import ModelError
+from streamer.source.frame import Frame
+
+log = logging.getLogger("streamer.detect.onnx")
+
+LETTERBOX_GREY = 114
+DEFAULT_INPUT_SIZE = 640
+# Same caps as Ultralytics' own NMS: a noisy frame cannot blow up NMS time or the tracker.
+MAX_CANDIDATES = 30_000
+MAX_DETECTIONS = 300
+
+
+class OnnxDetector:
+    """Runs one ONNX model on each frame; ``detect`` is called from the frame-loop thread.
+
+    Attributes:
+        model_id: the config's ``id``, copied onto every detection.
+        input_size: model input as ``(height, width)`` in pixels.
+        class_names: name of each output class index, before ``class_map``.
+        last_inference_s: seconds spent in ``session.run`` on the latest call (benchmarks).
+    """
+
+    def __init__(self, config: OnnxModelConfig) -> None:
+        """Load and check the model.
+
+        Raises:
+            ModelError: the file is missing, not an ONNX model, has unexpected input or
+                output shapes, or its class names do not match its outputs.
+        """
+        self.config = config
+        self.model_id: str = config.id
+        self.path = Path(config.path)
+        self.last_inference_s: float = 0.0
+        self._session: ort.InferenceSession | None = self._open_session()
+        self._input_name, self.input_size, self._input_dtype = self._check_input()
+        self._output_name, num_classes = self._check_output()
+        self.class_names: list[str] = self._resolve_names(num_classes)
+        self._num_classes = num_classes
+
+    # --- loading ------------------------------------------------------------------------
+
+    def _fail(self, message: str) -> ModelError:
+        return ModelError(f"model {self.model_id!r}: {message}")
+
+    def _open_session(self) -> ort.InferenceSession:
+        if not self.path.exists():
+            raise self._fail(f"no such file: {self.path}")
+        if not self.path.is_file():
+            raise self._fail(f"{self.path} is not a file")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.config.threads is not None:
+            options.intra_op_num_threads = self.config.threads
+        try:
+            return ort.InferenceSession(
+                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own pybind types, not one base
+            raise self._fail(
+                f"{self.path} is not a loadable ONNX model: {_short_ort_reason(err)}"
+            ) from err
+
+    def _check_input(self) -> tuple[str, tuple[int, int], type[np.floating]]:
+        assert self._session is not None
+        inputs = self._session.get_inputs()
+        expected = "expected one input [1, 3, H, W]"
+        if len(inputs) != 1:
+            got = ", ".join(f"{i.name} {list(i.shape)}" for i in inputs)
+            raise self._fail(f"{expected}, got {len(inputs)} inputs ({got})")
+        spec = inputs[0]
+        shape = list(spec.shape)
+        if (
+            len(shape) != 4
+            or not _dim_is(shape[0], 1)
+            or not _dim_is(shape[1], 3)
+        ):
+            raise self._fail(f"{expected}, got input {shape}")
+        size = self.config.input_size or DEFAULT_INPUT_SIZE
+        height = shape[2] if isinstance(shape[2], int) and shape[2] > 0 else size
+        width = shape[3] if isinstance(shape[3], int) and shape[3] > 0 else size
+        if spec.type == "tensor(float16)":
+            dtype: type[np.floating] = np.float16
+        elif spec.type == "tensor(float)":
+            dtype = np.float32
+        else:
+            raise self._fail(f"expected a float or float16 input, got {spec.type}")
+        return spec.name, (int(height), int(width)), dtype
+
+    def _check_output(self) -> tuple[str, int]:
+        """Check the declared output shape, then the real one from a test inference.
+
+        Dynamic exports declare symbolic dimensions, so only running the graph proves the
+        layout; the run also warms the session so the first frame is not the slow one.
+        """
+        assert self._session is not None
+        outputs = self._session.get_outputs()
+        expected = "expected output [1, 4+classes, N]"
+        if len(outputs) < 1:
+            raise self._fail(f"{expected}, got no outputs")
+        spec = outputs[0]
+        declared = list(spec.shape)
+        if len(declared) != 3 or not _dim_is(declared[0], 1) or (
+            isinstance(declared[1], int) and declared[1] < 5
+        ):
+            raise self._fail(f"{expected}, got output {declared}")
+        height, width = self.input_size
+        probe = np.full((1, 3, height, width), 0.5, dtype=self._input_dtype)
+        try:
+            result = self._session.run([spec.name], {self._input_name: probe})[0]
+        except Exception as err:
+            raise self._fail(
+                f"test inference on a [1, 3, {height}, {width}] input failed: "
+                f"{_short_ort_reason(err)}"
+            ) from err
+        shape = list(np.shape(result))
+        if len(shape) != 3 or shape[0] != 1 or shape[1] < 5:
+            raise self._fail(f"{expected}, got output {shape}")
+        if shape[1] > shape[2]:
+            # [1, N, 4+classes] (transposed) exports would decode into garbage silently.
+            raise self._fail(
+                f"{expected}, got output {shape} (looks transposed: re-export with "
+                "Ultralytics' default layout)"
+            )
+        return spec.name, shape[1] - 4
+
+    def _resolve_names(self, num_classes: int) -> list[str]:
+        source: str
+        names: list[str] | None
+        if self.config.names is not None:
+            names, source = list(self.config.names), "`names`"
+        elif self.config.names_file is not None:
+            names, source = self._read_names_file(Path(self.config.names_file)), str(
+                self.config.names_file
+            )
+        else:
+            names, source = self._metadata_names(), "the model's metadata"
+            if names is None:
+                return [f"class_{index}" for index in range(num_classes)]
+        if len(names) != num_classes:
+            raise self._fail(
+                f"{source} gives {len(names)} class names but the model outputs "
+                f"{num_classes} classes"
+            )
+        return names
+
+    def _read_names_file(self, path: Path) -> list[str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise self._fail(f"cannot read names_file {path}: {err.strerror or err}") from err
+        # Blank lines (a trailing newline, an editor's extra line) are not classes.
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+    def _metadata_names(self) -> list[str] | None:
+        assert self._session is not None
+        raw = self._session.get_modelmeta().custom_metadata_map.get("names")
+        if not raw:
+            return None
+        try:
+            # Ultralytics writes a Python literal such as "{0: 'Normal', 1: 'Fall'}".
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError):
+            log.warning("model %r: unreadable `names` metadata %.80r; using class_<i>",
+                        self.model_id, raw)
+            return None
+        if isinstance(value, dict):
+            try:
+                return [str(value[index]) for index in range(len(value))]
+            except KeyError:
+                log.warning("model %r: `names` metadata keys are not 0..n-1; using class_<i>",
+                            self.model_id)
+                return None
+        if isinstance(value, (list, tuple)):
+            return [str(item) for item in value]
+        return None
+
+    # --- per frame ----------------------------------------------------------------------
+
+    def detect(self, frame: Frame) -> sv.Detections:
+        """Detections in ``frame``'s pixels, renamed by ``class_map`` and filtered.
+
+        Raises:
+            ModelError: called after ``close()``.
+        """
+        if self._session is None:
+            raise self._fail("detector is closed")
+        blob, scale, pad_x, pad_y = self._preprocess(frame.image)
+        started = time.perf_counter()
+        output = self._session.run([self._output_name], {self._input_name: blob})[0]
+        self.last_inference_s = time.perf_counter() - started
+        boxes, scores, class_ids = self._decode(output[0])
+        # Undo the letterbox: remove the padding, then the resize.
+        boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad_x) / scale
+        boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad_y) / scale
+        boxes[:, [0, 2]] = np.clip(boxes[:, [0, 2]], 0, frame.width)
+        boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, frame.height)
+        names = [self.class_names[index] for index in class_ids]
+        dets = make_detections(boxes, scores, names, self.model_id, class_ids=class_ids)
+        return filter_classes(
+            dets, self.config.class_map, self.config.classes, self.config.confidence
+        )
+
+    def _preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """Letterbox into the input size (aspect kept, grey 114 borders, centred), as the
+        YOLO models were trained; returns the NCHW RGB blob and how to undo it."""
+        in_h, in_w = self.input_size
+        src_h, src_w = image.shape[:2]
+        scale = min(in_h / src_h, in_w / src_w)
+        new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+        pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
+        canvas = np.full((in_h, in_w, 3), LETTERBOX_GREY, dtype=np.uint8)
+        if (new_w, new_h) != (src_w, src_h):
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
+        canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = image
+        blob = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255.0, swapRB=True)
+        if blob.dtype != self._input_dtype:
+            blob = blob.astype(self._input_dtype)
+        return blob, scale, float(pad_x), float(pad_y)
+
+    def _decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``[4+nc, N]`` → (xyxy in input pixels, score, class id) after class-aware NMS."""
+        raw = raw.astype(np.float32, copy=False)
+        class_scores = raw[4:]
+        class_ids = class_scores.argmax(axis=0)
+        scores = class_scores[class_ids, np.arange(class_scores.shape[1])]
+        keep = np.flatnonzero(scores >= self.config.confidence)
+        if len(keep) > MAX_CANDIDATES:
+            keep = keep[np.argsort(-scores[keep])[:MAX_CANDIDATES]]
+        if len(keep) == 0:
+            return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
+        cx, cy, w, h = raw[0, keep], raw[1, keep], raw[2, keep], raw[3, keep]
+        scores, class_ids = scores[keep], class_ids[keep]
+        xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
+        chosen = np.asarray(
+            cv2.dnn.NMSBoxesBatched(
+                xywh, scores, class_ids.astype(np.int32), self.config.confidence,
+                self.config.iou,
+            ),
+            dtype=int,
+        ).reshape(-1)[:MAX_DETECTIONS]
+        xyxy = xywh[chosen].copy()
+        xyxy[:, 2] += xyxy[:, 0]
+        xyxy[:, 3] += xyxy[:, 1]
+        return xyxy, scores[chosen], class_ids[chosen]
+
+    def close(self) -> None:
+        """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
+        self._session = None
+
+
+def _dim_is(dim: object, value: int) -> bool:
+    """A declared dimension matches when equal or symbolic (decided at run time)."""
+    return not isinstance(dim, int) or dim == value or dim <= 0
+
+
+def _short_ort_reason(err: Exception) -> str:
+    """onnxruntime's messages repeat the path and an error code; keep the part a user needs."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    text = re.sub(r"^\[ONNXRuntimeError\]\s*:\s*\d+\s*:\s*\w+\s*:\s*", "", text)
+    text = re.sub(r"^Load model from .* failed:\s*", "", text)
+    return text[:200] or type(err).__name__
+
+
+__all__ = ["OnnxDetector"]

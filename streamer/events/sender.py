@@ -1,0 +1,130 @@
+"""Sender threads: one per sink, delivering from the outbox, never touching the frame loop.
+
+A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, with
+jitter, or the server's ``Retry-After``). The backoff resets on every successful send
+(facts.md: one that resets only after a whole round succeeds never drains under a
+30-40 % failure rate). An answer that is final for an event (a 4xx other than
+408/429/401/403) sends it to ``dead`` with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+
+from streamer.events.outbox import Outbox
+from streamer.redact import redact
+from streamer.sinks.base import SendOutcome, Sink
+
+log = logging.getLogger("streamer.events")
+
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 300.0
+
+
+class Sender:
+    """Delivers one sink's pending events until ``stop()``.
+
+    ``wake()`` (called by the writer after each commit) cuts an idle wait short.
+    """
+
+    def __init__(self, sink: Sink, outbox: Outbox, batch_size: int = 20, idle_s: float = 1.0) -> None:
+        self.sink = sink
+        self._outbox = outbox
+        self._batch_size = batch_size
+        self._idle_s = idle_s
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"sender-{sink.name}", daemon=True)
+        self._backoff_s = 0.0
+        self.delivered_total = 0
+        self.retried_total = 0
+        self.dead_total = 0
+        self.last_error = ""
+        self.last_progress_ts = time.time()
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 15.0) -> bool:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def backing_off(self) -> bool:
+        return self._backoff_s > 0
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self._step()
+            except Exception as exc:  # a bug in a sink costs one batch, not the thread
+                log.exception("sink %s: unexpected error: %s", self.sink.name, redact(exc))
+                self._fail("internal error", None)
+                worked = False
+            if not worked:
+                if self._backoff_s:
+                    # New events must not cut a backoff short: that would hammer a
+                    # server that is down at the rate events arrive.
+                    self._stop.wait(self._backoff_s)
+                else:
+                    self._wake.wait(self._idle_s)
+                    self._wake.clear()
+
+    def _step(self) -> bool:
+        """Send one batch; True when more may be waiting and no backoff applies."""
+        batch = self._outbox.pending(self.sink.name, self._batch_size)
+        if not batch:
+            return False
+        outcomes = self.sink.send(batch)
+        by_id = {outcome.event_id: outcome for outcome in outcomes}
+        delivered: list[str] = []
+        failure: SendOutcome | None = None
+        for record in batch:
+            outcome = by_id.get(record.event_id) or SendOutcome(
+                record.event_id, ok=False, reason="the sink gave no outcome"
+            )
+            if outcome.ok:
+                delivered.append(record.event_id)
+            elif outcome.retry:
+                self._outbox.mark_failed(self.sink.name, record.event_id, outcome.reason)
+                self.retried_total += 1
+                failure = failure or outcome
+            else:
+                self._outbox.mark_dead(self.sink.name, record.event_id, outcome.reason)
+                self.dead_total += 1
+                log.error(
+                    "sink %s refused event %s for good: %s",
+                    self.sink.name, record.event_id, outcome.reason,
+                )
+        if delivered:
+            self._outbox.mark_delivered(self.sink.name, delivered)
+            self.delivered_total += len(delivered)
+            self.last_progress_ts = time.time()
+        if failure is not None:
+            self._fail(failure.reason, failure.retry_after_s)
+            return False
+        if self._backoff_s:
+            log.info("sink %s: delivering again", self.sink.name)
+        self._backoff_s = 0.0
+        return True
+
+    def _fail(self, reason: str, retry_after_s: float | None) -> None:
+        if retry_after_s is not None and retry_after_s >= 0:
+            self._backoff_s = min(retry_after_s, BACKOFF_MAX_S)
+        else:
+            base = BACKOFF_START_S if not self._backoff_s else min(self._backoff_s * 2, BACKOFF_MAX_S)
+            self._backoff_s = base * random.uniform(0.8, 1.2)
+        if reason != self.last_error:
+            log.warning(
+                "sink %s: delivery failed (%s); events kept, retrying in %.1f s",
+                self.sink.name, reason, self._backoff_s,
+            )
+        self.last_error = reason

@@ -1,0 +1,101 @@
+"""Zone and line geometry in pixels, vectorised over detections.
+
+Anchors come from the unclipped boxes: supervision's users saw boxes clipped to a zone's
+bounds put one person in two zones (roboflow/supervision#1987).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import supervision as sv
+
+ANCHORS = {
+    "bottom_center": (0.5, 1.0),
+    "center": (0.5, 0.5),
+    "top_center": (0.5, 0.0),
+    "top_left": (0.0, 0.0),
+    "top_right": (1.0, 0.0),
+    "bottom_left": (0.0, 1.0),
+    "bottom_right": (1.0, 1.0),
+    "center_left": (0.0, 0.5),
+    "center_right": (1.0, 0.5),
+}
+
+
+def is_relative(points: Sequence[Sequence[float]]) -> bool:
+    """design.md: a shape whose values all lie in [0, 1] is relative to the frame."""
+    return all(0.0 <= float(v) <= 1.0 for point in points for v in point)
+
+
+def to_pixels(points: Sequence[Sequence[float]], width: int, height: int) -> np.ndarray:
+    """Points as float64 pixels (N, 2); relative shapes are scaled by the frame size."""
+    array = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    if is_relative(points):
+        array = array * np.array([width, height], dtype=np.float64)
+    return array
+
+
+def anchor_points(dets: sv.Detections, anchor: str = "bottom_center") -> np.ndarray:
+    """One (x, y) per detection at ``anchor`` of its box (fractions of the box)."""
+    fx, fy = ANCHORS[anchor]
+    xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+    x = xyxy[:, 0] + fx * (xyxy[:, 2] - xyxy[:, 0])
+    y = xyxy[:, 1] + fy * (xyxy[:, 3] - xyxy[:, 1])
+    return np.stack([x, y], axis=1)
+
+
+def points_in_polygon(points: np.ndarray, polygon: np.ndarray, eps: float = 1e-9) -> np.ndarray:
+    """Inside test for many points; a point on an edge or corner counts as inside.
+
+    Crossing-number test plus an explicit on-edge check (the crossing test alone is
+    arbitrary exactly on edges, where a foot on the painted line must count).
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=bool)
+    px, py = pts[:, 0:1], pts[:, 1:2]  # (P, 1)
+    ax, ay = poly[:, 0], poly[:, 1]  # (E,)
+    bx, by = np.roll(ax, -1), np.roll(ay, -1)
+
+    # On an edge: collinear with the segment and within its bounding box.
+    cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+    within_x = (px >= np.minimum(ax, bx) - eps) & (px <= np.maximum(ax, bx) + eps)
+    within_y = (py >= np.minimum(ay, by) - eps) & (py <= np.maximum(ay, by) + eps)
+    scale = np.maximum(np.hypot(bx - ax, by - ay), 1.0)
+    on_edge = (np.abs(cross) <= eps * scale * 1e3) & within_x & within_y
+
+    # Crossing number: edges that straddle the horizontal through the point, to its right.
+    straddles = (ay > py) != (by > py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_at = ax + (py - ay) * (bx - ax) / (by - ay)
+    crossings = straddles & (px < x_at)
+    inside = (np.count_nonzero(crossings, axis=1) % 2) == 1
+    return inside | on_edge.any(axis=1)
+
+
+def segments_intersect(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
+    """Whether segments p1-p2 and q1-q2 properly cross (touching ends do not count)."""
+
+    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
+    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def self_intersects(polygon: np.ndarray) -> bool:
+    """Whether two non-adjacent edges of the closed polygon cross."""
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    n = len(poly)
+    edges = [(poly[i], poly[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue
+            if segments_intersect(*edges[i], *edges[j]):
+                return True
+    return False

@@ -1,0 +1,126 @@
+"""Open a source with OpenCV, with the timeouts and checks OpenCV leaves out.
+
+facts.md: without ``CAP_PROP_OPEN_TIMEOUT_MSEC``/``CAP_PROP_READ_TIMEOUT_MSEC`` a dead
+camera blocks each call for 30 s, and a server that never sends media "opens" with a
+0x0 size, so an open only counts once a first frame has really been decoded.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, Union
+
+import cv2
+import numpy as np
+
+from streamer.config.models import CameraConfig
+from streamer.errors import SourceError
+from streamer.redact import redact
+
+SourceKind = Literal["file", "rtsp", "http", "usb"]
+
+# OPENCV_FFMPEG_CAPTURE_OPTIONS is process-wide and read at open time.
+_ENV_LOCK = threading.Lock()
+
+
+def classify(source: Union[int, str]) -> SourceKind:
+    if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):
+        return "usb"
+    lowered = source.lower()
+    if lowered.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if lowered.startswith(("http://", "https://")):
+        return "http"
+    return "file"
+
+
+@dataclass
+class OpenedStream:
+    """An open ``cv2.VideoCapture`` whose first frame is already decoded and held back."""
+
+    capture: cv2.VideoCapture
+    fps: float
+    width: int
+    height: int
+    frame_count: int | None
+    _pending: list[np.ndarray] = field(default_factory=list)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        if self._pending:
+            return True, self._pending.pop()
+        ok, image = self.capture.read()
+        return bool(ok), image if ok else None
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+def open_stream(config: CameraConfig, kind: SourceKind) -> OpenedStream:
+    """Open ``config.source``; raise :class:`SourceError` with one line saying why not."""
+    source = config.source
+    shown = redact(source)
+    if kind == "file":
+        path = Path(str(source)).expanduser()
+        if not path.exists():
+            raise SourceError(f"camera.source: no such video file: {path}")
+        if not path.is_file():
+            raise SourceError(f"camera.source: {path} is not a file")
+        capture = cv2.VideoCapture(str(path))
+        what = f"video file {path}"
+    elif kind == "usb":
+        index = int(source)
+        capture = cv2.VideoCapture(index)
+        what = f"USB camera {index} (/dev/video{index})"
+    else:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(config.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(config.read_timeout_s * 1000),
+        ]
+        with _ENV_LOCK:
+            previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
+            if kind == "rtsp":
+                # Unset means TCP; set without rtsp_transport means UDP (facts.md): be explicit.
+                os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = (
+                    f"rtsp_transport;{config.rtsp_transport}"
+                )
+            try:
+                capture = cv2.VideoCapture(str(source), cv2.CAP_FFMPEG, params)
+            finally:
+                if kind == "rtsp":
+                    if previous is None:
+                        os.environ.pop("OPENCV_FFMPEG_CAPTURE_OPTIONS", None)
+                    else:
+                        os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = previous
+        what = f"stream {shown}"
+
+    if not capture.isOpened():
+        capture.release()
+        hint = {
+            "file": "not a video OpenCV can decode",
+            "usb": "absent, busy or not permitted",
+        }.get(kind, "unreachable, refused or not a video stream")
+        raise SourceError(f"camera.source: cannot open {what}: {hint}")
+
+    ok, first = capture.read()
+    if not ok or first is None or first.size == 0:
+        capture.release()
+        raise SourceError(f"camera.source: {what} opened but gave no frame")
+
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    if not fps or math.isnan(fps) or fps <= 0 or fps > 1000:
+        fps = 25.0
+    count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if kind == "file" else 0
+    return OpenedStream(
+        capture=capture,
+        fps=float(fps),
+        width=int(first.shape[1]),
+        height=int(first.shape[0]),
+        frame_count=count if count > 0 else None,
+        _pending=[first],
+    )
