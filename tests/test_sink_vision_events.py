@@ -391,8 +391,9 @@ def test_server_rejects_contract_breaks_naming_the_field(
     server: VisionEventsServer, mutate: Any, field: str
 ) -> None:
     event = _valid_event(server)
+    first_image = event["images"][0]
     event["images"] = [
-        {**event["images"][0], "objectDetections": [dict(event["images"][0]["objectDetections"][0])]}
+        {**first_image, "objectDetections": [dict(first_image["objectDetections"][0])]}
     ]
     event["eventData"] = dict(event["eventData"])
     mutate(event)

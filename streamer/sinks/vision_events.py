@@ -206,7 +206,8 @@ class VisionEventsSink:
             ) from None
         except httpx.ConnectError as exc:
             text = str(exc)
-            reason = "connection refused" if "refused" in text.lower() else f"cannot connect: {text}"
+            refused = "refused" in text.lower()
+            reason = "connection refused" if refused else f"cannot connect: {text}"
             raise _Failure(self._redact(reason), retry=True, batch_wide=True) from None
         except httpx.RemoteProtocolError as exc:
             raise _Failure(
