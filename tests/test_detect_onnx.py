@@ -21,6 +21,7 @@ from streamer.errors import ModelError
 from streamer.source.frame import Frame
 
 # The `onnx` package (test extra) builds small wrong-shape models for the error tests.
+import onnx
 from onnx import TensorProto, helper
 
 PERSON_MAP = {"Normal": "person", "Fall": "person"}
