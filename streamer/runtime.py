@@ -260,6 +260,8 @@ class Runtime:
             try:
                 frame = capture.read(timeout=0.5)
             except EOFError:
+                if self.stop.is_set():
+                    return  # the capture ended because of the stop request, not the input
                 self.summary.ended_by = "end of input"
                 if capture.stats.last_error:
                     self.summary.ended_by += f" ({capture.stats.last_error})"

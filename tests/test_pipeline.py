@@ -213,3 +213,43 @@ def test_cli_run_prints_progress_and_summary(tmp_path: Path, video: Path) -> Non
     assert "frames: 25 in" in result.stdout and "ended by --max-frames 25" in result.stdout
     assert "events: 2 accepted (lane-intrusion: 2)" in result.stdout
     assert len(read_jsonl(events_path)) == 2
+
+
+def test_sigterm_stops_a_running_cli_cleanly(tmp_path: Path, video: Path) -> None:
+    """SIGTERM mid-run: exit 0, a summary, and every accepted event in the sink or outbox."""
+    import signal
+    import subprocess
+    import time as _time
+
+    events_path = tmp_path / "events.jsonl"
+    config = scene(tmp_path, video, two_walkers(), [{"type": "jsonl", "path": str(events_path)}])
+    text = config.read_text().replace(f"source: {video}", f"source: {video}\n  realtime: true")
+    config.write_text(text)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamer", "run", str(config), "--progress-s", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = _time.monotonic() + 30
+    # Paced at 10 fps, both events have fired by 2.3 s of video; stop at about 3.5 s.
+    while _time.monotonic() < deadline:
+        if read_jsonl(events_path) and len(read_jsonl(events_path)) == 2:
+            break
+        _time.sleep(0.1)
+    _time.sleep(1.0)
+    process.send_signal(signal.SIGTERM)
+    stdout, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "SIGTERM: stopping" in stderr
+    assert "ended by a stop request" in stdout
+    assert "Traceback" not in stderr
+    assert len(read_jsonl(events_path)) == 2
+    db = sqlite3.connect(tmp_path / "outbox.db")
+    assert db.execute("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'").fetchone()[0] == 2
+
+
+def test_duration_limit(tmp_path: Path, video: Path) -> None:
+    config = scene(tmp_path, video, two_walkers(), [])
+    config.write_text(config.read_text().replace(f"source: {video}", f"source: {video}\n  realtime: true"))
+    summary = run(config, duration_s=1.0)
+    assert summary.ended_by == "--duration 1"
+    assert 5 <= summary.frames <= 12  # about 10 fps for 1 s
