@@ -88,3 +88,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 def video(tmp_path: Path) -> Path:
     """640x360, 10 fps, 60 frames: frame time = index / 10."""
     return make_video(tmp_path / "clip.mp4")
+
+
+def best_iou(boxes: np.ndarray, target: Sequence[float]) -> float:
+    """Highest IoU of any of ``boxes`` (xyxy) with ``target``; 0 when there are none."""
+    import supervision as sv
+
+    if len(boxes) == 0:
+        return 0.0
+    return float(sv.box_iou_batch(np.asarray(boxes, dtype=float), np.asarray([target], dtype=float)).max())

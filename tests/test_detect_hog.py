@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import best_iou
 from streamer import assets
 from streamer.config.models import HogModelConfig
 from streamer.detect.base import CLASS_NAME, MODEL_ID
@@ -37,13 +38,6 @@ def _frame(path: Path, wanted: int) -> np.ndarray:
     return image
 
 
-def _iou(a: np.ndarray, b: tuple[float, float, float, float]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
-
 
 @pytest.fixture(scope="module")
 def cyclist() -> np.ndarray:
@@ -55,7 +49,7 @@ def test_finds_the_cyclist(cyclist: np.ndarray) -> None:
     dets = detector.detect(Frame(cyclist, CYCLIST_FRAME, CYCLIST_FRAME / 25, 0.0))
     detector.close()
     assert len(dets) >= 1
-    best = max(_iou(box, CYCLIST_BY_EYE) for box in dets.xyxy)
+    best = best_iou(dets.xyxy, CYCLIST_BY_EYE)
     assert best >= 0.4, f"boxes {dets.xyxy.tolist()}"
     assert dets.xyxy.dtype == np.float32
     assert list(dets.data[CLASS_NAME]) == ["person"] * len(dets)
@@ -75,7 +69,7 @@ def test_wide_frames_are_scaled_down_and_boxes_mapped_back(cyclist: np.ndarray) 
     detector.close()
     assert len(big_dets) >= 1
     doubled = tuple(2 * value for value in CYCLIST_BY_EYE)
-    assert max(_iou(box, doubled) for box in big_dets.xyxy) >= 0.4
+    assert best_iou(big_dets.xyxy, doubled) >= 0.4
     assert np.all(big_dets.xyxy[:, [0, 2]] <= big.shape[1])
     assert np.all(big_dets.xyxy[:, [1, 3]] <= big.shape[0])
     assert len(big_dets) == len(small_dets)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
+from conftest import best_iou
 from streamer import assets
 from streamer.config.models import OnnxModelConfig
 from streamer.detect.base import CLASS_NAME, MODEL_ID
@@ -53,13 +54,6 @@ def _read_frames(path: Path, wanted: set[int]) -> dict[int, np.ndarray]:
     assert set(frames) == wanted, f"bikes.mp4 ended after {index} frames"
     return frames
 
-
-def _iou(a: np.ndarray, b: tuple[float, float, float, float]) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0.0, x2 - x1) * max(0.0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +119,7 @@ def test_boxes_land_on_the_person(index: int, clip_frames: dict[int, np.ndarray]
     finally:
         detector.close()
     assert len(dets) >= 1
-    best = max(_iou(box, PEOPLE_BY_EYE[index]) for box in dets.xyxy)
+    best = best_iou(dets.xyxy, PEOPLE_BY_EYE[index])
     assert best >= 0.5, f"frame {index}: boxes {dets.xyxy.tolist()}"
 
 
