@@ -11,6 +11,7 @@ threads); WAL lets the CLI read while the runtime writes.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,6 +20,8 @@ from pathlib import Path
 
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord
+
+log = logging.getLogger("streamer.events")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,15 +46,35 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (event_id, sink)
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (sink, state);
+CREATE INDEX IF NOT EXISTS events_by_time ON events (created_ts);
+-- Cumulative per-sink counters; kept here (not in memory) so `streamer events stats`
+-- in another process and a restarted runtime see the same numbers.
+CREATE TABLE IF NOT EXISTS counters (
+    sink  TEXT NOT NULL,
+    name  TEXT NOT NULL,
+    value INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (sink, name)
+);
 """
+
+COUNTER_NAMES = ("accepted", "delivered", "retried", "dead", "evicted", "dropped")
+# The quota is checked every this many adds (and at open): one PRAGMA pair is cheap, but
+# not free on an SD card.
+_CHECK_EVERY_ADDS = 20
 
 
 class Outbox:
     """Thread-safe handle on the outbox file; cheap to share between threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, max_mb: float | None = None, ttl_days: float | None = None
+    ) -> None:
+        """Open (or create) the outbox; ``max_mb``/``ttl_days`` None means no limit."""
         self.path = Path(path)
+        self.max_bytes = int(max_mb * 1024 * 1024) if max_mb else None
+        self.ttl_s = ttl_days * 86400.0 if ttl_days else None
         self._local = threading.local()
+        self._adds_since_check = 0
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._conn().executescript(SCHEMA)
@@ -96,9 +119,21 @@ class Outbox:
                 "VALUES (?, ?, 'pending', ?)",
                 [(record.event_id, sink, now) for sink in sinks],
             )
+            for sink in sinks:
+                _bump(conn, sink, "accepted")
+        self._adds_since_check += 1
+        if self._adds_since_check >= _CHECK_EVERY_ADDS:
+            self.enforce_limits()
+
+    def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
+        """Record events the frame loop could not hand over (full queue): never silent."""
+        conn = self._conn()
+        with _transaction(conn):
+            for sink in sinks:
+                _bump(conn, sink, "dropped", n)
 
     def mark_delivered(self, sink: str, event_ids: Iterable[str]) -> None:
-        self._set_state(sink, event_ids, "delivered", None)
+        self._set_state(sink, list(event_ids), "delivered", None)
 
     def mark_dead(self, sink: str, event_id: str, reason: str) -> None:
         self._set_state(sink, [event_id], "dead", reason)
@@ -112,16 +147,251 @@ class Outbox:
                 "WHERE event_id = ? AND sink = ? AND state = 'pending'",
                 (reason, time.time(), event_id, sink),
             )
+            _bump(conn, sink, "retried")
 
-    def _set_state(self, sink: str, event_ids: Iterable[str], state: str, reason: str | None) -> None:
+    def _set_state(self, sink: str, event_ids: list[str], state: str, reason: str | None) -> None:
         now = time.time()
         conn = self._conn()
         with _transaction(conn):
-            conn.executemany(
-                "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
-                "updated_ts = ? WHERE event_id = ? AND sink = ?",
-                [(state, reason, now, event_id, sink) for event_id in event_ids],
+            changed = 0
+            for event_id in event_ids:
+                # Only a pending delivery moves: a late answer must not undo a CLI purge
+                # or count one event twice.
+                changed += conn.execute(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+                    "updated_ts = ? WHERE event_id = ? AND sink = ? AND state = 'pending'",
+                    (state, reason, now, event_id, sink),
+                ).rowcount
+            if changed:
+                _bump(conn, sink, state, changed)
+
+    # --- quota and age ------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        """Bytes of live pages (the file does not shrink; freed pages are reused)."""
+        conn = self._conn()
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def enforce_limits(self, now: float | None = None) -> int:
+        """Drop events past ``ttl_days``, then shrink under ``max_mb``; returns events removed.
+
+        Fully delivered events go first; only then the oldest not yet delivered, each
+        such loss counted per sink as ``evicted`` and logged (rule 2: never silent).
+        """
+        self._adds_since_check = 0
+        removed = 0
+        now = time.time() if now is None else now
+        if self.ttl_s is not None:
+            old = [
+                row[0]
+                for row in self._conn().execute(
+                    "SELECT event_id FROM events WHERE created_ts < ? ORDER BY created_ts",
+                    (now - self.ttl_s,),
+                )
+            ]
+            if old:
+                removed += self._evict(old, f"older than {self.ttl_s / 86400:g} days")
+        if self.max_bytes is None:
+            return removed
+        while self.used_bytes() > self.max_bytes:
+            victims = self._eviction_candidates(50)
+            if not victims:
+                break
+            removed += self._evict(victims, f"outbox over its {self.max_bytes / 2**20:g} MB quota")
+        return removed
+
+    def _eviction_candidates(self, limit: int) -> list[str]:
+        conn = self._conn()
+        done = [
+            row[0]
+            for row in conn.execute(
+                "SELECT e.event_id FROM events e WHERE NOT EXISTS (SELECT 1 FROM deliveries d "
+                "WHERE d.event_id = e.event_id AND d.state != 'delivered') "
+                "ORDER BY e.created_ts LIMIT ?",
+                (limit,),
             )
+        ]
+        if done:
+            return done
+        # An undelivered event is a loss: one at a time, no more than the quota needs.
+        return [
+            row[0]
+            for row in conn.execute("SELECT event_id FROM events ORDER BY created_ts, rowid LIMIT 1")
+        ]
+
+    def _evict(self, event_ids: list[str], why: str) -> int:
+        conn = self._conn()
+        lost: dict[str, int] = {}
+        with _transaction(conn):
+            for event_id in event_ids:
+                for sink, state in conn.execute(
+                    "SELECT sink, state FROM deliveries WHERE event_id = ?", (event_id,)
+                ).fetchall():
+                    if state != "delivered":
+                        lost[sink] = lost.get(sink, 0) + 1
+                        _bump(conn, sink, "evicted")
+                        log.warning(
+                            "outbox: evicted event %s before sink %s had it (%s; was %s)",
+                            event_id, sink, why, state,
+                        )
+                conn.execute("DELETE FROM events WHERE event_id = ?", (event_id,))
+        if not lost:
+            log.info("outbox: removed %d delivered event(s) (%s)", len(event_ids), why)
+        return len(event_ids)
+
+    # --- operator actions (the `streamer events` CLI) -----------------------------
+
+    def retry(self, event_ids: Iterable[str] = (), dead: bool = False, sink: str | None = None) -> int:
+        """Put deliveries back to pending: the given events' dead ones, or every dead one."""
+        conn = self._conn()
+        query = "UPDATE deliveries SET state = 'pending', updated_ts = ? WHERE state = 'dead'"
+        args: list[object] = [time.time()]
+        if sink is not None:
+            query += " AND sink = ?"
+            args.append(sink)
+        changed = 0
+        with _transaction(conn):
+            if dead:
+                changed = conn.execute(query, args).rowcount
+            for event_id in event_ids:
+                changed += conn.execute(query + " AND event_id = ?", [*args, event_id]).rowcount
+        return changed
+
+    def purge(self, dead: bool = False) -> int:
+        """Delete events every sink has (and, with ``dead``, those only dead ones lack)."""
+        done_states = ("delivered", "dead") if dead else ("delivered",)
+        marks = ",".join("?" * len(done_states))
+        conn = self._conn()
+        with _transaction(conn):
+            return conn.execute(
+                "DELETE FROM events WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE "
+                f"d.event_id = events.event_id AND d.state NOT IN ({marks}))",
+                done_states,
+            ).rowcount
+
+    def list_events(
+        self,
+        state: str | None = None,
+        sink: str | None = None,
+        rule: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        limit: int | None = None,
+    ) -> list[dict[str, object]]:
+        """Events with each sink's delivery, newest last; filters combine with AND."""
+        where = ["1=1"]
+        args: list[object] = []
+        if state is not None or sink is not None:
+            sub = "SELECT 1 FROM deliveries d WHERE d.event_id = e.event_id"
+            if state is not None:
+                sub += " AND d.state = ?"
+                args.append(state)
+            if sink is not None:
+                sub += " AND d.sink = ?"
+                args.append(sink)
+            where.append(f"EXISTS ({sub})")
+        if rule is not None:
+            where.append("e.rule_id = ?")
+            args.append(rule)
+        if since_ts is not None:
+            where.append("e.created_ts >= ?")
+            args.append(since_ts)
+        if until_ts is not None:
+            where.append("e.created_ts < ?")
+            args.append(until_ts)
+        query = (
+            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload FROM events e WHERE "
+            + " AND ".join(where)
+            + " ORDER BY e.created_ts, e.rowid"
+        )
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        conn = self._conn()
+        out = []
+        for event_id, created_ts, rule_id, payload in conn.execute(query, args).fetchall():
+            deliveries = {
+                d_sink: {"state": d_state, "attempts": attempts, "last_error": last_error}
+                for d_sink, d_state, attempts, last_error in conn.execute(
+                    "SELECT sink, state, attempts, last_error FROM deliveries "
+                    "WHERE event_id = ? ORDER BY sink",
+                    (event_id,),
+                )
+            }
+            out.append(
+                {
+                    "event_id": event_id,
+                    "created_ts": created_ts,
+                    "rule_id": rule_id,
+                    "event_type": json.loads(payload).get("eventType"),
+                    "deliveries": deliveries,
+                }
+            )
+        return out
+
+    def get(self, event_id: str) -> EventRecord | None:
+        """One stored event with its JPEGs, or None."""
+        conn = self._conn()
+        row = conn.execute(
+            "SELECT event_id, created_ts, rule_id, payload FROM events WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        return None if row is None else self._record(conn, row)
+
+    def _record(self, conn: sqlite3.Connection, row: tuple) -> EventRecord:
+        event_id, created_ts, rule_id, payload = row
+        images = [
+            bytes(jpeg)
+            for (jpeg,) in conn.execute(
+                "SELECT jpeg FROM images WHERE event_id = ? ORDER BY idx", (event_id,)
+            )
+        ]
+        return EventRecord(
+            event_id=event_id,
+            payload=json.loads(payload),
+            images=images,
+            created_ts=created_ts,
+            rule_id=rule_id,
+        )
+
+    def stats(self, now: float | None = None) -> dict[str, object]:
+        """Counters per sink, JSON-friendly, for ``streamer events stats`` and the monitor.
+
+        ``{"events": n, "used_mb": x, "max_mb": y, "sinks": {name: {accepted, delivered,
+        retried, pending, dead, evicted, dropped, oldest_pending_age_s}}}``; ``pending``
+        and ``dead`` are the current rows, the others cumulative over the outbox's life.
+        """
+        now = time.time() if now is None else now
+        conn = self._conn()
+        sinks: dict[str, dict[str, object]] = {}
+
+        def entry(name: str) -> dict[str, object]:
+            return sinks.setdefault(
+                name,
+                {**{key: 0 for key in COUNTER_NAMES}, "pending": 0, "oldest_pending_age_s": None},
+            )
+
+        for sink, name, value in conn.execute("SELECT sink, name, value FROM counters"):
+            entry(sink)[name] = value
+        for sink, state, count in conn.execute(
+            "SELECT sink, state, COUNT(*) FROM deliveries WHERE state != 'delivered' "
+            "GROUP BY sink, state"
+        ):
+            entry(sink)[state] = count
+        for sink, oldest in conn.execute(
+            "SELECT d.sink, MIN(e.created_ts) FROM deliveries d JOIN events e "
+            "ON e.event_id = d.event_id WHERE d.state = 'pending' GROUP BY d.sink"
+        ):
+            entry(sink)["oldest_pending_age_s"] = round(max(0.0, now - oldest), 3)
+        return {
+            "events": self.events_total(),
+            "used_mb": round(self.used_bytes() / 2**20, 3),
+            "max_mb": None if self.max_bytes is None else round(self.max_bytes / 2**20, 3),
+            "sinks": sinks,
+        }
 
     # --- reading ------------------------------------------------------------------
 
@@ -134,24 +404,7 @@ class Outbox:
             "WHERE d.sink = ? AND d.state = 'pending' ORDER BY e.created_ts, e.rowid LIMIT ?",
             (sink, limit),
         ).fetchall()
-        records = []
-        for event_id, created_ts, rule_id, payload in rows:
-            images = [
-                bytes(jpeg)
-                for (jpeg,) in conn.execute(
-                    "SELECT jpeg FROM images WHERE event_id = ? ORDER BY idx", (event_id,)
-                )
-            ]
-            records.append(
-                EventRecord(
-                    event_id=event_id,
-                    payload=json.loads(payload),
-                    images=images,
-                    created_ts=created_ts,
-                    rule_id=rule_id,
-                )
-            )
-        return records
+        return [self._record(conn, row) for row in rows]
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{sink: {"pending": n, "delivered": n, "dead": n}}``."""
@@ -178,6 +431,14 @@ class Outbox:
             query += " AND sink = ?"
             args = (sink,)
         return [tuple(row) for row in self._conn().execute(query, args)]  # type: ignore[misc]
+
+
+def _bump(conn: sqlite3.Connection, sink: str, name: str, n: int = 1) -> None:
+    conn.execute(
+        "INSERT INTO counters (sink, name, value) VALUES (?, ?, ?) "
+        "ON CONFLICT (sink, name) DO UPDATE SET value = value + excluded.value",
+        (sink, name, n),
+    )
 
 
 class _transaction:

@@ -30,11 +30,21 @@ class Sender:
     ``wake()`` (called by the writer after each commit) cuts an idle wait short.
     """
 
-    def __init__(self, sink: Sink, outbox: Outbox, batch_size: int = 20, idle_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        outbox: Outbox,
+        batch_size: int | None = None,
+        idle_s: float = 1.0,
+        backoff_start_s: float = BACKOFF_START_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
+    ) -> None:
         self.sink = sink
         self._outbox = outbox
-        self._batch_size = batch_size
+        self._batch_size = batch_size or int(getattr(sink, "batch_size", 20))
         self._idle_s = idle_s
+        self._backoff_start_s = backoff_start_s
+        self._backoff_max_s = backoff_max_s
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sender-{sink.name}", daemon=True)
@@ -43,6 +53,7 @@ class Sender:
         self.retried_total = 0
         self.dead_total = 0
         self.last_error = ""
+        self.paused_reason = ""
         self.last_progress_ts = time.time()
 
     def start(self) -> None:
@@ -60,6 +71,15 @@ class Sender:
     @property
     def backing_off(self) -> bool:
         return self._backoff_s > 0
+
+    @property
+    def status(self) -> str:
+        """One line for progress, the summary and the monitor."""
+        if self.paused_reason:
+            return f"paused: {self.paused_reason} (events kept; fix the key and restart)"
+        if self._backoff_s:
+            return f"retrying in {self._backoff_s:.0f} s after: {self.last_error}"
+        return "ok"
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -108,19 +128,34 @@ class Sender:
             self._outbox.mark_delivered(self.sink.name, delivered)
             self.delivered_total += len(delivered)
             self.last_progress_ts = time.time()
+            self.paused_reason = ""
+            # facts.md: the backoff resets on every success, even one beside a failure,
+            # else a 30-40 % failure rate never drains.
+            if self._backoff_s:
+                log.info("sink %s: delivering again", self.sink.name)
+            self._backoff_s = 0.0
         if failure is not None:
+            if failure.paused and failure.reason != self.paused_reason:
+                log.error(
+                    "sink %s paused: %s; events are kept and retried every few minutes",
+                    self.sink.name, failure.reason,
+                )
+            self.paused_reason = failure.reason if failure.paused else ""
             self._fail(failure.reason, failure.retry_after_s)
             return False
-        if self._backoff_s:
-            log.info("sink %s: delivering again", self.sink.name)
         self._backoff_s = 0.0
         return True
 
     def _fail(self, reason: str, retry_after_s: float | None) -> None:
         if retry_after_s is not None and retry_after_s >= 0:
+            # The server's word wins over our own (shorter) schedule, up to the 5 min cap.
             self._backoff_s = min(retry_after_s, BACKOFF_MAX_S)
         else:
-            base = BACKOFF_START_S if not self._backoff_s else min(self._backoff_s * 2, BACKOFF_MAX_S)
+            base = (
+                self._backoff_start_s
+                if not self._backoff_s
+                else min(self._backoff_s * 2, self._backoff_max_s)
+            )
             self._backoff_s = base * random.uniform(0.8, 1.2)
         if reason != self.last_error:
             log.warning(

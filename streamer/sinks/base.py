@@ -22,6 +22,9 @@ class SendOutcome:
     retry: bool = True
     reason: str = ""
     retry_after_s: float | None = None
+    # The sink cannot deliver anything until an operator acts (a refused API key):
+    # events are kept, and the sender shows "paused" instead of "backing off".
+    paused: bool = False
 
 
 class Sink(Protocol):

@@ -1,4 +1,4 @@
-"""Deliver events to Roboflow Vision Events: upload each snapshot, then POST the event.
+"""Deliver events to Roboflow Vision Events: upload the JPEGs, then POST events in batches.
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
 gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 
 from streamer.config.models import VisionEventsSinkConfig
-from streamer.events.record import EventRecord
+from streamer.events.record import EventRecord, image_refs
 from streamer.redact import redact
 from streamer.sinks.base import SendOutcome
 
@@ -32,6 +32,7 @@ _AUTH_STATUSES = frozenset({401, 403})
 # that retries forever cannot grow memory without limit (a lost entry costs one re-upload).
 _MAX_CACHED_EVENTS = 10_000
 _REASON_BODY_CHARS = 200
+MAX_BATCH = 100  # the API's limit for POST /vision-events/batch
 
 
 class _Failure(Exception):
@@ -43,12 +44,23 @@ class _Failure(Exception):
         retry: bool,
         retry_after_s: float | None = None,
         batch_wide: bool = False,
+        status: int | None = None,
+        auth: bool = False,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry = retry
         self.retry_after_s = retry_after_s
         self.batch_wide = batch_wide
+        self.status = status
+        self.auth = auth
+
+
+def _json_body(document: object) -> bytes:
+    try:
+        return json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise _Failure(f"payload is not valid JSON: {exc}", retry=False) from None
 
 
 def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
@@ -71,7 +83,7 @@ def parse_retry_after(value: str | None, now_s: float | None = None) -> float | 
 
 
 class VisionEventsSink:
-    """Sends each event as ``POST /vision-events`` after uploading its JPEGs.
+    """Uploads each event's JPEGs, then posts up to 100 events per ``/vision-events/batch``.
 
     Args:
         config: the sink's YAML section; ``use_case`` and ``workflow_id`` are written into
@@ -86,6 +98,7 @@ class VisionEventsSink:
 
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
         self.name: str = config.name
+        self.batch_size = config.batch_size
         self._config = config
         self._client = client
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
@@ -93,76 +106,140 @@ class VisionEventsSink:
         self._api_key = config.api_key.get_secret_value()
         self._source_ids: OrderedDict[str, list[str]] = OrderedDict()
         self._cache_lock = threading.Lock()
+        self._closed = False
 
     # -- Sink protocol ------------------------------------------------------------------
 
     def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
-        """Deliver each record in order; one outcome per record, same order.
+        """Upload each record's JPEGs, then POST the events up to 100 at a time.
 
-        After a failure that concerns the server rather than the event (refused
-        connection, refused key, rate limit) the rest of the batch is not attempted and
-        gets the same retryable outcome, so a dead server costs one timeout, not one per event.
+        One outcome per record, same order. After a failure that concerns the server
+        rather than the event (refused connection, refused key, rate limit) the rest of the
+        batch is not attempted and gets the same retryable outcome, so a dead server costs
+        one timeout, not one per event. A batch refused with 400/422 is resent one event
+        at a time, so only the bad event is dead-lettered (design.md, "Semantics, decided").
         """
-        outcomes: list[SendOutcome] = []
+        outcomes: dict[str, SendOutcome] = {}
+        ready: list[tuple[EventRecord, dict[str, Any]]] = []
         halted: _Failure | None = None
         for record in batch:
             if halted is not None:
-                outcomes.append(self._outcome(record, halted))
+                outcomes[record.event_id] = self._outcome(record, halted)
                 continue
             try:
-                self._deliver(record)
+                ready.append((record, self._prepare(record)))
             except _Failure as failure:
-                outcomes.append(self._outcome(record, failure))
+                outcomes[record.event_id] = self._outcome(record, failure)
                 if failure.batch_wide:
                     halted = failure
-                continue
             except Exception as exc:  # a bug here must not lose the event or kill the sender
-                reason = self._redact(f"unexpected error: {type(exc).__name__}: {exc}")
-                logger.exception("event %s: %s", record.event_id, reason)
-                outcomes.append(SendOutcome(record.event_id, ok=False, retry=True, reason=reason))
+                outcomes[record.event_id] = self._unexpected(record, exc)
+        for start in range(0, len(ready), MAX_BATCH):
+            chunk = ready[start:start + MAX_BATCH]
+            if halted is not None:
+                for record, _ in chunk:
+                    outcomes[record.event_id] = self._outcome(record, halted)
                 continue
-            self._forget(record.event_id)
-            logger.debug("event %s delivered to %s", record.event_id, self.name)
-            outcomes.append(SendOutcome(record.event_id, ok=True, retry=False))
-        return outcomes
+            halted = self._post_chunk(chunk, outcomes)
+        return [outcomes[record.event_id] for record in batch]
 
     def close(self) -> None:
-        """Forget cached source ids; the client belongs to the runtime and stays open."""
+        """Forget cached source ids and refuse further requests; the client is the runtime's.
+
+        A sender still busy at shutdown (a server answering in minutes) then ends its
+        batch with one retryable outcome instead of one error per event.
+        """
+        self._closed = True
         with self._cache_lock:
             self._source_ids.clear()
 
+    # -- posting ------------------------------------------------------------------------
+
+    def _post_chunk(
+        self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, SendOutcome]
+    ) -> _Failure | None:
+        """POST one chunk; fills ``outcomes``; returns a batch-wide failure, if any."""
+        if len(chunk) == 1:
+            record, payload = chunk[0]
+            return self._post_one(record, payload, outcomes)
+        try:
+            body = _json_body({"events": [payload for _, payload in chunk]})
+            response = self._request(
+                "/vision-events/batch", content=body, headers={"Content-Type": "application/json"}
+            )
+            self._raise_for_status(response, stage="batch: ")
+        except _Failure as failure:
+            if not failure.retry and failure.status in (400, 422):
+                # One bad event refuses the whole batch (all-or-nothing at the server):
+                # single POSTs find it, and the good ones go through.
+                logger.info(
+                    "batch of %d refused (%s); sending its events one at a time",
+                    len(chunk), failure.reason,
+                )
+                for record, payload in chunk:
+                    halted = self._post_one(record, payload, outcomes)
+                    if halted is not None:
+                        for other, _ in chunk:
+                            outcomes.setdefault(other.event_id, self._outcome(other, halted))
+                        return halted
+                return None
+            for record, _ in chunk:
+                outcomes[record.event_id] = self._outcome(record, failure)
+            return failure if failure.batch_wide else None
+        for record, _ in chunk:
+            outcomes[record.event_id] = self._delivered(record)
+        return None
+
+    def _post_one(
+        self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, SendOutcome]
+    ) -> _Failure | None:
+        try:
+            response = self._request(
+                "/vision-events",
+                content=_json_body(payload),
+                headers={"Content-Type": "application/json"},
+            )
+            self._raise_for_status(response, stage="")
+        except _Failure as failure:
+            outcomes[record.event_id] = self._outcome(record, failure)
+            return failure if failure.batch_wide else None
+        outcomes[record.event_id] = self._delivered(record)
+        return None
+
+    def _delivered(self, record: EventRecord) -> SendOutcome:
+        self._forget(record.event_id)
+        logger.debug("event %s delivered to %s", record.event_id, self.name)
+        return SendOutcome(record.event_id, ok=True, retry=False)
+
+    def _unexpected(self, record: EventRecord, exc: Exception) -> SendOutcome:
+        reason = self._redact(f"unexpected error: {type(exc).__name__}: {exc}")
+        logger.exception("event %s: %s", record.event_id, reason)
+        return SendOutcome(record.event_id, ok=False, retry=True, reason=reason)
+
     # -- one event ----------------------------------------------------------------------
 
-    def _deliver(self, record: EventRecord) -> None:
-        payload = self._payload_without_sources(record)
-        source_ids = self._upload_images(record)
-        for entry, source_id in zip(payload.get("images", []), source_ids):
-            entry["sourceId"] = source_id
+    def _prepare(self, record: EventRecord) -> dict[str, Any]:
+        """The event's POST body with source ids, uploading the JPEGs it still needs."""
         try:
-            body = json.dumps(payload, allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise _Failure(f"payload is not valid JSON: {exc}", retry=False) from None
-        response = self._request(
-            "/vision-events",
-            content=body,
-            headers={"Content-Type": "application/json"},
-        )
-        self._raise_for_status(response, stage="")
-
-    def _payload_without_sources(self, record: EventRecord) -> dict[str, Any]:
-        # A copy: the record is shared with other sinks and must keep its sourceId-free form.
+            refs = image_refs(record)
+        except ValueError as exc:
+            raise _Failure(str(exc), retry=False) from None
+        # A copy: the record is shared with other sinks and keeps its sourceId-free form.
         payload = copy.deepcopy(record.payload)
         payload["useCaseId"] = self._config.use_case
         if self._config.workflow_id:
             payload["workflowId"] = self._config.workflow_id
-        images = payload.get("images", [])
-        if not isinstance(images, list) or len(images) != len(record.images):
-            count = len(images) if isinstance(images, list) else "no list of"
-            raise _Failure(
-                f"payload has {count} images entries but the record holds "
-                f"{len(record.images)} JPEG(s)",
-                retry=False,
-            )
+        source_ids = self._upload_images(record)
+        images = []
+        for ref in refs:
+            entry = copy.deepcopy(ref.entry)
+            entry["sourceId"] = source_ids[ref.image]
+            if ref.input_image is not None:
+                entry["inputSourceId"] = source_ids[ref.input_image]
+            images.append(entry)
+        if "images" in payload:
+            payload["images"] = images
+        _json_body(payload)  # a payload that cannot be JSON is final, found before posting
         return payload
 
     def _upload_images(self, record: EventRecord) -> list[str]:
@@ -188,6 +265,8 @@ class VisionEventsSink:
 
     def _request(self, path: str, **kwargs: Any) -> httpx.Response:
         """POST to ``api_url + path``; transport failures become retryable ``_Failure``s."""
+        if self._closed or self._client.is_closed:
+            raise _Failure("the sink is shutting down", retry=True, batch_wide=True)
         headers = {"Authorization": f"Bearer {self._api_key}", **kwargs.pop("headers", {})}
         try:
             return self._client.post(
@@ -232,16 +311,20 @@ class VisionEventsSink:
                 retry=True,
                 retry_after_s=retry_after_s,
                 batch_wide=True,
+                status=status,
+                auth=True,
             )
         if status in _RETRY_STATUSES or status >= 500:
             raise _Failure(
                 f"{stage}HTTP {status}",
                 retry=True,
                 retry_after_s=retry_after_s,
-                batch_wide=status == 429,
+                # 429 and 503 speak for the server, not for this request.
+                batch_wide=status in (429, 503),
+                status=status,
             )
         text = " ".join(response.text[:_REASON_BODY_CHARS].split())
-        raise _Failure(self._redact(f"{stage}HTTP {status}: {text}"), retry=False)
+        raise _Failure(self._redact(f"{stage}HTTP {status}: {text}"), retry=False, status=status)
 
     def _source_id_from(self, response: httpx.Response, stage: str) -> str:
         try:
@@ -263,7 +346,10 @@ class VisionEventsSink:
     def _outcome(self, record: EventRecord, failure: _Failure) -> SendOutcome:
         if not failure.retry:
             self._forget(record.event_id)
-        logger.warning(
+        # A retryable failure is logged once per batch by the sender; per event it would
+        # flood the log with a hundred lines each time the uplink blinks.
+        logger.log(
+            logging.DEBUG if failure.retry else logging.WARNING,
             "event %s not delivered to %s (%s): %s",
             record.event_id,
             self.name,
@@ -276,6 +362,7 @@ class VisionEventsSink:
             retry=failure.retry,
             reason=failure.reason,
             retry_after_s=failure.retry_after_s,
+            paused=failure.auth,
         )
 
     def _remember(self, event_id: str, source_ids: list[str]) -> None:

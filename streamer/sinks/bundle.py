@@ -1,0 +1,138 @@
+"""Air-gapped export, bundle format v1 (design.md, "Vision Events").
+
+One ``event_<UTC timestamp>_<eventId>.tar.gz`` per event, holding ``payload.json`` (the
+POST body plus ``"bundleFormatVersion": 1``, each image referenced by ``file`` and
+``inputFile`` paths inside the archive instead of source ids) and ``images/<uuid>.jpg``.
+Each archive is written under a temporary name, fsynced and renamed, so a reader (or a
+USB stick pulled mid-copy) never sees half an archive. The name depends only on the
+event, so a resend overwrites instead of duplicating.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import tarfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from streamer.config.models import BundleSinkConfig
+from streamer.errors import SinkError
+from streamer.events.record import EventRecord, image_refs
+from streamer.sinks.base import SendOutcome
+
+BUNDLE_FORMAT_VERSION = 1
+MAX_BUNDLE_BYTES = 25 * 1024 * 1024
+
+
+def bundle_name(record: EventRecord) -> str:
+    """``event_<UTC timestamp>_<eventId>.tar.gz``, the timestamp being the event's."""
+    stamp = record.payload.get("timestamp")
+    try:
+        moment = datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+    except ValueError:
+        moment = datetime.fromtimestamp(record.created_ts or time.time(), tz=timezone.utc)
+    return f"event_{moment.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{record.event_id}.tar.gz"
+
+
+def build_bundle(record: EventRecord, use_case: str, workflow_id: str | None = None) -> bytes:
+    """The archive's bytes; ``ValueError`` when the event cannot make a valid bundle."""
+    refs = image_refs(record)
+    payload: dict[str, Any] = copy.deepcopy(record.payload)
+    payload["useCaseId"] = use_case
+    if workflow_id:
+        payload["workflowId"] = workflow_id
+    files: list[tuple[str, bytes]] = []
+
+    def add(index: int) -> str:
+        # uuid names: the format says images/<uuid>.jpg, and they never collide.
+        name = f"images/{uuid.uuid4()}.jpg"
+        files.append((name, record.images[index]))
+        return name
+
+    images = []
+    for ref in refs:
+        entry = copy.deepcopy(ref.entry)
+        entry["file"] = add(ref.image)
+        if ref.input_image is not None:
+            entry["inputFile"] = add(ref.input_image)
+        images.append(entry)
+    if "images" in payload:
+        payload["images"] = images
+    payload["bundleFormatVersion"] = BUNDLE_FORMAT_VERSION
+    body = json.dumps(payload, indent=2, allow_nan=False).encode("utf-8")
+    buffer = io.BytesIO()
+    mtime = int(record.created_ts or time.time())
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in [("payload.json", body), *files]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = mtime
+            info.mode = 0o644
+            archive.addfile(info, io.BytesIO(data))
+    out = buffer.getvalue()
+    if len(out) > MAX_BUNDLE_BYTES:
+        raise ValueError(f"bundle is {len(out) / 2**20:.1f} MiB, over the 25 MiB limit")
+    return out
+
+
+def write_bundle(directory: Path, record: EventRecord, use_case: str,
+                 workflow_id: str | None = None) -> Path:
+    """Write one event's archive atomically (temp name, fsync, rename); returns its path."""
+    data = build_bundle(record, use_case, workflow_id)
+    target = directory / bundle_name(record)
+    temp = directory / f".{target.name}.tmp"
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)
+    _fsync_dir(directory)
+    return target
+
+
+def _fsync_dir(directory: Path) -> None:
+    # The rename itself must survive a power cut, not only the file's bytes.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class BundleSink:
+    """Writes each event as a v1 bundle into ``config.dir`` (a mounted USB stick, say)."""
+
+    def __init__(self, config: BundleSinkConfig) -> None:
+        self.name = config.name
+        self.dir = Path(config.dir).expanduser()
+        self._config = config
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(f"sink {self.name!r}: cannot create {self.dir}: {exc}") from None
+
+    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+        outcomes = []
+        for record in batch:
+            try:
+                write_bundle(self.dir, record, self._config.use_case, self._config.workflow_id)
+            except ValueError as exc:
+                outcomes.append(SendOutcome(record.event_id, ok=False, retry=False, reason=str(exc)))
+            except OSError as exc:  # a full or missing stick: keep the event, try later
+                reason = f"cannot write to {self.dir}: {exc.strerror or exc}"
+                outcomes.append(SendOutcome(record.event_id, ok=False, retry=True, reason=reason))
+            else:
+                outcomes.append(SendOutcome(record.event_id, ok=True))
+        return outcomes
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,167 @@
+"""MQTT sink: each event published as JSON at QoS 1 (paho-mqtt, the optional `mqtt` extra).
+
+An event counts as delivered only once the broker acknowledged it (PUBACK for QoS 1);
+a broker that is down, or an ack that does not come within ``timeout_s``, keeps the event
+pending for a retry. QoS 1 means at-least-once: a receiver deduplicates by ``eventId``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import threading
+import time
+from typing import Any
+
+from streamer.config.models import MqttSinkConfig
+from streamer.errors import ConfigError
+from streamer.events.record import EventRecord, image_refs
+from streamer.redact import redact
+from streamer.sinks.base import SendOutcome
+
+
+def make_client(mqtt: Any, client_id: str = "") -> Any:
+    """A paho client under 1.x or 2.x (2.x wants the callback API version named)."""
+    if hasattr(mqtt, "CallbackAPIVersion"):
+        return mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                           protocol=mqtt.MQTTv311)
+    return mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv311)
+
+
+class MqttSink:
+    """Publishes to ``config.topic``; connects lazily and reconnects on the sender thread."""
+
+    def __init__(self, config: MqttSinkConfig) -> None:
+        try:
+            import paho.mqtt.client as mqtt
+        except ImportError:
+            raise ConfigError(
+                f"sink {config.name!r}: type mqtt needs paho-mqtt: pip install 'streamer[mqtt]'"
+            ) from None
+        self._mqtt = mqtt
+        self.name = config.name
+        self._config = config
+        self._password = config.password.get_secret_value() if config.password else None
+        self._client: Any = None
+        self._connected = threading.Event()
+        self._connect_error = ""
+
+    # -- connection ---------------------------------------------------------------------
+
+    def _ensure_connected(self) -> str | None:
+        """None when connected, else why not (the batch is then kept for a retry)."""
+        if self._client is not None and self._connected.is_set():
+            return None
+        self._disconnect()
+        mqtt = self._mqtt
+        client = make_client(mqtt, self._config.client_id or "")
+        if self._config.username:
+            client.username_pw_set(self._config.username, self._password)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        self._connected.clear()
+        self._connect_error = ""
+        try:
+            client.connect(self._config.host, self._config.port, keepalive=30)
+        except OSError as exc:
+            return self._redact(
+                f"cannot connect to {self._config.host}:{self._config.port}: {exc.strerror or exc}"
+            )
+        client.loop_start()
+        self._client = client
+        if not self._connected.wait(self._config.timeout_s):
+            reason = self._connect_error or f"no CONNACK within {self._config.timeout_s:g} s"
+            self._disconnect()
+            return reason
+        return None
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, *rest: Any) -> None:
+        # paho 1.x passes an int (0 = accepted), 2.x a ReasonCode.
+        failed = reason.is_failure if hasattr(reason, "is_failure") else reason != 0
+        if failed:
+            self._connect_error = f"broker refused the connection: {reason}"
+        else:
+            self._connected.set()
+
+    def _on_disconnect(self, client: Any, *args: Any) -> None:
+        self._connected.clear()
+
+    def _disconnect(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.disconnect()
+            finally:
+                client.loop_stop()
+
+    # -- Sink protocol ------------------------------------------------------------------
+
+    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+        problem = self._ensure_connected()
+        if problem is not None:
+            return [SendOutcome(r.event_id, ok=False, reason=problem) for r in batch]
+        published: list[tuple[EventRecord, Any]] = []
+        outcomes: dict[str, SendOutcome] = {}
+        for record in batch:
+            try:
+                body = self._body(record)
+            except (TypeError, ValueError) as exc:
+                outcomes[record.event_id] = SendOutcome(
+                    record.event_id, ok=False, retry=False, reason=str(exc)
+                )
+                continue
+            info = self._client.publish(self._topic(record), body, qos=self._config.qos)
+            published.append((record, info))
+        deadline = time.monotonic() + self._config.timeout_s
+        for record, info in published:
+            try:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
+            except (RuntimeError, ValueError) as exc:  # paho: not queued (connection lost)
+                outcomes[record.event_id] = SendOutcome(
+                    record.event_id, ok=False, reason=f"publish failed: {exc}"
+                )
+                continue
+            if info.is_published():
+                outcomes[record.event_id] = SendOutcome(record.event_id, ok=True)
+            else:
+                outcomes[record.event_id] = SendOutcome(
+                    record.event_id, ok=False,
+                    reason=f"no acknowledgement from the broker within {self._config.timeout_s:g} s",
+                )
+        if any(not o.ok and o.retry for o in outcomes.values()):
+            # Start afresh next time: a half-dead session may never ack again.
+            self._disconnect()
+        return [outcomes[r.event_id] for r in batch]
+
+    def close(self) -> None:
+        self._disconnect()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _topic(self, record: EventRecord) -> str:
+        payload = record.payload
+        return self._config.topic.format(
+            device_id=payload.get("deviceId", ""),
+            stream_id=payload.get("streamId", ""),
+            event_type=payload.get("eventType", ""),
+        )
+
+    def _body(self, record: EventRecord) -> bytes:
+        payload: dict[str, Any] = copy.deepcopy(record.payload)
+        images = []
+        for ref in image_refs(record):
+            entry = copy.deepcopy(ref.entry)
+            if self._config.include_images:
+                entry["imageBase64"] = base64.b64encode(record.images[ref.image]).decode()
+                if ref.input_image is not None:
+                    entry["inputImageBase64"] = base64.b64encode(
+                        record.images[ref.input_image]
+                    ).decode()
+            images.append(entry)
+        if "images" in payload:
+            payload["images"] = images
+        return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+    def _redact(self, text: str) -> str:
+        return redact(text, (self._password,) if self._password else ())

@@ -1,0 +1,242 @@
+"""The other sinks through real boundaries: a bundle read back against the v1 format, a
+webhook receiver checking the HMAC, a real mosquitto broker, and the raw frame upload."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+
+from conftest import walker
+from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
+from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
+from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
+from streamer.sinks.mqtt import MqttSink, make_client
+from streamer.sinks.webhook import WebhookSink
+from test_pipeline import API_KEY, run, scene
+from test_sink_vision_events import make_record, tiny_jpeg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vision_events_server import VisionEventsServer, validate_event  # noqa: E402
+
+
+def with_raw_frame(record: EventRecord) -> EventRecord:
+    """The record as the writer stores it with upload_input_image: snapshot + raw frame."""
+    payload = json.loads(json.dumps(record.payload))
+    payload["images"][0][INPUT_IMAGE_KEY] = 1
+    return EventRecord(record.event_id, payload, [record.images[0], tiny_jpeg(99)],
+                       record.created_ts, record.rule_id)
+
+
+# --- bundle ---------------------------------------------------------------------------
+
+
+def test_bundle_v1_read_back_matches_the_documented_format(tmp_path: Path) -> None:
+    sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb", use_case="site-safety"))
+    record = with_raw_frame(make_record())
+    assert [o.ok for o in sink.send([record])] == [True]
+    assert [o.ok for o in sink.send([record])] == [True]  # a resend overwrites
+    (path,) = list((tmp_path / "usb").iterdir())  # no temp file left behind either
+    # event_<UTC timestamp>_<eventId>.tar.gz, the timestamp being the event's.
+    assert path.name == f"event_20250501T120000Z_{record.event_id}.tar.gz"
+    assert path.stat().st_size <= MAX_BUNDLE_BYTES
+    with tarfile.open(path, "r:gz") as archive:
+        names = archive.getnames()
+        payload = json.load(archive.extractfile("payload.json"))  # type: ignore[arg-type]
+        (image,) = payload["images"]
+        snapshot = archive.extractfile(image["file"]).read()  # type: ignore[union-attr]
+        raw = archive.extractfile(image["inputFile"]).read()  # type: ignore[union-attr]
+    assert payload["bundleFormatVersion"] == 1
+    assert sorted(names) == sorted(["payload.json", image["file"], image["inputFile"]])
+    for ref in (image["file"], image["inputFile"]):
+        folder, name = ref.split("/")
+        assert folder == "images" and name.endswith(".jpg") and uuid.UUID(name[:-4])
+    assert snapshot == record.images[0] and raw == record.images[1]
+    assert "sourceId" not in image and INPUT_IMAGE_KEY not in image
+    # Apart from file references and the version, it is the POST body the API takes.
+    body = {k: v for k, v in payload.items() if k != "bundleFormatVersion"}
+    body["images"] = [{k: v for k, v in image.items() if k not in ("file", "inputFile")}
+                      | {"sourceId": "s", "inputSourceId": "i"}]
+    validate_event(body, {"site-safety"}, {"s": b"", "i": b""})
+
+
+def test_bundle_over_25_mib_is_dead_with_the_reason(tmp_path: Path) -> None:
+    sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb"))
+    base = make_record()
+    noise = os.urandom(26 * 1024 * 1024)  # incompressible, so the archive stays big
+    (outcome,) = sink.send([EventRecord(base.event_id, base.payload, [noise], 1.0, "r")])
+    assert not outcome.ok and not outcome.retry and "25 MiB" in outcome.reason
+    assert list((tmp_path / "usb").iterdir()) == []
+
+
+# --- webhook --------------------------------------------------------------------------
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        owner = self.server.owner  # type: ignore[attr-defined]
+        code = owner.codes.pop(0) if owner.codes else 200
+        owner.received.append((dict(self.headers), body, code))
+        self.send_response(code)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"no")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    class Owner:
+        received: list[tuple[dict[str, str], bytes, int]] = []
+        codes: list[int] = []
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    httpd.owner = Owner()  # type: ignore[attr-defined]
+    Owner.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield Owner
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_webhook_signs_the_body_and_follows_the_retry_policy(receiver: Any) -> None:
+    config = WebhookSinkConfig(type="webhook", url=receiver.url, secret="s3cret-hmac-key",
+                               headers={"X-Site": "plant-2"})
+    receiver.codes = [200, 503, 400]
+    with httpx.Client() as client:
+        sink = WebhookSink(config, client)
+        records = [with_raw_frame(make_record()), make_record(), make_record()]
+        first = sink.send(records[:1])
+        later = sink.send(records[1:2]) + sink.send(records[2:])
+    assert first[0].ok
+    assert (later[0].ok, later[0].retry, later[0].reason) == (False, True, "HTTP 503")
+    assert (later[1].ok, later[1].retry) == (False, False) and later[1].reason == "HTTP 400: no"
+    headers, body, _ = receiver.received[0]
+    expected = hmac.new(b"s3cret-hmac-key", body, hashlib.sha256).hexdigest()
+    assert headers["X-Streamer-Signature"] == f"sha256={expected}"
+    assert headers["X-Site"] == "plant-2"
+    sent = json.loads(body)
+    assert sent["eventId"] == records[0].event_id
+    import base64
+
+    assert base64.b64decode(sent["images"][0]["inputImageBase64"]) == records[0].images[1]
+    assert INPUT_IMAGE_KEY not in sent["images"][0]
+
+
+def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = WebhookSinkConfig(type="webhook", url=f"http://127.0.0.1:{port}/hook")
+    with httpx.Client() as client:
+        outcomes = WebhookSink(config, client).send([make_record(), make_record()])
+    assert [(o.ok, o.retry) for o in outcomes] == [(False, True)] * 2
+
+
+# --- mqtt -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[int]:
+    """Debian's mosquitto on a free loopback port with its own config file."""
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    assert Path(binary).exists(), "mosquitto is missing: apt-get install mosquitto"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    conf = tmp_path / "mosquitto.conf"
+    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    yield port
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: int) -> None:
+    import paho.mqtt.client as mqtt
+
+    got: list[tuple[str, dict[str, Any], int]] = []
+    subscribed = threading.Event()
+    listener = make_client(mqtt)
+    listener.on_message = lambda c, u, m: got.append((m.topic, json.loads(m.payload), m.qos))
+    listener.on_subscribe = lambda *a: subscribed.set()
+    listener.connect("127.0.0.1", broker)
+    listener.subscribe("streamer/#", qos=1)
+    listener.loop_start()
+    try:
+        assert subscribed.wait(5)
+        sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=broker, timeout_s=3))
+        records = [make_record() for _ in range(5)]
+        assert all(o.ok for o in sink.send(records))
+        deadline = time.monotonic() + 5
+        while len(got) < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        sink.close()
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+    assert [payload["eventId"] for _, payload, _ in got] == [r.event_id for r in records]
+    assert {topic for topic, _, _ in got} == {"streamer/edge-box-07/events"}
+    assert {qos for _, _, qos in got} == {1}
+
+
+def test_mqtt_broker_down_is_retryable() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=port, timeout_s=1))
+    outcomes = sink.send([make_record()])
+    assert not outcomes[0].ok and outcomes[0].retry and "cannot connect" in outcomes[0].reason
+    sink.close()
+
+
+# --- the raw frame, end to end ----------------------------------------------------------
+
+
+def test_upload_input_image_sends_the_raw_frame_as_input_source(tmp_path: Path, video: Path) -> None:
+    with VisionEventsServer(api_key=API_KEY, use_cases=("site-safety",)) as server:
+        sink = {"type": "vision_events", "api_url": server.url, "api_key": API_KEY,
+                "use_case": "site-safety", "upload_input_image": True}
+        config = scene(tmp_path, video, walker(range(0, 40), x_start=200, x_step=10, y1=100), [sink])
+        summary = run(config)
+        assert summary.delivered == {"vision_events": 1}
+        (event,) = server.events.values()
+        (image,) = event["images"]
+        snapshot = cv2.imdecode(np.frombuffer(server.uploads[image["sourceId"]], np.uint8), 1)
+        raw = cv2.imdecode(np.frombuffer(server.uploads[image["inputSourceId"]], np.uint8), 1)
+        assert snapshot.shape == raw.shape == (360, 640, 3)
+        # The raw frame has no overlay: the snapshot differs from it where boxes are drawn.
+        assert np.abs(snapshot.astype(int) - raw.astype(int)).max() > 100
