@@ -4,6 +4,12 @@ Live sources (RTSP, USB, HTTP) hand over through :class:`LatestFrame`: a new fra
 overwrites an unread one, so latency never grows and every overwrite is counted. Files
 hand over through a bounded queue with a blocking put: every frame, in order, unless
 ``realtime`` asks for live-camera behaviour.
+
+A live source heals itself (issue 6): a supervisor thread runs one reader thread per
+connection, reopens with jittered backoff (1 s doubling to 30 s) for ever, and abandons
+a reader whose read hangs past ``stall_timeout_s`` instead of waiting on it. Each reader
+carries a generation number; frames from an abandoned generation are thrown away, so a
+read that returns late can never hand over a stale frame.
 """
 
 from __future__ import annotations
@@ -13,9 +19,12 @@ import queue
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+import cv2
 import numpy as np
 
 from streamer.config.models import CameraConfig
@@ -27,6 +36,14 @@ from streamer.source.openers import OpenedStream, SourceKind, classify, open_str
 log = logging.getLogger("streamer.source")
 
 _END = object()
+
+HEALTH_STATES = ("connecting", "live", "stalled", "frozen", "offline")
+BACKOFF_START_S = 1.0
+BACKOFF_MAX_S = 30.0
+# Mean absolute difference (grey levels, 0..255) between 32x18 thumbnails below which two
+# pictures count as the same: sensor noise and re-encoding stay under it, a person moving
+# across the frame does not.
+FROZEN_DIFF = 1.5
 
 
 class LatestFrame:
@@ -63,23 +80,85 @@ class LatestFrame:
 
 @dataclass
 class SourceStats:
-    """Counters the capture thread publishes; read from other threads without a lock."""
+    """Counters the capture threads publish; read from other threads without a lock."""
 
     frames_read_total: int = 0
     frames_skipped_total: int = 0  # by the `fps` cap, on purpose
     reconnects_total: int = 0
+    readers_abandoned_total: int = 0
+    frames_discarded_total: int = 0  # read late by an abandoned reader, never handed over
     last_frame_wall_ts: float = 0.0
     state: str = "connecting"
     last_error: str = ""
     extra: dict[str, float] = field(default_factory=dict)
 
 
-class Capture:
-    """Owns one source: opens it, runs the capture thread, hands frames to the frame loop.
+@dataclass(frozen=True)
+class HealthChange:
+    """One transition of a source's health, for health events."""
 
-    ``start()`` opens the stream on the caller's thread so a missing file or an
-    unreachable camera fails the run at once with a :class:`SourceError`; later
-    failures of a live source are retried in the capture thread with backoff.
+    state: str
+    previous: str
+    reason: str
+    wall_ts: float
+
+
+class FrozenDetector:
+    """Tells a frozen picture from a still scene by a cheap thumbnail difference.
+
+    The reference thumbnail is kept until the picture moves away from it, so a slow drift
+    (clouds, daylight) also counts as change once it adds up.
+    """
+
+    def __init__(self, frozen_s: float, threshold: float = FROZEN_DIFF) -> None:
+        self.frozen_s = frozen_s
+        self.threshold = threshold
+        self._reference: np.ndarray | None = None
+        self._since = 0.0
+
+    def update(self, image: np.ndarray, t_s: float) -> bool:
+        """``True`` once the picture has not changed for ``frozen_s`` seconds."""
+        thumb = cv2.resize(image, (32, 18), interpolation=cv2.INTER_AREA).astype(np.int16)
+        if (
+            self._reference is None
+            or float(np.abs(thumb - self._reference).mean()) > self.threshold
+        ):
+            self._reference = thumb
+            self._since = t_s
+            return False
+        return t_s - self._since >= self.frozen_s
+
+    def reset(self) -> None:
+        self._reference = None
+
+
+@dataclass
+class _Connection:
+    """One reader thread's view of its connection; the supervisor watches it."""
+
+    generation: int
+    started_mono: float
+    phase: str = "opening"  # opening | reading | ended
+    opened_mono: float = 0.0
+    last_frame_mono: float = 0.0
+    frames: int = 0
+    error: str = ""
+
+
+def _reason(exc: object) -> str:
+    """A SourceError's text without its ``camera.source:`` prefix (the caller adds it)."""
+    text = redact(exc)
+    return text.removeprefix("camera.source: ")
+
+
+class Capture:
+    """Owns one source: opens it, runs the capture threads, hands frames to the frame loop.
+
+    A file opens in ``start()`` on the caller's thread, so a missing or undecodable file
+    fails the run at once with a :class:`SourceError`. A live source never fails
+    ``start()``: it is opened in the background and retried for ever; ``ready`` is set
+    once it has delivered its first frame (size and fps known), and :meth:`health` says
+    how it is doing.
     """
 
     def __init__(
@@ -92,6 +171,7 @@ class Capture:
         self.kind: SourceKind = classify(config.source)
         self.name = redact(config.source)
         self.stats = SourceStats()
+        self.ready = threading.Event()
         self._stop = stop
         self._clock = clock
         self._live = self.kind != "file" or config.realtime
@@ -99,6 +179,12 @@ class Capture:
         self._queue: queue.Queue[Frame | object] = queue.Queue(maxsize=8)
         self._thread: threading.Thread | None = None
         self._stream: OpenedStream | None = None
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._changes: deque[HealthChange] = deque(maxlen=100)
+        self._arrivals: deque[float] = deque(maxlen=128)
+        self._frozen = FrozenDetector(config.frozen_s)
+        self._started_mono = time.monotonic()
         self.fps: float = 0.0
         self.width = 0
         self.height = 0
@@ -109,13 +195,16 @@ class Capture:
         return self._slot.dropped_total
 
     def start(self) -> None:
-        """Open the source (raises :class:`SourceError`) and start the capture thread."""
-        self._stream = open_stream(self.config, self.kind)
-        self.fps = self._stream.fps
-        self.width, self.height = self._stream.width, self._stream.height
-        self.frame_count = self._stream.frame_count
-        self.stats.state = "live"
-        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        """Start capturing; raises :class:`SourceError` only for a file that cannot be read."""
+        self._started_mono = time.monotonic()
+        if self.kind == "file":
+            self._stream = open_stream(self.config, self.kind)
+            self._adopt(self._stream)
+            self._set_state("live")
+            target = self._run_file
+        else:
+            target = self._run_live
+        self._thread = threading.Thread(target=self._run, args=(target,), name="capture", daemon=True)
         self._thread.start()
 
     def read(self, timeout: float = 0.5) -> Frame | None:
@@ -132,23 +221,85 @@ class Capture:
         return item  # type: ignore[return-value]
 
     def join(self, timeout: float = 5.0) -> bool:
+        """Wait for the capture thread; a hung reader thread is abandoned, never awaited."""
         if self._thread is None:
             return True
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    # --- capture thread -----------------------------------------------------------
+    # --- health -------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def health(self) -> dict[str, Any]:
+        """The source's health as one JSON-friendly dict (for status pages and events)."""
+        now = time.monotonic()
+        with self._lock:
+            recent = [t for t in self._arrivals if now - t <= 5.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 2 and recent[-1] > recent[0] else 0.0
+        last = self.stats.last_frame_wall_ts
+        return {
+            "source": self.name,
+            "state": self.stats.state,
+            "fps": round(fps, 2),
+            "frames_read_total": self.stats.frames_read_total,
+            "frames_dropped_total": self.dropped_total,
+            "frames_skipped_total": self.stats.frames_skipped_total,
+            "reconnects_total": self.stats.reconnects_total,
+            "last_frame_age_s": round(max(self._clock() - last, 0.0), 3) if last else None,
+            "last_error": self.stats.last_error,
+        }
+
+    def health_changes(self) -> list[HealthChange]:
+        """Transitions since the last call, oldest first (none are lost between polls)."""
+        out = []
+        with self._lock:
+            while self._changes:
+                out.append(self._changes.popleft())
+        return out
+
+    def no_frame_error(self, waited_s: float) -> SourceError:
+        """The one line for a bounded run that never got a frame."""
+        reason = self.stats.last_error or "still connecting"
+        return SourceError(f"camera.source: no frame from {self.name} in {waited_s:.0f} s: {reason}")
+
+    def _set_state(self, state: str, reason: str = "") -> None:
+        with self._lock:
+            previous = self.stats.state
+            if previous == state:
+                return
+            self.stats.state = state
+            self._changes.append(HealthChange(state, previous, reason, self._clock()))
+
+    # --- capture threads ----------------------------------------------------------
+
+    def _adopt(self, stream: OpenedStream) -> None:
+        """Take size and fps from the first stream that opened (later reopens keep them)."""
+        if self.ready.is_set():
+            return
+        self.fps = stream.fps
+        if self.config.resize:
+            self.width, self.height = self.config.resize
+        else:
+            self.width, self.height = stream.width, stream.height
+        self.frame_count = stream.frame_count
+        self.ready.set()
+
+    def _prepare(self, image: np.ndarray) -> np.ndarray:
+        """Scale to ``resize``, or to the first connection's size: zones and lines were laid
+        out for that size, and a camera may come back from a reboot at another one."""
+        size = (self.width, self.height)
+        if self.width and (image.shape[1], image.shape[0]) != size:
+            return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        return np.asarray(image)
+
+    def _run(self, target: Callable[[], None]) -> None:
         try:
-            if self.kind == "file":
-                self._run_file()
-            else:
-                self._run_live()
+            target()
         except Exception as exc:  # a bug or a decoder crash must end the stream visibly
             log.error("capture of %s failed: %s", self.name, redact(exc))
             self.stats.last_error = redact(exc)
         finally:
+            with self._lock:
+                self._generation += 1  # no reader may hand over a frame after this
             if self._stream is not None:
                 self._stream.release()
             self.stats.state = "ended" if self.kind == "file" else "offline"
@@ -166,9 +317,15 @@ class Capture:
         while not self._stop.is_set():
             ok, image = self._stream.read()
             if not ok or image is None:
-                return
+                if not self.config.loop or index == 0:
+                    return
+                # `loop: true`: start the file again; frame time keeps counting up so rules
+                # see one continuous video.
+                self._stream.release()
+                self._stream = open_stream(self.config, self.kind)
+                continue
             t_s = index / fps
-            frame = Frame(image=image, index=index, t_s=t_s, wall_ts=start_wall + t_s)
+            frame = Frame(image=self._prepare(image), index=index, t_s=t_s, wall_ts=start_wall + t_s)
             index += 1
             self.stats.frames_read_total += 1
             self.stats.last_frame_wall_ts = self._clock()
@@ -204,43 +361,131 @@ class Capture:
                     return False
 
     def _run_live(self) -> None:
-        start_mono = time.monotonic()
-        min_gap_s = 1.0 / self.config.fps if self.config.fps else 0.0
-        last_kept = -1e18
-        index = 0
-        backoff_s = 1.0
+        """Supervisor: one reader per connection, reopened with backoff, for ever."""
+        backoff_s = BACKOFF_START_S
+        attempts = 0
         while not self._stop.is_set():
-            if self._stream is None:
-                try:
-                    self._stream = open_stream(self.config, self.kind)
-                    self.stats.reconnects_total += 1
-                    self.stats.state = "live"
-                    log.info("source %s is back", self.name)
-                    backoff_s = 1.0
-                except SourceError as exc:
-                    self.stats.last_error = str(exc)
-                    delay = backoff_s * random.uniform(0.8, 1.2)
-                    backoff_s = min(backoff_s * 2, 30.0)
-                    if self._stop.wait(delay):
-                        return
-                    continue
-            ok, image = self._stream.read()
-            if not ok or image is None:
-                # A failed read never recovers in OpenCV (isOpened stays True): reopen.
-                log.warning("source %s: read failed; reconnecting", self.name)
-                self.stats.state = "offline"
-                self._stream.release()
-                self._stream = None
-                continue
-            now_mono = time.monotonic()
-            self.stats.frames_read_total += 1
-            self.stats.last_frame_wall_ts = self._clock()
-            t_s = now_mono - start_mono
-            index += 1
-            if min_gap_s and t_s - last_kept < min_gap_s - 1e-9:
-                self.stats.frames_skipped_total += 1
-                continue
-            last_kept = t_s
-            self._slot.put(
-                Frame(image=np.asarray(image), index=index - 1, t_s=t_s, wall_ts=self._clock())
+            with self._lock:
+                self._generation += 1
+                conn = _Connection(self._generation, time.monotonic())
+            if attempts:
+                self.stats.reconnects_total += 1
+            attempts += 1
+            reader = threading.Thread(
+                target=self._read_connection, args=(conn,), name=f"capture-reader-{conn.generation}",
+                daemon=True,
             )
+            reader.start()
+            self._watch(conn, reader)
+            if self._stop.is_set():
+                return
+            if conn.frames:
+                backoff_s = BACKOFF_START_S
+            delay = backoff_s * random.uniform(0.8, 1.2)
+            backoff_s = min(backoff_s * 2, BACKOFF_MAX_S)
+            log.debug("source %s: reopening in %.1f s", self.name, delay)
+            if self._stop.wait(delay):
+                return
+
+    def _watch(self, conn: _Connection, reader: threading.Thread) -> None:
+        """Return when the connection ended, or abandon it once it stalls."""
+        config = self.config
+        # Opening is bounded by the open timeout plus the first frame's read timeout;
+        # past that (and the stall bound) OpenCV ignored its own timeouts.
+        open_bound_s = config.open_timeout_s + config.read_timeout_s + config.stall_timeout_s
+        while not self._stop.is_set():
+            reader.join(0.1)
+            if self._stop.is_set():
+                return
+            if not reader.is_alive():
+                self._connection_lost(conn, conn.error or "stream ended")
+                return
+            now = time.monotonic()
+            if conn.phase == "opening":
+                silent_s = now - conn.started_mono
+                limit_s = open_bound_s
+            else:
+                silent_s = now - (conn.last_frame_mono or conn.opened_mono)
+                limit_s = config.stall_timeout_s
+            if silent_s >= limit_s:
+                with self._lock:
+                    self._generation += 1  # the hung reader may never hand over a frame
+                self.stats.readers_abandoned_total += 1
+                reason = f"no frame for {silent_s:.0f} s (stall_timeout_s {config.stall_timeout_s:g})"
+                self.stats.last_error = reason
+                log.warning("source %s stalled: %s; reopening", self.name, reason)
+                self._set_state("stalled", reason)
+                return
+
+    def _connection_lost(self, conn: _Connection, reason: str) -> None:
+        self.stats.last_error = reason
+        if self.stats.state in ("offline",):
+            return
+        if self.stats.state == "connecting" and not conn.frames:
+            log.warning(
+                "camera.source: %s is not reachable yet (%s); retrying until it is", self.name, reason
+            )
+        else:
+            log.warning("source %s went offline (%s); reconnecting", self.name, reason)
+        self._set_state("offline", reason)
+
+    def _read_connection(self, conn: _Connection) -> None:
+        """Reader thread: open, then read until the stream fails or the supervisor moves on."""
+        try:
+            stream = open_stream(self.config, self.kind)
+        except Exception as exc:  # SourceError, or OpenCV failing in a new way
+            conn.error = _reason(exc)
+            conn.phase = "ended"
+            return
+        try:
+            if conn.generation != self._generation:
+                return
+            conn.opened_mono = time.monotonic()
+            conn.phase = "reading"
+            self._adopt(stream)
+            if self.stats.reconnects_total:
+                log.info("source %s is back", self.name)
+            min_gap_s = 1.0 / self.config.fps if self.config.fps else 0.0
+            while not self._stop.is_set() and conn.generation == self._generation:
+                ok, image = stream.read()
+                if not ok or image is None:
+                    # A failed read never recovers in OpenCV (isOpened stays True): reopen.
+                    conn.error = "read failed (stream ended or camera gone)"
+                    return
+                self._deliver(conn, image, min_gap_s)
+        finally:
+            conn.phase = "ended"
+            stream.release()
+
+    def _deliver(self, conn: _Connection, image: np.ndarray, min_gap_s: float) -> None:
+        now_mono = time.monotonic()
+        wall_ts = self._clock()
+        frozen = self._frozen.update(image, now_mono)
+        with self._lock:
+            if conn.generation != self._generation:
+                self.stats.frames_discarded_total += 1
+                return  # abandoned: a late read must not reach the frame loop
+            conn.last_frame_mono = now_mono
+            conn.frames += 1
+            self._arrivals.append(now_mono)
+        self.stats.frames_read_total += 1
+        self.stats.last_frame_wall_ts = wall_ts
+        if frozen:
+            if self.stats.state != "frozen":
+                log.warning("source %s: the picture has not changed for %g s", self.name, self.config.frozen_s)
+            self._set_state("frozen", f"the picture has not changed for {self.config.frozen_s:g} s")
+        else:
+            if self.stats.state != "live":
+                self.stats.last_error = ""
+            self._set_state("live")
+        t_s = now_mono - self._started_mono
+        if min_gap_s and t_s - self.stats.extra.get("last_kept_t", -1e18) < min_gap_s - 1e-9:
+            self.stats.frames_skipped_total += 1
+            return
+        self.stats.extra["last_kept_t"] = t_s
+        frame = Frame(
+            image=self._prepare(image), index=self.stats.frames_read_total - 1, t_s=t_s, wall_ts=wall_ts
+        )
+        with self._lock:
+            if conn.generation == self._generation:
+                self._slot.put(frame)

@@ -30,6 +30,8 @@ _ENV_LOCK = threading.Lock()
 def classify(source: Union[int, str]) -> SourceKind:
     if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):
         return "usb"
+    if source.startswith("/dev/video"):
+        return "usb"
     lowered = source.lower()
     if lowered.startswith(("rtsp://", "rtsps://")):
         return "rtsp"
@@ -72,9 +74,15 @@ def open_stream(config: CameraConfig, kind: SourceKind) -> OpenedStream:
         capture = cv2.VideoCapture(str(path))
         what = f"video file {path}"
     elif kind == "usb":
-        index = int(source)
+        device = str(source).strip()
+        index = int(device[len("/dev/video"):] if device.startswith("/dev/video") else device)
+        node = Path(f"/dev/video{index}")
+        what = f"USB camera {index} ({node})"
+        if not node.exists():
+            raise SourceError(f"camera.source: {what}: no such device (unplugged or absent)")
+        if not os.access(node, os.R_OK | os.W_OK):
+            raise SourceError(f"camera.source: {what}: permission denied (add the user to group video)")
         capture = cv2.VideoCapture(index)
-        what = f"USB camera {index} (/dev/video{index})"
     else:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -103,7 +111,7 @@ def open_stream(config: CameraConfig, kind: SourceKind) -> OpenedStream:
         capture.release()
         hint = {
             "file": "not a video OpenCV can decode",
-            "usb": "absent, busy or not permitted",
+            "usb": "busy (another program holds it) or not a capture device",
         }.get(kind, "unreachable, refused or not a video stream")
         raise SourceError(f"camera.source: cannot open {what}: {hint}")
 

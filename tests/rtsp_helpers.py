@@ -1,0 +1,80 @@
+"""Start, kill, freeze and restart the real RTSP server (tests/rtsp_server.py) from tests."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SYSTEM_PYTHON = "/usr/bin/python3"  # the venv's Python cannot import gi (facts.md)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_clip(path: Path, frozen: bool = False, seconds: int = 4, fps: int = 25,
+              size: str = "320x240") -> Path:
+    """An H.264 Annex-B clip from Debian's ffmpeg: no B-frames, a keyframe each second,
+    an access-unit delimiter per frame (the server splits on it). ``frozen``: one still
+    picture, losslessly encoded, so every decoded frame is bit-identical."""
+    source = f"smptebars=size={size}:rate={fps}" if frozen else f"testsrc2=size={size}:rate={fps}"
+    quality = ["-qp", "0"] if frozen else ["-preset", "ultrafast"]
+    subprocess.run(
+        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source, "-t", str(seconds),
+         "-c:v", "libx264", *quality, "-bf", "0", "-g", str(fps), "-pix_fmt", "yuv420p",
+         "-x264-params", "aud=1", "-f", "h264", str(path)],
+        check=True, timeout=60,
+    )
+    return path
+
+
+class RtspServer:
+    """One server process on a fixed loopback port, restartable on that same port."""
+
+    def __init__(self, clip: Path | None, mode: str = "serve", fps: int = 25, port: int | None = None) -> None:
+        self.clip = clip
+        self.mode = mode
+        self.fps = fps
+        self.port = port or free_port()
+        self.process: subprocess.Popen[str] | None = None
+
+    def url(self, credentials: str = "") -> str:
+        auth = f"{credentials}@" if credentials else ""
+        return f"rtsp://{auth}127.0.0.1:{self.port}/stream1"
+
+    def start(self, timeout: float = 15.0) -> "RtspServer":
+        args = [SYSTEM_PYTHON, str(HERE / "rtsp_server.py"), "--port", str(self.port),
+                "--mode", self.mode, "--fps", str(self.fps)]
+        if self.clip is not None:
+            args += ["--clip", str(self.clip)]
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if line.strip() != "ready" or time.monotonic() > deadline:
+            self.kill()
+            raise RuntimeError(f"RTSP server did not start: {line!r}")
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: on loopback the socket closes cleanly, like a camera rebooting."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGCONT)
+            self.process.kill()
+            self.process.wait(10)
+        self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: sockets stay open and go silent, like a power cut or a hung camera."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
