@@ -1,0 +1,101 @@
+"""Prometheus metrics, read from the same status structure as ``/api/status``.
+
+A registry per runtime (no process-global state): counters and gauges are derived at
+scrape time from the status dict, so the numbers on the page and in Prometheus can never
+disagree; only the inference-time histogram is observed as frames go by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+SOURCE_STATES = ("connecting", "live", "stalled", "frozen", "offline", "ended")
+
+
+class Metrics:
+    """The runtime's metrics registry."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self.registry = CollectorRegistry()
+        self.inference_seconds = Histogram(
+            "streamer_inference_seconds",
+            "Time spent in the detectors per frame.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.registry.register(_StatusCollector(status))
+
+
+class _StatusCollector(Collector):
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        status = self._status()
+        camera = status.get("camera", {})
+        stream = [str(camera.get("id", ""))]
+
+        def counter(name: str, doc: str, value: Any) -> CounterMetricFamily:
+            family = CounterMetricFamily(name, doc, labels=["stream_id"])
+            family.add_metric(stream, float(value or 0))
+            return family
+
+        def gauge(name: str, doc: str, value: Any) -> GaugeMetricFamily:
+            family = GaugeMetricFamily(name, doc, labels=["stream_id"])
+            family.add_metric(stream, float(value or 0))
+            return family
+
+        yield counter("streamer_frames", "Frames processed by the frame loop.", camera.get("frames_total"))
+        yield counter(
+            "streamer_frames_dropped",
+            "Frames a live source replaced before the frame loop took them.",
+            camera.get("frames_dropped_total"),
+        )
+        yield counter(
+            "streamer_source_reconnects", "Times the source was reopened.", camera.get("reconnects_total")
+        )
+        yield gauge("streamer_source_fps", "Frames per second read from the source.", camera.get("fps_in"))
+        yield gauge("streamer_pipeline_fps", "Frames per second through the rules.", camera.get("fps_out"))
+        yield gauge(
+            "streamer_last_frame_age_seconds",
+            "Seconds since the source last delivered a frame.",
+            camera.get("last_frame_age_s"),
+        )
+        state = GaugeMetricFamily(
+            "streamer_source_state", "1 for the source's current health state.", labels=["stream_id", "state"]
+        )
+        current = camera.get("state")
+        for name in sorted(set(SOURCE_STATES) | ({current} if current else set())):
+            state.add_metric([*stream, name], 1.0 if name == current else 0.0)
+        yield state
+
+        events = status.get("events", {})
+        by_rule = CounterMetricFamily(
+            "streamer_events", "Events accepted into the outbox, by rule.", labels=["stream_id", "rule_id"]
+        )
+        for rule_id, count in sorted(events.get("by_rule", {}).items()):
+            by_rule.add_metric([*stream, str(rule_id)], float(count))
+        yield by_rule
+        yield counter(
+            "streamer_events_dropped",
+            "Events lost because the in-memory queue to the outbox was full.",
+            events.get("dropped_total"),
+        )
+
+        deliveries = GaugeMetricFamily(
+            "streamer_deliveries", "Deliveries in the outbox by sink and state.", labels=["sink", "state"]
+        )
+        age = GaugeMetricFamily(
+            "streamer_oldest_pending_age_seconds", "Age of the oldest pending delivery.", labels=["sink"]
+        )
+        for sink, counts in sorted(status.get("sinks", {}).items()):
+            for state_name in ("pending", "delivered", "dead"):
+                deliveries.add_metric([sink, state_name], float(counts.get(state_name, 0) or 0))
+            age.add_metric([sink], float(counts.get("oldest_pending_age_s", 0) or 0))
+        yield deliveries
+        yield age

@@ -1,0 +1,142 @@
+"""The monitor page: one self-contained HTML file (no build step, no external assets).
+
+The picture is the MJPEG stream; the state panels poll ``/api/status`` and
+``/api/events``. Rule state is shown generically (every scalar of a rule's state), so a
+new rule type appears without touching this page. A ``?token=`` in the page's URL is
+passed on to every request it makes.
+"""
+
+PAGE = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>streamer monitor</title>
+<style>
+  :root { --bg: #111418; --panel: #1b2027; --text: #e8ecf1; --muted: #9aa5b1;
+          --ok: #2ecc71; --warn: #f5a623; --bad: #ff4d4f; --accent: #ffb000; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--text); }
+  header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center;
+           padding: .6rem 1rem; background: var(--panel); }
+  header h1 { font-size: 1.1rem; margin: 0; }
+  .badge { padding: .1rem .5rem; border-radius: .8rem; font-weight: 600; background: var(--muted); color: #000; }
+  .badge.live { background: var(--ok); } .badge.connecting, .badge.stalled, .badge.frozen { background: var(--warn); }
+  .badge.offline, .badge.ended { background: var(--bad); }
+  main { display: flex; flex-wrap: wrap; gap: 1rem; padding: 1rem; }
+  #view { flex: 3 1 480px; min-width: 0; }
+  #view img { width: 100%; height: auto; display: block; border-radius: .4rem; background: #000; }
+  aside { flex: 1 1 300px; display: flex; flex-direction: column; gap: 1rem; min-width: 0; }
+  section { background: var(--panel); border-radius: .4rem; padding: .6rem .8rem; }
+  section h2 { font-size: .95rem; margin: 0 0 .4rem; color: var(--accent); }
+  .kv { display: grid; grid-template-columns: auto minmax(0, 1fr); gap: .1rem .8rem; }
+  .kv span, .event div, .chip { overflow-wrap: anywhere; min-width: 0; }
+  .kv span:nth-child(odd) { color: var(--muted); }
+  .rule { border-top: 1px solid #2a313a; padding: .35rem 0; }
+  .rule:first-of-type { border-top: 0; }
+  .chip { display: inline-block; margin: .1rem .25rem .1rem 0; padding: 0 .4rem; border-radius: .3rem;
+          background: #2a313a; font-size: .85rem; }
+  .events { display: flex; flex-direction: column; gap: .5rem; }
+  .event { display: flex; gap: .6rem; align-items: center; }
+  .event img { width: 96px; height: auto; border-radius: .25rem; flex: none; }
+  .event .what { font-weight: 600; } .event .when { color: var(--muted); font-size: .8rem; }
+  .error { color: var(--bad); }
+  @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; } }
+</style>
+</head>
+<body>
+<header>
+  <h1 id="title">streamer</h1>
+  <span id="health" class="badge">connecting</span>
+  <span id="rates"></span>
+</header>
+<main>
+  <div id="view"><img id="live" alt="live view"></div>
+  <aside>
+    <section><h2>Camera</h2><div id="camera" class="kv"></div></section>
+    <section><h2>Rules</h2><div id="rules"></div></section>
+    <section><h2>Delivery</h2><div id="delivery" class="kv"></div></section>
+    <section><h2>Latest events</h2><div id="events" class="events"></div></section>
+  </aside>
+</main>
+<script>
+const token = new URLSearchParams(location.search).get("token");
+const withToken = (path) => token ? path + (path.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(token) : path;
+const el = (id) => document.getElementById(id);
+const text = (value) => document.createTextNode(value === null || value === undefined ? "" : String(value));
+function kv(target, pairs) {
+  target.replaceChildren();
+  for (const [key, value] of pairs) {
+    const k = document.createElement("span"); k.append(text(key));
+    const v = document.createElement("span"); v.append(text(value));
+    target.append(k, v);
+  }
+}
+function fmt(value) {
+  if (typeof value === "number") return Number.isInteger(value) ? value : value.toFixed(2);
+  if (value && typeof value === "object") return Object.entries(value).map(([k, v]) => k + "=" + fmt(v)).join(" ") || "-";
+  return value;
+}
+async function refreshStatus() {
+  try {
+    const response = await fetch(withToken("/api/status"));
+    const status = await response.json();
+    const camera = status.camera || {};
+    el("title").textContent = "streamer · " + (camera.id || "camera");
+    el("health").textContent = camera.state || "unknown";
+    el("health").className = "badge " + (camera.state || "");
+    el("rates").textContent = fmt(camera.fps_in || 0) + " fps in · " + fmt(camera.fps_out || 0) + " fps out";
+    kv(el("camera"), [["source", camera.source], ["frames", camera.frames_total],
+      ["dropped", camera.frames_dropped_total], ["reconnects", camera.reconnects_total],
+      ["last frame", fmt(camera.last_frame_age_s) + " s ago"]]);
+    const rules = el("rules"); rules.replaceChildren();
+    for (const [id, state] of Object.entries(status.rules || {})) {
+      const row = document.createElement("div"); row.className = "rule"; row.dataset.rule = id;
+      const name = document.createElement("strong"); name.append(text(id + " "));
+      row.append(name);
+      for (const [key, value] of Object.entries(state)) {
+        const chip = document.createElement("span"); chip.className = "chip";
+        chip.append(text(key + ": " + fmt(value))); row.append(chip);
+      }
+      rules.append(row);
+    }
+    const events = status.events || {};
+    const pairs = [["accepted", events.accepted_total], ["dropped", events.dropped_total]];
+    for (const [sink, counts] of Object.entries(status.sinks || {})) {
+      pairs.push([sink, "delivered " + (counts.delivered || 0) + " · pending " + (counts.pending || 0) +
+                  " · dead " + (counts.dead || 0) + (counts.last_error ? " · " + counts.last_error : "")]);
+    }
+    kv(el("delivery"), pairs);
+  } catch (error) {
+    el("health").textContent = "monitor unreachable"; el("health").className = "badge offline";
+  }
+}
+let shownEvents = "";
+async function refreshEvents() {
+  try {
+    const response = await fetch(withToken("/api/events?limit=12"));
+    const events = await response.json();
+    const key = events.map((e) => e.eventId).join(",");
+    if (key === shownEvents) return;
+    shownEvents = key;
+    const list = el("events"); list.replaceChildren();
+    for (const event of events) {
+      const row = document.createElement("div"); row.className = "event"; row.dataset.eventId = event.eventId;
+      const image = document.createElement("img"); image.loading = "lazy"; image.alt = "snapshot";
+      image.src = withToken("/events/" + encodeURIComponent(event.eventId) + "/snapshot.jpg");
+      const body = document.createElement("div");
+      const what = document.createElement("div"); what.className = "what"; what.append(text(event.description));
+      const when = document.createElement("div"); when.className = "when";
+      when.append(text(event.timestamp + " · " + event.rule_id + " · " + event.delivery));
+      body.append(what, when); row.append(image, body); list.append(row);
+    }
+  } catch (error) { /* the status panel already shows the monitor is unreachable */ }
+}
+el("live").src = withToken("/stream.mjpg");
+el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("/stream.mjpg?" + Date.now()); }, 2000));
+refreshStatus(); refreshEvents();
+setInterval(refreshStatus, 1000); setInterval(refreshEvents, 2000);
+</script>
+</body>
+</html>
+"""

@@ -1,0 +1,191 @@
+"""The monitor's HTTP server: Starlette routes served by uvicorn in a background thread.
+
+Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
+``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/metrics``. With a token set,
+every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import socket
+import threading
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from streamer.errors import StreamerError
+from streamer.monitor.live import LiveView
+from streamer.monitor.metrics import Metrics
+from streamer.monitor.page import PAGE
+
+log = logging.getLogger("streamer.monitor")
+
+BOUNDARY = "streamerframe"
+
+
+@dataclass
+class MonitorFeed:
+    """What the monitor reads; every callable runs on a monitor thread, never the frame loop.
+
+    Attributes:
+        live: newest annotated frame.
+        status: the ``/api/status`` structure (JSON-friendly, secrets already removed).
+        events: the latest ``limit`` events, newest first (JSON-friendly).
+        event_image: an event's snapshot JPEG by event id, or ``None``.
+        metrics: the Prometheus registry.
+    """
+
+    live: LiveView
+    status: Callable[[], dict[str, Any]]
+    events: Callable[[int], list[dict[str, Any]]]
+    event_image: Callable[[str], bytes | None]
+    metrics: Metrics
+
+
+def build_app(feed: MonitorFeed, token: str | None = None) -> Starlette:
+    """The ASGI app; separate from :class:`Monitor` so tests can serve it as they like."""
+
+    async def page(request: Request) -> Response:
+        return HTMLResponse(PAGE)
+
+    async def status(request: Request) -> Response:
+        return JSONResponse(await anyio.to_thread.run_sync(feed.status))
+
+    async def events(request: Request) -> Response:
+        try:
+            limit = max(1, min(200, int(request.query_params.get("limit", "20"))))
+        except ValueError:
+            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
+        return JSONResponse(await anyio.to_thread.run_sync(feed.events, limit))
+
+    async def event_image(request: Request) -> Response:
+        data = await anyio.to_thread.run_sync(feed.event_image, request.path_params["event_id"])
+        if data is None:
+            return JSONResponse({"error": "no such event"}, status_code=404)
+        return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
+
+    async def snapshot(request: Request) -> Response:
+        result = await anyio.to_thread.run_sync(feed.live.jpeg, -1, 5.0)
+        if result is None:
+            return JSONResponse({"error": "no frame yet"}, status_code=503)
+        return Response(result[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def stream(request: Request) -> Response:
+        async def frames() -> AsyncIterator[bytes]:
+            seq = -1
+            while not await request.is_disconnected():
+                result = await anyio.to_thread.run_sync(feed.live.jpeg, seq, 1.0)
+                if result is None:
+                    continue
+                seq, jpeg = result
+                # Yield suspends until the client took the previous part: a slow
+                # viewer skips frames instead of building a backlog.
+                yield (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                    f"Content-Length: {len(jpeg)}\r\n\r\n"
+                ).encode() + jpeg + b"\r\n"
+
+        return StreamingResponse(
+            frames(),
+            media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+            headers={"Cache-Control": "no-store"},
+        )
+
+    async def metrics(request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    middleware = [Middleware(_TokenMiddleware, token=token)] if token else []
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/status", status),
+            Route("/api/events", events),
+            Route("/events/{event_id}/snapshot.jpg", event_image),
+            Route("/snapshot.jpg", snapshot),
+            Route("/stream.mjpg", stream),
+            Route("/metrics", metrics),
+        ],
+        middleware=middleware,
+    )
+
+
+class _TokenMiddleware(BaseHTTPMiddleware):
+    def __init__(self, app: Any, token: str) -> None:
+        super().__init__(app)
+        self._token = token.encode()
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        given = request.query_params.get("token", "")
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            given = header[7:].strip()
+        if not hmac.compare_digest(given.encode(), self._token):
+            return JSONResponse(
+                {"error": "a monitor token is required (Bearer header or ?token=)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return await call_next(request)
+
+
+class Monitor:
+    """Runs the app with uvicorn on its own thread; ``stop()`` ends it."""
+
+    def __init__(self, feed: MonitorFeed, bind: str, token: str | None = None) -> None:
+        host, _, port = bind.rpartition(":")
+        self.host = host.strip("[]") or "127.0.0.1"
+        try:
+            port_number = int(port)
+        except ValueError:
+            raise StreamerError(f"monitor.bind: expected HOST:PORT, got {bind!r}") from None
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((self.host, port_number))
+        except OSError as exc:
+            self._socket.close()
+            raise StreamerError(f"monitor.bind: cannot listen on {bind}: {exc.strerror or exc}") from None
+        self._socket.listen(64)
+        self.port = int(self._socket.getsockname()[1])
+        config = uvicorn.Config(
+            build_app(feed, token), log_level="warning", access_log=False, lifespan="off"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._serve, name="monitor", daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "[::]") else host
+        return f"http://{shown}:{self.port}/"
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _serve(self) -> None:
+        try:
+            asyncio.run(self._server.serve(sockets=[self._socket]))
+        except Exception as exc:  # the monitor failing must not take detection down
+            log.error("the monitor stopped: %s", exc)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._server.should_exit = True
+        # Open MJPEG streams would keep a graceful shutdown waiting.
+        self._server.force_exit = True
+        self._thread.join(timeout)
+        self._socket.close()

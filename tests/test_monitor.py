@@ -1,0 +1,212 @@
+"""The live monitor against a running pipeline: real HTTP, real MJPEG, real Prometheus text,
+and a real headless Chromium loading the page."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import make_video, walker, write_config, write_replay
+from streamer.config import load_config
+from streamer.config.loader import parse_config
+from streamer.errors import ConfigError
+from streamer.runtime import RunOptions, Runtime
+
+API_KEY = "rf-secret-key-for-monitor-test"
+
+
+def scene_config(tmp_path: Path, frames: int, monitor: dict[str, Any]) -> Path:
+    video = make_video(tmp_path / "clip.mp4", frames=frames)
+    # A person walks into the right half: enters at frame 12 (t = 1.2 s).
+    replay = write_replay(tmp_path / "dets.jsonl", walker(range(0, frames), x_start=200, x_step=10, y1=100))
+    return write_config(tmp_path / "site.yaml", {
+        "camera": {"id": "dock-3", "source": str(video), "realtime": True},
+        "models": [{"id": "people", "kind": "replay", "path": str(replay)}],
+        "zones": [{"id": "lane", "polygon": [[0.5, 0], [1, 0], [1, 1], [0.5, 1]]}],
+        "rules": [{"id": "lane-intrusion", "type": "zone", "zone": "lane", "min_frames": 3,
+                   "event": {"description": "{class} #{track_id} in {zone}"}}],
+        "sinks": [
+            {"type": "jsonl", "path": str(tmp_path / "events.jsonl")},
+            # Never reachable: its key must still never show on any endpoint.
+            {"type": "vision_events", "api_url": "http://127.0.0.1:9", "api_key": API_KEY,
+             "use_case": "site-safety"},
+        ],
+        "outbox": {"path": str(tmp_path / "outbox.db")},
+        "monitor": monitor,
+    })
+
+
+@contextmanager
+def running(config_path: Path, **options: Any) -> Iterator[tuple[Runtime, str]]:
+    stop = threading.Event()
+    runtime = Runtime(load_config(config_path), RunOptions(progress_s=3600, drain_s=0, **options),
+                      stop=stop, report=lambda line: None)
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while runtime.monitor is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert runtime.monitor is not None, "the monitor did not start"
+    try:
+        yield runtime, runtime.monitor.url.rstrip("/")
+    finally:
+        stop.set()
+        thread.join(20)
+        assert not thread.is_alive()
+
+
+def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def read_mjpeg_frames(response: httpx.Response, count: int) -> list[np.ndarray]:
+    buffer = b""
+    frames: list[np.ndarray] = []
+    for chunk in response.iter_bytes():
+        buffer += chunk
+        while True:
+            start = buffer.find(b"\xff\xd8")
+            end = buffer.find(b"\xff\xd9", start + 2)
+            if start < 0 or end < 0:
+                break
+            image = cv2.imdecode(np.frombuffer(buffer[start:end + 2], np.uint8), cv2.IMREAD_COLOR)
+            assert image is not None
+            frames.append(image)
+            buffer = buffer[end + 2:]
+        if len(frames) >= count:
+            return frames
+    raise AssertionError(f"stream ended after {len(frames)} frames")
+
+
+def test_endpoints_of_a_running_pipeline(tmp_path: Path) -> None:
+    config = scene_config(tmp_path, frames=80, monitor={"bind": "127.0.0.1:0"})
+    with running(config) as (runtime, url), httpx.Client(base_url=url, timeout=10) as client:
+        events = wait_for(lambda: client.get("/api/events?limit=5").json())
+        (event,) = events
+        assert event["rule_id"] == "lane-intrusion" and event["description"] == "person #0 in lane"
+        snapshot = client.get(f"/events/{event['eventId']}/snapshot.jpg")
+        assert snapshot.headers["content-type"] == "image/jpeg"
+        assert cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
+        assert client.get("/events/nope/snapshot.jpg").status_code == 404
+
+        status = client.get("/api/status").json()
+        camera = status["camera"]
+        assert camera["id"] == "dock-3" and camera["state"] == "live"
+        assert camera["frames_total"] > 10 and camera["frames_dropped_total"] == 0
+        assert camera["last_frame_age_s"] < 2
+        assert status["rules"]["lane-intrusion"]["fired_total"] == 1
+        assert status["events"]["accepted_total"] == 1
+        assert status["sinks"]["jsonl"]["delivered"] == 1
+        assert status["sinks"]["vision_events"]["pending"] == 1
+        fps_out = wait_for(lambda: client.get("/api/status").json()["camera"]["fps_out"], timeout=5)
+        assert 5 < fps_out < 15  # the file is paced at 10 fps
+
+        metrics = {f.name: f for f in text_string_to_metric_families(client.get("/metrics").text)}
+        assert metrics["streamer_frames"].samples[0].value > 10
+        assert metrics["streamer_inference_seconds"].type == "histogram"
+        assert any(s.labels.get("rule_id") == "lane-intrusion" and s.value == 1
+                   for s in metrics["streamer_events"].samples)
+        assert any(s.labels == {"sink": "vision_events", "state": "pending"} and s.value == 1
+                   for s in metrics["streamer_deliveries"].samples)
+
+        with client.stream("GET", "/stream.mjpg") as response:
+            assert response.headers["content-type"].startswith("multipart/x-mixed-replace")
+            frames = read_mjpeg_frames(response, 3)
+        assert all(frame.shape == (360, 640, 3) for frame in frames)
+        assert not np.array_equal(frames[0], frames[-1])  # the picture moves
+        still = client.get("/snapshot.jpg")
+        assert still.status_code == 200 and still.content[:2] == b"\xff\xd8"
+
+        page = client.get("/").text
+        for text in (page, client.get("/api/status").text, client.get("/metrics").text,
+                     client.get("/api/events").text):
+            assert API_KEY not in text
+
+
+def test_token_is_required_when_set(tmp_path: Path) -> None:
+    config = scene_config(tmp_path, frames=40, monitor={"bind": "127.0.0.1:0", "token": "let-me-in"})
+    with running(config) as (_, url), httpx.Client(base_url=url, timeout=10) as client:
+        for path in ("/", "/api/status", "/metrics", "/snapshot.jpg", "/api/events"):
+            assert client.get(path).status_code == 401
+            assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert client.get("/api/status", headers={"Authorization": "Bearer let-me-in"}).status_code == 200
+        assert client.get("/api/status?token=let-me-in").status_code == 200
+
+
+def test_binding_beyond_loopback_needs_a_token() -> None:
+    base = "camera: {source: x.mp4}\nmodels: [{id: m, kind: hog}]\n"
+    with pytest.raises(ConfigError, match=r"monitor: .*0.0.0.0:8080.* set monitor.token"):
+        parse_config(base + "monitor: {bind: 0.0.0.0:8080}\n")
+    parse_config(base + "monitor: {bind: 0.0.0.0:8080, token: abcdef}\n")
+    parse_config(base + "monitor: {bind: 127.0.0.1:8080}\n")
+
+
+def test_a_viewer_that_never_reads_does_not_slow_the_frame_loop(tmp_path: Path) -> None:
+    """A stalled MJPEG client: the paced file still runs at its 10 fps with no drops."""
+    config = scene_config(tmp_path, frames=50, monitor={"bind": "127.0.0.1:0"})
+    with running(config) as (runtime, url):
+        import socket
+
+        host, port = url.removeprefix("http://").split(":")
+        stalled = socket.create_connection((host, int(port)))
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+        try:
+            wait_for(lambda: runtime.summary.frames >= 45, timeout=15)
+            started = runtime.summary.frames
+            t0 = time.monotonic()
+            time.sleep(0.3)
+            assert runtime.summary.frames > started or runtime.summary.frames >= 49
+            assert runtime.status()["camera"]["frames_dropped_total"] == 0
+            assert time.monotonic() - t0 < 1
+        finally:
+            stalled.close()
+
+
+def test_page_in_a_real_browser(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    config = scene_config(tmp_path, frames=120, monitor={"bind": "127.0.0.1:0"})
+    with running(config) as (_, url), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            page.goto(url + "/")
+            page.wait_for_selector("[data-event-id]", timeout=15000)
+            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=10000)
+            first = page.locator("#live").screenshot()
+            time.sleep(1.0)
+            second = page.locator("#live").screenshot()
+            assert first != second, "the live image did not update"
+            rule = page.locator("[data-rule='lane-intrusion']").inner_text()
+            assert "fired_total: 1" in rule and "inside: 1" in rule
+            assert "person #0 in lane" in page.locator("#events").inner_text()
+            assert page.locator("#health").inner_text() == "live"
+            # Phone-sized: nothing wider than the screen.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
+        finally:
+            browser.close()
