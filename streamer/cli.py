@@ -76,6 +76,30 @@ def _parser() -> argparse.ArgumentParser:
         help="onnx: the fetched YOLOv8 person model (default); hog: OpenCV's, no download",
     )
     demo.set_defaults(func=_cmd_demo)
+
+    replay = commands.add_parser(
+        "replay",
+        help="run the rules over recorded detections as fast as possible and print the "
+        "events they fire (tune zones and timings without a model)",
+    )
+    replay.add_argument("config", type=Path)
+    replay.add_argument(
+        "--detections", type=Path, required=True, help="replay JSONL (from --record-detections)"
+    )
+    replay.add_argument("--video", type=Path, help="the recorded video: frame size, fps, snapshots")
+    replay.add_argument("--size", type=_size, help="frame size WxH when there is no video file")
+    replay.add_argument("--fps", type=_positive_float, help="frame rate (default: the video's)")
+    replay.add_argument(
+        "--start-time",
+        type=_iso_time,
+        help="UTC wall time of frame 0 for schedules, ISO-8601 (default: now)",
+    )
+    replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
+    replay.set_defaults(func=_cmd_replay)
+
+    from streamer.events.commands import add_events_commands
+
+    add_events_commands(commands)
     return parser
 
 
@@ -102,6 +126,28 @@ def _positive_int(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
     return value
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 1280x720, got {text}") from None
+    if width <= 0 or height <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive size, got {text}")
+    return width, height
+
+
+def _iso_time(text: str) -> float:
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected ISO-8601, e.g. 2026-01-05T08:00:00Z, got {text}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def _positive_float(text: str) -> float:
@@ -152,6 +198,31 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return _run(config, args)
 
 
+def _cmd_replay(args: argparse.Namespace) -> int:
+    import time
+
+    from streamer.config import load_config
+    from streamer.replay import event_row, format_table, frame_geometry, replay, send_events
+
+    config = load_config(args.config)
+    width, height, fps = frame_geometry(config, args.video, args.size, args.fps)
+    start = args.start_time if args.start_time is not None else time.time()
+    began = time.perf_counter()
+    items = list(replay(config, args.detections, width, height, fps, start))
+    elapsed = time.perf_counter() - began
+    for line in format_table([event_row(item) for item in items]):
+        print(line)
+    print(
+        f"{len(items)} event(s) at {width}x{height}, {fps:g} fps; rules ran in {elapsed:.2f} s",
+        file=sys.stderr,
+    )
+    if args.send:
+        delivered = send_events(config, items, width, height, args.video)
+        shown = ", ".join(f"{name}: {n}" for name, n in sorted(delivered.items()))
+        print(f"delivered: {shown or 'no sinks configured'}", file=sys.stderr)
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from streamer.demo import demo_config
 
@@ -187,6 +258,8 @@ def _run(config: object, args: argparse.Namespace) -> int:
                 record_detections=args.record_detections,
                 drain_s=args.drain_s,
                 progress_s=args.progress_s,
+                # `run` watches its config file; the demo's config is built in code.
+                watch_config=getattr(args, "config", None),
             ),
             stop=stop,
             report=_say,

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,18 +20,30 @@ from typing import IO
 
 import cv2
 import httpx
-import supervision as sv
+import numpy as np
 
-from streamer.config.models import Config, JsonlSinkConfig, VisionEventsSinkConfig
-from streamer.detect import Detector, build_detector
+from streamer.config.models import (
+    BundleSinkConfig,
+    Config,
+    JsonlSinkConfig,
+    MqttSinkConfig,
+    VisionEventsSinkConfig,
+    WebhookSinkConfig,
+)
+from streamer.config.watch import ConfigWatcher
+from streamer.detect import build_detector
+from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
 from streamer.errors import SinkError, StreamerError
 from streamer.events.outbox import Outbox
+from streamer.events.health import health_event
 from streamer.events.sender import Sender
 from streamer.events.writer import EventWriter
+from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
 from streamer.overlay import Overlay
 from streamer.redact import redact
-from streamer.rules import build_rules
+from streamer.rules import build_rules, carry_state, rules_state
+from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
@@ -51,6 +64,8 @@ class RunOptions:
     record_detections: Path | None = None
     drain_s: float = 10.0
     progress_s: float = 5.0
+    # The config file to watch: a valid edit swaps zones, lines and rules live.
+    watch_config: Path | None = None
 
 
 @dataclass
@@ -67,6 +82,8 @@ class RunSummary:
     delivered: dict[str, int] = field(default_factory=dict)
     pending: int = 0
     dead: int = 0
+    # Per sink: the outbox's counters (Outbox.stats) plus the sender's status line.
+    sinks: dict[str, dict[str, object]] = field(default_factory=dict)
     backlog_at_start: int = 0
     recent_events: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
@@ -94,6 +111,13 @@ class RunSummary:
             )
         if self.dead:
             out.append(f"{self.dead} deliveries were refused for good (dead letters)")
+        for name, c in sorted(self.sinks.items()):
+            out.append(
+                f"sink {name}: accepted {c.get('accepted', 0)}, delivered {c.get('delivered', 0)}, "
+                f"retried {c.get('retried', 0)}, pending {c.get('pending', 0)}, "
+                f"dead {c.get('dead', 0)}, evicted {c.get('evicted', 0)}, "
+                f"dropped {c.get('dropped', 0)} (outbox totals); {c.get('status', 'ok')}"
+            )
         for name, path in self.outputs.items():
             out.append(f"{name}: {path}")
         return out
@@ -131,6 +155,23 @@ class Runtime:
         self._senders: list[Sender] = []
         self._clients: list[httpx.Client] = []
         self._secrets = secrets_of(config)
+        # Read by the monitor's threads; set as the run builds its stages.
+        self.monitor: Monitor | None = None
+        self._live: LiveView | None = None
+        self._capture: Capture | None = None
+        self._overlay: Overlay | None = None  # set once the camera's size is known
+        self._last_frame: Frame | None = None  # snapshot for camera-health events
+        self._writer: EventWriter | None = None
+        self._outbox: Outbox | None = None
+        self._detectors: DetectorSet | None = None  # per-model runs/skips for status
+        self._rule_states: dict[str, dict[str, object]] = {}
+        self._rule_states_at = 0.0
+        # One JSON-friendly structure of every rule's live state (rules.rules_state).
+        self.rules_state: dict[str, object] = {}
+        self._watcher: ConfigWatcher | None = None
+        self._fps_in = RateMeter()
+        self._fps_out = RateMeter()
+        self.metrics = Metrics(self.status)
 
     # --- building -----------------------------------------------------------------
 
@@ -147,6 +188,20 @@ class Runtime:
                 client = httpx.Client(timeout=sink_config.timeout_s)
                 self._clients.append(client)
                 sinks.append(VisionEventsSink(sink_config, client))
+            elif isinstance(sink_config, WebhookSinkConfig):
+                from streamer.sinks.webhook import WebhookSink
+
+                client = httpx.Client(timeout=sink_config.timeout_s)
+                self._clients.append(client)
+                sinks.append(WebhookSink(sink_config, client))
+            elif isinstance(sink_config, MqttSinkConfig):
+                from streamer.sinks.mqtt import MqttSink
+
+                sinks.append(MqttSink(sink_config))
+            elif isinstance(sink_config, BundleSinkConfig):
+                from streamer.sinks.bundle import BundleSink
+
+                sinks.append(BundleSink(sink_config))
             else:  # pragma: no cover - the config union names every sink type
                 raise SinkError(f"unknown sink type {sink_config.type!r}")
         return sinks
@@ -156,16 +211,19 @@ class Runtime:
     def run(self) -> RunSummary:
         """Run until the input ends, a limit is reached or ``stop`` is set."""
         started = time.monotonic()
-        outbox = Outbox(self.config.outbox.path)
+        outbox = Outbox(
+            self.config.outbox.path, self.config.outbox.max_mb, self.config.outbox.ttl_days
+        )
         writer: EventWriter | None = None
         capture: Capture | None = None
-        detectors: list[Detector] = []
+        detectors: DetectorSet = DetectorSet()
         video: cv2.VideoWriter | None = None
         recorder: IO[str] | None = None
         delivered_before: dict[str, int] = {}
         try:
             sinks = self._build_sinks()
             sink_names = [sink.name for sink in sinks]
+            outbox.enforce_limits()
             self.summary.backlog_at_start = outbox.pending_total(sink_names)
             if self.summary.backlog_at_start:
                 self.report(
@@ -177,9 +235,31 @@ class Runtime:
             for sender in self._senders:
                 sender.start()
 
-            detectors = [build_detector(model) for model in self.config.models]
+            detectors = DetectorSet.of(
+                [build_detector(model) for model in self.config.models], self.config.models
+            )
+            self._detectors = detectors
+            # The writer starts before the camera: a camera away at start still gets its
+            # health event stored while the run waits for it.
+            writer = EventWriter(
+                outbox,
+                sink_names,
+                device_id=self.config.device_id,
+                stream_id=self.config.camera.id,
+                render_snapshot=self._render_snapshot,
+                queue_size=self.config.outbox.queue_size,
+                on_accepted=lambda: [sender.wake() for sender in self._senders],
+                include_input_image=any(
+                    getattr(sink_config, "upload_input_image", False)
+                    for sink_config in self.config.sinks
+                ),
+            )
+            writer.start()
             capture = Capture(self.config.camera, self.stop)
             capture.start()
+            self._capture = capture
+            if not self._await_first_frame(capture, writer):
+                return self.summary
             self.report(
                 f"source {capture.name}: {capture.width}x{capture.height} at {capture.fps:.1f} fps"
                 + (f", {capture.frame_count} frames" if capture.frame_count else "")
@@ -187,16 +267,11 @@ class Runtime:
             tracker = Tracker(self.config.tracker, capture.fps)
             rules = build_rules(self.config, capture.width, capture.height)
             overlay = Overlay(self.config, capture.width, capture.height)
-            writer = EventWriter(
-                outbox,
-                sink_names,
-                device_id=self.config.device_id,
-                stream_id=self.config.camera.id,
-                render_snapshot=overlay.draw_event,
-                queue_size=self.config.outbox.queue_size,
-                on_accepted=lambda: [sender.wake() for sender in self._senders],
-            )
-            writer.start()
+            self._overlay = overlay
+            self._capture, self._writer, self._outbox = capture, writer, outbox
+            self._live = LiveView(overlay.draw, max_fps=self.config.monitor.max_fps)
+            if self.config.monitor.enabled:
+                self._start_monitor()
             if self.options.save_video:
                 video = _open_video(self.options.save_video, capture)
                 self.summary.outputs["annotated video"] = str(self.options.save_video)
@@ -207,12 +282,17 @@ class Runtime:
                 if isinstance(sink_config, JsonlSinkConfig):
                     self.summary.outputs[f"events ({sink_config.name})"] = str(sink_config.path)
 
+            if self.options.watch_config is not None:
+                self._watcher = ConfigWatcher(self.options.watch_config, self.stop)
+                self._watcher.start()
             loop_started = time.monotonic()
             self._frame_loop(capture, detectors, tracker, rules, overlay, writer, video, recorder)
             self.summary.elapsed_s = time.monotonic() - loop_started
         finally:
             interrupted = self.stop.is_set() and not self.summary.ended_by
             self.stop.set()
+            if self._watcher is not None:
+                self._watcher.join()
             if capture is not None:
                 capture.join(timeout=5.0)
                 self.summary.frames_dropped = capture.dropped_total
@@ -229,6 +309,8 @@ class Runtime:
             elif self.summary.ended_by and self._senders:
                 self._drain(outbox)
             self._close_senders()
+            if self.monitor is not None:
+                self.monitor.stop()
             self._finish_summary(outbox, writer)
             outbox.close()
             if not self.summary.elapsed_s:
@@ -238,7 +320,7 @@ class Runtime:
     def _frame_loop(
         self,
         capture: Capture,
-        detectors: list[Detector],
+        detectors: DetectorSet,
         tracker: Tracker,
         rules: list,
         overlay: Overlay,
@@ -248,6 +330,9 @@ class Runtime:
     ) -> None:
         options = self.options
         started = time.monotonic()
+        # Seed the rate meters so the first /api/status reads a rate over the whole run.
+        self._fps_out.rate(0)
+        self._fps_in.rate(capture.stats.frames_read_total)
         next_progress = started + options.progress_s
         consecutive_errors = 0
         while not self.stop.is_set():
@@ -266,8 +351,13 @@ class Runtime:
                 if capture.stats.last_error:
                     self.summary.ended_by += f" ({capture.stats.last_error})"
                 return
+            self._submit_health(capture, writer, frame)
             if frame is None:
                 continue
+            if self._watcher is not None:
+                new_config = self._watcher.take()
+                if new_config is not None:
+                    self._swap_rules(new_config, rules, overlay, capture.width, capture.height)
             try:
                 self._process(frame, detectors, tracker, rules, overlay, writer, video, recorder)
                 consecutive_errors = 0
@@ -288,10 +378,49 @@ class Runtime:
                 next_progress = now + options.progress_s
                 self.report(self._progress_line(capture, writer, now - started))
 
+    def _render_snapshot(self, frame: Frame, event: RuleEvent) -> np.ndarray:
+        """The overlay's drawing, or the bare picture while the camera's size is unknown."""
+        overlay = self._overlay
+        return overlay.draw_event(frame, event) if overlay is not None else frame.image.copy()
+
+    def _await_first_frame(self, capture: Capture, writer: EventWriter) -> bool:
+        """A live camera may be away at start: wait for it, but only as long as the run may last.
+
+        ``False`` when a stop request came first. A run bounded by ``--duration`` that
+        never got a frame raises the one-line :class:`SourceError`.
+        """
+        started = time.monotonic()
+        while not capture.ready.wait(0.25):
+            self._submit_health(capture, writer, None)
+            if self.stop.is_set():
+                self.summary.ended_by = "a stop request"
+                return False
+            waited_s = time.monotonic() - started
+            if self.options.duration_s is not None and waited_s >= self.options.duration_s:
+                raise capture.no_frame_error(waited_s)
+        return True
+
+    def _submit_health(self, capture: Capture, writer: EventWriter, frame: Frame | None) -> None:
+        """Turn the camera's health changes into events (``camera.health_events``)."""
+        if frame is not None:
+            self._last_frame = frame
+        wanted = self.config.camera.health_events
+        for change in capture.health_changes():
+            if change.state not in wanted:
+                continue
+            last = self._last_frame
+            # No picture yet (the camera was away from the start): a black one of its size.
+            image = last.image if last is not None else np.zeros(
+                (capture.height or 360, capture.width or 640, 3), np.uint8
+            )
+            t_s = last.t_s if last is not None else 0.0
+            event = health_event(change.state, change.previous, change.reason, capture.name, t_s)
+            writer.submit(event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts))
+
     def _process(
         self,
         frame: Frame,
-        detectors: list[Detector],
+        detectors: DetectorSet,
         tracker: Tracker,
         rules: list,
         overlay: Overlay,
@@ -299,16 +428,147 @@ class Runtime:
         video: cv2.VideoWriter | None,
         recorder: IO[str] | None,
     ) -> None:
-        results = [detector.detect(frame) for detector in detectors]
-        dets = results[0] if len(results) == 1 else sv.Detections.merge(results)
+        detect_started = time.perf_counter()
+        # every_n_frames / when are decided inside; see streamer/detect/multi.py.
+        dets = detectors.detect(frame)
+        self.metrics.inference_seconds.observe(time.perf_counter() - detect_started)
         if recorder is not None:
             recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
         tracked = tracker.update(frame.t_s, dets)
         for rule in rules:
-            for event in rule.update(frame.t_s, tracked):
+            for event in rule.update(frame.t_s, tracked, frame.wall_ts):
                 writer.submit(event, frame)
         if video is not None:
             video.write(overlay.draw(frame, tracked))
+        if self._live is not None:
+            self._live.publish(frame, tracked)
+        now = time.monotonic()
+        if now - self._rule_states_at >= 0.25:
+            # Rule state is copied here, on the frame loop, so monitor threads never
+            # read a rule while it changes.
+            self._rule_states_at = now
+            self.rules_state = rules_state(rules, frame.t_s)
+            self._rule_states = self.rules_state["rules"]  # type: ignore[assignment]
+
+    def _swap_rules(
+        self, new: Config, rules: list, overlay: Overlay, width: int, height: int
+    ) -> None:
+        """Apply a reloaded config's zones, lines and rules without reopening the stream.
+
+        Rules whose settings and geometry did not change keep their timers and tracks.
+        Other sections need a restart; the message says which were left as they were.
+        """
+        fresh, kept = carry_state(rules, build_rules(new, width, height))
+        rules[:] = fresh
+        drawn = Overlay(new, width, height)
+        overlay.zones, overlay.lines = drawn.zones, drawn.lines
+        ignored = [
+            name
+            for name in ("device_id", "camera", "models", "tracker", "sinks", "outbox", "monitor")
+            if getattr(new, name) != getattr(self.config, name)
+        ]
+        self.config = self.config.model_copy(
+            update={"zones": new.zones, "lines": new.lines, "rules": new.rules}
+        )
+        self.report(
+            f"config reloaded: {len(fresh)} rule(s), {kept} kept their state"
+            + (f"; changes to {', '.join(ignored)} need a restart" if ignored else "")
+        )
+
+    # --- monitor --------------------------------------------------------------------
+
+    def _start_monitor(self) -> None:
+        assert self._live is not None
+        token = self.config.monitor.token
+        feed = MonitorFeed(
+            live=self._live,
+            status=self.status,
+            events=self.recent_events,
+            event_image=self.event_image,
+            metrics=self.metrics,
+        )
+        try:
+            self.monitor = Monitor(
+                feed, self.config.monitor.bind, token.get_secret_value() if token else None
+            )
+        except StreamerError as exc:
+            # Detection matters more than the page: run on without it.
+            log.error("%s; running without the monitor", exc)
+            return
+        self.monitor.start()
+        self.report(f"monitor: {self.monitor.url}")
+
+    def status(self) -> dict[str, object]:
+        """The live state of the run (JSON-friendly, no secrets): ``/api/status``."""
+        capture, writer = self._capture, self._writer
+        now = time.time()
+        camera: dict[str, object] = {
+            "id": self.config.camera.id,
+            "source": redact(self.config.camera.source, self._secrets),
+            "state": capture.stats.state if capture else "connecting",
+            "frames_total": self.summary.frames,
+            "fps_out": round(self._fps_out.rate(self.summary.frames), 2),
+        }
+        if capture is not None:
+            last = capture.stats.last_frame_wall_ts
+            camera.update(
+                fps_in=round(self._fps_in.rate(capture.stats.frames_read_total), 2),
+                frames_read_total=capture.stats.frames_read_total,
+                frames_dropped_total=capture.dropped_total,
+                reconnects_total=capture.stats.reconnects_total,
+                last_frame_age_s=round(now - last, 2) if last else None,
+                width=capture.width,
+                height=capture.height,
+                last_error=capture.stats.last_error,
+            )
+        events: dict[str, object] = {}
+        if writer is not None:
+            events = {
+                "accepted_total": writer.accepted_total,
+                "dropped_total": writer.dropped_total,
+                "by_rule": dict(writer.accepted_by_rule),
+            }
+        sinks: dict[str, dict[str, object]] = {}
+        if self._outbox is not None:
+            counts = self._outbox.counts()
+            for sender in self._senders:
+                entry: dict[str, object] = dict(counts.get(sender.sink.name, {}))
+                entry["last_error"] = sender.last_error
+                entry["status"] = sender.status  # "ok", "retrying in ...", "paused: ..."
+                sinks[sender.sink.name] = entry
+        return {
+            "camera": camera,
+            "models": self._detectors.stats() if self._detectors is not None else [],
+            "rules": self._rule_states,
+            "events": events,
+            "sinks": sinks,
+        }
+
+    def recent_events(self, limit: int = 20) -> list[dict[str, object]]:
+        """The latest events accepted in this run, newest first."""
+        if self._writer is None:
+            return []
+        items = list(self._writer.recent)[-limit:]
+        return [
+            {
+                "eventId": item.event_id,
+                "timestamp": item.timestamp,
+                "rule_id": item.event.rule_id,
+                "description": item.event.describe(),
+                "reason": item.event.reason,
+                "t_s": round(item.event.t_s, 3),
+                "delivery": "accepted",
+            }
+            for item in reversed(items)
+        ]
+
+    def event_image(self, event_id: str) -> bytes | None:
+        if self._writer is None:
+            return None
+        for item in list(self._writer.recent):
+            if item.event_id == event_id:
+                return item.snapshot
+        return None
 
     def _progress_line(self, capture: Capture, writer: EventWriter, elapsed_s: float) -> str:
         frames = self.summary.frames
@@ -345,14 +605,38 @@ class Runtime:
             s.events_by_rule = dict(writer.accepted_by_rule)
             s.events_dropped = writer.dropped_total
             s.recent_events = [
-                f"{event.t_s:8.2f}s  {event.rule_id}: {event.reason}  ({event_id})"
-                for event_id, event in writer.recent
+                f"{item.event.t_s:8.2f}s  {item.event.rule_id}: {item.event.reason}  ({item.event_id})"
+                for item in writer.recent
             ]
         s.delivered = {sender.sink.name: sender.delivered_total for sender in self._senders}
         names = [sender.sink.name for sender in self._senders]
         counts = outbox.counts()
         s.pending = sum(counts.get(name, {}).get("pending", 0) for name in names)
         s.dead = sum(counts.get(name, {}).get("dead", 0) for name in names)
+        all_stats = outbox.stats()["sinks"]
+        assert isinstance(all_stats, dict)
+        for sender in self._senders:
+            entry = dict(all_stats.get(sender.sink.name, {}))
+            entry["status"] = sender.status
+            s.sinks[sender.sink.name] = entry
+
+
+class RateMeter:
+    """Rate of a growing total over the last few seconds, sampled whenever it is read."""
+
+    def __init__(self, window_s: float = 5.0) -> None:
+        self._window_s = window_s
+        self._samples: deque[tuple[float, int]] = deque()
+        self._lock = threading.Lock()  # /api/status and /metrics may read at once
+
+    def rate(self, total: int) -> float:
+        now = time.monotonic()
+        with self._lock:
+            self._samples.append((now, total))
+            while len(self._samples) > 2 and now - self._samples[1][0] >= self._window_s:
+                self._samples.popleft()
+            first_t, first_total = self._samples[0]
+        return (total - first_total) / (now - first_t) if now > first_t else 0.0
 
 
 def secrets_of(config: Config) -> tuple[str, ...]:
@@ -361,8 +645,16 @@ def secrets_of(config: Config) -> tuple[str, ...]:
     for sink in config.sinks:
         if isinstance(sink, VisionEventsSinkConfig):
             out.append(sink.api_key.get_secret_value())
+        elif isinstance(sink, WebhookSinkConfig) and sink.secret is not None:
+            out.append(sink.secret.get_secret_value())
+        elif isinstance(sink, MqttSinkConfig) and sink.password is not None:
+            out.append(sink.password.get_secret_value())
     if config.monitor.token is not None:
         out.append(config.monitor.token.get_secret_value())
+    for model in config.models:
+        api_key = getattr(model, "api_key", None)
+        if api_key is not None:
+            out.append(api_key.get_secret_value())
     return tuple(secret for secret in out if secret)
 
 

@@ -11,11 +11,13 @@ from streamer.config.models import (
     ModelConfig,
     OnnxModelConfig,
     ReplayModelConfig,
+    RoboflowModelConfig,
 )
 from streamer.detect.base import Detector, empty_detections, make_detections
+from streamer.detect.multi import DetectorSet
 from streamer.errors import ModelError
 
-__all__ = ["Detector", "build_detector", "empty_detections", "make_detections"]
+__all__ = ["Detector", "DetectorSet", "build_detector", "empty_detections", "make_detections"]
 
 
 def build_detector(config: ModelConfig) -> Detector:
@@ -36,4 +38,10 @@ def build_detector(config: ModelConfig) -> Detector:
                 f"model {config.id!r}: the onnx backend needs onnxruntime ({exc})"
             ) from None
         return OnnxDetector(config)
+    if isinstance(config, RoboflowModelConfig):
+        # The module itself imports nothing heavy; it imports `inference` on load and
+        # turns its absence into a ModelError naming the extra to install.
+        from streamer.detect.roboflow import RoboflowDetector
+
+        return RoboflowDetector(config)
     raise ModelError(f"model {config.id!r}: unknown kind {config.kind!r}")

@@ -9,6 +9,7 @@ naming the model, so a bad file stops ``run`` before the first frame, not during
 from __future__ import annotations
 
 import ast
+import json
 import logging
 import re
 import time
@@ -31,6 +32,12 @@ DEFAULT_INPUT_SIZE = 640
 # Same caps as Ultralytics' own NMS: a noisy frame cannot blow up NMS time or the tracker.
 MAX_CANDIDATES = 30_000
 MAX_DETECTIONS = 300
+GRAPH_OPTIMIZATION = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
 
 
 class OnnxDetector:
@@ -65,23 +72,123 @@ class OnnxDetector:
     def _fail(self, message: str) -> ModelError:
         return ModelError(f"model {self.model_id!r}: {message}")
 
+    def _providers(self) -> list[str]:
+        """The configured providers, checked against this onnxruntime build.
+
+        onnxruntime itself only warns and falls back to the CPU when a provider is
+        missing, so a Jetson config run on a CPU-only wheel would be slow in silence.
+        """
+        available = ort.get_available_providers()
+        missing = [name for name in self.config.providers if name not in available]
+        if missing:
+            raise self._fail(
+                f"providers: {', '.join(missing)} not in this onnxruntime "
+                f"{ort.__version__} build (it has {', '.join(available)}); install "
+                "onnxruntime-gpu (CUDA/TensorRT) or list CPUExecutionProvider"
+            )
+        providers = list(self.config.providers)
+        if "CPUExecutionProvider" not in providers:
+            providers.append("CPUExecutionProvider")  # for ops the GPU providers lack
+        return providers
+
+    def _session_options(self) -> ort.SessionOptions:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = GRAPH_OPTIMIZATION[self.config.graph_optimization]
+        # One frame at a time: parallelism inside operators, none between them.
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.inter_op_num_threads = 1
+        if self.config.threads is not None:
+            options.intra_op_num_threads = self.config.threads
+        return options
+
     def _open_session(self) -> ort.InferenceSession:
         if not self.path.exists():
             raise self._fail(f"no such file: {self.path}")
         if not self.path.is_file():
             raise self._fail(f"{self.path} is not a file")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.config.threads is not None:
-            options.intra_op_num_threads = self.config.threads
+        providers = self._providers()
         try:
-            return ort.InferenceSession(
-                str(self.path), sess_options=options, providers=["CPUExecutionProvider"]
+            session = ort.InferenceSession(
+                str(self.path), sess_options=self._session_options(), providers=providers
             )
         except Exception as err:  # onnxruntime raises its own pybind types, not one base
+            fp16_error: Exception | None = err
+            session = None
+        else:
+            fp16_error = None
+        if self.config.fp32_cache and providers == ["CPUExecutionProvider"]:
+            fp32_path = self._fp32_copy(session, fp16_error)
+            if fp32_path is not None:
+                return self._pick_faster(session, fp32_path, providers)
+        if session is None:
+            assert fp16_error is not None
             raise self._fail(
-                f"{self.path} is not a loadable ONNX model: {_short_ort_reason(err)}"
-            ) from err
+                f"{self.path} is not a loadable ONNX model: {_short_ort_reason(fp16_error)}"
+            ) from fp16_error
+        return session
+
+    def _fp32_copy(
+        self, session: ort.InferenceSession | None, error: Exception | None
+    ) -> Path | None:
+        """Path of the cached float32 copy of a float16 model, made on first use; None
+        when the model is not float16 (or cannot be read as ONNX)."""
+        if session is not None and not any(
+            spec.type == "tensor(float16)" for spec in session.get_inputs()
+        ):
+            return None
+        from streamer.detect.fp16 import Fp16Error, cached_fp32_copy
+
+        try:
+            return cached_fp32_copy(self.path)
+        except Fp16Error as exc:
+            if session is None:
+                raise self._fail(
+                    f"{self.path} is not a loadable ONNX model: "
+                    f"{_short_ort_reason(error or exc)}"
+                ) from None
+            log.warning("model %r: float32 conversion skipped: %s", self.model_id, exc)
+            return None
+
+    def _pick_faster(
+        self, fp16: ort.InferenceSession | None, fp32_path: Path, providers: list[str]
+    ) -> ort.InferenceSession:
+        """Keep whichever of the float16 model and its float32 copy runs faster here
+        (CPU kernels are mostly float32: the float16 graph is full of casts, or lacks kernels)."""
+        try:
+            fp32 = ort.InferenceSession(
+                str(fp32_path), sess_options=self._session_options(), providers=providers
+            )
+        except Exception as err:
+            if fp16 is None:
+                raise self._fail(
+                    f"{self.path}: neither it nor its float32 copy loads: "
+                    f"{_short_ort_reason(err)}"
+                ) from err
+            return fp16
+        if fp16 is None:
+            log.info("model %r: float16 does not load on the CPU; running %s",
+                     self.model_id, fp32_path)
+            return fp32
+        # Timed once per model file and remembered: on a shared machine two timings at
+        # each start would flip the choice from run to run.
+        choice_path = fp32_path.with_suffix(".choice.json")
+        try:
+            use_fp32 = bool(json.loads(choice_path.read_text())["use_fp32"])
+        except (OSError, ValueError, KeyError, TypeError):
+            fp16_s, fp32_s = _time_sessions(fp16, fp32)
+            use_fp32 = fp32_s < fp16_s
+            log.info("model %r: float16 %.0f ms, float32 copy %.0f ms per inference; using %s",
+                     self.model_id, fp16_s * 1000, fp32_s * 1000,
+                     "float32" if use_fp32 else "float16")
+            try:
+                choice_path.write_text(json.dumps(
+                    {"use_fp32": use_fp32, "fp16_ms": round(fp16_s * 1000, 1),
+                     "fp32_ms": round(fp32_s * 1000, 1)}
+                ))
+            except OSError as exc:
+                log.warning("model %r: cannot remember the float16/32 choice: %s",
+                            self.model_id, exc)
+        return fp32 if use_fp32 else fp16
 
     def _check_input(self) -> tuple[str, tuple[int, int], type[np.floating]]:
         assert self._session is not None
@@ -270,6 +377,27 @@ class OnnxDetector:
     def close(self) -> None:
         """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
         self._session = None
+
+
+def _time_sessions(*sessions: ort.InferenceSession, rounds: int = 3) -> list[float]:
+    """Best seconds per inference of each session, interleaved so that a burst of load
+    from other processes hits both alike; the first run of each only warms it."""
+    feeds = []
+    for session in sessions:
+        spec = session.get_inputs()[0]
+        shape = [dim if isinstance(dim, int) and dim > 0 else DEFAULT_INPUT_SIZE
+                 for dim in spec.shape]
+        shape[0] = 1
+        dtype = np.float16 if spec.type == "tensor(float16)" else np.float32
+        feeds.append({spec.name: np.full(shape, 0.5, dtype=dtype)})
+        session.run(None, feeds[-1])
+    best = [float("inf")] * len(sessions)
+    for _ in range(rounds):
+        for index, session in enumerate(sessions):
+            started = time.perf_counter()
+            session.run(None, feeds[index])
+            best[index] = min(best[index], time.perf_counter() - started)
+    return best
 
 
 def _anchor_count(height: int, width: int) -> int:

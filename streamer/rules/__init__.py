@@ -2,21 +2,97 @@
 
 from __future__ import annotations
 
-from streamer.config.models import Config, ZoneRuleConfig
+from streamer.config.models import (
+    Config,
+    CountRuleConfig,
+    LineRuleConfig,
+    LoiterRuleConfig,
+    MissingPpeRuleConfig,
+    ZoneRuleConfig,
+)
 from streamer.rules.base import Rule, RuleEvent
+from streamer.rules.count import CountRule
 from streamer.rules.geometry import to_pixels
+from streamer.rules.line import LineRule
+from streamer.rules.loiter import LoiterRule
+from streamer.rules.ppe import MissingPpeRule
 from streamer.rules.zone import ZoneRule
 
-__all__ = ["Rule", "RuleEvent", "build_rules"]
+__all__ = ["Rule", "RuleEvent", "build_rules", "rules_state"]
 
 
 def build_rules(config: Config, width: int, height: int) -> list[Rule]:
     """Instantiate every configured rule for a frame of ``width`` x ``height`` pixels."""
     zones = {zone.id: to_pixels(zone.polygon, width, height) for zone in config.zones}
+    lines = {line.id: to_pixels([line.start, line.end], width, height) for line in config.lines}
     # A track absent for less than the tracker's buffer may come back with its id.
     forget_after_s = config.tracker.lost_buffer_s + 1.0
     rules: list[Rule] = []
     for rule in config.rules:
         if isinstance(rule, ZoneRuleConfig):
             rules.append(ZoneRule(rule, zones[rule.zone], forget_after_s))
+        elif isinstance(rule, CountRuleConfig):
+            polygon = zones[rule.zone] if rule.zone is not None else None
+            rules.append(CountRule(rule, polygon, forget_after_s))
+        elif isinstance(rule, LineRuleConfig):
+            rules.append(LineRule(rule, lines[rule.line], forget_after_s))
+        elif isinstance(rule, LoiterRuleConfig):
+            rules.append(LoiterRule(rule, zones[rule.zone], forget_after_s))
+        elif isinstance(rule, MissingPpeRuleConfig):
+            polygon = zones[rule.zone] if rule.zone is not None else None
+            rules.append(MissingPpeRule(rule, polygon, (width, height), forget_after_s))
     return rules
+
+
+def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:
+    """The live state of every rule as one JSON-friendly dict (for the monitor).
+
+    ``zones``/``lines`` gather counts by place; ``rules`` holds each rule's own state
+    (timers running, cooldowns left, indeterminate people).
+    """
+    per_rule = {rule.rule_id: rule.state() for rule in rules}
+    zones: dict[str, int] = {}
+    lines: dict[str, dict[str, int]] = {}
+    indeterminate = 0
+    for state in per_rule.values():
+        if state.get("type") == "zone" and state.get("zone") is not None:
+            zones[str(state["zone"])] = max(zones.get(str(state["zone"]), 0), int(state["inside"]))  # type: ignore[call-overload]
+        elif state.get("type") == "count":
+            zones[str(state.get("zone") or "frame")] = int(state["count"])  # type: ignore[call-overload]
+        elif state.get("type") == "line":
+            lines[str(state["line"])] = {"in": int(state["in"]), "out": int(state["out"])}  # type: ignore[call-overload]
+        elif state.get("type") == "missing_ppe":
+            indeterminate += int(state["indeterminate"])  # type: ignore[call-overload]
+    return {
+        "t_s": round(t_s, 3),
+        "zones": zones,
+        "lines": lines,
+        "indeterminate_persons": indeterminate,
+        "rules": per_rule,
+    }
+
+
+def _geometry(rule: Rule) -> list[float]:
+    parts = [getattr(rule, name, None) for name in ("polygon", "start", "end")]
+    return [float(v) for part in parts if part is not None for v in part.ravel()]
+
+
+def carry_state(old: list[Rule], new: list[Rule]) -> tuple[list[Rule], int]:
+    """On a config reload, keep the running state of every rule whose settings and
+    geometry did not change (a loiter timer survives an edit to another rule).
+
+    Returns the rules to run and how many kept their state.
+    """
+    previous = {rule.rule_id: rule for rule in old}
+    out: list[Rule] = []
+    kept = 0
+    for rule in new:
+        prev = previous.get(rule.rule_id)
+        same = (
+            prev is not None
+            and getattr(prev, "config", None) == getattr(rule, "config", None)
+            and _geometry(prev) == _geometry(rule)
+        )
+        out.append(prev if same and prev is not None else rule)
+        kept += int(same)
+    return out, kept

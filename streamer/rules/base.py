@@ -7,7 +7,7 @@ clock, a file or the network, so the same detections always give the same events
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import supervision as sv
@@ -60,27 +60,111 @@ class RuleEvent:
 
 
 class Rule(Protocol):
-    """One configured rule with its own state; called once per frame, in frame order."""
+    """One configured rule with its own state; called once per frame, in frame order.
+
+    ``t_s`` (frame time) drives every timer; ``wall_ts`` (the frame's UTC capture time,
+    epoch seconds) is read only by ``schedule``; ``None`` means no wall clock is known
+    and the schedule is not applied (unit tests of timing alone).
+    """
 
     rule_id: str
 
-    def update(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]: ...
+    def update(
+        self, t_s: float, dets: sv.Detections, wall_ts: float | None = None
+    ) -> list[RuleEvent]: ...
 
     def state(self) -> dict[str, object]:
         """Live state for the overlay and monitor (counts, timers); JSON-friendly."""
         ...
 
 
+class FrameView:
+    """Arrays every rule reads from one frame's detections, computed once and shared.
+
+    Twenty rules over one frame would otherwise each convert class names, recompute
+    anchors and rebuild masks (benchmarks/rules.py). Derived data only: the detections
+    are never changed.
+    """
+
+    def __init__(self, dets: sv.Detections) -> None:
+        self.n = len(dets)
+        self.xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        names = dets.data.get("class_name")
+        self.names = (
+            np.asarray(names).astype(str) if names is not None else np.full(self.n, "", dtype=str)
+        )
+        self.has_names = names is not None
+        self.ids = (
+            np.full(self.n, -1, dtype=int)
+            if dets.tracker_id is None
+            else np.asarray(dets.tracker_id, dtype=int)
+        )
+        self.confidence = (
+            np.ones(self.n) if dets.confidence is None else np.asarray(dets.confidence, dtype=float)
+        )
+        self._anchors: dict[str, np.ndarray] = {}
+        self._masks: dict[tuple[tuple[str, ...] | None, float], np.ndarray] = {}
+        self._inside: dict[tuple[str, bytes], np.ndarray] = {}
+        # Other per-frame results rules may share, keyed by everything they depend on.
+        self.shared: dict[tuple[object, ...], Any] = {}
+
+    def inside(self, anchor: str, polygon: np.ndarray) -> np.ndarray:
+        """Whether each detection's ``anchor`` is in ``polygon`` (rules on one zone share it)."""
+        key = (anchor, polygon.tobytes())
+        cached = self._inside.get(key)
+        if cached is None:
+            from streamer.rules.geometry import points_in_polygon
+
+            cached = self._inside[key] = points_in_polygon(self.anchors(anchor), polygon)
+        return cached
+
+    def anchors(self, anchor: str) -> np.ndarray:
+        points = self._anchors.get(anchor)
+        if points is None:
+            from streamer.rules.geometry import ANCHORS
+
+            fx, fy = ANCHORS[anchor]
+            x = self.xyxy[:, 0] + fx * (self.xyxy[:, 2] - self.xyxy[:, 0])
+            y = self.xyxy[:, 1] + fy * (self.xyxy[:, 3] - self.xyxy[:, 1])
+            points = self._anchors[anchor] = np.stack([x, y], axis=1)
+        return points
+
+    def mask(self, classes: list[str] | None, min_confidence: float) -> np.ndarray:
+        key = (None if classes is None else tuple(classes), min_confidence)
+        cached = self._masks.get(key)
+        if cached is None:
+            cached = self.confidence >= min_confidence
+            if classes is not None:
+                cached = cached & np.isin(self.names, classes) if self.has_names else cached & False
+            self._masks[key] = cached
+        return cached.copy()
+
+
+def view(dets: sv.Detections) -> FrameView:
+    """The shared :class:`FrameView` of ``dets`` (cached on the object itself)."""
+    cached = dets.__dict__.get("_streamer_view")
+    if isinstance(cached, FrameView) and cached.n == len(dets):
+        return cached
+    fresh = FrameView(dets)
+    dets.__dict__["_streamer_view"] = fresh
+    return fresh
+
+
 def class_mask(dets: sv.Detections, classes: list[str] | None, min_confidence: float) -> np.ndarray:
     """Boolean mask of detections a rule follows."""
-    mask = np.ones(len(dets), dtype=bool)
-    if len(dets) == 0:
-        return mask
-    if classes is not None:
-        names = dets.data.get("class_name")
-        if names is None:
-            return np.zeros(len(dets), dtype=bool)
-        mask &= np.isin(np.asarray(names).astype(str), classes)
-    if dets.confidence is not None:
-        mask &= dets.confidence >= min_confidence
-    return mask
+    return view(dets).mask(classes, min_confidence)
+
+
+def tracker_ids(dets: sv.Detections) -> np.ndarray:
+    """``tracker_id`` as an int array; all ``-1`` (unconfirmed) when the input has none."""
+    return view(dets).ids
+
+
+def class_names(dets: sv.Detections) -> np.ndarray:
+    """``data["class_name"]`` as a str array (empty strings when absent)."""
+    return view(dets).names
+
+
+def first_class(det: sv.Detections) -> str:
+    names = det.data.get("class_name")
+    return str(names[0]) if names is not None and len(names) else "object"

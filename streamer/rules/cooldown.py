@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+# Frame times are sums of 1/fps: 0.7 - 0.2 is 0.49999999999999994. Durations compare
+# with this slack so "held for 0.5 s" fires on the frame a person would expect.
+EPS_S = 1e-6
+
 
 class Cooldown:
     """Remembers when each scope last fired, in frame time.
@@ -18,7 +22,7 @@ class Cooldown:
 
     def ready(self, key: Hashable, t_s: float) -> bool:
         last = self._last_fired.get(key)
-        return last is None or t_s - last >= self.cooldown_s
+        return last is None or t_s - last + EPS_S >= self.cooldown_s
 
     def fire(self, key: Hashable, t_s: float) -> None:
         self._last_fired[key] = t_s

@@ -6,6 +6,7 @@ bounds put one person in two zones (roboflow/supervision#1987).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -57,8 +58,9 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, eps: float = 1e-9
     if len(pts) == 0:
         return np.zeros(0, dtype=bool)
     px, py = pts[:, 0:1], pts[:, 1:2]  # (P, 1)
+    nxt = np.concatenate((poly[1:], poly[:1]))
     ax, ay = poly[:, 0], poly[:, 1]  # (E,)
-    bx, by = np.roll(ax, -1), np.roll(ay, -1)
+    bx, by = nxt[:, 0], nxt[:, 1]
 
     # On an edge: collinear with the segment and within its bounding box.
     cross = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
@@ -99,3 +101,26 @@ def self_intersects(polygon: np.ndarray) -> bool:
             if segments_intersect(*edges[i], *edges[j]):
                 return True
     return False
+
+
+def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Side of the segment start->end for each point: +1 right, -1 left, 0 neither.
+
+    design.md: turn the picture so the line points downwards; "right" is then the
+    picture's right (for a vertical line drawn top to bottom, larger x). In image
+    coordinates (y down) that is a negative cross product. A point on the line, or one
+    whose projection falls beyond either end, has no side: walking round the end of a
+    line is not a crossing.
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    s = np.asarray(start, dtype=np.float64)
+    d = np.asarray(end, dtype=np.float64) - s
+    rel = pts - s
+    cross = d[0] * rel[:, 1] - d[1] * rel[:, 0]
+    length_sq = float(d @ d)
+    along = (rel @ d) / length_sq if length_sq > 0 else np.zeros(len(pts))
+    sides = -np.sign(cross).astype(int)
+    # Within a nanopixel of the line is on it: float noise must not pick a side.
+    sides[np.abs(cross) <= 1e-9 * max(math.sqrt(length_sq), 1.0)] = 0
+    sides[(along < 0) | (along > 1)] = 0
+    return sides

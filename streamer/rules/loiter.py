@@ -1,0 +1,93 @@
+"""Loiter rule: a tracked object stays in a zone for ``dwell_s`` seconds of frame time.
+
+A visit survives gaps (outside, or not seen) of up to ``gap_s``, so edge jitter and a
+person missed for a few frames do not restart the clock; one event per visit. Dwell is
+``t_s - visit start``, never a frame count (a source that drops frames loiters no
+longer than one that does not).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import supervision as sv
+
+from streamer.config.models import LoiterRuleConfig
+from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids, view
+from streamer.rules.common import RuleCore
+from streamer.rules.cooldown import EPS_S
+
+
+@dataclass
+class _Visit:
+    started_s: float
+    last_inside_s: float
+    fired: bool = False
+
+
+class LoiterRule(RuleCore):
+    """Args: config; the zone's polygon in pixels; forget_after_s (tracker buffer)."""
+
+    kind = "loiter"
+
+    def __init__(
+        self, config: LoiterRuleConfig, polygon: np.ndarray, forget_after_s: float
+    ) -> None:
+        super().__init__(config, max(forget_after_s, config.gap_s))
+        self.config: LoiterRuleConfig = config
+        self.polygon = np.asarray(polygon, dtype=np.float64)
+        self._visits: dict[int, _Visit] = {}
+
+    def _reset(self) -> None:
+        self._visits.clear()
+
+    def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
+        c = self.config
+        events: list[RuleEvent] = []
+        ids = tracker_ids(dets)
+        indices = np.flatnonzero(class_mask(dets, c.classes, c.min_confidence) & (ids >= 0))
+        indices = indices[view(dets).inside(c.anchor, self.polygon)[indices]]
+        for index, track_id in zip(indices.tolist(), ids[indices].tolist()):
+            visit = self._visits.get(track_id)
+            if visit is None or t_s - visit.last_inside_s > c.gap_s + EPS_S:
+                visit = self._visits[track_id] = _Visit(started_s=t_s, last_inside_s=t_s)
+            visit.last_inside_s = t_s
+            dwell = t_s - visit.started_s
+            if visit.fired or dwell + EPS_S < c.dwell_s:
+                continue
+            visit.fired = True
+            if self._try_fire(track_id, c.zone, t_s):
+                det = dets[index : index + 1]
+                class_name = first_class(det)
+                events.append(
+                    RuleEvent(
+                        rule_id=c.id,
+                        t_s=t_s,
+                        spec=c.event,
+                        detections=det,
+                        reason=f"{class_name} #{track_id} in {c.zone} for {dwell:.1f} s",
+                        zone_id=c.zone,
+                        track_id=track_id,
+                        class_name=class_name,
+                        extra={"dwell_s": f"{dwell:.1f}"},
+                    )
+                )
+        # A visit ends after gap_s away; its state goes once the tracker would forget it.
+        if not self._forget_due(t_s):
+            return events
+        for track_id in [
+            t for t, v in self._visits.items() if t_s - v.last_inside_s > self._forget_after_s
+        ]:
+            del self._visits[track_id]
+            self._cooldown.forget(track_id, t_s)
+        return events
+
+    def state(self) -> dict[str, object]:
+        t = self._last_t_s
+        timers = {
+            str(tid): round(t - v.started_s, 3)
+            for tid, v in self._visits.items()
+            if t - v.last_inside_s <= self.config.gap_s
+        }
+        return {**self._base_state(), "zone": self.config.zone, "dwell_s": timers}

@@ -1,0 +1,83 @@
+"""Count rule: condition held for for_s, fires once, re-arms after clear_s."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rule_frames import foot, frame, play
+
+from streamer.config.models import CountRuleConfig, EventSpec
+from streamer.events.payload import event_data
+from streamer.rules.count import CountRule
+
+ZONE = np.array([[100, 100], [300, 100], [300, 300], [100, 300]], dtype=float)
+IN = [(1, 150, 200), (2, 200, 200), (3, 250, 200)]
+
+
+def rule(zone: bool = True, **overrides: object) -> CountRule:
+    settings: dict[str, object] = dict(
+        id="crowd", type="count", zone="dock" if zone else None, op=">=", threshold=3,
+        for_s=0.5, cooldown_s=0, classes=["person"],
+    )
+    settings.update(overrides)
+    return CountRule(CountRuleConfig(**settings), ZONE if zone else None, forget_after_s=3.0)
+
+
+def people(n: int, outside: int = 0) -> object:
+    boxes = [foot(*p) for p in IN[:n]] + [foot(10 + i, 50, 50 + 10 * i) for i in range(outside)]
+    return frame(*boxes)
+
+
+def test_fires_once_when_held_for_for_s() -> None:
+    # design.md: for_s starts at the first frame the condition holds (t=0.2) and the
+    # rule fires on the first frame where t - start >= for_s (t=0.7).
+    frames = [people(2), people(2)] + [people(3)] * 12
+    events = play(rule(), frames)
+    assert [round(e.t_s, 3) for e in events] == [0.7]
+    (event,) = events
+    assert event.count == 3 and len(event.detections) == 3 and event.zone_id == "dock"
+    assert event.spec.type == "inventory_count"
+    assert event_data(event) == {"location": "dock", "itemCount": 3, "itemType": "person"}
+
+
+def test_condition_broken_before_for_s_does_not_fire() -> None:
+    frames = [people(3)] * 4 + [people(2)] + [people(3)] * 4
+    assert play(rule(), frames) == []
+
+
+def test_rearms_only_after_clear_s_false() -> None:
+    # fires at 0.5; false 0.6-0.9 (0.3 s < clear_s 1 s): no re-arm; false 1.5-2.5 re-arms.
+    frames = [people(3)] * 6 + [people(1)] * 4 + [people(3)] * 5 + [people(1)] * 11 + [people(3)] * 6
+    events = play(rule(for_s=0.5, clear_s=1.0), frames)
+    assert [round(e.t_s, 3) for e in events] == [0.5, 3.1]
+
+
+def test_rule_cooldown_suppresses_a_rearmed_firing() -> None:
+    frames = [people(3)] * 6 + [people(1)] * 11 + [people(3)] * 6
+    assert [round(e.t_s, 3) for e in play(rule(cooldown_s=60), frames)] == [0.5]
+
+
+def test_whole_frame_counts_untracked_objects_too() -> None:
+    dets = people(1, outside=2)
+    dets.tracker_id[:] = -1
+    events = play(rule(zone=False, for_s=0), [dets])
+    assert [e.count for e in events] == [3]
+    assert events[0].reason == "3 person in frame (>= 3 for 0 s)"
+
+
+@pytest.mark.parametrize(
+    ("op", "threshold", "n", "fires"),
+    [(">", 2, 3, True), (">", 3, 3, False), ("<=", 1, 1, True), ("<", 1, 0, True),
+     ("==", 2, 2, True), ("==", 2, 3, False)],
+)
+def test_operators(op: str, threshold: int, n: int, fires: bool) -> None:
+    events = play(rule(op=op, threshold=threshold, for_s=0), [people(n)])
+    assert bool(events) is fires
+
+
+def test_description_template_and_state() -> None:
+    r = rule(for_s=0, event=EventSpec(type="safety_alert", description="{count} in {zone}"))
+    (event,) = play(r, [people(3)])
+    assert event.describe() == "3 in dock"
+    state = r.state()
+    assert state["count"] == 3 and state["armed"] is False and state["type"] == "count"
