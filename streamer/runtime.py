@@ -169,7 +169,6 @@ class Runtime:
         # One JSON-friendly structure of every rule's live state (rules.rules_state).
         self.rules_state: dict[str, object] = {}
         self._watcher: ConfigWatcher | None = None
-        self._fps_in = RateMeter()
         self._fps_out = RateMeter()
         self.metrics = Metrics(self.status)
 
@@ -255,6 +254,12 @@ class Runtime:
                 ),
             )
             writer.start()
+            self._writer, self._outbox = writer, outbox
+            # The monitor comes up before the camera, so a camera away at start shows as
+            # such on the page instead of the page being missing too.
+            self._live = LiveView(self._draw_live, max_fps=self.config.monitor.max_fps)
+            if self.config.monitor.enabled:
+                self._start_monitor()
             capture = Capture(self.config.camera, self.stop)
             capture.start()
             self._capture = capture
@@ -268,10 +273,6 @@ class Runtime:
             rules = build_rules(self.config, capture.width, capture.height)
             overlay = Overlay(self.config, capture.width, capture.height)
             self._overlay = overlay
-            self._capture, self._writer, self._outbox = capture, writer, outbox
-            self._live = LiveView(overlay.draw, max_fps=self.config.monitor.max_fps)
-            if self.config.monitor.enabled:
-                self._start_monitor()
             if self.options.save_video:
                 video = _open_video(self.options.save_video, capture)
                 self.summary.outputs["annotated video"] = str(self.options.save_video)
@@ -330,9 +331,8 @@ class Runtime:
     ) -> None:
         options = self.options
         started = time.monotonic()
-        # Seed the rate meters so the first /api/status reads a rate over the whole run.
+        # Seed the rate meter so the first /api/status reads a rate over the whole run.
         self._fps_out.rate(0)
-        self._fps_in.rate(capture.stats.frames_read_total)
         next_progress = started + options.progress_s
         consecutive_errors = 0
         while not self.stop.is_set():
@@ -498,10 +498,13 @@ class Runtime:
         self.monitor.start()
         self.report(f"monitor: {self.monitor.url}")
 
+    def _draw_live(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
+        overlay = self._overlay
+        return overlay.draw(frame, dets) if overlay is not None else frame.image.copy()
+
     def status(self) -> dict[str, object]:
         """The live state of the run (JSON-friendly, no secrets): ``/api/status``."""
         capture, writer = self._capture, self._writer
-        now = time.time()
         camera: dict[str, object] = {
             "id": self.config.camera.id,
             "source": redact(self.config.camera.source, self._secrets),
@@ -510,16 +513,18 @@ class Runtime:
             "fps_out": round(self._fps_out.rate(self.summary.frames), 2),
         }
         if capture is not None:
-            last = capture.stats.last_frame_wall_ts
+            health = capture.health()
             camera.update(
-                fps_in=round(self._fps_in.rate(capture.stats.frames_read_total), 2),
-                frames_read_total=capture.stats.frames_read_total,
-                frames_dropped_total=capture.dropped_total,
-                reconnects_total=capture.stats.reconnects_total,
-                last_frame_age_s=round(now - last, 2) if last else None,
+                state=health["state"],
+                fps_in=health["fps"],
+                frames_read_total=health["frames_read_total"],
+                frames_dropped_total=health["frames_dropped_total"],
+                frames_skipped_total=health["frames_skipped_total"],
+                reconnects_total=health["reconnects_total"],
+                last_frame_age_s=health["last_frame_age_s"],
+                last_error=health["last_error"],
                 width=capture.width,
                 height=capture.height,
-                last_error=capture.stats.last_error,
             )
         events: dict[str, object] = {}
         if writer is not None:

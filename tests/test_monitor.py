@@ -210,3 +210,23 @@ def test_page_in_a_real_browser(tmp_path: Path) -> None:
             page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_monitor_is_up_while_the_camera_is_away(tmp_path: Path) -> None:
+    """A camera that cannot be reached at start: the page still answers and says so."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = scene_config(tmp_path, frames=10, monitor={"bind": "127.0.0.1:0"})
+    text = config.read_text()
+    source_line = next(line for line in text.splitlines() if "source:" in line and "clip.mp4" in line)
+    config.write_text(text.replace(
+        source_line, f"  source: rtsp://viewer:pw-9876@127.0.0.1:{port}/stream1\n  open_timeout_s: 1"))
+    with running(config) as (_, url), httpx.Client(base_url=url, timeout=10) as client:
+        camera = wait_for(lambda: (c := client.get("/api/status").json()["camera"])["last_error"] and c)
+        assert camera["state"] in ("connecting", "offline")
+        assert "cannot open" in camera["last_error"]
+        assert "pw-9876" not in client.get("/api/status").text
+        assert client.get("/").status_code == 200
