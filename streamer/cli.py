@@ -14,13 +14,17 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from streamer.config import Config
 
 # Quiet OpenCV's and FFmpeg's own stderr chatter before cv2 is first imported: our
 # errors say what failed in one line; theirs would bury it.
 os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
-from streamer.errors import StreamerError  # noqa: E402
+from streamer.errors import ConfigError, StreamerError  # noqa: E402
 from streamer.redact import redact  # noqa: E402
 
 log = logging.getLogger("streamer")
@@ -118,6 +122,12 @@ def _run_flags(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--progress-s", type=float, default=5.0, help="seconds between progress lines"
+    )
+    parser.add_argument(
+        "--monitor",
+        metavar="HOST:PORT|off",
+        help="serve the live monitor here instead of the config's monitor.bind (port 0: any "
+        "free port; the URL is printed), or `off`",
     )
 
 
@@ -236,9 +246,31 @@ def _say(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
 
 
-def _run(config: object, args: argparse.Namespace) -> int:
+def _with_monitor_flag(config: Config, flag: str | None) -> Config:
+    """Apply ``--monitor`` through the same validation as the config file's section."""
+    if flag is None:
+        return config
+    from pydantic import ValidationError
+
+    from streamer.config.models import MonitorConfig
+
+    settings = dict(config.monitor)
+    if flag.lower() == "off":
+        settings["enabled"] = False
+    else:
+        settings.update(enabled=True, bind=flag)
+    try:
+        monitor = MonitorConfig.model_validate(settings)
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"--monitor {flag}: {message}") from None
+    return config.model_copy(update={"monitor": monitor})
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
     from streamer.runtime import RunOptions, Runtime
 
+    config = _with_monitor_flag(config, args.monitor)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -250,7 +282,7 @@ def _run(config: object, args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         runtime = Runtime(
-            config,  # type: ignore[arg-type]
+            config,
             RunOptions(
                 max_frames=args.max_frames,
                 duration_s=args.duration,

@@ -180,36 +180,57 @@ def test_a_viewer_that_never_reads_does_not_slow_the_frame_loop(tmp_path: Path) 
             stalled.close()
 
 
-def test_page_in_a_real_browser(tmp_path: Path) -> None:
+def test_demo_page_in_a_real_browser(tmp_path: Path) -> None:
+    """`streamer demo` (the real model on the sample video) seen in headless Chromium."""
+    import subprocess
+    import sys
+
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium")
     assert chromium, "Debian's chromium is needed (.ci/run installs it)"
-    config = scene_config(tmp_path, frames=120, monitor={"bind": "127.0.0.1:0"})
-    with running(config) as (_, url), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
-            page.goto(url + "/")
-            page.wait_for_selector("[data-event-id]", timeout=15000)
-            page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=10000)
-            first = page.locator("#live").screenshot()
-            time.sleep(1.0)
-            second = page.locator("#live").screenshot()
-            assert first != second, "the live image did not update"
-            rule = page.locator("[data-rule='lane-intrusion']").inner_text()
-            assert "fired_total: 1" in rule and "inside: 1" in rule
-            assert "person #0 in lane" in page.locator("#events").inner_text()
-            assert page.locator("#health").inner_text() == "live"
-            # Phone-sized: nothing wider than the screen.
-            assert page.evaluate("document.documentElement.scrollWidth") <= 390
-            page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
-        finally:
-            browser.close()
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "streamer", "demo", "--monitor", "127.0.0.1:0", "--out", str(tmp_path),
+         "--max-frames", "250", "--drain-s", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = ""
+        assert demo.stderr is not None
+        for line in demo.stderr:
+            if line.startswith("monitor: "):
+                url = line.split()[1]
+                break
+        assert url, "the demo did not print its monitor URL"
+        threading.Thread(target=demo.stderr.read, daemon=True).start()  # keep the pipe drained
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=chromium,
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                      "--disable-component-update", "--disable-sync", "--no-first-run"],
+            )
+            try:
+                page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+                page.goto(url)
+                page.wait_for_selector("[data-event-id]", timeout=30000)
+                page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=10000)
+                first = page.locator("#live").screenshot()
+                time.sleep(1.0)
+                second = page.locator("#live").screenshot()
+                assert first != second, "the live image did not update"
+                rule = page.locator("[data-rule='walkway-intrusion']").inner_text()
+                assert "fired_total: " in rule and "zone: walkway" in rule and "inside: " in rule
+                assert "entered the walkway" in page.locator("#events").inner_text()
+                assert page.locator("#health").inner_text() == "live"
+                assert "demo-bikes" in page.locator("#title").inner_text()
+                # Phone-sized: nothing wider than the screen.
+                assert page.evaluate("document.documentElement.scrollWidth") <= 390
+                page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
+            finally:
+                browser.close()
+    finally:
+        demo.terminate()
+        demo.wait(30)
 
 
 def test_monitor_is_up_while_the_camera_is_away(tmp_path: Path) -> None:

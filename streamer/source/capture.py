@@ -329,6 +329,8 @@ class Capture:
             index += 1
             self.stats.frames_read_total += 1
             self.stats.last_frame_wall_ts = self._clock()
+            with self._lock:
+                self._arrivals.append(time.monotonic())  # the measured input fps
             if min_gap_s and t_s - last_kept_t < min_gap_s - 1e-9:
                 self.stats.frames_skipped_total += 1
                 continue
