@@ -255,14 +255,14 @@ class Runtime:
             )
             writer.start()
             self._writer, self._outbox = writer, outbox
-            # The monitor comes up before the camera, so a camera away at start shows as
-            # such on the page instead of the page being missing too.
+            capture = Capture(self.config.camera, self.stop)
+            capture.start()  # a missing or undecodable file fails here, before any page
+            self._capture = capture
+            # The monitor comes up before the first frame, so a camera away at start shows
+            # as such on the page instead of the page being missing too.
             self._live = LiveView(self._draw_live, max_fps=self.config.monitor.max_fps)
             if self.config.monitor.enabled:
                 self._start_monitor()
-            capture = Capture(self.config.camera, self.stop)
-            capture.start()
-            self._capture = capture
             if not self._await_first_frame(capture, writer):
                 return self.summary
             self.report(
