@@ -21,6 +21,7 @@ from typing import IO
 import cv2
 import httpx
 import numpy as np
+import supervision as sv
 
 from streamer.config.models import (
     BundleSinkConfig,
@@ -218,7 +219,6 @@ class Runtime:
         detectors: DetectorSet = DetectorSet()
         video: cv2.VideoWriter | None = None
         recorder: IO[str] | None = None
-        delivered_before: dict[str, int] = {}
         try:
             sinks = self._build_sinks()
             sink_names = [sink.name for sink in sinks]

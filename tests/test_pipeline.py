@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import pytest
 
 from conftest import read_jsonl, run_cli, walker, write_config, write_replay
 from streamer.config import load_config

@@ -17,7 +17,6 @@ from streamer.config.models import MissingPpeRuleConfig
 from streamer.rules.base import RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
-from streamer.rules.geometry import points_in_polygon
 
 # Vertical slice of the person box per region, as fractions of its height.
 _REGIONS = {"head": (0.0, 1 / 3), "torso": (0.2, 0.7), "any": (0.0, 1.0)}

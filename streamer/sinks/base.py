@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import copy
+import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from streamer.events.record import EventRecord
+from streamer.events.record import EventRecord, image_refs
 
 
 @dataclass(frozen=True)
@@ -38,3 +41,20 @@ class Sink(Protocol):
     def send(self, batch: list[EventRecord]) -> list[SendOutcome]: ...
 
     def close(self) -> None: ...
+
+
+def json_body(record: EventRecord, include_images: bool) -> bytes:
+    """The event as self-contained JSON (webhook, MQTT): the payload, each image entry's
+    JPEGs inlined as base64 when ``include_images``, the internal image keys removed."""
+    payload: dict[str, Any] = copy.deepcopy(record.payload)
+    images = []
+    for ref in image_refs(record):
+        entry = copy.deepcopy(ref.entry)
+        if include_images:
+            entry["imageBase64"] = base64.b64encode(record.images[ref.image]).decode()
+            if ref.input_image is not None:
+                entry["inputImageBase64"] = base64.b64encode(record.images[ref.input_image]).decode()
+        images.append(entry)
+    if "images" in payload:
+        payload["images"] = images
+    return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")

@@ -7,18 +7,15 @@ pending for a retry. QoS 1 means at-least-once: a receiver deduplicates by ``eve
 
 from __future__ import annotations
 
-import base64
-import copy
-import json
 import threading
 import time
 from typing import Any
 
 from streamer.config.models import MqttSinkConfig
 from streamer.errors import ConfigError
-from streamer.events.record import EventRecord, image_refs
+from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome
+from streamer.sinks.base import SendOutcome, json_body
 
 
 def make_client(mqtt: Any, client_id: str = "") -> Any:
@@ -105,7 +102,7 @@ class MqttSink:
         outcomes: dict[str, SendOutcome] = {}
         for record in batch:
             try:
-                body = self._body(record)
+                body = json_body(record, self._config.include_images)
             except (TypeError, ValueError) as exc:
                 outcomes[record.event_id] = SendOutcome(
                     record.event_id, ok=False, retry=False, reason=str(exc)
@@ -146,22 +143,6 @@ class MqttSink:
             stream_id=payload.get("streamId", ""),
             event_type=payload.get("eventType", ""),
         )
-
-    def _body(self, record: EventRecord) -> bytes:
-        payload: dict[str, Any] = copy.deepcopy(record.payload)
-        images = []
-        for ref in image_refs(record):
-            entry = copy.deepcopy(ref.entry)
-            if self._config.include_images:
-                entry["imageBase64"] = base64.b64encode(record.images[ref.image]).decode()
-                if ref.input_image is not None:
-                    entry["inputImageBase64"] = base64.b64encode(
-                        record.images[ref.input_image]
-                    ).decode()
-            images.append(entry)
-        if "images" in payload:
-            payload["images"] = images
-        return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
     def _redact(self, text: str) -> str:
         return redact(text, (self._password,) if self._password else ())

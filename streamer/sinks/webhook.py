@@ -10,19 +10,15 @@ other 4xx dead-letters the event with the answer.
 
 from __future__ import annotations
 
-import base64
-import copy
 import hashlib
 import hmac
-import json
-from typing import Any
 
 import httpx
 
 from streamer.config.models import WebhookSinkConfig
-from streamer.events.record import EventRecord, image_refs
+from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome
+from streamer.sinks.base import SendOutcome, json_body
 from streamer.sinks.vision_events import parse_retry_after
 
 _REASON_BODY_CHARS = 200
@@ -61,7 +57,7 @@ class WebhookSink:
     def _send_one(self, record: EventRecord) -> tuple[SendOutcome, bool]:
         """The outcome, and whether it speaks for the server (stop the batch)."""
         try:
-            body = self._body(record)
+            body = json_body(record, self._config.include_images)
         except (TypeError, ValueError) as exc:
             return SendOutcome(record.event_id, ok=False, retry=False, reason=str(exc)), False
         headers = {"Content-Type": "application/json", **self._config.headers}
@@ -91,22 +87,6 @@ class WebhookSink:
         text = " ".join(response.text[:_REASON_BODY_CHARS].split())
         reason = self._redact(f"HTTP {status}: {text}")
         return SendOutcome(record.event_id, ok=False, retry=False, reason=reason), False
-
-    def _body(self, record: EventRecord) -> bytes:
-        payload: dict[str, Any] = copy.deepcopy(record.payload)
-        images = []
-        for ref in image_refs(record):
-            entry = copy.deepcopy(ref.entry)
-            if self._config.include_images:
-                entry["imageBase64"] = base64.b64encode(record.images[ref.image]).decode()
-                if ref.input_image is not None:
-                    entry["inputImageBase64"] = base64.b64encode(
-                        record.images[ref.input_image]
-                    ).decode()
-            images.append(entry)
-        if "images" in payload:
-            payload["images"] = images
-        return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
     def _redact(self, text: str) -> str:
         return redact(text, (self._secret,) if self._secret else ())
