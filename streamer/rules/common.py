@@ -5,6 +5,10 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
+import numpy as np
+import supervision as sv
+
+from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids
 from streamer.rules.cooldown import Cooldown
 from streamer.rules.schedule import Schedule
 
@@ -54,6 +58,41 @@ class RuleCore:
 
     def _reset(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _followed(self, dets: sv.Detections) -> tuple[np.ndarray, np.ndarray]:
+        """Indices and track ids of the confirmed tracks of this rule's classes.
+
+        Unconfirmed tracks (-1) share no identity, so they are skipped (supervision#2578).
+        """
+        ids = tracker_ids(dets)
+        c = self.config
+        indices = np.flatnonzero(class_mask(dets, c.classes, c.min_confidence) & (ids >= 0))
+        return indices, ids[indices]
+
+    def _track_event(
+        self,
+        t_s: float,
+        dets: sv.Detections,
+        index: int,
+        track_id: int,
+        place: str,
+        what: str,
+        extra: dict[str, str] | None = None,
+    ) -> RuleEvent:
+        """The event about one tracked object: ``"<class> #<id> <what>"`` at ``place``."""
+        det = dets[index : index + 1]
+        class_name = first_class(det)
+        return RuleEvent(
+            rule_id=self.rule_id,
+            t_s=t_s,
+            spec=self.config.event,
+            detections=det,
+            reason=f"{class_name} #{track_id} {what}",
+            zone_id=place,
+            track_id=track_id,
+            class_name=class_name,
+            extra=extra or {},
+        )
 
     def _cooldown_key(self, track_id: int | None, place: str | None) -> Hashable:
         scope = self.config.cooldown_scope

@@ -15,7 +15,7 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import LineRuleConfig
-from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids, view
+from streamer.rules.base import RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.geometry import line_sides
 
@@ -53,14 +53,13 @@ class LineRule(RuleCore):
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
         events: list[RuleEvent] = []
-        ids = tracker_ids(dets)
-        indices = np.flatnonzero(class_mask(dets, c.classes, c.min_confidence) & (ids >= 0))
+        indices, ids = self._followed(dets)
         if len(indices):
             sides = line_sides(view(dets).anchors(c.anchor)[indices], self.start, self.end)
         else:
             sides = np.zeros(0, dtype=int)
         tracks = self._tracks
-        for index, track_id, side in zip(indices.tolist(), ids[indices].tolist(), sides.tolist()):
+        for index, track_id, side in zip(indices.tolist(), ids.tolist(), sides.tolist()):
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackLine()
@@ -88,19 +87,10 @@ class LineRule(RuleCore):
             if c.direction not in ("both", direction):
                 continue
             if self._try_fire(track_id, c.line, t_s):
-                det = dets[index : index + 1]
-                class_name = first_class(det)
                 events.append(
-                    RuleEvent(
-                        rule_id=c.id,
-                        t_s=t_s,
-                        spec=c.event,
-                        detections=det,
-                        reason=f"{class_name} #{track_id} crossed {c.line} {direction}",
-                        zone_id=c.line,
-                        track_id=track_id,
-                        class_name=class_name,
-                        extra={"direction": direction},
+                    self._track_event(
+                        t_s, dets, index, track_id, c.line, f"crossed {c.line} {direction}",
+                        {"direction": direction},
                     )
                 )
         if not self._forget_due(t_s):

@@ -14,7 +14,7 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import LoiterRuleConfig
-from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids, view
+from streamer.rules.base import RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
 
@@ -45,10 +45,9 @@ class LoiterRule(RuleCore):
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
         events: list[RuleEvent] = []
-        ids = tracker_ids(dets)
-        indices = np.flatnonzero(class_mask(dets, c.classes, c.min_confidence) & (ids >= 0))
-        indices = indices[view(dets).inside(c.anchor, self.polygon)[indices]]
-        for index, track_id in zip(indices.tolist(), ids[indices].tolist()):
+        indices, ids = self._followed(dets)
+        inside = view(dets).inside(c.anchor, self.polygon)[indices]
+        for index, track_id in zip(indices[inside].tolist(), ids[inside].tolist()):
             visit = self._visits.get(track_id)
             if visit is None or t_s - visit.last_inside_s > c.gap_s + EPS_S:
                 visit = self._visits[track_id] = _Visit(started_s=t_s, last_inside_s=t_s)
@@ -58,19 +57,10 @@ class LoiterRule(RuleCore):
                 continue
             visit.fired = True
             if self._try_fire(track_id, c.zone, t_s):
-                det = dets[index : index + 1]
-                class_name = first_class(det)
                 events.append(
-                    RuleEvent(
-                        rule_id=c.id,
-                        t_s=t_s,
-                        spec=c.event,
-                        detections=det,
-                        reason=f"{class_name} #{track_id} in {c.zone} for {dwell:.1f} s",
-                        zone_id=c.zone,
-                        track_id=track_id,
-                        class_name=class_name,
-                        extra={"dwell_s": f"{dwell:.1f}"},
+                    self._track_event(
+                        t_s, dets, index, track_id, c.zone, f"in {c.zone} for {dwell:.1f} s",
+                        {"dwell_s": f"{dwell:.1f}"},
                     )
                 )
         # A visit ends after gap_s away; its state goes once the tracker would forget it.

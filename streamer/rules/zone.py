@@ -14,7 +14,7 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import ZoneRuleConfig
-from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids, view
+from streamer.rules.base import RuleEvent, view
 from streamer.rules.common import RuleCore
 
 
@@ -50,13 +50,10 @@ class ZoneRule(RuleCore):
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
         events: list[RuleEvent] = []
-        ids = tracker_ids(dets)
-        # Unconfirmed tracks (-1) share no identity: skip them (supervision#2578).
-        mask = class_mask(dets, c.classes, c.min_confidence) & (ids >= 0)
-        indices = np.flatnonzero(mask)
+        indices, ids = self._followed(dets)
         inside = view(dets).inside(c.anchor, self.polygon)[indices]
         tracks = self._tracks
-        for index, track_id, side in zip(indices.tolist(), ids[indices].tolist(), inside.tolist()):
+        for index, track_id, side in zip(indices.tolist(), ids.tolist(), inside.tolist()):
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackSide()
@@ -73,25 +70,11 @@ class ZoneRule(RuleCore):
             entered = side and c.trigger == "enter"
             exited = (not side) and previous is True and c.trigger == "exit"
             if (entered or exited) and self._try_fire(track_id, c.zone, t_s):
-                events.append(self._event(t_s, dets[index : index + 1], track_id))
+                verb = "entered" if entered else "left"
+                events.append(self._track_event(t_s, dets, index, track_id, c.zone, f"{verb} {c.zone}"))
         if self._forget_due(t_s):
             self._forget(t_s)
         return events
-
-    def _event(self, t_s: float, det: sv.Detections, track_id: int) -> RuleEvent:
-        c = self.config
-        class_name = first_class(det)
-        verb = "entered" if c.trigger == "enter" else "left"
-        return RuleEvent(
-            rule_id=c.id,
-            t_s=t_s,
-            spec=c.event,
-            detections=det,
-            reason=f"{class_name} #{track_id} {verb} {c.zone}",
-            zone_id=c.zone,
-            track_id=track_id,
-            class_name=class_name,
-        )
 
     def _forget(self, t_s: float) -> None:
         stale = [tid for tid, s in self._tracks.items() if t_s - s.last_seen_s > self._forget_after_s]
