@@ -98,7 +98,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=250, help="bikes.mp4 has 250")
-    parser.add_argument("--repeats", type=int, default=2, help="passes of each kind")
+    parser.add_argument("--repeats", type=int, default=3, help="passes of each kind")
     parser.add_argument("--threads", type=int, default=None,
                         help="streamer's onnxruntime threads (default: onnxruntime's, as "
                         "inference uses)")
@@ -151,12 +151,17 @@ def main() -> int:
         shutil.rmtree(workdir, ignore_errors=True)
 
     theirs_fps, ours_fps, model_fps = (statistics.median(x) for x in (theirs, ours, model))
-    ratio = ours_fps / theirs_fps
+    # Each pass runs the two back to back, so the per-pass ratio cancels most of the drift
+    # a shared machine adds; its median is the figure to quote.
+    ratios = [a / b for a, b in zip(ours, theirs)]
+    ratio = statistics.median(ratios)
+    print(f"per-pass ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"InferencePipeline, no-op sink (median): {theirs_fps:.2f} fps")
     print(f"streamer, tracking + rules + event sink (median): {ours_fps:.2f} fps")
     print(f"model-only, streamer's detector (median): {model_fps:.2f} fps  [ceiling here]")
     verdict = "aim met" if ratio >= 1.3 else "target met" if ratio >= 1.0 else "NOT met"
-    print(f"ratio streamer / InferencePipeline: {ratio:.3f}  (target >= 1.0, aim 1.3: {verdict})")
+    print(f"ratio streamer / InferencePipeline (median of passes): {ratio:.3f}  "
+          f"(target >= 1.0, aim 1.3: {verdict})")
     return 0
 
 
