@@ -43,7 +43,7 @@ from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
 from streamer.overlay import Overlay
 from streamer.redact import redact
-from streamer.rules import build_rules, carry_state, rules_state
+from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
 from streamer.source import Capture, Frame
@@ -53,6 +53,20 @@ log = logging.getLogger("streamer.runtime")
 
 # One bad frame costs one frame; this many failures in a row means the stage is broken.
 MAX_CONSECUTIVE_FRAME_ERRORS = 25
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """The stages one run built, handed to the frame loop together."""
+
+    capture: Capture
+    detectors: DetectorSet
+    tracker: Tracker
+    rules: list[Rule]
+    overlay: Overlay
+    writer: EventWriter
+    video: cv2.VideoWriter | None
+    recorder: IO[str] | None
 
 
 @dataclass(frozen=True)
@@ -165,8 +179,7 @@ class Runtime:
         self._writer: EventWriter | None = None
         self._outbox: Outbox | None = None
         self._detectors: DetectorSet | None = None  # per-model runs/skips for status
-        self._rule_states: dict[str, dict[str, object]] = {}
-        self._rule_states_at = 0.0
+        self._rules_state_at = 0.0
         # One JSON-friendly structure of every rule's live state (rules.rules_state).
         self.rules_state: dict[str, object] = {}
         self._watcher: ConfigWatcher | None = None
@@ -287,7 +300,7 @@ class Runtime:
                 self._watcher = ConfigWatcher(self.options.watch_config, self.stop)
                 self._watcher.start()
             loop_started = time.monotonic()
-            self._frame_loop(capture, detectors, tracker, rules, overlay, writer, video, recorder)
+            self._frame_loop(_Stages(capture, detectors, tracker, rules, overlay, writer, video, recorder))
             self.summary.elapsed_s = time.monotonic() - loop_started
         finally:
             interrupted = self.stop.is_set() and not self.summary.ended_by
@@ -318,17 +331,8 @@ class Runtime:
                 self.summary.elapsed_s = time.monotonic() - started
         return self.summary
 
-    def _frame_loop(
-        self,
-        capture: Capture,
-        detectors: DetectorSet,
-        tracker: Tracker,
-        rules: list,
-        overlay: Overlay,
-        writer: EventWriter,
-        video: cv2.VideoWriter | None,
-        recorder: IO[str] | None,
-    ) -> None:
+    def _frame_loop(self, stages: _Stages) -> None:
+        capture, writer = stages.capture, stages.writer
         options = self.options
         started = time.monotonic()
         # Seed the rate meter so the first /api/status reads a rate over the whole run.
@@ -357,9 +361,9 @@ class Runtime:
             if self._watcher is not None:
                 new_config = self._watcher.take()
                 if new_config is not None:
-                    self._swap_rules(new_config, rules, overlay, capture.width, capture.height)
+                    self._swap_rules(new_config, stages.rules, stages.overlay, capture.width, capture.height)
             try:
-                self._process(frame, detectors, tracker, rules, overlay, writer, video, recorder)
+                self._process(frame, stages)
                 consecutive_errors = 0
             except StreamerError:
                 raise
@@ -417,38 +421,27 @@ class Runtime:
             event = health_event(change.state, change.previous, change.reason, capture.name, t_s)
             writer.submit(event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts))
 
-    def _process(
-        self,
-        frame: Frame,
-        detectors: DetectorSet,
-        tracker: Tracker,
-        rules: list,
-        overlay: Overlay,
-        writer: EventWriter,
-        video: cv2.VideoWriter | None,
-        recorder: IO[str] | None,
-    ) -> None:
+    def _process(self, frame: Frame, stages: _Stages) -> None:
         detect_started = time.perf_counter()
         # every_n_frames / when are decided inside; see streamer/detect/multi.py.
-        dets = detectors.detect(frame)
+        dets = stages.detectors.detect(frame)
         self.metrics.inference_seconds.observe(time.perf_counter() - detect_started)
-        if recorder is not None:
-            recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
-        tracked = tracker.update(frame.t_s, dets)
-        for rule in rules:
+        if stages.recorder is not None:
+            stages.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
+        tracked = stages.tracker.update(frame.t_s, dets)
+        for rule in stages.rules:
             for event in rule.update(frame.t_s, tracked, frame.wall_ts):
-                writer.submit(event, frame)
-        if video is not None:
-            video.write(overlay.draw(frame, tracked))
+                stages.writer.submit(event, frame)
+        if stages.video is not None:
+            stages.video.write(stages.overlay.draw(frame, tracked))
         if self._live is not None:
             self._live.publish(frame, tracked)
         now = time.monotonic()
-        if now - self._rule_states_at >= 0.25:
+        if now - self._rules_state_at >= 0.25:
             # Rule state is copied here, on the frame loop, so monitor threads never
             # read a rule while it changes.
-            self._rule_states_at = now
-            self.rules_state = rules_state(rules, frame.t_s)
-            self._rule_states = self.rules_state["rules"]  # type: ignore[assignment]
+            self._rules_state_at = now
+            self.rules_state = rules_state(stages.rules, frame.t_s)
 
     def _swap_rules(
         self, new: Config, rules: list, overlay: Overlay, width: int, height: int
@@ -544,7 +537,8 @@ class Runtime:
         return {
             "camera": camera,
             "models": self._detectors.stats() if self._detectors is not None else [],
-            "rules": self._rule_states,
+            "rules": self.rules_state.get("rules", {}),
+            "places": {key: self.rules_state.get(key) for key in ("zones", "lines", "indeterminate_persons")},
             "events": events,
             "sinks": sinks,
         }
