@@ -55,8 +55,15 @@ class MonitorFeed:
     metrics: Metrics
 
 
-def build_app(feed: MonitorFeed, token: str | None = None) -> Starlette:
-    """The ASGI app; separate from :class:`Monitor` so tests can serve it as they like."""
+def build_app(
+    feed: MonitorFeed, token: str | None = None, closing: threading.Event | None = None
+) -> Starlette:
+    """The ASGI app; separate from :class:`Monitor` so tests can serve it as they like.
+
+    ``closing`` ends open MJPEG streams, so a shutdown finishes them instead of
+    cancelling them mid-frame.
+    """
+    closing = closing or threading.Event()
 
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
@@ -86,7 +93,7 @@ def build_app(feed: MonitorFeed, token: str | None = None) -> Starlette:
     async def stream(request: Request) -> Response:
         async def frames() -> AsyncIterator[bytes]:
             seq = -1
-            while not await request.is_disconnected():
+            while not closing.is_set() and not await request.is_disconnected():
                 result = await anyio.to_thread.run_sync(feed.live.jpeg, seq, 1.0)
                 if result is None:
                     continue
@@ -162,8 +169,13 @@ class Monitor:
             raise StreamerError(f"monitor.bind: cannot listen on {bind}: {exc.strerror or exc}") from None
         self._socket.listen(64)
         self.port = int(self._socket.getsockname()[1])
+        self._closing = threading.Event()
         config = uvicorn.Config(
-            build_app(feed, token), log_level="warning", access_log=False, lifespan="off"
+            build_app(feed, token, self._closing),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=3,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="monitor", daemon=True)
@@ -184,8 +196,12 @@ class Monitor:
             log.error("the monitor stopped: %s", exc)
 
     def stop(self, timeout: float = 5.0) -> None:
+        # Streams notice `closing` within a frame wait (1 s) and end cleanly; the
+        # graceful shutdown then has no open response left to cut.
+        self._closing.set()
         self._server.should_exit = True
-        # Open MJPEG streams would keep a graceful shutdown waiting.
-        self._server.force_exit = True
         self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._server.force_exit = True
+            self._thread.join(1.0)
         self._socket.close()
