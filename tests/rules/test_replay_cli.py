@@ -94,3 +94,21 @@ def test_replay_send_hands_events_to_the_sinks(tmp_path: Path) -> None:
     payloads = read_jsonl(out)
     assert [p["customMetadata"]["rule_id"] for p in payloads] == ["gate-count", "lane"]
     assert payloads[0]["images"][0]["objectDetections"][0]["class"] == "person"
+
+
+def test_replay_loiter_scenario_from_jsonl(tmp_path: Path) -> None:
+    """Loitering from a replay file through the real tracker: a gap shorter than gap_s keeps
+    the clock running, one event per visit."""
+    rules = [{"id": "linger", "type": "loiter", "zone": "lane", "dwell_s": 2.0, "gap_s": 1.0,
+              "classes": ["person"]}]
+    rows: dict[int, list[dict[str, Any]]] = {}
+    for frame in list(range(0, 10)) + list(range(15, 50)):  # missing 0.5 s at frames 10-14
+        rows[frame] = [box("person", 400, 150, 440, 260)]
+    dets = write_replay(tmp_path / "dets.jsonl", rows)
+    result = run_cli("replay", str(scene(tmp_path, rules)), "--detections", str(dets),
+                     "--size", "640x360", "--fps", "10")
+    assert result.returncode == 0, result.stderr
+    rows_out = [line.split(None, 3) for line in result.stdout.splitlines()[1:]]
+    # Tracked from frame 1 (ByteTrack confirms on the 2nd frame, t = 0.1 s); the 0.5 s gap
+    # does not reset the clock, so 2 s of dwell is reached at 2.1 s, once.
+    assert [(r[0], r[1], r[2]) for r in rows_out] == [("2.10", "linger", "person")], result.stdout
