@@ -97,3 +97,18 @@ def best_iou(boxes: np.ndarray, target: Sequence[float]) -> float:
     if len(boxes) == 0:
         return 0.0
     return float(sv.box_iou_batch(np.asarray(boxes, dtype=float), np.asarray([target], dtype=float)).max())
+
+
+# RTSP test clips (made once per module with Debian's ffmpeg; see rtsp_helpers.py).
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rtsp_helpers import make_clip
+
+    return make_clip(tmp_path_factory.mktemp("rtsp") / "moving.h264")
+
+
+@pytest.fixture(scope="module")
+def frozen_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from rtsp_helpers import make_clip
+
+    return make_clip(tmp_path_factory.mktemp("rtsp") / "frozen.h264", frozen=True)

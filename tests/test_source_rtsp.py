@@ -10,22 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from rtsp_helpers import RtspServer, make_clip
+from rtsp_helpers import RtspServer
 from streamer.config.models import CameraConfig
 from streamer.source import Capture
 
 # Short bounds keep the suite fast; the defaults (10 s stall) are the same code path.
 FAST = {"open_timeout_s": 2, "read_timeout_s": 1, "stall_timeout_s": 2.5, "frozen_s": 2}
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("rtsp") / "moving.h264")
-
-
-@pytest.fixture(scope="module")
-def frozen_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("rtsp") / "frozen.h264", frozen=True)
 
 
 @pytest.fixture

@@ -11,20 +11,10 @@ from typing import Any
 import pytest
 
 from conftest import box, read_jsonl, write_config, write_replay
-from rtsp_helpers import RtspServer, make_clip
+from rtsp_helpers import RtspServer
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 from test_source_rtsp import FAST, wait_for
-
-
-@pytest.fixture(scope="module")
-def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("rtsp") / "moving.h264")
-
-
-@pytest.fixture(scope="module")
-def frozen_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("rtsp") / "frozen.h264", frozen=True)
 
 
 class Running:
