@@ -60,13 +60,18 @@ def deliver(outbox: Outbox, sink: VisionEventsSink, timeout_s: float = 20.0) -> 
     """Run a real sender until nothing is pending (fast backoff: these are tests)."""
     sender = Sender(sink, outbox, backoff_start_s=0.05, backoff_max_s=0.4, idle_s=0.05)
     sender.start()
-    deadline = time.monotonic() + timeout_s
     try:
-        while outbox.pending_total(["vision_events"]) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_drained(outbox, timeout_s)
     finally:
         sender.stop()
     return sender
+
+
+def wait_drained(outbox: Outbox, timeout_s: float) -> None:
+    """Until nothing is pending or ``timeout_s`` ran out (the caller asserts what is left)."""
+    deadline = time.monotonic() + timeout_s
+    while outbox.pending_total(["vision_events"]) and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def assert_accounted(outbox: Outbox, server: VisionEventsServer, accepted: list[str],
@@ -155,9 +160,7 @@ def test_server_down_then_up_again(
         time.sleep(0.5)
         assert outbox.pending_total() == 30 and "refused" in sender.last_error
         server.start()
-        deadline = time.monotonic() + 10
-        while outbox.pending_total() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_drained(outbox, 10)
     finally:
         sender.stop()
     assert_accounted(outbox, server, accepted)
@@ -180,9 +183,7 @@ def test_401_pauses_the_sink_and_keeps_every_event(
         assert status.startswith("paused: ") and "HTTP 401" in status and "events kept" in status
         assert outbox.pending_total() == 10 and not outbox.dead()
         # The operator fixes the key (here: the server accepts again): everything goes out.
-        deadline = time.monotonic() + 10
-        while outbox.pending_total() and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_drained(outbox, 10)
     finally:
         sender.stop()
     assert_accounted(outbox, server, accepted)
