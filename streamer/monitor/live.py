@@ -12,10 +12,10 @@ import threading
 import time
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 import supervision as sv
 
+from streamer.events.writer import encode_jpeg
 from streamer.source.frame import Frame
 
 Draw = Callable[[Frame, sv.Detections], np.ndarray]
@@ -79,11 +79,11 @@ class LiveView:
             with self._cond:
                 seq, frame, dets = self._seq, self._frame, self._dets
             assert frame is not None and dets is not None
-            image = self._draw(frame, dets)
-            ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
-            if not ok:
+            try:
+                jpeg = encode_jpeg(self._draw(frame, dets), self._quality)
+            except ValueError:
                 return None
-            self._jpeg, self._jpeg_seq = buffer.tobytes(), seq
+            self._jpeg, self._jpeg_seq = jpeg, seq
             self._jpeg_made_at = time.monotonic()
             self.renders_total += 1
             return seq, self._jpeg

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from streamer.events.record import EventRecord, image_refs
@@ -58,3 +60,14 @@ def json_body(record: EventRecord, include_images: bool) -> bytes:
     if "images" in payload:
         payload["images"] = images
     return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` under a temp name, fsync, then rename: a reader or a
+    crash never sees half a file."""
+    temp = target.with_name(f".{target.name}.tmp")
+    with open(temp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, target)

@@ -24,7 +24,7 @@ from typing import Any
 from streamer.config.models import BundleSinkConfig
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome
+from streamer.sinks.base import SendOutcome, write_atomic
 
 BUNDLE_FORMAT_VERSION = 1
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -86,12 +86,7 @@ def write_bundle(directory: Path, record: EventRecord, use_case: str,
     """Write one event's archive atomically (temp name, fsync, rename); returns its path."""
     data = build_bundle(record, use_case, workflow_id)
     target = directory / bundle_name(record)
-    temp = directory / f".{target.name}.tmp"
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
+    write_atomic(target, data)
     _fsync_dir(directory)
     return target
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from streamer.config.models import JsonlSinkConfig
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome
+from streamer.sinks.base import SendOutcome, write_atomic
 
 
 class JsonlSink:
@@ -72,17 +72,9 @@ class JsonlSink:
 
     def _write_image(self, record: EventRecord, index: int) -> Path:
         target = self.snapshots_dir / f"{record.event_id}_{index}.jpg"
-        _write_atomic(target, record.images[index])
+        write_atomic(target, record.images[index])
         return target
 
     def close(self) -> None:
         pass
 
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    temp = target.with_name(f".{target.name}.tmp")
-    with open(temp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, target)
