@@ -17,7 +17,8 @@ import pytest
 
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.record import EventRecord
-from streamer.sinks.vision_events import VisionEventsSink, parse_retry_after
+from streamer.sinks.http import parse_retry_after
+from streamer.sinks.vision_events import VisionEventsSink
 
 # The helper server lives beside the tests and is not a package module.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -316,7 +317,8 @@ def test_other_transient_statuses_are_retryable(
 def test_forbidden_is_kept(server: VisionEventsServer, client: httpx.Client) -> None:
     server.script(Status(403))
     [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry and outcome.reason == "HTTP 403: the API key was refused"
+    assert outcome.retry and outcome.paused
+    assert outcome.reason == "HTTP 403: the API key was refused; fix the key"
 
 
 def test_permanent_reason_is_bounded_and_redacted(

@@ -76,7 +76,7 @@ class Sender:
     def status(self) -> str:
         """One line for progress, the summary and the monitor."""
         if self.paused_reason:
-            return f"paused: {self.paused_reason} (events kept; fix the key and restart)"
+            return f"paused: {self.paused_reason} (events kept)"
         if self._backoff_s:
             return f"retrying in {self._backoff_s:.0f} s after: {self.last_error}"
         return "ok"
