@@ -71,12 +71,14 @@ class Status:
 
     ``body``: a dict/list is sent as JSON, str/bytes as is; ``None`` sends
     ``{"error": "scripted <code>"}``. ``retry_after`` becomes the ``Retry-After`` header
-    (seconds, or a preformatted HTTP date string).
+    (seconds, or a preformatted HTTP date string); ``location`` the ``Location`` header
+    (for a scripted redirect).
     """
 
     code: int
     body: Any = None
     retry_after: float | int | str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers: dict[str, str] = {}
             if action.retry_after is not None:
                 headers["Retry-After"] = str(action.retry_after)
+            if action.location is not None:
+                headers["Location"] = action.location
             self._answer(method, path, action.code, payload, headers)
             return
         try:
@@ -421,6 +425,12 @@ class VisionEventsServer:
     ``upload_names`` (sourceId → the ``name`` field, or the filename), ``requests``
     ((method, path, status); status 0 = dropped without answer) and ``post_counts``
     (eventId → how many times it was stored; a re-POST overwrites and counts again).
+
+    ``conflict_on_known``: answer ``409 Conflict`` to an event whose eventId is already
+    stored (one POST, or a whole batch holding one: all-or-nothing) instead of
+    overwriting, as an API that refuses duplicates would; ``conflicts`` counts them.
+    ``on_store`` is called with each stored list of events after storing and before the
+    answer goes out (a test can hold the answer there, then kill the client).
     """
 
     def __init__(
@@ -430,7 +440,12 @@ class VisionEventsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        conflict_on_known: bool = False,
+        on_store: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
+        self.conflict_on_known = conflict_on_known
+        self.on_store = on_store
+        self.conflicts = 0
         self.api_key = api_key
         self.use_cases = set(use_cases)
         self.host = host
@@ -591,9 +606,18 @@ class VisionEventsServer:
             except ContractError as exc:
                 raise ContractError(f"events[{i}].{exc}" if batch else str(exc)) from None
         with self.lock:
+            if self.conflict_on_known:
+                known = [i for i, event in enumerate(events) if event["eventId"] in self.events]
+                if known:
+                    self.conflicts += 1
+                    where = f"events[{known[0]}]." if batch else ""
+                    event_id = events[known[0]]["eventId"]
+                    return 409, {"error": f"{where}eventId: {event_id} already exists"}
             for event in events:
                 self.events[event["eventId"]] = event
                 self.post_counts[event["eventId"]] = self.post_counts.get(event["eventId"], 0) + 1
+        if self.on_store is not None:
+            self.on_store(events)
         if self.on_event is not None:
             for event in events:
                 self.on_event(event)

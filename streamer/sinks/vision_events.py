@@ -238,16 +238,23 @@ class VisionEventsSink:
             source_ids = list(self._source_ids.get(record.event_id, []))
         for index in range(len(source_ids), len(record.images)):
             filename = f"{record.event_id}_{index}.jpg"
-            response = self._request(
-                "/vision-events/upload",
-                self._config.upload_timeout_s,
-                files={"file": (filename, record.images[index], "image/jpeg")},
-                data={"name": filename},
-            )
+            stage = f"upload of image {index}: "
+            try:
+                response = self._request(
+                    "/vision-events/upload",
+                    self._config.upload_timeout_s,
+                    files={"file": (filename, record.images[index], "image/jpeg")},
+                    data={"name": filename},
+                )
+            except _Failure as failure:
+                # "connection refused" speaks for the server, not for this image.
+                server_wide = halts_batch(failure.result)
+                raise _Failure(failure.result if server_wide else _staged(stage, failure.result)
+                               ) from None
             result = outcome(response, self._other)
             if not isinstance(result, Delivered):
-                raise _Failure(_staged(f"upload of image {index}: ", result))
-            source_ids.append(self._source_id_from(response, f"upload of image {index}: "))
+                raise _Failure(_staged(stage, result))
+            source_ids.append(self._source_id_from(response, stage))
             # Kept after each image so a failure on image 2 does not re-upload images 0-1.
             self._remember(record.event_id, source_ids)
         return source_ids
