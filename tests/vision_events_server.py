@@ -424,7 +424,9 @@ class VisionEventsServer:
     ``events`` (eventId → last stored payload), ``uploads`` (sourceId → JPEG bytes),
     ``upload_names`` (sourceId → the ``name`` field, or the filename), ``requests``
     ((method, path, status); status 0 = dropped without answer) and ``post_counts``
-    (eventId → how many times it was stored; a re-POST overwrites and counts again).
+    (eventId → how many times it was stored; a re-POST overwrites and counts again),
+    ``headers`` ((path, request headers) of each API request) and ``upload_fields``
+    (sourceId → the multipart field names of its upload).
 
     ``conflict_on_known``: answer ``409 Conflict`` to an event whose eventId is already
     stored (one POST, or a whole batch holding one: all-or-nothing) instead of
@@ -457,6 +459,8 @@ class VisionEventsServer:
         self.upload_names: dict[str, str | None] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.post_counts: dict[str, int] = {}
+        self.headers: list[tuple[str, dict[str, str]]] = []
+        self.upload_fields: dict[str, list[str]] = {}
         self._script: deque[Action] = deque()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -535,6 +539,8 @@ class VisionEventsServer:
             self.upload_names.clear()
             self.requests.clear()
             self.post_counts.clear()
+            self.headers.clear()
+            self.upload_fields.clear()
             self._script.clear()
 
     def paths(self) -> list[str]:
@@ -560,6 +566,8 @@ class VisionEventsServer:
         if method != "POST" or path not in ("/vision-events", "/vision-events/batch",
                                             "/vision-events/upload"):
             return 404, {"error": f"no route for {method} {path}"}
+        with self.lock:
+            self.headers.append((path, dict(headers.items())))
         if headers.get("Authorization") != f"Bearer {self.api_key}":
             return 401, {"error": "invalid or missing API key"}
         try:
@@ -593,6 +601,7 @@ class VisionEventsServer:
         with self.lock:
             self.uploads[source_id] = data
             self.upload_names[source_id] = name
+            self.upload_fields[source_id] = list(fields)
         url = f"{self.url}/images/{source_id}"
         return 201, {"success": True, "sourceId": source_id, "url": url}
 

@@ -217,6 +217,8 @@ class VisionEventsSink:
         # A copy: the record is shared with other sinks and keeps its sourceId-free form.
         payload = cap_detections(copy.deepcopy(record.payload))
         payload["useCaseId"] = self._config.use_case
+        if not payload.get("customMetadata"):
+            payload.pop("customMetadata", None)  # left out when empty, as the reference does
         if self._config.workflow_id:
             payload["workflowId"] = self._config.workflow_id
         source_ids = self._upload_images(record)
