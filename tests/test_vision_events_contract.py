@@ -157,7 +157,8 @@ ROWS = [
     Row("eventId", "uuid4 made by the client", "same (made when the event is accepted, "
         "so every resend carries it)",
         lambda s: _is_uuid4(s.event["eventId"]) and s.event["eventId"] == s.record.event_id),
-    Row("eventType", "the block's event type", "same", lambda s: s.event["eventType"] == "safety_alert"),
+    Row("eventType", "the block's event type", "same",
+        lambda s: s.event["eventType"] == "safety_alert"),
     Row("useCaseId", "the configured use case", "same", lambda s: s.event["useCaseId"] == USE_CASE),
     Row("timestamp", "ISO-8601 UTC", "same (capture time, milliseconds, Z)",
         lambda s: _utc(s.event["timestamp"]) and s.event["timestamp"].endswith(".250Z")),

@@ -4,7 +4,8 @@ A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, w
 jitter, or the server's ``Retry-After``). The backoff resets on every successful send
 (facts.md: one that resets only after a whole round succeeds never drains under a
 30-40 % failure rate). An answer that is final for an event (a 4xx other than
-408/429/401/403) sends it to ``dead`` with the reason.
+408/429/401/403, see :func:`streamer.sinks.http.outcome`) sends it to ``dead`` with the
+reason; a pause (refused key, redirect) keeps every event and shows the sink's status.
 """
 
 from __future__ import annotations

@@ -81,11 +81,13 @@ class VisionEventsSink:
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
         self._base_url = config.api_url.rstrip("/")
         self._api_key = config.api_key.get_secret_value()
-        self._other = Endpoint(url_key="api_url", refused="the API key was refused; fix the key",
-                               secrets=(self._api_key,), base_url=self._base_url)
+        self._endpoint = Endpoint(
+            url_key="api_url", refused="the API key was refused; fix the key",
+            secrets=(self._api_key,), base_url=self._base_url,
+        )
         # A 409 means "already stored" only for one event POSTed alone: on a batch it
         # says that some event of it is known, not which, so the batch is split instead.
-        self._single = replace(self._other, conflict_is_delivered=True)
+        self._single = replace(self._endpoint, conflict_is_delivered=True)
         self._source_ids: OrderedDict[str, list[str]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
@@ -147,7 +149,7 @@ class VisionEventsSink:
             return self._post_one(record, payload, outcomes)
         try:
             body = _json_body({"events": [payload for _, payload in chunk]})
-            result, response = self._post("/vision-events/batch", body, self._other)
+            result, response = self._post("/vision-events/batch", body, self._endpoint)
         except _Failure as failure:
             result, response = failure.result, None
         if isinstance(result, Dead):
@@ -253,7 +255,7 @@ class VisionEventsSink:
                 server_wide = halts_batch(failure.result)
                 raise _Failure(failure.result if server_wide else _staged(stage, failure.result)
                                ) from None
-            result = outcome(response, self._other)
+            result = outcome(response, self._endpoint)
             if not isinstance(result, Delivered):
                 raise _Failure(_staged(stage, result))
             source_ids.append(self._source_id_from(response, stage))
@@ -273,7 +275,7 @@ class VisionEventsSink:
             return self._client.post(self._base_url + path, headers=headers, timeout=timeout_s,
                                      follow_redirects=False, **kwargs)
         except httpx.TransportError as exc:
-            result = outcome(exc, self._other)
+            result = outcome(exc, self._endpoint)
             assert not isinstance(result, Delivered)
             raise _Failure(result) from None
 
