@@ -46,6 +46,7 @@ from streamer.redact import redact
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
+from streamer.sinks.http import url_secrets
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
 
@@ -198,13 +199,13 @@ class Runtime:
             elif isinstance(sink_config, VisionEventsSinkConfig):
                 from streamer.sinks.vision_events import VisionEventsSink
 
-                client = httpx.Client(timeout=sink_config.timeout_s)
+                client = httpx.Client(timeout=sink_config.timeout_s, follow_redirects=False)
                 self._clients.append(client)
                 sinks.append(VisionEventsSink(sink_config, client))
             elif isinstance(sink_config, WebhookSinkConfig):
                 from streamer.sinks.webhook import WebhookSink
 
-                client = httpx.Client(timeout=sink_config.timeout_s)
+                client = httpx.Client(timeout=sink_config.timeout_s, follow_redirects=False)
                 self._clients.append(client)
                 sinks.append(WebhookSink(sink_config, client))
             elif isinstance(sink_config, MqttSinkConfig):
@@ -644,8 +645,11 @@ def secrets_of(config: Config) -> tuple[str, ...]:
     for sink in config.sinks:
         if isinstance(sink, VisionEventsSinkConfig):
             out.append(sink.api_key.get_secret_value())
-        elif isinstance(sink, WebhookSinkConfig) and sink.secret is not None:
-            out.append(sink.secret.get_secret_value())
+        elif isinstance(sink, WebhookSinkConfig):
+            # The URL is a secret too: Slack-style hooks carry their token in the path.
+            out.extend(url_secrets(sink.url))
+            if sink.secret is not None:
+                out.append(sink.secret.get_secret_value())
         elif isinstance(sink, MqttSinkConfig) and sink.password is not None:
             out.append(sink.password.get_secret_value())
     if config.monitor.token is not None:

@@ -145,3 +145,51 @@ def test_validate_command_exit_codes(tmp_path: Path) -> None:
 
     missing = run_cli("validate", str(tmp_path / "nope.yaml"))
     assert missing.returncode == 2 and "no such config file" in missing.stderr
+
+
+PLAIN_HTTP = GOOD.replace("api_url: https://api.roboflow.com", "api_url: http://api.example.com")
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_plain_http_api_url_off_loopback_is_refused_with_one_line(
+    tmp_path: Path, command: str
+) -> None:
+    path = write(tmp_path, PLAIN_HTTP)
+    result = run_cli(command, str(path), env=ENV)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: {path}:33 sinks[0].api_url: http:// to api.example.com sends the API key "
+        "unencrypted; use https:// (or set allow_insecure_http: true)")
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://localhost:9000",
+                                 "http://[::1]:9000", "http://127.8.0.1"])
+def test_plain_http_to_loopback_is_fine(tmp_path: Path, url: str) -> None:
+    text = GOOD.replace("api_url: https://api.roboflow.com", f"api_url: {url}")
+    assert load_config(write(tmp_path, text), env=ENV).sinks[0].api_url == url
+
+
+def test_allow_insecure_http_lets_plain_http_through(tmp_path: Path) -> None:
+    text = PLAIN_HTTP.replace("    use_case: site-safety\n",
+                              "    use_case: site-safety\n    allow_insecure_http: true\n")
+    assert load_config(write(tmp_path, text), env=ENV).sinks[0].allow_insecure_http
+
+
+@pytest.mark.parametrize(
+    ("extra", "refused"),
+    [("", False), ("    secret: hmac-key-123\n", True),
+     ("    headers: {Authorization: Bearer abc}\n", True),
+     ("    secret: hmac-key-123\n    allow_insecure_http: true\n", False)],
+)
+def test_plain_http_webhook_is_refused_when_it_carries_a_secret(
+    tmp_path: Path, extra: str, refused: bool
+) -> None:
+    text = GOOD.replace("    path: data/events.jsonl\n", "    path: data/events.jsonl\n"
+                        "  - type: webhook\n    url: http://hooks.example.com/in\n" + extra)
+    path = write(tmp_path, text)
+    if not refused:
+        load_config(path, env=ENV)
+        return
+    message = error_of(tmp_path, text)
+    assert message.startswith(f"{path}:39 sinks[2].url: http:// to hooks.example.com sends ")
+    assert "hmac-key-123" not in message and "abc" not in message

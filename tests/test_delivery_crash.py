@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -116,3 +117,55 @@ def test_kill_9_mid_delivery_then_restart_loses_and_duplicates_nothing(tmp_path:
         # device-made eventId); everything else went exactly once.
         resent = [event_id for event_id, n in at_server.items() if n > 1]
         assert len(resent) <= 100 and all(n <= 2 for n in at_server.values())
+
+
+def test_kill_during_an_acknowledgement_then_rerun_delivers_each_event_once_none_dead(
+    tmp_path: Path,
+) -> None:
+    """The server stores a batch, the client is killed before it reads the answer; on the
+    rerun the server answers 409 for those eventIds (a server that refuses duplicates):
+    proof of delivery, not a refusal (issue 20)."""
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_answer(events: list[dict[str, Any]]) -> None:
+        if len(events) >= 2 and not held.is_set():
+            held.set()
+            release.wait(60)
+
+    with VisionEventsServer(api_key=API_KEY, use_cases=("site-safety",),
+                            conflict_on_known=True, on_store=hold_the_answer) as server:
+        server.script(*[Delay(0.03)] * 5000)  # slow answers: events pile up into batches
+        config = crash_scene(tmp_path, server.url)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamer", "run", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            assert held.wait(60), "no batch was posted"
+            process.send_signal(signal.SIGKILL)  # the batch is stored, its answer unread
+            process.wait(timeout=10)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            release.set()
+        with server.lock:
+            stored_unacked = set(server.events)
+        db = sqlite3.connect(tmp_path / "outbox.db")
+        pending = {row[0] for row in db.execute(
+            "SELECT event_id FROM deliveries WHERE state = 'pending'")}
+        db.close()
+        assert stored_unacked & pending, "the kill did not land between store and ack"
+
+        result = run_cli("run", str(config), "--max-frames", "1", "--drain-s", "60", timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "pending 0" in result.stdout and "dead 0" in result.stdout, result.stdout
+
+        db = sqlite3.connect(tmp_path / "outbox.db")
+        accepted = {row[0] for row in db.execute("SELECT event_id FROM events")}
+        states = db.execute("SELECT state, COUNT(*) FROM deliveries GROUP BY state").fetchall()
+        db.close()
+        assert states == [("delivered", len(accepted))], states
+        with server.lock:
+            counts, conflicts = dict(server.post_counts), server.conflicts
+        assert set(counts) == accepted and set(counts.values()) == {1}  # each stored once
+        assert conflicts >= 1  # the resent events were answered 409, and taken as delivered

@@ -214,3 +214,30 @@ def test_a_batch_refused_with_422_is_resent_one_at_a_time(
     assert list(dead) == [accepted[2]] and "HTTP 422: " in dead[accepted[2]]
     posts = [p for p in server.paths() if p != "/vision-events/upload"]
     assert posts == ["/vision-events/batch"] + ["/vision-events"] * 4
+
+
+def test_a_redirect_pauses_the_sink_keeps_every_event_and_never_follows(
+    tmp_path: Path, server: VisionEventsServer, client: httpx.Client
+) -> None:
+    with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,)) as elsewhere:
+        outbox = Outbox(tmp_path / "outbox.db")
+        accepted = fill(outbox, 10)
+        target = f"{elsewhere.url}/vision-events/upload"
+        server.script(*[Status(302, location=target)] * 3)
+        sender = Sender(sink_for(server, client), outbox, backoff_start_s=0.1,
+                        backoff_max_s=0.2, idle_s=0.05)
+        sender.start()
+        try:
+            deadline = time.monotonic() + 5
+            while not sender.paused_reason and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert sender.status == (
+                f"paused: api_url redirects to {elsewhere.url}; fix api_url (events kept)")
+            assert outbox.pending_total() == 10 and not outbox.dead()
+            # The operator fixes api_url (here: the server stops redirecting).
+            wait_drained(outbox, 10)
+        finally:
+            sender.stop()
+        assert elsewhere.requests == []  # nothing, so no key, ever reached the new place
+    assert_accounted(outbox, server, accepted)
+    assert sender.status == "ok" and sender.dead_total == 0

@@ -18,12 +18,13 @@ def config_with(tmp_path: Path, event: dict[str, Any], rule_id: str = "r") -> Pa
 
 
 def test_metadata_counts_the_keys_streamer_adds(tmp_path: Path) -> None:
-    ok = {f"k{i}": i for i in range(96)}
+    ok = {f"k{i}": i for i in range(95)}
     assert run_cli("validate", str(config_with(tmp_path, {"custom_metadata": ok}))).returncode == 0
-    too_many = {f"k{i}": i for i in range(97)}
+    too_many = {f"k{i}": i for i in range(96)}
     result = run_cli("validate", str(config_with(tmp_path, {"custom_metadata": too_many})))
     assert result.returncode == 2
-    assert "custom_metadata" in result.stderr and "rule_id, zone, track_id and reason" in result.stderr
+    assert "custom_metadata" in result.stderr and "rule_id, zone, track_id, reason and detections_cut" in (
+        result.stderr)
     assert "Traceback" not in result.stderr
 
 

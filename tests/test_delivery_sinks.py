@@ -3,9 +3,11 @@ webhook receiver checking the HMAC, a real mosquitto broker, and the raw frame u
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import shutil
 import socket
@@ -32,7 +34,7 @@ from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
 from streamer.sinks.mqtt import MqttSink, make_client
 from streamer.sinks.webhook import WebhookSink
 from test_pipeline import API_KEY, run, scene
-from test_sink_vision_events import make_record, tiny_jpeg
+from test_sink_vision_events import crowded_record, make_record, tiny_jpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vision_events_server import VisionEventsServer, validate_event  # noqa: E402
@@ -87,6 +89,34 @@ def test_bundle_over_25_mib_is_dead_with_the_reason(tmp_path: Path) -> None:
     assert list((tmp_path / "usb").iterdir()) == []
 
 
+def read_bundle_payload(path: Path) -> dict[str, Any]:
+    with tarfile.open(path, "r:gz") as archive:
+        return json.load(archive.extractfile("payload.json"))  # type: ignore[arg-type]
+
+
+def test_bundle_without_use_case_has_no_use_case_id(tmp_path: Path) -> None:
+    sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb"))
+    record = make_record()
+    assert sink.send([record])[0].ok
+    (path,) = (tmp_path / "usb").iterdir()
+    payload = read_bundle_payload(path)
+    assert "useCaseId" not in payload  # the uploader supplies it; none is made up
+    assert payload["eventId"] == record.event_id and payload["bundleFormatVersion"] == 1
+
+
+def test_bundle_with_1500_detections_holds_the_1000_most_confident(tmp_path: Path) -> None:
+    sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb", use_case="site-safety"))
+    record = crowded_record(1500)
+    assert sink.send([record])[0].ok
+    (path,) = (tmp_path / "usb").iterdir()
+    payload = read_bundle_payload(path)
+    kept = payload["images"][0]["objectDetections"]
+    assert len(kept) == 1000 and min(d["confidence"] for d in kept) > 0.33
+    assert payload["customMetadata"]["detections_cut"] == 500
+    assert payload["customMetadata"]["rule_id"] == "lane-intrusion"  # the rest is kept
+    assert payload["useCaseId"] == "site-safety"
+
+
 # --- webhook --------------------------------------------------------------------------
 
 
@@ -103,25 +133,39 @@ class _Receiver(BaseHTTPRequestHandler):
         code = owner.codes.pop(0) if owner.codes else 200
         owner.received.append((dict(self.headers), body, code))
         self.send_response(code)
+        if 300 <= code < 400 and owner.location:
+            self.send_header("Location", owner.location)
         self.send_header("Content-Length", "2")
         self.end_headers()
         self.wfile.write(b"no")
 
 
-@pytest.fixture
-def receiver() -> Iterator[Any]:
+@contextlib.contextmanager
+def webhook_receiver() -> Iterator[Any]:
+    """A webhook endpoint on 127.0.0.1 recording (headers, body, status) of each POST and
+    answering the statuses queued in ``codes`` (then 200); a 3xx carries ``location``."""
     class Owner:
         received: list[tuple[dict[str, str], bytes, int]] = []
         codes: list[int] = []
+        location: str | None = None
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     httpd.owner = Owner()  # type: ignore[attr-defined]
-    Owner.url = f"http://127.0.0.1:{httpd.server_address[1]}/hook"  # type: ignore[attr-defined]
+    Owner.base = f"http://127.0.0.1:{httpd.server_address[1]}"  # type: ignore[attr-defined]
+    Owner.url = f"{Owner.base}/hook"  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield Owner
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield Owner
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Any]:
+    with webhook_receiver() as owner:
+        yield owner
 
 
 def test_webhook_signs_the_body_and_follows_the_retry_policy(receiver: Any) -> None:
@@ -156,6 +200,57 @@ def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
     with httpx.Client() as client:
         outcomes = WebhookSink(config, client).send([make_record(), make_record()])
     assert [(o.ok, o.retry) for o in outcomes] == [(False, True)] * 2
+
+
+# A Slack-style URL: the token is the path, so the URL itself is a secret.
+HOOK_TOKEN_PATH = "/services/T0A1B2C3D/B4E5F6G7H/q8R9s0T1u2V3w4X5y6Z7a8B9"
+
+
+def test_webhook_redirect_pauses_and_nothing_reaches_the_new_place(caplog: Any) -> None:
+    caplog.set_level(logging.DEBUG)
+    with webhook_receiver() as first, webhook_receiver() as second:
+        first.codes = [302] * 3
+        first.location = f"{second.base}{HOOK_TOKEN_PATH}"
+        config = WebhookSinkConfig(type="webhook", url=first.base + HOOK_TOKEN_PATH,
+                                   secret="s3cret-hmac-key")
+        with httpx.Client() as client:
+            outcomes = WebhookSink(config, client).send([make_record(), make_record()])
+    assert [(o.ok, o.retry, o.paused) for o in outcomes] == [(False, True, True)] * 2
+    assert outcomes[0].reason == f"url redirects to {second.base}/…; fix url"
+    assert len(first.received) == 1  # the rest of the batch waits with the pause
+    assert second.received == []  # never followed: no event, no signature went there
+    assert "q8R9s0T1u2V3" not in streamer_log(caplog)
+
+
+def streamer_log(caplog: Any) -> str:
+    """What streamer's own loggers wrote (httpx's request log is off unless --verbose)."""
+    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("streamer"))
+
+
+def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
+    from streamer.config.loader import parse_config
+    from streamer.redact import redact
+    from streamer.runtime import secrets_of
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}{HOOK_TOKEN_PATH}"
+    config = WebhookSinkConfig(type="webhook", url=url)
+    caplog.set_level(logging.DEBUG)
+    with httpx.Client() as client:
+        sink = WebhookSink(config, client)
+        (outcome,) = sink.send([make_record()])
+    assert outcome.retry and outcome.reason.startswith(f"http://127.0.0.1:{port}/…: ")
+    assert "q8R9s0T1u2V3" not in outcome.reason + repr(sink) + streamer_log(caplog)
+    assert repr(sink) == f"WebhookSink(name='webhook', url='http://127.0.0.1:{port}/…')"
+    # The runtime's redaction (logs, /api/status, events) masks the URL and its path.
+    full = parse_config(
+        "camera: {source: clip.mp4}\nmodels: [{id: m, kind: hog}]\n"
+        f"sinks: [{{type: webhook, url: '{url}'}}]\n"
+    )
+    text = f"POST {url} failed; path {HOOK_TOKEN_PATH}"
+    assert "q8R9s0T1u2V3" not in redact(text, secrets_of(full))
 
 
 # --- mqtt -----------------------------------------------------------------------------

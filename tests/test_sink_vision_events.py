@@ -17,7 +17,8 @@ import pytest
 
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.record import EventRecord
-from streamer.sinks.vision_events import VisionEventsSink, parse_retry_after
+from streamer.sinks.http import parse_retry_after
+from streamer.sinks.vision_events import VisionEventsSink
 
 # The helper server lives beside the tests and is not a package module.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -316,7 +317,8 @@ def test_other_transient_statuses_are_retryable(
 def test_forbidden_is_kept(server: VisionEventsServer, client: httpx.Client) -> None:
     server.script(Status(403))
     [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry and outcome.reason == "HTTP 403: the API key was refused"
+    assert outcome.retry and outcome.paused
+    assert outcome.reason == "HTTP 403: the API key was refused; fix the key"
 
 
 def test_permanent_reason_is_bounded_and_redacted(
@@ -336,6 +338,111 @@ def test_close_leaves_the_runtimes_client_open(
     sink.close()
     assert not client.is_closed
     assert sink.name == "vision_events"
+
+
+# --- answers the docs do not show (issue 20) ------------------------------------------
+
+
+@pytest.fixture
+def strict_server() -> Iterator[VisionEventsServer]:
+    """A server that answers 409 to an eventId it already holds, instead of overwriting."""
+    with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,),
+                            conflict_on_known=True) as srv:
+        yield srv
+
+
+def test_409_for_an_event_the_server_holds_is_delivered(
+    strict_server: VisionEventsServer, client: httpx.Client
+) -> None:
+    record = make_record()
+    assert make_sink(strict_server, client).send([record])[0].ok
+    # A new run (no cached source ids) sends it again, as after a kill before the ack.
+    [again] = make_sink(strict_server, client).send([record])
+    assert again.ok and not again.retry
+    assert strict_server.conflicts == 1 and strict_server.post_counts == {record.event_id: 1}
+
+
+def test_batch_with_one_known_event_is_split_and_every_event_delivered(
+    strict_server: VisionEventsServer, client: httpx.Client
+) -> None:
+    known = make_record()
+    assert make_sink(strict_server, client).send([known])[0].ok
+    fresh = [make_record() for _ in range(3)]
+    strict_server.requests.clear()
+
+    outcomes = make_sink(strict_server, client).send([fresh[0], known, *fresh[1:]])
+
+    assert [o.ok for o in outcomes] == [True] * 4
+    posts = [(p, code) for _, p, code in strict_server.requests if p != "/vision-events/upload"]
+    assert posts == [("/vision-events/batch", 409), ("/vision-events", 201),
+                     ("/vision-events", 409), ("/vision-events", 201), ("/vision-events", 201)]
+    assert all(strict_server.post_counts[r.event_id] == 1 for r in [known, *fresh])
+
+
+@pytest.mark.parametrize("code", [404, 409, 413])
+def test_batch_refused_with_any_final_4xx_is_sent_one_at_a_time(
+    server: VisionEventsServer, client: httpx.Client, code: int
+) -> None:
+    records = [make_record() for _ in range(3)]
+    server.script(Pass(), Pass(), Pass(), Status(code))  # three uploads, then the batch
+
+    outcomes = make_sink(server, client).send(records)
+
+    assert [o.ok for o in outcomes] == [True] * 3
+    assert [p for p in server.paths() if p != "/vision-events/upload"] == (
+        ["/vision-events/batch"] + ["/vision-events"] * 3)
+
+
+def test_2xx_batch_answer_is_checked_and_unconfirmed_events_stay_pending(
+    server: VisionEventsServer, client: httpx.Client
+) -> None:
+    records = [make_record(n_images=0) for _ in range(3)]
+    sink = make_sink(server, client)
+    server.script(Status(201, body={"created": 1, "eventIds": [records[1].event_id]}))
+    outcomes = sink.send(records)
+    assert [(o.ok, o.retry) for o in outcomes] == [(False, True), (True, False), (False, True)]
+    assert "confirmed 1 of 3" in outcomes[0].reason
+    # A 2xx that is no receipt at all (a portal page) confirms nothing; a count that
+    # matches confirms all.
+    server.script(Status(200, body="<html>welcome</html>"))
+    assert [o.ok for o in sink.send(records)] == [False] * 3
+    server.script(Status(201, body={"created": 3}))
+    assert [o.ok for o in sink.send(records)] == [True] * 3
+
+
+def test_more_than_1000_detections_keep_the_1000_most_confident(
+    server: VisionEventsServer, client: httpx.Client
+) -> None:
+    record = crowded_record(1500)
+    [outcome] = make_sink(server, client).send([record])
+    assert outcome.ok, outcome.reason
+    sent = server.events[record.event_id]
+    kept = sent["images"][0]["objectDetections"]
+    assert len(kept) == 1000
+    assert min(d["confidence"] for d in kept) > 0.33  # the 500 least confident are gone
+    assert sent["customMetadata"]["detections_cut"] == 500
+    assert len(record.payload["images"][0]["objectDetections"]) == 1500  # stored as is
+
+
+def crowded_record(n: int) -> EventRecord:
+    """An event whose one image has ``n`` boxes, confidences spread over (0, 1]."""
+    detections = [{"class": "person", "x": 10.0 + i % 50, "y": 20.0, "width": 4.0,
+                   "height": 8.0, "confidence": round((i + 1) / n, 4)} for i in range(n)]
+    record = make_record()
+    payload = {**record.payload,
+               "images": [{"label": "snapshot", "objectDetections": detections[::-1]}]}
+    return EventRecord(record.event_id, payload, record.images, record.created_ts, "r")
+
+
+def test_uploads_and_event_posts_have_their_own_timeouts(
+    server: VisionEventsServer, client: httpx.Client
+) -> None:
+    server.script(Delay(1.5))
+    [upload] = make_sink(server, client, timeout_s=5, upload_timeout_s=0.3).send([make_record()])
+    assert upload.retry and upload.reason.startswith("upload of image 0: timed out after 0.3 s")
+    server.script(Pass(), Delay(1.5))
+    [post] = make_sink(server, client, timeout_s=0.3, upload_timeout_s=5).send([make_record()])
+    assert post.retry and post.reason.startswith("timed out after 0.3 s")
 
 
 # --- the test server's own contract checks ---------------------------------------------

@@ -71,12 +71,14 @@ class Status:
 
     ``body``: a dict/list is sent as JSON, str/bytes as is; ``None`` sends
     ``{"error": "scripted <code>"}``. ``retry_after`` becomes the ``Retry-After`` header
-    (seconds, or a preformatted HTTP date string).
+    (seconds, or a preformatted HTTP date string); ``location`` the ``Location`` header
+    (for a scripted redirect).
     """
 
     code: int
     body: Any = None
     retry_after: float | int | str | None = None
+    location: str | None = None
 
 
 @dataclass(frozen=True)
@@ -382,6 +384,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers: dict[str, str] = {}
             if action.retry_after is not None:
                 headers["Retry-After"] = str(action.retry_after)
+            if action.location is not None:
+                headers["Location"] = action.location
             self._answer(method, path, action.code, payload, headers)
             return
         try:
@@ -420,7 +424,15 @@ class VisionEventsServer:
     ``events`` (eventId → last stored payload), ``uploads`` (sourceId → JPEG bytes),
     ``upload_names`` (sourceId → the ``name`` field, or the filename), ``requests``
     ((method, path, status); status 0 = dropped without answer) and ``post_counts``
-    (eventId → how many times it was stored; a re-POST overwrites and counts again).
+    (eventId → how many times it was stored; a re-POST overwrites and counts again),
+    ``headers`` ((path, request headers) of each API request) and ``upload_fields``
+    (sourceId → the multipart field names of its upload).
+
+    ``conflict_on_known``: answer ``409 Conflict`` to an event whose eventId is already
+    stored (one POST, or a whole batch holding one: all-or-nothing) instead of
+    overwriting, as an API that refuses duplicates would; ``conflicts`` counts them.
+    ``on_store`` is called with each stored list of events after storing and before the
+    answer goes out (a test can hold the answer there, then kill the client).
     """
 
     def __init__(
@@ -430,7 +442,12 @@ class VisionEventsServer:
         host: str = "127.0.0.1",
         port: int = 0,
         on_event: Callable[[dict[str, Any]], None] | None = None,
+        conflict_on_known: bool = False,
+        on_store: Callable[[list[dict[str, Any]]], None] | None = None,
     ) -> None:
+        self.conflict_on_known = conflict_on_known
+        self.on_store = on_store
+        self.conflicts = 0
         self.api_key = api_key
         self.use_cases = set(use_cases)
         self.host = host
@@ -442,6 +459,8 @@ class VisionEventsServer:
         self.upload_names: dict[str, str | None] = {}
         self.requests: list[tuple[str, str, int]] = []
         self.post_counts: dict[str, int] = {}
+        self.headers: list[tuple[str, dict[str, str]]] = []
+        self.upload_fields: dict[str, list[str]] = {}
         self._script: deque[Action] = deque()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -520,6 +539,8 @@ class VisionEventsServer:
             self.upload_names.clear()
             self.requests.clear()
             self.post_counts.clear()
+            self.headers.clear()
+            self.upload_fields.clear()
             self._script.clear()
 
     def paths(self) -> list[str]:
@@ -545,6 +566,8 @@ class VisionEventsServer:
         if method != "POST" or path not in ("/vision-events", "/vision-events/batch",
                                             "/vision-events/upload"):
             return 404, {"error": f"no route for {method} {path}"}
+        with self.lock:
+            self.headers.append((path, dict(headers.items())))
         if headers.get("Authorization") != f"Bearer {self.api_key}":
             return 401, {"error": "invalid or missing API key"}
         try:
@@ -578,6 +601,7 @@ class VisionEventsServer:
         with self.lock:
             self.uploads[source_id] = data
             self.upload_names[source_id] = name
+            self.upload_fields[source_id] = list(fields)
         url = f"{self.url}/images/{source_id}"
         return 201, {"success": True, "sourceId": source_id, "url": url}
 
@@ -591,9 +615,18 @@ class VisionEventsServer:
             except ContractError as exc:
                 raise ContractError(f"events[{i}].{exc}" if batch else str(exc)) from None
         with self.lock:
+            if self.conflict_on_known:
+                known = [i for i, event in enumerate(events) if event["eventId"] in self.events]
+                if known:
+                    self.conflicts += 1
+                    where = f"events[{known[0]}]." if batch else ""
+                    event_id = events[known[0]]["eventId"]
+                    return 409, {"error": f"{where}eventId: {event_id} already exists"}
             for event in events:
                 self.events[event["eventId"]] = event
                 self.post_counts[event["eventId"]] = self.post_counts.get(event["eventId"], 0) + 1
+        if self.on_store is not None:
+            self.on_store(events)
         if self.on_event is not None:
             for event in events:
                 self.on_event(event)

@@ -210,11 +210,12 @@ class EventSpec(StreamerModel):
 
         # The runtime adds these to every event; the API's 100-key limit counts them too,
         # so an event that would be refused on send is refused here instead.
-        added = {"rule_id", "zone", "track_id", "reason"}
+        added = {"rule_id", "zone", "track_id", "reason", "detections_cut"}
         if len(set(value) | added) > 100:
             raise ValueError(
                 f"at most {100 - len(added - set(value)) } keys here: the API allows 100 and "
-                f"streamer adds rule_id, zone, track_id and reason; got {len(value)}"
+                f"streamer adds rule_id, zone, track_id, reason and detections_cut; "
+                f"got {len(value)}"
             )
         for key, item in value.items():
             if not re.fullmatch(r"[A-Za-z0-9_ -]{1,100}", key):
@@ -397,15 +398,28 @@ class VisionEventsSinkConfig(StreamerModel):
     type: Literal["vision_events"]
     id: str | None = Field(None, description="Name in counters and the outbox; default: type.")
     api_url: str = Field("https://api.roboflow.com", description="Base URL of the API.")
-    api_key: SecretStr = Field(description="Key with visionEvents.write; use ${ROBOFLOW_API_KEY}.")
+    api_key: SecretStr = Field(
+        description="Key with the vision-events:write scope; use ${ROBOFLOW_API_KEY}."
+    )
     use_case: str = Field(min_length=1, description="useCaseId; must exist on the server.")
     workflow_id: str | None = None
-    timeout_s: float = Field(10.0, gt=0, description="Bound on each HTTP request.")
+    timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each event POST (a batch of 100 is ~200 KiB, "
+        "as big as a snapshot)."
+    )
+    upload_timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each JPEG upload (~250 KiB for 1080p: 8 s at "
+        "256 kbit/s); the reference client allows 30 s."
+    )
     upload_input_image: bool = Field(
         False, description="Also upload the raw frame (inputSourceId) beside the snapshot."
     )
     batch_size: int = Field(
         100, ge=1, le=100, description="Events per POST /vision-events/batch (API limit 100)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Allow an http:// api_url off loopback (the key then travels "
+        "unencrypted)."
     )
 
     @property
@@ -426,6 +440,10 @@ class WebhookSinkConfig(StreamerModel):
         True, description="Embed the JPEGs as base64 `imageBase64`/`inputImageBase64`."
     )
     timeout_s: float = Field(10.0, gt=0)
+    allow_insecure_http: bool = Field(
+        False, description="Allow an http:// url off loopback although a `secret` or an "
+        "Authorization header goes with it."
+    )
 
     @property
     def name(self) -> str:
@@ -457,7 +475,10 @@ class BundleSinkConfig(StreamerModel):
     type: Literal["bundle"]
     id: str | None = None
     dir: Path = Field(description="Folder receiving one event_<UTC>_<eventId>.tar.gz per event.")
-    use_case: str = Field("default", min_length=1, description="useCaseId written into payloads.")
+    use_case: str | None = Field(
+        None, min_length=1, description="useCaseId written into payloads; default none "
+        "(the uploader supplies it, as with Roboflow's own bundle writer)."
+    )
     workflow_id: str | None = None
 
     @property
@@ -574,6 +595,58 @@ def check_references(config: Config) -> list[tuple[Loc, str]]:
     problems += _check_rule_references(config)
     problems += _check_class_names(config)
     problems += _check_event_limits(config)
+    problems += _check_sink_transport(config)
+    return problems
+
+
+def _is_loopback(host: str | None) -> bool:
+    """A host name or address that never leaves this machine."""
+    import ipaddress
+
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_sink_transport(config: Config) -> list[tuple[Loc, str]]:
+    """A key, a signing secret or an Authorization header never travels over plain http
+    off this machine unless the sink says so (issue 11): anyone on the path could read it."""
+    from urllib.parse import urlsplit
+
+    problems: list[tuple[Loc, str]] = []
+    for index, sink in enumerate(config.sinks):
+        if isinstance(sink, VisionEventsSinkConfig):
+            key, url, what = "api_url", sink.api_url, "the API key"
+        elif isinstance(sink, WebhookSinkConfig):
+            signed = sink.secret is not None
+            auth = any(name.lower() == "authorization" for name in sink.headers)
+            if not (signed or auth):
+                continue
+            key, url = "url", sink.url
+            what = "the Authorization header" if auth else "signed events"
+        else:
+            continue
+        try:
+            parts = urlsplit(url.strip())
+            host = parts.hostname
+        except ValueError:
+            problems.append((("sinks", index, key), f"not a valid URL: {url!r}"))
+            continue
+        if parts.scheme.lower() not in ("http", "https") or not host:
+            problems.append((("sinks", index, key), "expected an http(s):// URL"))
+        elif parts.scheme.lower() == "http" and not _is_loopback(host) and not (
+            sink.allow_insecure_http
+        ):
+            problems.append((
+                ("sinks", index, key),
+                f"http:// to {host} sends {what} unencrypted; use https:// "
+                f"(or set allow_insecure_http: true)",
+            ))
     return problems
 
 

@@ -65,7 +65,9 @@ def add_events_commands(commands: Any) -> None:
     export.add_argument("--state", choices=(*_STATES, "all"), default="pending",
                         help="events with a delivery in this state (default pending)")
     export.add_argument("--sink", help="only deliveries to this sink")
-    export.add_argument("--use-case", default="default", help="useCaseId written into payloads")
+    export.add_argument("--use-case", default=None,
+                        help="useCaseId written into payloads; default none (the uploader "
+                        "supplies it)")
     export.set_defaults(func=_cmd_export)
 
     stats = sub.add_parser("stats", parents=[where], help="counters per sink, as JSON")

@@ -4,7 +4,8 @@ A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, w
 jitter, or the server's ``Retry-After``). The backoff resets on every successful send
 (facts.md: one that resets only after a whole round succeeds never drains under a
 30-40 % failure rate). An answer that is final for an event (a 4xx other than
-408/429/401/403) sends it to ``dead`` with the reason.
+408/429/401/403, see :func:`streamer.sinks.http.outcome`) sends it to ``dead`` with the
+reason; a pause (refused key, redirect) keeps every event and shows the sink's status.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class Sender:
     def status(self) -> str:
         """One line for progress, the summary and the monitor."""
         if self.paused_reason:
-            return f"paused: {self.paused_reason} (events kept; fix the key and restart)"
+            return f"paused: {self.paused_reason} (events kept)"
         if self._backoff_s:
             return f"retrying in {self._backoff_s:.0f} s after: {self.last_error}"
         return "ok"

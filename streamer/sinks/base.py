@@ -62,6 +62,38 @@ def json_body(record: EventRecord, include_images: bool) -> bytes:
     return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
+# The importer caps each annotation list at 1000 and drops every image of an event whose
+# list is longer (what Roboflow's own bundle writer guards against): cut before sending.
+MAX_DETECTIONS_PER_LIST = 1000
+DETECTIONS_CUT_KEY = "detections_cut"
+
+
+def cap_detections(payload: dict[str, Any]) -> dict[str, Any]:
+    """Keep the 1000 most confident boxes of each image's ``objectDetections`` (in their
+    order) and record in ``customMetadata.detections_cut`` how many were left out, so a
+    crowded frame still arrives with its pictures. Changes ``payload`` in place; returns it.
+    """
+    cut = 0
+    for entry in payload.get("images") or []:
+        detections = entry.get("objectDetections") if isinstance(entry, dict) else None
+        if not isinstance(detections, list) or len(detections) <= MAX_DETECTIONS_PER_LIST:
+            continue
+        ranked = sorted(range(len(detections)), key=lambda i: -_confidence(detections[i]))
+        keep = sorted(ranked[:MAX_DETECTIONS_PER_LIST])
+        entry["objectDetections"] = [detections[i] for i in keep]
+        cut += len(detections) - len(keep)
+    if cut:
+        metadata = payload.get("customMetadata")
+        payload["customMetadata"] = {**(metadata if isinstance(metadata, dict) else {}),
+                                     DETECTIONS_CUT_KEY: cut}
+    return payload
+
+
+def _confidence(detection: object) -> float:
+    value = detection.get("confidence") if isinstance(detection, dict) else None
+    return float(value) if isinstance(value, (int, float)) else 0.0
+
+
 def write_atomic(target: Path, data: bytes) -> None:
     """Write ``data`` to ``target`` under a temp name, fsync, then rename: a reader or a
     crash never sees half a file."""

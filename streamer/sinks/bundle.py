@@ -23,8 +23,8 @@ from typing import Any
 
 from streamer.config.models import BundleSinkConfig
 from streamer.errors import SinkError
-from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, write_atomic
+from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
+from streamer.sinks.base import SendOutcome, cap_detections, write_atomic
 
 BUNDLE_FORMAT_VERSION = 1
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -40,11 +40,17 @@ def bundle_name(record: EventRecord) -> str:
     return f"event_{moment.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{record.event_id}.tar.gz"
 
 
-def build_bundle(record: EventRecord, use_case: str, workflow_id: str | None = None) -> bytes:
-    """The archive's bytes; ``ValueError`` when the event cannot make a valid bundle."""
+def build_bundle(record: EventRecord, use_case: str | None,
+                 workflow_id: str | None = None) -> bytes:
+    """The archive's bytes; ``ValueError`` when the event cannot make a valid bundle.
+
+    ``useCaseId`` only when ``use_case`` is set: the uploader supplies it otherwise, and
+    a made-up one would name a use case that does not exist on the server.
+    """
     refs = image_refs(record)
-    payload: dict[str, Any] = copy.deepcopy(record.payload)
-    payload["useCaseId"] = use_case
+    payload: dict[str, Any] = cap_detections(copy.deepcopy(record.payload))
+    if use_case:
+        payload["useCaseId"] = use_case
     if workflow_id:
         payload["workflowId"] = workflow_id
     files: list[tuple[str, bytes]] = []
@@ -56,8 +62,8 @@ def build_bundle(record: EventRecord, use_case: str, workflow_id: str | None = N
         return name
 
     images = []
-    for ref in refs:
-        entry = copy.deepcopy(ref.entry)
+    for ref, raw in zip(refs, payload.get("images", [])):
+        entry = {key: value for key, value in raw.items() if key != INPUT_IMAGE_KEY}
         entry["file"] = add(ref.image)
         if ref.input_image is not None:
             entry["inputFile"] = add(ref.input_image)
@@ -81,7 +87,7 @@ def build_bundle(record: EventRecord, use_case: str, workflow_id: str | None = N
     return out
 
 
-def write_bundle(directory: Path, record: EventRecord, use_case: str,
+def write_bundle(directory: Path, record: EventRecord, use_case: str | None,
                  workflow_id: str | None = None) -> Path:
     """Write one event's archive atomically (temp name, fsync, rename); returns its path."""
     data = build_bundle(record, use_case, workflow_id)

@@ -11,75 +11,50 @@ import copy
 import json
 import logging
 import threading
-import time
 from collections import OrderedDict
-from email.utils import parsedate_to_datetime
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from streamer.config.models import VisionEventsSinkConfig
-from streamer.events.record import EventRecord, image_refs
+from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome
+from streamer.sinks.base import SendOutcome, cap_detections
+from streamer.sinks.http import (
+    REASON_BODY_CHARS,
+    Dead,
+    Delivered,
+    Endpoint,
+    Outcome,
+    Paused,
+    Retry,
+    halts_batch,
+    outcome,
+    send_outcome,
+)
 
 logger = logging.getLogger("streamer.sinks.vision_events")
 
-# Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
-_RETRY_STATUSES = frozenset({408, 429})
-_AUTH_STATUSES = frozenset({401, 403})
 # Uploaded-but-not-yet-posted events whose source ids we remember; bounded so an event
 # that retries forever cannot grow memory without limit (a lost entry costs one re-upload).
 _MAX_CACHED_EVENTS = 10_000
-_REASON_BODY_CHARS = 200
 MAX_BATCH = 100  # the API's limit for POST /vision-events/batch
 
 
 class _Failure(Exception):
-    """One failed request, already classified; ``batch_wide`` means the rest would fail too."""
+    """One failed request, already classified by :func:`streamer.sinks.http.outcome`."""
 
-    def __init__(
-        self,
-        reason: str,
-        retry: bool,
-        retry_after_s: float | None = None,
-        batch_wide: bool = False,
-        status: int | None = None,
-        auth: bool = False,
-    ) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry = retry
-        self.retry_after_s = retry_after_s
-        self.batch_wide = batch_wide
-        self.status = status
-        self.auth = auth
+    def __init__(self, result: Retry | Dead | Paused) -> None:
+        super().__init__(result.reason)
+        self.result = result
 
 
 def _json_body(document: object) -> bytes:
     try:
         return json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
     except (TypeError, ValueError) as exc:
-        raise _Failure(f"payload is not valid JSON: {exc}", retry=False) from None
-
-
-def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    now = time.time() if now_s is None else now_s
-    return max(0.0, when.timestamp() - now)
+        raise _Failure(Dead(f"payload is not valid JSON: {exc}")) from None
 
 
 class VisionEventsSink:
@@ -89,11 +64,13 @@ class VisionEventsSink:
         config: the sink's YAML section; ``use_case`` and ``workflow_id`` are written into
             every payload (the event stage leaves them to the sink).
         client: made and closed by the runtime; this sink only borrows it. Each request
-            carries its own ``Authorization`` header and ``config.timeout_s``.
+            carries its own ``Authorization`` header and the timeout of its kind
+            (``upload_timeout_s`` for a JPEG, ``timeout_s`` for an event POST).
 
-    Outcomes: 2xx is delivered; 408, 429, 5xx, timeouts, refused or dropped connections
-    and a refused API key (401/403) are kept for a retry; any other 4xx is final for that
-    event, with the status and the start of the server's answer as the reason.
+    Outcomes come from :func:`streamer.sinks.http.outcome`: 2xx delivered, a 409 for an
+    eventId we sent is delivered too (the server holds it from an earlier send whose
+    answer we never read); 408, 429, 5xx, timeouts and refused or dropped connections
+    retried; 401/403 and any 3xx pause the sink; any other 4xx is final for that event.
     """
 
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
@@ -104,6 +81,13 @@ class VisionEventsSink:
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
         self._base_url = config.api_url.rstrip("/")
         self._api_key = config.api_key.get_secret_value()
+        self._endpoint = Endpoint(
+            url_key="api_url", refused="the API key was refused; fix the key",
+            secrets=(self._api_key,), base_url=self._base_url,
+        )
+        # A 409 means "already stored" only for one event POSTed alone: on a batch it
+        # says that some event of it is known, not which, so the batch is split instead.
+        self._single = replace(self._endpoint, conflict_is_delivered=True)
         self._source_ids: OrderedDict[str, list[str]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
@@ -114,31 +98,32 @@ class VisionEventsSink:
         """Upload each record's JPEGs, then POST the events up to 100 at a time.
 
         One outcome per record, same order. After a failure that concerns the server
-        rather than the event (refused connection, refused key, rate limit) the rest of the
-        batch is not attempted and gets the same retryable outcome, so a dead server costs
-        one timeout, not one per event. A batch refused with 400/422 is resent one event
-        at a time, so only the bad event is dead-lettered (design.md, "Semantics, decided").
+        rather than the event (refused connection, refused key, rate limit, redirect) the
+        rest of the batch is not attempted and gets the same outcome, so a dead server
+        costs one timeout, not one per event. A batch refused with any final 4xx is resent
+        one event at a time, so one bad or already-stored event never takes 99 others
+        with it (design.md, "Vision Events").
         """
         outcomes: dict[str, SendOutcome] = {}
         ready: list[tuple[EventRecord, dict[str, Any]]] = []
-        halted: _Failure | None = None
+        halted: Outcome | None = None
         for record in batch:
             if halted is not None:
-                outcomes[record.event_id] = self._outcome(record, halted)
+                outcomes[record.event_id] = self._settle(record, halted)
                 continue
             try:
                 ready.append((record, self._prepare(record)))
             except _Failure as failure:
-                outcomes[record.event_id] = self._outcome(record, failure)
-                if failure.batch_wide:
-                    halted = failure
+                outcomes[record.event_id] = self._settle(record, failure.result)
+                if halts_batch(failure.result):
+                    halted = failure.result
             except Exception as exc:  # a bug here must not lose the event or kill the sender
                 outcomes[record.event_id] = self._unexpected(record, exc)
         for start in range(0, len(ready), MAX_BATCH):
             chunk = ready[start:start + MAX_BATCH]
             if halted is not None:
                 for record, _ in chunk:
-                    outcomes[record.event_id] = self._outcome(record, halted)
+                    outcomes[record.event_id] = self._settle(record, halted)
                 continue
             halted = self._post_chunk(chunk, outcomes)
         return [outcomes[record.event_id] for record in batch]
@@ -157,59 +142,66 @@ class VisionEventsSink:
 
     def _post_chunk(
         self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, SendOutcome]
-    ) -> _Failure | None:
-        """POST one chunk; fills ``outcomes``; returns a batch-wide failure, if any."""
+    ) -> Outcome | None:
+        """POST one chunk; fills ``outcomes``; returns an outcome that halts the batch."""
         if len(chunk) == 1:
             record, payload = chunk[0]
             return self._post_one(record, payload, outcomes)
         try:
             body = _json_body({"events": [payload for _, payload in chunk]})
-            response = self._request(
-                "/vision-events/batch", content=body, headers={"Content-Type": "application/json"}
-            )
-            self._raise_for_status(response, stage="batch: ")
+            result, response = self._post("/vision-events/batch", body, self._endpoint)
         except _Failure as failure:
-            if not failure.retry and failure.status in (400, 422):
-                # One bad event refuses the whole batch (all-or-nothing at the server):
-                # single POSTs find it, and the good ones go through.
-                logger.info(
-                    "batch of %d refused (%s); sending its events one at a time",
-                    len(chunk), failure.reason,
-                )
-                for record, payload in chunk:
-                    halted = self._post_one(record, payload, outcomes)
-                    if halted is not None:
-                        for other, _ in chunk:
-                            outcomes.setdefault(other.event_id, self._outcome(other, halted))
-                        return halted
-                return None
+            result, response = failure.result, None
+        if isinstance(result, Dead):
+            # All-or-nothing at the server: one bad or already-stored event refuses the
+            # whole batch. Single POSTs find it, and the others go through.
+            logger.info("batch of %d refused (%s); sending its events one at a time",
+                        len(chunk), result.reason)
+            for record, payload in chunk:
+                halted = self._post_one(record, payload, outcomes)
+                if halted is not None:
+                    for other, _ in chunk:
+                        outcomes.setdefault(other.event_id, self._settle(other, halted))
+                    return halted
+            return None
+        if isinstance(result, Delivered) and response is not None:
+            confirmed = _confirmed_ids(response, [record.event_id for record, _ in chunk])
+            missing = len(chunk) - len(confirmed)
+            unconfirmed = Retry(
+                f"HTTP {response.status_code} confirmed {len(confirmed)} of {len(chunk)} "
+                f"events (created/eventIds); the others are kept and sent again"
+            )
+            if missing:
+                logger.warning("sink %s: %s", self.name, unconfirmed.reason)
             for record, _ in chunk:
-                outcomes[record.event_id] = self._outcome(record, failure)
-            return failure if failure.batch_wide else None
+                confirmed_here = record.event_id in confirmed
+                outcomes[record.event_id] = self._settle(
+                    record, Delivered() if confirmed_here else unconfirmed
+                )
+            return None
         for record, _ in chunk:
-            outcomes[record.event_id] = self._delivered(record)
-        return None
+            outcomes[record.event_id] = self._settle(record, result)
+        return result if halts_batch(result) else None
 
     def _post_one(
         self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, SendOutcome]
-    ) -> _Failure | None:
+    ) -> Outcome | None:
         try:
-            response = self._request(
-                "/vision-events",
-                content=_json_body(payload),
-                headers={"Content-Type": "application/json"},
-            )
-            self._raise_for_status(response, stage="")
+            result, _ = self._post("/vision-events", _json_body(payload), self._single)
         except _Failure as failure:
-            outcomes[record.event_id] = self._outcome(record, failure)
-            return failure if failure.batch_wide else None
-        outcomes[record.event_id] = self._delivered(record)
-        return None
+            result = failure.result
+        if isinstance(result, Delivered) and result.duplicate:
+            logger.info("event %s: the server already holds it (HTTP 409): delivered",
+                        record.event_id)
+        outcomes[record.event_id] = self._settle(record, result)
+        return result if halts_batch(result) else None
 
-    def _delivered(self, record: EventRecord) -> SendOutcome:
-        self._forget(record.event_id)
-        logger.debug("event %s delivered to %s", record.event_id, self.name)
-        return SendOutcome(record.event_id, ok=True, retry=False)
+    def _post(
+        self, path: str, body: bytes, endpoint: Endpoint
+    ) -> tuple[Outcome, httpx.Response | None]:
+        response = self._request(path, self._config.timeout_s, content=body,
+                                 headers={"Content-Type": "application/json"})
+        return outcome(response, endpoint), response
 
     def _unexpected(self, record: EventRecord, exc: Exception) -> SendOutcome:
         reason = self._redact(f"unexpected error: {type(exc).__name__}: {exc}")
@@ -223,17 +215,19 @@ class VisionEventsSink:
         try:
             refs = image_refs(record)
         except ValueError as exc:
-            raise _Failure(str(exc), retry=False) from None
+            raise _Failure(Dead(str(exc))) from None
         # A copy: the record is shared with other sinks and keeps its sourceId-free form.
-        payload = copy.deepcopy(record.payload)
+        payload = cap_detections(copy.deepcopy(record.payload))
         payload["useCaseId"] = self._config.use_case
+        if not payload.get("customMetadata"):
+            payload.pop("customMetadata", None)  # left out when empty, as the reference does
         if self._config.workflow_id:
             payload["workflowId"] = self._config.workflow_id
         source_ids = self._upload_images(record)
         images = []
-        for ref in refs:
-            entry = copy.deepcopy(ref.entry)
-            entry["sourceId"] = source_ids[ref.image]
+        for ref, entry in zip(refs, payload.get("images", [])):
+            entry = {**entry, "sourceId": source_ids[ref.image]}
+            entry.pop(INPUT_IMAGE_KEY, None)
             if ref.input_image is not None:
                 entry["inputSourceId"] = source_ids[ref.input_image]
             images.append(entry)
@@ -248,83 +242,42 @@ class VisionEventsSink:
             source_ids = list(self._source_ids.get(record.event_id, []))
         for index in range(len(source_ids), len(record.images)):
             filename = f"{record.event_id}_{index}.jpg"
-            response = self._request(
-                "/vision-events/upload",
-                files={"file": (filename, record.images[index], "image/jpeg")},
-                data={"name": filename},
-            )
             stage = f"upload of image {index}: "
-            self._raise_for_status(response, stage=stage)
-            source_id = self._source_id_from(response, stage)
-            source_ids.append(source_id)
+            try:
+                response = self._request(
+                    "/vision-events/upload",
+                    self._config.upload_timeout_s,
+                    files={"file": (filename, record.images[index], "image/jpeg")},
+                    data={"name": filename},
+                )
+            except _Failure as failure:
+                # "connection refused" speaks for the server, not for this image.
+                server_wide = halts_batch(failure.result)
+                raise _Failure(failure.result if server_wide else _staged(stage, failure.result)
+                               ) from None
+            result = outcome(response, self._endpoint)
+            if not isinstance(result, Delivered):
+                raise _Failure(_staged(stage, result))
+            source_ids.append(self._source_id_from(response, stage))
             # Kept after each image so a failure on image 2 does not re-upload images 0-1.
             self._remember(record.event_id, source_ids)
         return source_ids
 
     # -- HTTP ---------------------------------------------------------------------------
 
-    def _request(self, path: str, **kwargs: Any) -> httpx.Response:
-        """POST to ``api_url + path``; transport failures become retryable ``_Failure``s."""
+    def _request(self, path: str, timeout_s: float, **kwargs: Any) -> httpx.Response:
+        """POST to ``api_url + path``, never following a redirect (the key must not go to
+        another place); a transport failure is raised as a classified ``_Failure``."""
         if self._closed or self._client.is_closed:
-            raise _Failure("the sink is shutting down", retry=True, batch_wide=True)
+            raise _Failure(Retry("the sink is shutting down", server_wide=True))
         headers = {"Authorization": f"Bearer {self._api_key}", **kwargs.pop("headers", {})}
         try:
-            return self._client.post(
-                self._base_url + path,
-                headers=headers,
-                timeout=self._config.timeout_s,
-                **kwargs,
-            )
-        except httpx.TimeoutException as exc:
-            # A connect timeout means the host is unreachable for every event of the batch;
-            # a read timeout may be this request's size, so the rest are still tried.
-            raise _Failure(
-                f"timed out after {self._config.timeout_s:g} s ({type(exc).__name__})",
-                retry=True,
-                batch_wide=isinstance(exc, httpx.ConnectTimeout),
-            ) from None
-        except httpx.ConnectError as exc:
-            text = str(exc)
-            refused = "refused" in text.lower()
-            reason = "connection refused" if refused else f"cannot connect: {text}"
-            raise _Failure(self._redact(reason), retry=True, batch_wide=True) from None
-        except httpx.RemoteProtocolError as exc:
-            raise _Failure(
-                self._redact(f"connection closed by the server without an answer ({exc})"),
-                retry=True,
-            ) from None
+            return self._client.post(self._base_url + path, headers=headers, timeout=timeout_s,
+                                     follow_redirects=False, **kwargs)
         except httpx.TransportError as exc:
-            raise _Failure(
-                self._redact(f"transport error: {type(exc).__name__}: {exc}"), retry=True
-            ) from None
-
-    def _raise_for_status(self, response: httpx.Response, stage: str) -> None:
-        status = response.status_code
-        if 200 <= status < 300:
-            return
-        retry_after_s = parse_retry_after(response.headers.get("Retry-After"))
-        if status in _AUTH_STATUSES:
-            # Kept, never dropped: a rotated or mistyped key is fixed by the operator,
-            # and every event waiting meanwhile must still go out.
-            raise _Failure(
-                f"{stage}HTTP {status}: the API key was refused",
-                retry=True,
-                retry_after_s=retry_after_s,
-                batch_wide=True,
-                status=status,
-                auth=True,
-            )
-        if status in _RETRY_STATUSES or status >= 500:
-            raise _Failure(
-                f"{stage}HTTP {status}",
-                retry=True,
-                retry_after_s=retry_after_s,
-                # 429 and 503 speak for the server, not for this request.
-                batch_wide=status in (429, 503),
-                status=status,
-            )
-        text = " ".join(response.text[:_REASON_BODY_CHARS].split())
-        raise _Failure(self._redact(f"{stage}HTTP {status}: {text}"), retry=False, status=status)
+            result = outcome(exc, self._endpoint)
+            assert not isinstance(result, Delivered)
+            raise _Failure(result) from None
 
     def _source_id_from(self, response: httpx.Response, stage: str) -> str:
         try:
@@ -334,36 +287,28 @@ class VisionEventsSink:
         if not isinstance(source_id, str) or not source_id:
             # A 2xx without a source id is usually a proxy or portal page, not the API:
             # retry rather than dead-letter an event that is fine.
-            text = " ".join(response.text[:_REASON_BODY_CHARS].split())
-            raise _Failure(
-                self._redact(f"{stage}HTTP {response.status_code} without a sourceId: {text}"),
-                retry=True,
-            )
+            text = " ".join(response.text[:REASON_BODY_CHARS].split())
+            raise _Failure(Retry(
+                self._redact(f"{stage}HTTP {response.status_code} without a sourceId: {text}")
+            ))
         return source_id
 
     # -- helpers ------------------------------------------------------------------------
 
-    def _outcome(self, record: EventRecord, failure: _Failure) -> SendOutcome:
-        if not failure.retry:
+    def _settle(self, record: EventRecord, result: Outcome) -> SendOutcome:
+        """The sender's outcome for ``record``; drops cached source ids once final."""
+        if isinstance(result, (Delivered, Dead)):
             self._forget(record.event_id)
-        # A retryable failure is logged once per batch by the sender; per event it would
-        # flood the log with a hundred lines each time the uplink blinks.
-        logger.log(
-            logging.DEBUG if failure.retry else logging.WARNING,
-            "event %s not delivered to %s (%s): %s",
-            record.event_id,
-            self.name,
-            "will retry" if failure.retry else "final",
-            failure.reason,
-        )
-        return SendOutcome(
-            record.event_id,
-            ok=False,
-            retry=failure.retry,
-            reason=failure.reason,
-            retry_after_s=failure.retry_after_s,
-            paused=failure.auth,
-        )
+        if isinstance(result, Delivered):
+            logger.debug("event %s delivered to %s", record.event_id, self.name)
+        else:
+            # A retryable failure is logged once per batch by the sender; per event it
+            # would flood the log with a hundred lines each time the uplink blinks.
+            final = isinstance(result, Dead)
+            logger.log(logging.WARNING if final else logging.DEBUG,
+                       "event %s not delivered to %s (%s): %s", record.event_id, self.name,
+                       "final" if final else "will retry", result.reason)
+        return send_outcome(record.event_id, result)
 
     def _remember(self, event_id: str, source_ids: list[str]) -> None:
         with self._cache_lock:
@@ -378,3 +323,30 @@ class VisionEventsSink:
 
     def _redact(self, text: str) -> str:
         return redact(text, (self._api_key,))
+
+
+def _staged(stage: str, result: Retry | Dead | Paused) -> Retry | Dead | Paused:
+    """``result`` with ``stage`` ("upload of image 1: ") before its reason; a pause keeps
+    its reason as is, since it is the sink's status line."""
+    if isinstance(result, Paused):
+        return result
+    return replace(result, reason=stage + result.reason)
+
+
+def _confirmed_ids(response: httpx.Response, sent: list[str]) -> set[str]:
+    """The eventIds a 2xx batch answer confirms: its ``eventIds`` when given, else all of
+    them when ``created`` counts every event; none when the answer says neither (a proxy
+    page is not a receipt)."""
+    try:
+        document = response.json()
+    except ValueError:
+        return set()
+    if not isinstance(document, dict):
+        return set()
+    event_ids = document.get("eventIds")
+    if isinstance(event_ids, list):
+        return set(sent) & {item for item in event_ids if isinstance(item, str)}
+    created = document.get("created")
+    if isinstance(created, int) and not isinstance(created, bool) and created == len(sent):
+        return set(sent)
+    return set()

@@ -1,0 +1,231 @@
+"""What one HTTP answer (or failure) means for delivery: the one classifier every HTTP sink uses.
+
+Vision Events and the webhook sink send different bodies but must agree on what an answer
+means (design.md, "Vision Events"): 2xx delivered; 408, 429, 5xx, timeouts and refused or
+dropped connections retried with backoff, honouring ``Retry-After``; 401/403 pause the
+sink (an operator must fix the key); any 3xx pauses it too (a redirect is a configuration
+problem: the request is never repeated at the new place, so the key never goes there);
+every other 4xx is final for that event. Keeping this in one function means a fix to the
+policy reaches every sink at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Union
+from urllib.parse import urlsplit
+
+import httpx
+
+from streamer.redact import redact
+from streamer.sinks.base import SendOutcome
+
+# Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
+_RETRY_STATUSES = frozenset({408, 429})
+_AUTH_STATUSES = frozenset({401, 403})
+# Statuses that speak for the server rather than one request: stop the batch there.
+_SERVER_WIDE_STATUSES = frozenset({429, 503})
+REASON_BODY_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """The server has the event; ``duplicate`` when it said so with a 409 for our eventId."""
+
+    duplicate: bool = False
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Keep the event and try again later; ``server_wide``: the rest of the batch would
+    fail the same way (server down, rate limited), so it is not attempted now."""
+
+    reason: str
+    after_s: float | None = None
+    server_wide: bool = False
+
+
+@dataclass(frozen=True)
+class Dead:
+    """Final for this event: the server refused it; ``status`` is the HTTP status, if any."""
+
+    reason: str
+    status: int | None = None
+
+
+@dataclass(frozen=True)
+class Paused:
+    """Nothing can be delivered until an operator acts (refused key, redirect): keep every
+    event, retry now and then, and show ``reason`` as the sink's status."""
+
+    reason: str
+    after_s: float | None = None
+
+
+Outcome = Union[Delivered, Retry, Dead, Paused]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """What the classifier needs to know about the sink that asked.
+
+    ``url_key`` names the config key a redirect message tells the operator to fix;
+    ``base_url`` (when the sink appends paths to it) lets that message suggest the new
+    base; ``refused`` is the status line after a 401/403; ``secrets`` are masked in every
+    reason; ``conflict_is_delivered``: a 409 means the server already holds this eventId;
+    ``mask_urls``: the URL itself is a secret (a Slack-style token in its path), so a
+    redirect target is shown as ``scheme://host/…`` only.
+    """
+
+    url_key: str
+    refused: str
+    secrets: tuple[str, ...] = ()
+    base_url: str | None = None
+    conflict_is_delivered: bool = False
+    mask_urls: bool = False
+
+
+def outcome(result: httpx.Response | Exception, endpoint: Endpoint) -> Outcome:
+    """Classify one request's answer, or the exception it raised, for ``endpoint``."""
+    if isinstance(result, Exception):
+        return _from_exception(result, endpoint)
+    status = result.status_code
+    if 200 <= status < 300:
+        return Delivered()
+    after_s = parse_retry_after(result.headers.get("Retry-After"))
+    if 300 <= status < 400:
+        return Paused(_redirect_reason(result, endpoint), after_s)
+    if status in _AUTH_STATUSES:
+        # Kept, never dropped: a rotated or mistyped key is fixed by the operator, and
+        # every event waiting meanwhile must still go out.
+        return Paused(f"HTTP {status}: {endpoint.refused}", after_s)
+    if status == 409 and endpoint.conflict_is_delivered:
+        return Delivered(duplicate=True)
+    if status in _RETRY_STATUSES or status >= 500:
+        return Retry(f"HTTP {status}", after_s, server_wide=status in _SERVER_WIDE_STATUSES)
+    text = " ".join(result.text[:REASON_BODY_CHARS].split())
+    return Dead(redact(f"HTTP {status}: {text}", endpoint.secrets), status)
+
+
+def _from_exception(exc: Exception, endpoint: Endpoint) -> Outcome:
+    def masked(text: str) -> str:
+        return redact(text, endpoint.secrets)
+
+    if isinstance(exc, httpx.TimeoutException):
+        # A connect timeout means the host is unreachable for every event of the batch;
+        # a read timeout may be this request's size, so the rest are still tried.
+        return Retry(
+            f"timed out after {_timeout_of(exc)} ({type(exc).__name__})",
+            server_wide=isinstance(exc, httpx.ConnectTimeout),
+        )
+    if isinstance(exc, httpx.ConnectError):
+        text = str(exc)
+        reason = "connection refused" if "refused" in text.lower() else f"cannot connect: {text}"
+        return Retry(masked(reason), server_wide=True)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return Retry(masked(f"connection closed by the server without an answer ({exc})"))
+    # Any other transport error, or a bug: keep the event; it must never be lost.
+    return Retry(masked(f"transport error: {type(exc).__name__}: {exc}"))
+
+
+def _timeout_of(exc: httpx.TimeoutException) -> str:
+    """The bound that ran out, read from the request (each request may carry its own)."""
+    try:
+        timeouts = exc.request.extensions.get("timeout", {})
+    except RuntimeError:  # an exception made without a request
+        return "the timeout"
+    key = {httpx.ConnectTimeout: "connect", httpx.WriteTimeout: "write",
+           httpx.PoolTimeout: "pool"}.get(type(exc), "read")
+    value = timeouts.get(key)
+    return f"{value:g} s" if isinstance(value, (int, float)) else "the timeout"
+
+
+def _redirect_reason(response: httpx.Response, endpoint: Endpoint) -> str:
+    location = response.headers.get("Location")
+    if not location:
+        return (f"{endpoint.url_key} answers HTTP {response.status_code} without a Location; "
+                f"fix {endpoint.url_key}")
+    target = str(response.url.join(location))
+    if endpoint.mask_urls:
+        shown = mask_url(target)
+    else:
+        shown = _suggested_base(str(response.url), target, endpoint.base_url)
+        shown = redact(shown, endpoint.secrets)
+    return f"{endpoint.url_key} redirects to {shown}; fix {endpoint.url_key}"
+
+
+def _suggested_base(requested: str, target: str, base_url: str | None) -> str:
+    """When ``https://new/vision-events/upload`` answers for ``{base}/vision-events/upload``,
+    the operator should set ``https://new``: strip the path the sink appended."""
+    if base_url and requested.startswith(base_url):
+        tail = requested[len(base_url):]
+        if tail and target.endswith(tail):
+            return target[: -len(tail)]
+    return target
+
+
+def mask_url(url: str) -> str:
+    """``scheme://host[:port]/…``: enough to say where, nothing of a token in the path."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<url>"
+    if not parts.scheme or not host:
+        return "<url>"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}{port}/…"
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """Literal parts of a secret URL to mask everywhere: the URL and its path and query
+    (long enough to be a token, so that a short path such as ``/hook`` is left alone)."""
+    out = [url]
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return tuple(out)
+    tail = parts.path + (f"?{parts.query}" if parts.query else "")
+    if len(parts.path) >= 12:
+        out += [tail, parts.path]
+    return tuple(dict.fromkeys(out))
+
+
+def parse_retry_after(value: str | None, now_s: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta seconds or HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    now = time.time() if now_s is None else now_s
+    return max(0.0, when.timestamp() - now)
+
+
+def send_outcome(event_id: str, result: Outcome) -> SendOutcome:
+    """The sender's view of a classified outcome for one event."""
+    if isinstance(result, Delivered):
+        return SendOutcome(event_id, ok=True, retry=False)
+    if isinstance(result, Dead):
+        return SendOutcome(event_id, ok=False, retry=False, reason=result.reason)
+    if isinstance(result, Paused):
+        return SendOutcome(event_id, ok=False, reason=result.reason, retry_after_s=result.after_s,
+                           paused=True)
+    return SendOutcome(event_id, ok=False, reason=result.reason, retry_after_s=result.after_s)
+
+
+def halts_batch(result: Outcome) -> bool:
+    """Whether the rest of a batch would meet the same answer (do not try it now)."""
+    return isinstance(result, Paused) or (isinstance(result, Retry) and result.server_wide)
