@@ -94,6 +94,8 @@ class RunSummary:
     events_accepted: int = 0
     events_by_rule: dict[str, int] = field(default_factory=dict)
     events_dropped: int = 0
+    # Events that never reached the outbox, by reason (disk full, shutdown, ...).
+    events_unstored: dict[str, int] = field(default_factory=dict)
     delivered: dict[str, int] = field(default_factory=dict)
     pending: int = 0
     dead: int = 0
@@ -115,10 +117,13 @@ class RunSummary:
             f"ended by {self.ended_by}; frames dropped: {self.frames_dropped}",
             f"events: {self.events_accepted} accepted"
             + (f" ({by_rule})" if by_rule else "")
-            + f", {self.events_dropped} dropped",
+            + f", {self.events_dropped} dropped"
+            + (f", {sum(self.events_unstored.values())} not stored" if self.events_unstored else ""),
             f"delivered this run: {delivered or 'no sinks configured'}"
             + (f" (including {self.backlog_at_start} from an earlier run)" if self.backlog_at_start else ""),
         ]
+        for reason, n in sorted(self.events_unstored.items()):
+            out.append(f"{n} events could not be stored: {reason}")
         if self.pending:
             out.append(
                 f"{self.pending} deliveries stay in the outbox; the next run with the same "
@@ -261,6 +266,7 @@ class Runtime:
                 render_snapshot=self._render_snapshot,
                 queue_size=self.config.outbox.queue_size,
                 on_accepted=lambda: [sender.wake() for sender in self._senders],
+                backlog_bytes=int(self.config.outbox.backlog_mb * 2**20),
                 include_input_image=any(
                     getattr(sink_config, "upload_input_image", False)
                     for sink_config in self.config.sinks
@@ -310,7 +316,9 @@ class Runtime:
             if capture is not None:
                 capture.join(timeout=5.0)
                 self.summary.frames_dropped = capture.dropped_total
-            if writer is not None and not writer.stop():
+            # A failing outbox gets the same grace as the senders before its events are
+            # counted unstored.
+            if writer is not None and not writer.stop(give_up_s=self.options.drain_s):
                 log.error("the event writer did not finish in time")
             if video is not None:
                 video.release()
@@ -524,6 +532,12 @@ class Runtime:
             events = {
                 "accepted_total": writer.accepted_total,
                 "dropped_total": writer.dropped_total,
+                "unstored_total": writer.unstored_total,
+                "unstored_reasons": dict(writer.unstored_reasons),
+                "waiting": writer.waiting,
+                "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
+                "degraded": bool(writer.store_error),
+                "store_error": writer.store_error,
                 "by_rule": dict(writer.accepted_by_rule),
             }
         sinks: dict[str, dict[str, object]] = {}
@@ -574,11 +588,16 @@ class Runtime:
         total = capture.frame_count
         done = f"{frames}/{total} ({100 * frames / total:.0f}%)" if total else f"{frames}"
         delivered = sum(sender.delivered_total for sender in self._senders)
-        return (
+        line = (
             f"frames {done} · {frames / max(elapsed_s, 1e-9):.1f} fps · "
             f"events {writer.accepted_total} · delivered {delivered} · "
             f"dropped frames {capture.dropped_total}"
         )
+        if writer.unstored_total:
+            line += f" · not stored {writer.unstored_total}"
+        if writer.store_error:
+            line += f" · DEGRADED: {writer.store_error} ({writer.waiting} events wait in memory)"
+        return line
 
     def _drain(self, outbox: Outbox) -> None:
         """Give the senders up to ``drain_s`` to deliver what is pending."""
@@ -603,6 +622,7 @@ class Runtime:
             s.events_accepted = writer.accepted_total
             s.events_by_rule = dict(writer.accepted_by_rule)
             s.events_dropped = writer.dropped_total
+            s.events_unstored = {reason: n for reason, n in writer.unstored_reasons.items() if n > 0}
             s.recent_events = [
                 f"{item.event.t_s:8.2f}s  {item.event.rule_id}: {item.event.reason}  ({item.event_id})"
                 for item in writer.recent

@@ -496,6 +496,15 @@ class OutboxConfig(StreamerModel):
     queue_size: int = Field(
         256, ge=1, description="Events held in memory between the frame loop and the writer."
     )
+    backlog_mb: float = Field(
+        64,
+        gt=0,
+        description=(
+            "Events (as JPEG) held in memory while the outbox cannot be written (disk full, "
+            "read-only, I/O error) and the write is retried; past it the oldest is given up "
+            "and counted unstored. 64 MB is about 100-200 events at 1080p."
+        ),
+    )
 
 
 class MonitorConfig(StreamerModel):

@@ -57,7 +57,9 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
-COUNTER_NAMES = ("accepted", "delivered", "retried", "dead", "evicted", "dropped")
+COUNTER_NAMES = (
+    "accepted", "delivered", "retried", "dead", "evicted", "dropped", "unstored", "files_evicted",
+)
 # The quota is checked every this many adds (and at open): one PRAGMA pair is cheap, but
 # not free on an SD card.
 _CHECK_EVERY_ADDS = 20
@@ -123,14 +125,21 @@ class Outbox:
                 _bump(conn, sink, "accepted")
         self._adds_since_check += 1
         if self._adds_since_check >= _CHECK_EVERY_ADDS:
-            self.enforce_limits()
+            try:
+                self.enforce_limits()
+            except sqlite3.Error as exc:  # the event is committed: its add succeeded
+                log.warning("outbox: could not apply its limits now: %s", exc)
 
-    def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
-        """Record events the frame loop could not hand over (full queue): never silent."""
+    def count(self, sinks: Iterable[str], name: str, n: int = 1) -> None:
+        """Add ``n`` to a cumulative counter of each sink (``COUNTER_NAMES``)."""
         conn = self._conn()
         with _transaction(conn):
             for sink in sinks:
-                _bump(conn, sink, "dropped", n)
+                _bump(conn, sink, name, n)
+
+    def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
+        """Record events the frame loop could not hand over (full queue): never silent."""
+        self.count(sinks, "dropped", n)
 
     def mark_delivered(self, sink: str, event_ids: Iterable[str]) -> None:
         self._set_state(sink, list(event_ids), "delivered", None)
@@ -453,6 +462,19 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
         else:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
+
+    def _rollback(self) -> None:
+        # After an I/O error SQLite may have rolled back already; a failing ROLLBACK must
+        # not replace the error that says what went wrong, nor leave a transaction open.
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass

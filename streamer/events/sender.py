@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import sqlite3
 import threading
 import time
 
@@ -85,6 +86,10 @@ class Sender:
         while not self._stop.is_set():
             try:
                 worked = self._step()
+            except sqlite3.Error as exc:  # the outbox's disk, not a bug: one line, no traceback
+                log.error("sink %s: cannot update the outbox: %s", self.sink.name, exc)
+                self._fail(f"outbox: {exc}", None)
+                worked = False
             except Exception as exc:  # a bug in a sink costs one batch, not the thread
                 log.exception("sink %s: unexpected error: %s", self.sink.name, redact(exc))
                 self._fail("internal error", None)

@@ -86,6 +86,21 @@ class _StatusCollector(Collector):
             "Events lost because the in-memory queue to the outbox was full.",
             events.get("dropped_total"),
         )
+        yield counter(
+            "streamer_events_unstored",
+            "Events that never reached the outbox (it could not be written); reasons on /api/status.",
+            events.get("unstored_total"),
+        )
+        yield gauge(
+            "streamer_events_waiting",
+            "Events held in memory while the outbox cannot be written.",
+            events.get("waiting"),
+        )
+        yield gauge(
+            "streamer_outbox_degraded",
+            "1 while the outbox cannot be written (events wait in memory).",
+            1 if events.get("degraded") else 0,
+        )
 
         deliveries = GaugeMetricFamily(
             "streamer_deliveries", "Deliveries in the outbox by sink and state.", labels=["sink", "state"]
