@@ -13,7 +13,6 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
 import tarfile
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 from streamer.config.models import BundleSinkConfig
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, write_atomic
+from streamer.sinks.base import SendOutcome, fsync_dir, write_atomic
 
 BUNDLE_FORMAT_VERSION = 1
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -87,20 +86,8 @@ def write_bundle(directory: Path, record: EventRecord, use_case: str,
     data = build_bundle(record, use_case, workflow_id)
     target = directory / bundle_name(record)
     write_atomic(target, data)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return target
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself must survive a power cut, not only the file's bytes.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BundleSink:
