@@ -230,7 +230,8 @@ class Runtime:
         """Run until the input ends, a limit is reached or ``stop`` is set."""
         started = time.monotonic()
         outbox = Outbox(
-            self.config.outbox.path, self.config.outbox.max_mb, self.config.outbox.ttl_days
+            self.config.outbox.path, self.config.outbox.max_mb, self.config.outbox.ttl_days,
+            repair=True,
         )
         writer: EventWriter | None = None
         capture: Capture | None = None
