@@ -46,6 +46,7 @@ from streamer.redact import redact
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
+from streamer.sinks.retention import Retention
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
 
@@ -136,7 +137,9 @@ class RunSummary:
                 f"sink {name}: accepted {c.get('accepted', 0)}, delivered {c.get('delivered', 0)}, "
                 f"retried {c.get('retried', 0)}, pending {c.get('pending', 0)}, "
                 f"dead {c.get('dead', 0)}, evicted {c.get('evicted', 0)}, "
-                f"dropped {c.get('dropped', 0)} (outbox totals); {c.get('status', 'ok')}"
+                f"dropped {c.get('dropped', 0)}"
+                + (f", files evicted {c['files_evicted']}" if c.get("files_evicted") else "")
+                + f" (outbox totals); {c.get('status', 'ok')}"
             )
         for name, path in self.outputs.items():
             out.append(f"{name}: {path}")
@@ -199,7 +202,7 @@ class Runtime:
             if isinstance(sink_config, JsonlSinkConfig):
                 from streamer.sinks.jsonl import JsonlSink
 
-                sinks.append(JsonlSink(sink_config))
+                sinks.append(JsonlSink(sink_config, self._file_retention(sink_config)))
             elif isinstance(sink_config, VisionEventsSinkConfig):
                 from streamer.sinks.vision_events import VisionEventsSink
 
@@ -219,10 +222,16 @@ class Runtime:
             elif isinstance(sink_config, BundleSinkConfig):
                 from streamer.sinks.bundle import BundleSink
 
-                sinks.append(BundleSink(sink_config))
+                sinks.append(BundleSink(sink_config, self._file_retention(sink_config)))
             else:  # pragma: no cover - the config union names every sink type
                 raise SinkError(f"unknown sink type {sink_config.type!r}")
         return sinks
+
+    def _file_retention(self, sink_config: JsonlSinkConfig | BundleSinkConfig) -> Retention:
+        """A file sink's own limits, else the outbox's: files beside it must not grow
+        without bound either."""
+        outbox = self.config.outbox
+        return Retention.of(sink_config.max_mb or outbox.max_mb, sink_config.ttl_days or outbox.ttl_days)
 
     # --- running ------------------------------------------------------------------
 
@@ -547,6 +556,7 @@ class Runtime:
             for sender in self._senders:
                 entry: dict[str, object] = dict(counts.get(sender.sink.name, {}))
                 entry["last_error"] = sender.last_error
+                entry["files_evicted_total"] = sender.files_evicted_total
                 entry["status"] = sender.status  # "ok", "retrying in ...", "paused: ..."
                 sinks[sender.sink.name] = entry
         return {

@@ -453,7 +453,18 @@ class MqttSinkConfig(StreamerModel):
         return self.id or self.type
 
 
-class BundleSinkConfig(StreamerModel):
+class FileLimitsConfig(StreamerModel):
+    """Limits of a sink that leaves files on disk; unset, the outbox's own apply."""
+
+    max_mb: float | None = Field(
+        None, gt=0, description="Quota on the sink's files, oldest evicted first; default: outbox.max_mb."
+    )
+    ttl_days: float | None = Field(
+        None, gt=0, description="Files older than this are removed; default: outbox.ttl_days."
+    )
+
+
+class BundleSinkConfig(FileLimitsConfig):
     type: Literal["bundle"]
     id: str | None = None
     dir: Path = Field(description="Folder receiving one event_<UTC>_<eventId>.tar.gz per event.")
@@ -465,7 +476,7 @@ class BundleSinkConfig(StreamerModel):
         return self.id or self.type
 
 
-class JsonlSinkConfig(StreamerModel):
+class JsonlSinkConfig(FileLimitsConfig):
     type: Literal["jsonl"]
     id: str | None = None
     path: Path = Field(description="File to append one Vision Events payload per line to.")
