@@ -176,3 +176,40 @@ def test_events_that_waited_are_stored_when_the_disk_comes_back(tmp_path: Path) 
     stats = subprocess.run([sys.executable, "-m", "streamer", "events", "stats", "--outbox",
                             str(tmp_path / "outbox.db")], capture_output=True, text=True, timeout=60)
     assert json.loads(stats.stdout)["sinks"]["jsonl"]["unstored"] == 0
+
+
+def test_events_a_hung_writer_still_holds_at_shutdown_are_counted(tmp_path: Path) -> None:
+    """Another process holds the outbox's write lock (a long `events purge`, a backup):
+    the writer waits inside SQLite, shutdown stops waiting, and says what it left behind."""
+    import numpy as np
+    import supervision as sv
+
+    from streamer.config.models import EventSpec
+    from streamer.events.outbox import Outbox
+    from streamer.events.writer import ABANDONED, EventWriter
+    from streamer.rules.base import RuleEvent
+    from streamer.source.frame import Frame
+
+    path = tmp_path / "outbox.db"
+    outbox = Outbox(path)
+    writer = EventWriter(outbox, ["jsonl"], "edge-box-07", "dock-3", lambda frame, event: frame.image)
+    writer.start()
+    image = np.zeros((90, 160, 3), np.uint8)
+    event = RuleEvent("lane", 0.0, EventSpec(), sv.Detections.empty(), "person entered lane")
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the write lock, held
+    try:
+        for i in range(3):
+            assert writer.submit(event, Frame(image=image, index=i, t_s=i / 10, wall_ts=time.time()))
+        assert writer.stop(timeout=0.5, give_up_s=0) is False
+        assert (writer.accepted_total, writer.unstored_total) == (0, 3)
+        assert writer.unstored_reasons == {ABANDONED: 3}
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    # The lock is gone: the writer finishes after all, and the counts say so.
+    deadline = time.monotonic() + 30
+    while writer.accepted_total < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert (writer.accepted_total, writer.unstored_total) == (3, 0)
+    assert stored_events(path) == 3
