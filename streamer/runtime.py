@@ -543,7 +543,7 @@ class Runtime:
                 "accepted_total": writer.accepted_total,
                 "dropped_total": writer.dropped_total,
                 "unstored_total": writer.unstored_total,
-                "unstored_reasons": {r: n for r, n in writer.unstored_reasons.items() if n > 0},
+                "unstored_reasons": {r: n for r, n in dict(writer.unstored_reasons).items() if n > 0},
                 "waiting": writer.waiting,
                 "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
                 "degraded": bool(writer.store_error),
