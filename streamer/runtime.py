@@ -47,6 +47,7 @@ from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
 from streamer.sinks.http import url_secrets
+from streamer.sinks.retention import Retention
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
 
@@ -95,6 +96,8 @@ class RunSummary:
     events_accepted: int = 0
     events_by_rule: dict[str, int] = field(default_factory=dict)
     events_dropped: int = 0
+    # Events that never reached the outbox, by reason (disk full, shutdown, ...).
+    events_unstored: dict[str, int] = field(default_factory=dict)
     delivered: dict[str, int] = field(default_factory=dict)
     pending: int = 0
     dead: int = 0
@@ -116,10 +119,13 @@ class RunSummary:
             f"ended by {self.ended_by}; frames dropped: {self.frames_dropped}",
             f"events: {self.events_accepted} accepted"
             + (f" ({by_rule})" if by_rule else "")
-            + f", {self.events_dropped} dropped",
+            + f", {self.events_dropped} dropped"
+            + (f", {sum(self.events_unstored.values())} not stored" if self.events_unstored else ""),
             f"delivered this run: {delivered or 'no sinks configured'}"
             + (f" (including {self.backlog_at_start} from an earlier run)" if self.backlog_at_start else ""),
         ]
+        for reason, n in sorted(self.events_unstored.items()):
+            out.append(f"{n} events could not be stored: {reason}")
         if self.pending:
             out.append(
                 f"{self.pending} deliveries stay in the outbox; the next run with the same "
@@ -132,7 +138,9 @@ class RunSummary:
                 f"sink {name}: accepted {c.get('accepted', 0)}, delivered {c.get('delivered', 0)}, "
                 f"retried {c.get('retried', 0)}, pending {c.get('pending', 0)}, "
                 f"dead {c.get('dead', 0)}, evicted {c.get('evicted', 0)}, "
-                f"dropped {c.get('dropped', 0)} (outbox totals); {c.get('status', 'ok')}"
+                f"dropped {c.get('dropped', 0)}"
+                + (f", files evicted {c['files_evicted']}" if c.get("files_evicted") else "")
+                + f" (outbox totals); {c.get('status', 'ok')}"
             )
         for name, path in self.outputs.items():
             out.append(f"{name}: {path}")
@@ -195,7 +203,7 @@ class Runtime:
             if isinstance(sink_config, JsonlSinkConfig):
                 from streamer.sinks.jsonl import JsonlSink
 
-                sinks.append(JsonlSink(sink_config))
+                sinks.append(JsonlSink(sink_config, self._file_retention(sink_config)))
             elif isinstance(sink_config, VisionEventsSinkConfig):
                 from streamer.sinks.vision_events import VisionEventsSink
 
@@ -215,10 +223,16 @@ class Runtime:
             elif isinstance(sink_config, BundleSinkConfig):
                 from streamer.sinks.bundle import BundleSink
 
-                sinks.append(BundleSink(sink_config))
+                sinks.append(BundleSink(sink_config, self._file_retention(sink_config)))
             else:  # pragma: no cover - the config union names every sink type
                 raise SinkError(f"unknown sink type {sink_config.type!r}")
         return sinks
+
+    def _file_retention(self, sink_config: JsonlSinkConfig | BundleSinkConfig) -> Retention:
+        """A file sink's own limits, else the outbox's: files beside it must not grow
+        without bound either."""
+        outbox = self.config.outbox
+        return Retention.of(sink_config.max_mb or outbox.max_mb, sink_config.ttl_days or outbox.ttl_days)
 
     # --- running ------------------------------------------------------------------
 
@@ -226,7 +240,8 @@ class Runtime:
         """Run until the input ends, a limit is reached or ``stop`` is set."""
         started = time.monotonic()
         outbox = Outbox(
-            self.config.outbox.path, self.config.outbox.max_mb, self.config.outbox.ttl_days
+            self.config.outbox.path, self.config.outbox.max_mb, self.config.outbox.ttl_days,
+            repair=True,
         )
         writer: EventWriter | None = None
         capture: Capture | None = None
@@ -262,6 +277,7 @@ class Runtime:
                 render_snapshot=self._render_snapshot,
                 queue_size=self.config.outbox.queue_size,
                 on_accepted=lambda: [sender.wake() for sender in self._senders],
+                backlog_bytes=int(self.config.outbox.backlog_mb * 2**20),
                 include_input_image=any(
                     getattr(sink_config, "upload_input_image", False)
                     for sink_config in self.config.sinks
@@ -311,7 +327,9 @@ class Runtime:
             if capture is not None:
                 capture.join(timeout=5.0)
                 self.summary.frames_dropped = capture.dropped_total
-            if writer is not None and not writer.stop():
+            # A failing outbox gets the same grace as the senders before its events are
+            # counted unstored.
+            if writer is not None and not writer.stop(give_up_s=self.options.drain_s):
                 log.error("the event writer did not finish in time")
             if video is not None:
                 video.release()
@@ -525,6 +543,12 @@ class Runtime:
             events = {
                 "accepted_total": writer.accepted_total,
                 "dropped_total": writer.dropped_total,
+                "unstored_total": writer.unstored_total,
+                "unstored_reasons": {r: n for r, n in dict(writer.unstored_reasons).items() if n > 0},
+                "waiting": writer.waiting,
+                "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
+                "degraded": bool(writer.store_error),
+                "store_error": writer.store_error,
                 "by_rule": dict(writer.accepted_by_rule),
             }
         sinks: dict[str, dict[str, object]] = {}
@@ -533,6 +557,7 @@ class Runtime:
             for sender in self._senders:
                 entry: dict[str, object] = dict(counts.get(sender.sink.name, {}))
                 entry["last_error"] = sender.last_error
+                entry["files_evicted_total"] = sender.files_evicted_total
                 entry["status"] = sender.status  # "ok", "retrying in ...", "paused: ..."
                 sinks[sender.sink.name] = entry
         return {
@@ -575,11 +600,16 @@ class Runtime:
         total = capture.frame_count
         done = f"{frames}/{total} ({100 * frames / total:.0f}%)" if total else f"{frames}"
         delivered = sum(sender.delivered_total for sender in self._senders)
-        return (
+        line = (
             f"frames {done} · {frames / max(elapsed_s, 1e-9):.1f} fps · "
             f"events {writer.accepted_total} · delivered {delivered} · "
             f"dropped frames {capture.dropped_total}"
         )
+        if writer.unstored_total:
+            line += f" · not stored {writer.unstored_total}"
+        if writer.store_error:
+            line += f" · DEGRADED: {writer.store_error} ({writer.waiting} events wait in memory)"
+        return line
 
     def _drain(self, outbox: Outbox) -> None:
         """Give the senders up to ``drain_s`` to deliver what is pending."""
@@ -604,6 +634,7 @@ class Runtime:
             s.events_accepted = writer.accepted_total
             s.events_by_rule = dict(writer.accepted_by_rule)
             s.events_dropped = writer.dropped_total
+            s.events_unstored = {reason: n for reason, n in writer.unstored_reasons.items() if n > 0}
             s.recent_events = [
                 f"{item.event.t_s:8.2f}s  {item.event.rule_id}: {item.event.reason}  ({item.event_id})"
                 for item in writer.recent

@@ -93,7 +93,7 @@ def test_stats_are_json_with_every_counter(tmp_path: Path) -> None:
     assert stats["events"] == 4
     assert stats["sinks"]["ve"] == {
         "accepted": 4, "delivered": 2, "retried": 1, "pending": 1, "dead": 1, "evicted": 0,
-        "dropped": 3, "oldest_pending_age_s": 5.0,
+        "dropped": 3, "unstored": 0, "files_evicted": 0, "oldest_pending_age_s": 5.0,
     }
 
 

@@ -471,7 +471,18 @@ class MqttSinkConfig(StreamerModel):
         return self.id or self.type
 
 
-class BundleSinkConfig(StreamerModel):
+class FileLimitsConfig(StreamerModel):
+    """Limits of a sink that leaves files on disk; unset, the outbox's own apply."""
+
+    max_mb: float | None = Field(
+        None, gt=0, description="Quota on the sink's files, oldest evicted first; default: outbox.max_mb."
+    )
+    ttl_days: float | None = Field(
+        None, gt=0, description="Files older than this are removed; default: outbox.ttl_days."
+    )
+
+
+class BundleSinkConfig(FileLimitsConfig):
     type: Literal["bundle"]
     id: str | None = None
     dir: Path = Field(description="Folder receiving one event_<UTC>_<eventId>.tar.gz per event.")
@@ -486,7 +497,7 @@ class BundleSinkConfig(StreamerModel):
         return self.id or self.type
 
 
-class JsonlSinkConfig(StreamerModel):
+class JsonlSinkConfig(FileLimitsConfig):
     type: Literal["jsonl"]
     id: str | None = None
     path: Path = Field(description="File to append one Vision Events payload per line to.")
@@ -516,6 +527,15 @@ class OutboxConfig(StreamerModel):
     ttl_days: float = Field(7, gt=0, description="Events older than this are removed.")
     queue_size: int = Field(
         256, ge=1, description="Events held in memory between the frame loop and the writer."
+    )
+    backlog_mb: float = Field(
+        64,
+        gt=0,
+        description=(
+            "Events (as JPEG) held in memory while the outbox cannot be written (disk full, "
+            "read-only, I/O error) and the write is retried; past it the oldest is given up "
+            "and counted unstored. 64 MB is about 100-200 events at 1080p."
+        ),
     )
 
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime, timezone
 from pathlib import Path
 
 from streamer.errors import SinkError
@@ -57,7 +59,9 @@ CREATE TABLE IF NOT EXISTS counters (
 );
 """
 
-COUNTER_NAMES = ("accepted", "delivered", "retried", "dead", "evicted", "dropped")
+COUNTER_NAMES = (
+    "accepted", "delivered", "retried", "dead", "evicted", "dropped", "unstored", "files_evicted",
+)
 # The quota is checked every this many adds (and at open): one PRAGMA pair is cheap, but
 # not free on an SD card.
 _CHECK_EVERY_ADDS = 20
@@ -67,19 +71,50 @@ class Outbox:
     """Thread-safe handle on the outbox file; cheap to share between threads."""
 
     def __init__(
-        self, path: str | Path, max_mb: float | None = None, ttl_days: float | None = None
+        self,
+        path: str | Path,
+        max_mb: float | None = None,
+        ttl_days: float | None = None,
+        repair: bool = False,
     ) -> None:
-        """Open (or create) the outbox; ``max_mb``/``ttl_days`` None means no limit."""
+        """Open (or create) the outbox; ``max_mb``/``ttl_days`` None means no limit.
+
+        With ``repair`` (the runtime, not the read-only CLI) the file is checked first
+        (``PRAGMA quick_check``): a corrupt one is moved aside under a dated name and a
+        fresh one started, so one bad page cannot block every sink for ever.
+        """
         self.path = Path(path)
         self.max_bytes = int(max_mb * 1024 * 1024) if max_mb else None
         self.ttl_s = ttl_days * 86400.0 if ttl_days else None
         self._local = threading.local()
         self._adds_since_check = 0
+        # Where a corrupt outbox was moved at open (``repair``), else None.
+        self.moved_aside: Path | None = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            if repair and self.path.exists():
+                self._check_or_move_aside()
             self._conn().executescript(SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"outbox.path: cannot open {self.path}: {exc}") from None
+
+    def _check_or_move_aside(self) -> None:
+        problem = corruption_of(self.path)
+        if problem is None:
+            return
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+        # The WAL and its index travel with the file, under the names SQLite expects.
+        for suffix in ("", "-wal", "-shm"):
+            source = Path(f"{self.path}{suffix}")
+            if source.exists():
+                os.replace(source, Path(f"{aside}{suffix}"))
+        self.moved_aside = aside
+        log.warning(
+            "outbox %s is corrupt (%s): moved it aside to %s and started a fresh one; events "
+            "still pending in it are not sent (`sqlite3 %s .recover` may salvage them)",
+            self.path, problem, aside.name, aside.name,
+        )
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -123,14 +158,21 @@ class Outbox:
                 _bump(conn, sink, "accepted")
         self._adds_since_check += 1
         if self._adds_since_check >= _CHECK_EVERY_ADDS:
-            self.enforce_limits()
+            try:
+                self.enforce_limits()
+            except sqlite3.Error as exc:  # the event is committed: its add succeeded
+                log.warning("outbox: could not apply its limits now: %s", exc)
 
-    def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
-        """Record events the frame loop could not hand over (full queue): never silent."""
+    def count(self, sinks: Iterable[str], name: str, n: int = 1) -> None:
+        """Add ``n`` to a cumulative counter of each sink (``COUNTER_NAMES``)."""
         conn = self._conn()
         with _transaction(conn):
             for sink in sinks:
-                _bump(conn, sink, "dropped", n)
+                _bump(conn, sink, name, n)
+
+    def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
+        """Record events the frame loop could not hand over (full queue): never silent."""
+        self.count(sinks, "dropped", n)
 
     def mark_delivered(self, sink: str, event_ids: Iterable[str]) -> None:
         self._set_state(sink, list(event_ids), "delivered", None)
@@ -396,15 +438,68 @@ class Outbox:
     # --- reading ------------------------------------------------------------------
 
     def pending(self, sink: str, limit: int = 50) -> list[EventRecord]:
-        """Oldest pending events for ``sink`` first, so a backlog drains in order."""
+        """Oldest pending events for ``sink`` first, so a backlog drains in order.
+
+        An event that cannot be read back (a corrupt page, a payload that no longer
+        parses) is quarantined: dead for this sink with the reason, so the rest flows.
+        """
         conn = self._conn()
-        rows = conn.execute(
-            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload FROM deliveries d "
-            "JOIN events e ON e.event_id = d.event_id "
-            "WHERE d.sink = ? AND d.state = 'pending' ORDER BY e.created_ts, e.rowid LIMIT ?",
-            (sink, limit),
-        ).fetchall()
-        return [self._record(conn, row) for row in rows]
+        try:
+            rows = conn.execute(
+                "SELECT e.event_id, e.created_ts, e.rule_id, e.payload FROM deliveries d "
+                "JOIN events e ON e.event_id = d.event_id "
+                "WHERE d.sink = ? AND d.state = 'pending' ORDER BY e.created_ts, e.rowid LIMIT ?",
+                (sink, limit),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            if not unreadable(exc):
+                raise
+            return self._pending_one_by_one(conn, sink, limit)
+        out = []
+        for row in rows:
+            record = self._readable(conn, sink, row[0], lambda row=row: self._record(conn, row))
+            if record is not None:
+                out.append(record)
+        return out
+
+    def _pending_one_by_one(self, conn: sqlite3.Connection, sink: str, limit: int) -> list[EventRecord]:
+        """The slow path past a corrupt page: ids from the deliveries, then each event."""
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT event_id FROM deliveries WHERE sink = ? AND state = 'pending' "
+                "ORDER BY updated_ts LIMIT ?",
+                (sink, limit),
+            )
+        ]
+        out = []
+        for event_id in ids:
+            record = self._readable(conn, sink, event_id, lambda event_id=event_id: self._fetch(conn, event_id))
+            if record is not None:
+                out.append(record)
+        return out
+
+    def _fetch(self, conn: sqlite3.Connection, event_id: str) -> EventRecord:
+        row = conn.execute(
+            "SELECT event_id, created_ts, rule_id, payload FROM events WHERE event_id = ?",
+            (event_id,),
+        ).fetchone()
+        if row is None:
+            raise ValueError("the event row is missing")
+        return self._record(conn, row)
+
+    def _readable(
+        self, conn: sqlite3.Connection, sink: str, event_id: str, read: Callable[[], EventRecord]
+    ) -> EventRecord | None:
+        try:
+            return read()
+        except (sqlite3.Error, ValueError, TypeError, KeyError) as exc:
+            if isinstance(exc, sqlite3.Error) and not unreadable(exc):
+                raise
+            reason = f"stored event cannot be read back: {exc}"
+            log.error("outbox: event %s quarantined for sink %s (dead): %s", event_id, sink, reason)
+            self.mark_dead(sink, event_id, reason)
+            return None
 
     def counts(self) -> dict[str, dict[str, int]]:
         """``{sink: {"pending": n, "delivered": n, "dead": n}}``."""
@@ -433,6 +528,28 @@ class Outbox:
         return [tuple(row) for row in self._conn().execute(query, args)]  # type: ignore[misc]
 
 
+def unreadable(exc: sqlite3.Error) -> bool:
+    """Whether an error means the stored bytes are bad (retrying cannot help), not that the
+    disk is busy or failing (it may)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    # Python's own decoding of a TEXT column whose bytes were overwritten.
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "Could not decode" in str(exc)
+
+
+def corruption_of(path: Path) -> str | None:
+    """What ``PRAGMA quick_check`` finds wrong with the file, or None when it is sound."""
+    conn = sqlite3.connect(path, timeout=30.0)
+    try:
+        rows = [str(row[0]) for row in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        if not unreadable(exc):
+            raise
+        return str(exc)
+    finally:
+        conn.close()
+    return None if rows == ["ok"] else "; ".join(rows)
+
+
 def _bump(conn: sqlite3.Connection, sink: str, name: str, n: int = 1) -> None:
     conn.execute(
         "INSERT INTO counters (sink, name, value) VALUES (?, ?, ?) "
@@ -453,6 +570,19 @@ class _transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self._conn.execute("COMMIT")
+            try:
+                self._conn.execute("COMMIT")
+            except sqlite3.Error:
+                self._rollback()
+                raise
         else:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
+
+    def _rollback(self) -> None:
+        # After an I/O error SQLite may have rolled back already; a failing ROLLBACK must
+        # not replace the error that says what went wrong, nor leave a transaction open.
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass

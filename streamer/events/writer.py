@@ -5,12 +5,21 @@ design.md): a full queue counts a drop and warns, rate limited. The writer threa
 renders the snapshot, encodes the JPEG, builds the payload and commits it; only then is
 the event accepted. ``stop()`` enqueues a sentinel and drains what is left, like the
 standard library's ``QueueListener``.
+
+When the outbox cannot be written (disk full, read-only, I/O error) the prepared events
+wait in memory, in order, and the write is retried with backoff; the queue from the frame
+loop keeps draining meanwhile, so raw frames never pile up behind a failing disk. What
+waits is bounded by bytes (``backlog_bytes``), not by count: one 1080p event is a few
+hundred KB of JPEG, its raw frame 6 MB. An event that finally cannot be stored is counted
+as ``unstored`` with the reason (rule 2: never silent), and the writer reports itself
+degraded until a write succeeds again.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter, deque
@@ -31,6 +40,13 @@ log = logging.getLogger("streamer.events")
 SnapshotRenderer = Callable[[Frame, RuleEvent], np.ndarray]
 _STOP = object()
 
+# Retry of a failing outbox: soon at first (a brief lock or hiccup), then every few
+# seconds, so an operator who frees the disk sees the backlog stored within seconds.
+RETRY_START_S = 0.25
+RETRY_MAX_S = 5.0
+BACKLOG_BYTES = 64 * 2**20
+ABANDONED = "shutdown gave up waiting for the event writer"
+
 
 @dataclass(frozen=True)
 class AcceptedEvent:
@@ -40,6 +56,15 @@ class AcceptedEvent:
     event: RuleEvent
     timestamp: str
     snapshot: bytes
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """An event ready to commit: what waits in memory while the outbox fails."""
+
+    record: EventRecord
+    event: RuleEvent
+    nbytes: int
 
 
 def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
@@ -60,6 +85,9 @@ class EventWriter:
         on_accepted: called after each commit (wakes the senders).
         include_input_image: also store the raw frame as a second JPEG, referenced from
             the snapshot's images entry (a sink's ``upload_input_image``).
+        backlog_bytes: bytes of prepared events held in memory while the outbox cannot
+            be written; past it the oldest waiting event is given up (counted unstored).
+        retry_start_s, retry_max_s: backoff of the write retries (doubling, capped).
     """
 
     def __init__(
@@ -72,6 +100,9 @@ class EventWriter:
         queue_size: int = 256,
         on_accepted: Callable[[], None] = lambda: None,
         include_input_image: bool = False,
+        backlog_bytes: int = BACKLOG_BYTES,
+        retry_start_s: float = RETRY_START_S,
+        retry_max_s: float = RETRY_MAX_S,
     ) -> None:
         self._outbox = outbox
         self._sinks = list(sinks)
@@ -80,16 +111,36 @@ class EventWriter:
         self._render = render_snapshot
         self._on_accepted = on_accepted
         self._include_input_image = include_input_image
-        self._dropped_recorded = 0
+        self._backlog_bytes = backlog_bytes
+        self._retry_start_s = retry_start_s
+        self._retry_max_s = retry_max_s
+        self._recorded = Counter[str]()  # counters already persisted in the outbox
         self._queue: queue.Queue[tuple[RuleEvent, Frame] | object] = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._last_drop_warning = 0.0
+        self._waiting: deque[_Prepared] = deque()
+        self._retry_s = 0.0
+        self._next_try = 0.0
+        self._give_up_s = 0.0
+        # Guards the counters that stop() may settle for a writer that hangs.
+        self._lock = threading.Lock()
+        self._abandoned = False
+        self.submitted_total = 0
         self.accepted_total = 0
         self.dropped_total = 0
-        self.failed_total = 0
+        self.unstored_total = 0
+        self.unstored_reasons: Counter[str] = Counter()
+        self.waiting_bytes = 0
+        # Non-empty while the outbox cannot be written: the run is degraded.
+        self.store_error = ""
         self.accepted_by_rule: Counter[str] = Counter()
         # The latest few, for the run summary and the monitor (no database read there).
         self.recent: deque[AcceptedEvent] = deque(maxlen=20)
+
+    @property
+    def waiting(self) -> int:
+        """Events prepared but not yet stored, held in memory while the outbox fails."""
+        return len(self._waiting)
 
     def start(self) -> None:
         self._thread.start()
@@ -98,6 +149,7 @@ class EventWriter:
         """Hand an event over without waiting; ``False`` (and a counted drop) when full."""
         try:
             self._queue.put_nowait((event, frame))
+            self.submitted_total += 1
             return True
         except queue.Full:
             self.dropped_total += 1
@@ -112,28 +164,59 @@ class EventWriter:
                 )
             return False
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Write everything already submitted, then end the thread; False if it hung."""
+    def stop(self, timeout: float = 30.0, give_up_s: float = 10.0) -> bool:
+        """Write everything already submitted, then end the thread; False if it hung.
+
+        While the outbox fails, the waiting events get ``give_up_s`` more to be stored;
+        then they are counted unstored. A thread still busy after ``timeout`` more
+        seconds (a write that hangs) has its outstanding events counted unstored too.
+        """
         if not self._thread.is_alive():
             return True
+        self._give_up_s = give_up_s
         self._queue.put(_STOP)
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        self._thread.join(give_up_s + timeout)
+        if not self._thread.is_alive():
+            return True
+        with self._lock:
+            outstanding = self.submitted_total - self.accepted_total - self.unstored_total
+            self._abandoned = True
+            if outstanding > 0:
+                self._count_unstored(outstanding, ABANDONED)
+        return False
+
+    # --- the writer thread ----------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
-                self._record_drops()
-                return
-            event, frame = item  # type: ignore[misc]
+            wait_s = None if not self._waiting else max(0.0, self._next_try - time.monotonic())
             try:
-                self._write(event, frame)
-            except Exception as exc:  # one bad event must not end the writer
-                self.failed_total += 1
-                log.error("could not store an event of rule %s: %s", event.rule_id, exc)
+                item = self._queue.get(timeout=wait_s)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                self._finish()
+                return
+            if item is not None:
+                event, frame = item  # type: ignore[misc]
+                self._take(event, frame)
+            if self._waiting and time.monotonic() >= self._next_try:
+                self._flush()
 
-    def _write(self, event: RuleEvent, frame: Frame) -> None:
+    def _take(self, event: RuleEvent, frame: Frame) -> None:
+        try:
+            prepared = self._prepare(event, frame)
+        except Exception as exc:  # one bad event must not end the writer
+            log.error("could not prepare an event of rule %s: %s", event.rule_id, exc)
+            self._give_up(1, f"could not prepare the event: {exc}")
+            return
+        if self._waiting:
+            self._hold(prepared)  # behind the ones already waiting: order is kept
+        elif not self._store(prepared):
+            self._hold(prepared)
+            self._schedule_retry()
+
+    def _prepare(self, event: RuleEvent, frame: Frame) -> _Prepared:
         images = [encode_jpeg(self._render(frame, event))]
         payload = build_payload(event, frame.wall_ts, self._device_id, self._stream_id)
         if self._include_input_image:
@@ -146,19 +229,105 @@ class EventWriter:
             created_ts=time.time(),
             rule_id=event.rule_id,
         )
-        self._outbox.add(record, self._sinks)
-        self.accepted_total += 1
-        self.accepted_by_rule[event.rule_id] += 1
-        self.recent.append(AcceptedEvent(record.event_id, event, payload["timestamp"], images[0]))
-        self._record_drops()
-        self._on_accepted()
+        return _Prepared(record, event, sum(len(image) for image in images) + 2048)
 
-    def _record_drops(self) -> None:
-        """Persist the drop count from this thread: the frame loop never touches the disk."""
-        dropped = self.dropped_total
-        if dropped > self._dropped_recorded:
-            try:
-                self._outbox.count_dropped(self._sinks, dropped - self._dropped_recorded)
-                self._dropped_recorded = dropped
-            except Exception as exc:  # the in-memory count still reaches the summary
-                log.error("could not record dropped events in the outbox: %s", exc)
+    def _store(self, prepared: _Prepared) -> bool:
+        """Commit one event; False (and ``store_error`` set) when the outbox failed."""
+        record = prepared.record
+        try:
+            self._outbox.add(record, self._sinks)
+        except sqlite3.IntegrityError as exc:  # this event, not the disk: no retry helps
+            self._give_up(1, f"the outbox refused it: {exc}")
+            return True
+        except (sqlite3.Error, OSError) as exc:
+            reason = f"cannot write {self._outbox.path}: {exc}"
+            if reason != self.store_error:
+                log.error(
+                    "%s; events wait in memory (up to %.0f MB) and the write is retried",
+                    reason, self._backlog_bytes / 2**20,
+                )
+            self.store_error = reason
+            return False
+        with self._lock:
+            self.accepted_total += 1
+            if self._abandoned and self.unstored_reasons[ABANDONED] > 0:
+                self._count_unstored(-1, ABANDONED)  # counted lost at shutdown, stored after all
+        self.accepted_by_rule[record.rule_id] += 1
+        self.recent.append(
+            AcceptedEvent(record.event_id, prepared.event, record.payload["timestamp"], record.images[0])
+        )
+        self._record_counts()
+        self._on_accepted()
+        return True
+
+    def _hold(self, prepared: _Prepared) -> None:
+        self._waiting.append(prepared)
+        self.waiting_bytes += prepared.nbytes
+        while self.waiting_bytes > self._backlog_bytes and self._waiting:
+            oldest = self._waiting.popleft()
+            self.waiting_bytes -= oldest.nbytes
+            self._give_up(
+                1,
+                f"no room left in memory ({self._backlog_bytes / 2**20:.3g} MB) while the outbox "
+                f"failed: {self.store_error}",
+            )
+
+    def _flush(self) -> bool:
+        """Store the waiting events in order; True when none is left."""
+        stored = 0
+        while self._waiting:
+            if not self._store(self._waiting[0]):
+                self._schedule_retry()
+                return False
+            self.waiting_bytes -= self._waiting.popleft().nbytes
+            stored += 1
+        log.warning(
+            "outbox writable again: stored %d event(s) that waited in memory", stored
+        )
+        self.store_error = ""
+        self._retry_s = 0.0
+        return True
+
+    def _schedule_retry(self) -> None:
+        self._retry_s = (
+            self._retry_start_s if not self._retry_s else min(self._retry_s * 2, self._retry_max_s)
+        )
+        self._next_try = time.monotonic() + self._retry_s
+
+    def _finish(self) -> None:
+        """At the sentinel: give waiting events ``give_up_s`` to be stored, then count them."""
+        deadline = time.monotonic() + self._give_up_s
+        while self._waiting and not self._flush():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(self._retry_s, left))
+        if self._waiting:
+            count = len(self._waiting)
+            self._waiting.clear()
+            self.waiting_bytes = 0
+            self._give_up(count, f"{self.store_error} (still failing at shutdown)")
+        self._record_counts()
+
+    def _give_up(self, n: int, reason: str) -> None:
+        with self._lock:
+            if not self._abandoned:  # else stop() has counted it already
+                self._count_unstored(n, reason)
+
+    def _count_unstored(self, n: int, reason: str) -> None:
+        self.unstored_total += n
+        self.unstored_reasons[reason] += n
+        if n > 0:
+            log.error("%d event(s) could not be stored: %s", n, reason)
+
+    def _record_counts(self) -> None:
+        """Persist drops and unstored events from this thread (the frame loop never
+        touches the disk); ``streamer events stats`` in another process reads them."""
+        for name, total in (("dropped", self.dropped_total), ("unstored", self.unstored_total)):
+            delta = total - self._recorded[name]
+            if delta > 0:
+                try:
+                    self._outbox.count(self._sinks, name, delta)
+                    self._recorded[name] = total
+                except Exception as exc:  # the in-memory count still reaches the summary
+                    log.error("could not record %s events in the outbox: %s", name, exc)

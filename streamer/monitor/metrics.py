@@ -86,6 +86,21 @@ class _StatusCollector(Collector):
             "Events lost because the in-memory queue to the outbox was full.",
             events.get("dropped_total"),
         )
+        yield counter(
+            "streamer_events_unstored",
+            "Events that never reached the outbox (it could not be written); reasons on /api/status.",
+            events.get("unstored_total"),
+        )
+        yield gauge(
+            "streamer_events_waiting",
+            "Events held in memory while the outbox cannot be written.",
+            events.get("waiting"),
+        )
+        yield gauge(
+            "streamer_outbox_degraded",
+            "1 while the outbox cannot be written (events wait in memory).",
+            1 if events.get("degraded") else 0,
+        )
 
         deliveries = GaugeMetricFamily(
             "streamer_deliveries", "Deliveries in the outbox by sink and state.", labels=["sink", "state"]
@@ -93,9 +108,16 @@ class _StatusCollector(Collector):
         age = GaugeMetricFamily(
             "streamer_oldest_pending_age_seconds", "Age of the oldest pending delivery.", labels=["sink"]
         )
+        evicted = CounterMetricFamily(
+            "streamer_sink_files_evicted",
+            "Events a file sink (jsonl, bundle) removed from disk to keep to its size and age limits.",
+            labels=["sink"],
+        )
         for sink, counts in sorted(status.get("sinks", {}).items()):
             for state_name in ("pending", "delivered", "dead"):
                 deliveries.add_metric([sink, state_name], float(counts.get(state_name, 0) or 0))
             age.add_metric([sink], float(counts.get("oldest_pending_age_s", 0) or 0))
+            evicted.add_metric([sink], float(counts.get("files_evicted_total", 0) or 0))
         yield deliveries
         yield age
+        yield evicted

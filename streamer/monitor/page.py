@@ -49,6 +49,7 @@ PAGE = """<!doctype html>
   <h1 id="title">streamer</h1>
   <span id="health" class="badge">connecting</span>
   <span id="rates"></span>
+  <span id="degraded" class="badge offline" hidden>outbox not writable: events at risk</span>
 </header>
 <main>
   <div id="view"><img id="live" alt="live view"></div>
@@ -101,7 +102,15 @@ async function refreshStatus() {
       rules.append(row);
     }
     const events = status.events || {};
+    el("degraded").hidden = !events.degraded;
     const pairs = [["accepted", events.accepted_total], ["dropped", events.dropped_total]];
+    if (events.degraded) {
+      pairs.push(["outbox", "NOT WRITABLE: " + events.store_error + " · " + events.waiting + " events wait in memory"]);
+    }
+    if (events.unstored_total) {
+      pairs.push(["not stored", events.unstored_total + " · " + Object.entries(events.unstored_reasons || {})
+        .filter(([, n]) => n > 0).map(([reason, n]) => n + ": " + reason).join(" · ")]);
+    }
     for (const [sink, counts] of Object.entries(status.sinks || {})) {
       pairs.push([sink, "delivered " + (counts.delivered || 0) + " · pending " + (counts.pending || 0) +
                   " · dead " + (counts.dead || 0) + (counts.last_error ? " · " + counts.last_error : "")]);

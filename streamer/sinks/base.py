@@ -103,3 +103,16 @@ def write_atomic(target: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(temp, target)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make renames and new names in ``directory`` survive a power cut, not only the
+    files' bytes."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

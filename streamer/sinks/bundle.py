@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import io
 import json
-import os
+import logging
 import tarfile
 import time
 import uuid
@@ -24,7 +24,10 @@ from typing import Any
 from streamer.config.models import BundleSinkConfig
 from streamer.errors import SinkError
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, cap_detections, write_atomic
+from streamer.sinks.base import SendOutcome, cap_detections, fsync_dir, write_atomic
+from streamer.sinks.retention import FolderQuota, Retention
+
+log = logging.getLogger("streamer.sinks")
 
 BUNDLE_FORMAT_VERSION = 1
 MAX_BUNDLE_BYTES = 25 * 1024 * 1024
@@ -93,39 +96,35 @@ def write_bundle(directory: Path, record: EventRecord, use_case: str | None,
     data = build_bundle(record, use_case, workflow_id)
     target = directory / bundle_name(record)
     write_atomic(target, data)
-    _fsync_dir(directory)
+    fsync_dir(directory)
     return target
-
-
-def _fsync_dir(directory: Path) -> None:
-    # The rename itself must survive a power cut, not only the file's bytes.
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class BundleSink:
     """Writes each event as a v1 bundle into ``config.dir`` (a mounted USB stick, say)."""
 
-    def __init__(self, config: BundleSinkConfig) -> None:
+    def __init__(self, config: BundleSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
         self.dir = Path(config.dir).expanduser()
         self._config = config
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
+            # Only our own archives count and are ever evicted, never other files there.
+            self._quota = FolderQuota(self.dir, "event_", ".tar.gz", retention, self.name)
         except OSError as exc:
             raise SinkError(f"sink {self.name!r}: cannot create {self.dir}: {exc}") from None
+
+    @property
+    def evicted_total(self) -> int:
+        """Archives removed to keep to the limits (oldest first)."""
+        return self._quota.evicted_total
 
     def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
         outcomes = []
         for record in batch:
             try:
-                write_bundle(self.dir, record, self._config.use_case, self._config.workflow_id)
+                target = write_bundle(self.dir, record, self._config.use_case, self._config.workflow_id)
+                self._quota.added(target, target.stat().st_size)
             except ValueError as exc:
                 outcomes.append(SendOutcome(record.event_id, ok=False, retry=False, reason=str(exc)))
             except OSError as exc:  # a full or missing stick: keep the event, try later
@@ -133,6 +132,10 @@ class BundleSink:
                 outcomes.append(SendOutcome(record.event_id, ok=False, retry=True, reason=reason))
             else:
                 outcomes.append(SendOutcome(record.event_id, ok=True))
+        try:
+            self._quota.enforce()
+        except OSError as exc:  # delivered already; eviction is retried after the next batch
+            log.error("sink %s: cannot evict old bundles from %s: %s", self.name, self.dir, exc)
         return outcomes
 
     def close(self) -> None:

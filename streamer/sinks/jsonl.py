@@ -4,23 +4,39 @@ Each image entry gets ``file`` (the snapshot's path) where the API would have a
 ``sourceId``, and ``inputFile`` (the raw frame) where it would have ``inputSourceId``. Lines are appended and fsynced before the event counts as delivered; a
 crash between the write and the acknowledgement can repeat a line on restart (readers
 deduplicate by ``eventId``), never lose one.
+
+The file and its snapshots keep to the sink's :class:`Retention` (the outbox's limits
+unless the sink sets its own): past the quota or the age the oldest lines are cut from the
+head of the file (rewritten atomically) together with the snapshots they name, counted in
+``evicted_total``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
+import shutil
+import time
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from streamer.config.models import JsonlSinkConfig
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, write_atomic
+from streamer.sinks.base import SendOutcome, fsync_dir, write_atomic
+from streamer.sinks.retention import AGE_CHECK_EVERY_S, LOW_WATER, Retention
+
+log = logging.getLogger("streamer.sinks")
 
 
 class JsonlSink:
-    def __init__(self, config: JsonlSinkConfig) -> None:
+    def __init__(self, config: JsonlSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
+        self.retention = retention
+        self.evicted_total = 0  # events whose line (and snapshots) were evicted
+        self._next_age_check = 0.0
         self.path = Path(config.path).expanduser()
         self.snapshots_dir = (
             Path(config.snapshots_dir).expanduser()
@@ -32,6 +48,7 @@ class JsonlSink:
             self.snapshots_dir.mkdir(parents=True, exist_ok=True)
             with open(self.path, "a", encoding="utf-8"):
                 pass
+            self._bytes = self._measure()
         except OSError as exc:
             raise SinkError(f"sink {self.name!r}: cannot write {self.path}: {exc}") from None
 
@@ -55,20 +72,156 @@ class JsonlSink:
                     images.append(entry)
                 if "images" in payload:
                     payload["images"] = images
-                lines.append(json.dumps(payload, separators=(",", ":")) + "\n")
-            with open(self.path, "a", encoding="utf-8") as handle:
-                handle.writelines(lines)
-                handle.flush()
-                os.fsync(handle.fileno())
+                lines.append((json.dumps(payload, separators=(",", ":")) + "\n").encode("utf-8"))
+            if any(record.images for record in batch):
+                # The names of the snapshots must be durable before the lines naming them.
+                fsync_dir(self.snapshots_dir)
+            self._append(lines)
         except OSError as exc:
             reason = f"cannot write {self.path}: {exc.strerror or exc}"
             return [SendOutcome(r.event_id, ok=False, retry=True, reason=reason) for r in batch]
+        self._bytes += sum(len(line) for line in lines) + sum(
+            len(image) for record in batch for image in record.images
+        )
+        try:
+            self.enforce_limits()
+        except OSError as exc:  # the batch is written: eviction is retried on the next one
+            log.error("sink %s: cannot evict old events from %s: %s", self.name, self.path, exc)
         return [
             SendOutcome(r.event_id, ok=False, retry=False, reason=final[r.event_id])
             if r.event_id in final
             else SendOutcome(r.event_id, ok=True)
             for r in batch
         ]
+
+    def _append(self, lines: list[bytes]) -> None:
+        """Append whole lines and fsync; a failed append is cut off again, so the retry
+        (and any reader) never meets half a line."""
+        # Unbuffered: a failed write must not leave bytes in a buffer that a later flush
+        # would append after the cut.
+        with open(self.path, "a+b", buffering=0) as handle:
+            start = self._cut_torn_tail(handle)
+            data = memoryview(b"".join(lines))
+            try:
+                while data:
+                    written = handle.write(data)
+                    if not written:
+                        raise OSError(f"no progress appending to {self.path}")
+                    data = data[written:]
+                os.fsync(handle.fileno())
+            except OSError:
+                try:
+                    handle.truncate(start)
+                except OSError:
+                    pass  # the next append cuts the fragment instead
+                raise
+
+    def _cut_torn_tail(self, handle: BinaryIO) -> int:
+        """Cut a fragment left at the end by an append that failed (or a crash) back to
+        the last complete line; returns the size the file then has."""
+        end = handle.seek(0, os.SEEK_END)
+        fd = handle.fileno()
+        if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+            return end
+        keep = 0
+        pos = end
+        while pos > 0:
+            start = max(0, pos - 65536)
+            newline = os.pread(fd, pos - start, start).rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            pos = start
+        handle.truncate(keep)
+        log.warning(
+            "sink %s: cut %d bytes of a torn line at the end of %s (left by a failed write)",
+            self.name, end - keep, self.path,
+        )
+        return keep
+
+    def _measure(self) -> int:
+        total = self.path.stat().st_size if self.path.exists() else 0
+        with os.scandir(self.snapshots_dir) as entries:
+            return total + sum(entry.stat().st_size for entry in entries if entry.is_file())
+
+    def enforce_limits(self, now: float | None = None) -> int:
+        """Cut the oldest lines (and their snapshots) past the quota or the age; returns
+        events evicted. Checks the age at most once a minute; the size on every call."""
+        now = time.time() if now is None else now
+        limit, ttl_s = self.retention.max_bytes, self.retention.ttl_s
+        if not (limit is not None and self._bytes > limit) and (
+            ttl_s is None or now < self._next_age_check
+        ):
+            return 0
+        self._next_age_check = now + AGE_CHECK_EVERY_S
+        self._bytes = self._measure()  # the running sum counts a rewritten snapshot twice
+        over = limit is not None and self._bytes > limit
+        target = int(limit * LOW_WATER) if over and limit is not None else limit
+        cut = dropped = 0
+        doomed: list[Path] = []
+        with open(self.path, "rb") as source:
+            for line in source:
+                files = self._files_of(line) if line.endswith(b"\n") else None
+                if files is None:
+                    break
+                sizes = sum(f.stat().st_size for f in files if f.exists())
+                too_big = target is not None and self._bytes > target
+                too_old = ttl_s is not None and self._written_at(line, files) < now - ttl_s
+                if not (too_big or too_old):
+                    break
+                cut += len(line)
+                doomed.extend(files)
+                self._bytes -= len(line) + sizes
+                dropped += 1
+            if not cut:
+                return 0
+            source.seek(cut)
+            temp = self.path.with_name(f".{self.path.name}.tmp")
+            with open(temp, "wb") as target_file:
+                shutil.copyfileobj(source, target_file)
+                target_file.flush()
+                os.fsync(target_file.fileno())
+        os.replace(temp, self.path)
+        fsync_dir(self.path.parent)
+        # The lines go first, then their pictures: a crash in between leaves orphan
+        # files, never a line naming a missing one.
+        for file in doomed:
+            file.unlink(missing_ok=True)
+        self.evicted_total += dropped
+        log.warning(
+            "sink %s: evicted the %d oldest event(s) from %s with their %d snapshot(s) to keep "
+            "to %s", self.name, dropped, self.path, len(doomed), self.retention.describe(),
+        )
+        return dropped
+
+    def _files_of(self, line: bytes) -> list[Path]:
+        """Our snapshot files named by a line (never a path outside the snapshots folder)."""
+        try:
+            images = json.loads(line).get("images") or []
+        except (ValueError, AttributeError):
+            return []
+        files = []
+        for entry in images if isinstance(images, list) else []:
+            for key in ("file", "inputFile"):
+                name = entry.get(key) if isinstance(entry, dict) else None
+                if isinstance(name, str) and Path(name).parent == self.snapshots_dir:
+                    files.append(Path(name))
+        return files
+
+    @staticmethod
+    def _written_at(line: bytes, files: list[Path]) -> float:
+        """When a line was written: its snapshot's mtime, else the event's timestamp, else
+        0 (an unreadable line at the head goes with the old ones)."""
+        for file in files:
+            try:
+                return file.stat().st_mtime
+            except OSError:
+                continue
+        try:
+            stamp = json.loads(line)["timestamp"]
+            return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        except (ValueError, KeyError, TypeError):
+            return 0.0
 
     def _write_image(self, record: EventRecord, index: int) -> Path:
         target = self.snapshots_dir / f"{record.event_id}_{index}.jpg"
