@@ -35,7 +35,7 @@ from streamer.config.watch import ConfigWatcher
 from streamer.detect import build_detector
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
-from streamer.errors import SinkError, StreamerError
+from streamer.errors import ConfigError, SinkError, StreamerError
 from streamer.events.outbox import Outbox
 from streamer.events.health import health_event
 from streamer.events.sender import Sender
@@ -472,7 +472,8 @@ class Runtime:
 
     def _start_monitor(self) -> None:
         assert self._live is not None
-        token = self.config.monitor.token
+        settings = self.config.monitor
+        token = settings.token
         feed = MonitorFeed(
             live=self._live,
             status=self.status,
@@ -482,8 +483,13 @@ class Runtime:
         )
         try:
             self.monitor = Monitor(
-                feed, self.config.monitor.bind, token.get_secret_value() if token else None
+                feed,
+                settings.bind,
+                token.get_secret_value() if token is not None else None,
+                settings.allowed_hosts,
             )
+        except ConfigError:
+            raise  # no token off loopback: refuse, never serve without one
         except StreamerError as exc:
             # Detection matters more than the page: run on without it.
             log.error("%s; running without the monitor", exc)

@@ -7,11 +7,20 @@ sections (a rule naming a zone) are small named checks at the bottom of ``Config
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 Point = tuple[float, float]
 
@@ -498,6 +507,28 @@ class OutboxConfig(StreamerModel):
     )
 
 
+MIN_TOKEN_CHARS = 16
+
+
+def bind_host(bind: str) -> str:
+    """The host part of ``HOST:PORT`` (``[::1]:80`` gives ``::1``)."""
+    return bind.rpartition(":")[0].strip().strip("[]")
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; an empty host, which the monitor binds to 127.0.0.1."""
+    host = host.strip().strip("[]").rstrip(".").lower()
+    if host in ("", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+
+
 class MonitorConfig(StreamerModel):
     enabled: bool = Field(True, description="Serve the live monitor page, API and metrics.")
     bind: str = Field(
@@ -505,22 +536,70 @@ class MonitorConfig(StreamerModel):
         description="HOST:PORT; any address but loopback requires `token`. Port 0 = any free.",
     )
     token: SecretStr | None = Field(
-        None, description="Required as `Authorization: Bearer` or `?token=` when set."
+        None,
+        validate_default=True,
+        description=(
+            "Required as `Authorization: Bearer` or `?token=` when set; off loopback it must "
+            f"be set, with at least {MIN_TOKEN_CHARS} characters. Empty on loopback = none."
+        ),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Extra names the monitor answers to in the Host header (e.g. edge-box-07.local). "
+            "Always allowed: the bind address, localhost, 127.0.0.1, [::1]; on a 0.0.0.0 or "
+            ":: bind also any IP address. Other names get 421 (no DNS rebinding)."
+        ),
     )
     max_fps: float = Field(
         5.0, gt=0, description="Cap on annotated frames drawn per second for viewers."
     )
 
-    @model_validator(mode="after")
-    def _token_off_loopback(self) -> MonitorConfig:
-        host = self.bind.rpartition(":")[0].strip("[]")
-        loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-        if self.enabled and not loopback and self.token is None:
+    @field_validator("token")
+    @classmethod
+    def _token_off_loopback(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Off loopback the monitor shows the camera to the network: a real token, always.
+
+        An empty token (``token: ""`` or an unset ``${MONITOR_TOKEN:-}``) means no token
+        on loopback and is refused elsewhere, so it can never open the monitor."""
+        bind = info.data.get("bind")
+        if bind is None:
+            return token  # bind failed its own check; that error is reported
+        value = token.get_secret_value().strip() if token is not None else ""
+        if not info.data.get("enabled", True) or is_loopback_host(bind_host(bind)):
+            return token if value else None
+        reach = f"bind {bind!r} is reachable from other machines"
+        if token is None:
             raise ValueError(
-                f"bind {self.bind!r} is reachable from other machines: set monitor.token "
-                f"(or bind to 127.0.0.1)"
+                f"{reach}: set monitor.token (at least {MIN_TOKEN_CHARS} characters) "
+                f"or bind to 127.0.0.1"
             )
-        return self
+        if not value:
+            raise ValueError(
+                f"is empty (an unset ${{NAME:-}} gives an empty value), but {reach}: "
+                f"set a token of at least {MIN_TOKEN_CHARS} characters"
+            )
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"has {len(value)} characters; {reach}: use at least {MIN_TOKEN_CHARS}"
+            )
+        return token
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        out = []
+        for host in hosts:
+            name = host.strip().strip("[]").rstrip(".").lower()
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                if not _HOST_NAME.match(name):
+                    raise ValueError(
+                        f"{host!r} is not a host name or IP address (no scheme, port or path)"
+                    ) from None
+            out.append(name)
+        return out
 
 
 # --- the whole file -------------------------------------------------------------------
@@ -687,3 +766,4 @@ def _check_class_names(config: Config) -> list[tuple[Loc, str]]:
                         (loc, f"unknown class {name!r}: the models output {listed}")
                     )
     return problems
+
