@@ -11,7 +11,8 @@ import ipaddress
 import re
 import socket
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, Union, get_args
 
 from pydantic import (
     BaseModel,
@@ -767,3 +768,73 @@ def _check_class_names(config: Config) -> list[tuple[Loc, str]]:
                     )
     return problems
 
+
+# --- secrets --------------------------------------------------------------------------
+
+
+def _types_in(annotation: Any) -> Iterator[Any]:
+    """Every type named inside an annotation (through Union, list, dict, Annotated)."""
+    yield annotation
+    for arg in get_args(annotation):
+        yield from _types_in(arg)
+
+
+def secret_field_names(model: type[BaseModel] = Config) -> frozenset[str]:
+    """Names of every ``SecretStr`` field in ``model``'s tree, whatever they are called.
+
+    Derived from the models, so a new secret field is hidden in error messages the day it
+    is added, without a hand-kept list to forget.
+    """
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+
+    def visit(cls: type[BaseModel]) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            for kind in _types_in(info.annotation):
+                if kind is SecretStr:
+                    names.add(name)
+                elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                    visit(kind)
+
+    visit(model)
+    return frozenset(names)
+
+
+def _secret_values(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_values(getattr(value, name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_values(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_values(item)
+
+
+def config_secrets(config: Config) -> tuple[str, ...]:
+    """Literal secret values in a config, for :func:`streamer.redact.redact`.
+
+    Every ``SecretStr`` field (keys, tokens, passwords); the camera URL's password and query
+    values; a webhook URL's path and query (Slack, Teams and Discord put the token in the
+    path) and its extra header values (where receivers expect their auth).
+    """
+    from urllib.parse import urlsplit
+
+    from streamer.redact import url_secrets
+
+    out: list[str] = list(_secret_values(config))
+    if isinstance(config.camera.source, str):
+        out += url_secrets(config.camera.source)
+    for sink in config.sinks:
+        if isinstance(sink, WebhookSinkConfig):
+            parts = urlsplit(sink.url)
+            out += [parts.path] if parts.path.strip("/") else []
+            out += url_secrets(sink.url)
+            out += list(sink.headers.values())
+    return tuple(dict.fromkeys(secret for secret in out if secret))
