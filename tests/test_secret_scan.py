@@ -159,6 +159,7 @@ def _run_and_scan(tmp_path: Path, source: str, duration_s: int, ready: Any,
         hits = [text[max(0, m.start() - 60):m.end() + 20] for m in MARKER.finditer(text)]
         assert not hits, f"a secret reached {name}: {hits[:3]}"
     return {"returncode": process.returncode, "stdout": stdout, "stderr": stderr,
+            "status": json.loads(outputs["/api/status"]),
             "events": [json.loads(line) for line in outputs["events JSONL"].splitlines()]}
 
 
@@ -178,6 +179,8 @@ def test_no_secret_leaves_with_the_camera_away(tmp_path: Path, hook: ThreadingHT
         f"error: camera.source: no frame from rtsp://***@127.0.0.1:{closed}/stream1?user=***&pwd=***"
     ), error
     assert "cannot open stream" in run["stderr"]  # the log kept its detail, masked
+    assert run["status"]["camera"]["source"] == (
+        f"rtsp://***@127.0.0.1:{closed}/stream1?user=***&pwd=***")
     (offline,) = [e for e in run["events"] if e["customMetadata"]["health_state"] == "offline"]
     # Health events leave the box: they name the camera by its id, never its URL.
     assert offline["customMetadata"]["source"] == "dock-3"

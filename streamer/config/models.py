@@ -822,7 +822,7 @@ def config_secrets(config: Config) -> tuple[str, ...]:
 
     Every ``SecretStr`` field (keys, tokens, passwords); the camera URL's password and query
     values; a webhook URL's path and query (Slack, Teams and Discord put the token in the
-    path) and its extra header values (where receivers expect their auth).
+    path).
     """
     from urllib.parse import urlsplit
 
@@ -836,5 +836,4 @@ def config_secrets(config: Config) -> tuple[str, ...]:
             parts = urlsplit(sink.url)
             out += [parts.path] if parts.path.strip("/") else []
             out += url_secrets(sink.url)
-            out += list(sink.headers.values())
     return tuple(dict.fromkeys(secret for secret in out if secret))
