@@ -30,7 +30,7 @@ _HOST_AFTER_AT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]*)(?::\d*)?(
 # api_key=..., token=..., password=... in key=value text outside URLs.
 _KEY_VALUE_SECRET = re.compile(
     r"(?P<key>(?:api[_-]?key|token|password|passwd|pwd|secret|access[_-]?token|auth)=)"
-    r"[^&\s\"']+",
+    r"[^&\s\"']*[^&\s\"'.,:;!?)\]]",
     re.IGNORECASE,
 )
 _BEARER = re.compile(r"(?P<key>Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)

@@ -26,6 +26,8 @@ from streamer.redact import protect_handlers, redact, replace_urls
     ("rtsp://u:pw@[fe80::1]:554/x#frag-secret", "rtsp://***@[fe80::1]:554/x#***", ["pw", "frag-secret"]),
     ("rtsp://u:p?ss#w@cam/x", "rtsp://***@cam/x", ["p?ss", "ss#w"]),
     ("'http://cam/x?password=q1w2e3' failed", "'http://cam/x?password=***' failed", ["q1w2e3"]),
+    ("cannot open rtsp://cam/s?pwd=zz9: refused; pwd=q1: no", "cannot open rtsp://cam/s?pwd=***: "
+     "refused; pwd=***: no", ["zz9", "q1"]),
     ("Authorization: Bearer abc.def-123", "Authorization: Bearer ***", ["abc.def-123"]),
     ("/tmp/clips/dock.mp4 opened", "/tmp/clips/dock.mp4 opened", []),
 ])
