@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 MASK = "***"
 # A literal secret shorter than this is not masked by value: "1" or "ab" would mask
@@ -94,7 +94,7 @@ def _mask_param(param: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The secret values inside one URL, as written and percent-decoded: the userinfo's
-    password (both readings of an ambiguous '@') and every query value.
+    password (both readings of an ambiguous '@'), every query value and the fragment.
 
     Registered as literal secrets, so they are masked also where they appear outside the
     URL (a decoder's error message, a decoded password).
@@ -107,10 +107,12 @@ def url_secrets(url: str) -> list[str]:
     authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
     for at in {_userinfo_end(rest), authority.rfind("@")}:
         if at >= 0:
-            user, _, password = rest[:at].partition(":")
+            password = rest[:at].partition(":")[2]
             found += [password, rest[:at]]
-    query = urlsplit(f"x://{rest}").query if "?" in rest else ""
-    for param in query.split("&") if query else []:
+    at = _userinfo_end(rest)
+    rest, _, fragment = rest[at + 1 :].partition("#")
+    found.append(fragment)
+    for param in filter(None, rest.partition("?")[2].split("&")):
         found.append(param.partition("=")[2] or param)
     out: list[str] = []
     for value in found:
