@@ -197,6 +197,21 @@ def test_the_monitor_itself_never_serves_off_loopback_without_a_token(token: str
         Monitor(_feed(), "0.0.0.0:0", token)
 
 
+def test_a_run_whose_config_skipped_validation_still_refuses(tmp_path: Path) -> None:
+    """model_construct skips every validator: the runtime refuses anyway (exit 2 via the
+    CLI), and the run ends without a monitor instead of serving without auth."""
+    from streamer.config.models import MonitorConfig
+
+    config = load_config(scene_config(tmp_path, frames=20, monitor={"bind": "127.0.0.1:0"}))
+    wide_open = MonitorConfig.model_construct(
+        enabled=True, bind="0.0.0.0:0", token=None, allowed_hosts=[], max_fps=5.0)
+    runtime = Runtime(config.model_copy(update={"monitor": wide_open}),
+                      RunOptions(progress_s=3600, drain_s=0), report=lambda line: None)
+    with pytest.raises(ConfigError, match="monitor.token: .* at least 16 characters"):
+        runtime.run()
+    assert runtime.monitor is None
+
+
 def test_an_empty_token_never_means_open() -> None:
     with pytest.raises(ConfigError, match="monitor.token: is empty"):
         build_app(_feed(), token="")
