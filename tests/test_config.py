@@ -167,6 +167,7 @@ def test_every_secret_field_is_known_by_type_not_by_name() -> None:
     assert secret_field_names(Config) == expected
 
 
+@pytest.mark.integration
 def test_a_wrong_typed_secret_is_never_echoed(tmp_path: Path) -> None:
     """The webhook's `secret` was missing from a hand-kept list and came back in the message."""
     text = GOOD.replace("    path: data/events.jsonl\n", "    path: data/events.jsonl\n"
