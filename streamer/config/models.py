@@ -516,9 +516,14 @@ def bind_host(bind: str) -> str:
     return bind.rpartition(":")[0].strip().strip("[]")
 
 
+def normal_host(host: str) -> str:
+    """One spelling per host name: no brackets, no trailing dot, lower case."""
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
 def is_loopback_host(host: str) -> bool:
     """127.0.0.0/8, ::1 and localhost; an empty host, which the monitor binds to 127.0.0.1."""
-    host = host.strip().strip("[]").rstrip(".").lower()
+    host = normal_host(host)
     if host in ("", "localhost"):
         return True
     try:
@@ -591,7 +596,7 @@ class MonitorConfig(StreamerModel):
     def _host_names(cls, hosts: list[str]) -> list[str]:
         out = []
         for host in hosts:
-            name = host.strip().strip("[]").rstrip(".").lower()
+            name = normal_host(host)
             try:
                 ipaddress.ip_address(name)
             except ValueError:

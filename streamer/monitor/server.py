@@ -38,7 +38,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host
+from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host, normal_host
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
@@ -83,8 +83,8 @@ class HostPolicy:
 
     @classmethod
     def for_bind(cls, bind_host: str, allowed_hosts: Iterable[str] = ()) -> HostPolicy:
-        bind_host = _normal_host(bind_host)
-        names = {"localhost", "127.0.0.1", "::1", bind_host, *map(_normal_host, allowed_hosts)}
+        bind_host = normal_host(bind_host)
+        names = {"localhost", "127.0.0.1", "::1", bind_host, *map(normal_host, allowed_hosts)}
         return cls(frozenset(names - {""}), any_ip=bind_host in ("0.0.0.0", "::"))
 
     def allows(self, host_header: str) -> bool:
@@ -100,18 +100,14 @@ class HostPolicy:
         return True
 
 
-def _normal_host(host: str) -> str:
-    return host.strip().strip("[]").rstrip(".").lower()
-
-
 def _host_of(header: str) -> str:
     """The name in a ``Host`` header without its port: ``[::1]:80`` gives ``::1``."""
     header = header.strip()
     if header.startswith("["):
-        return _normal_host(header[1:].partition("]")[0])
+        return normal_host(header[1:].partition("]")[0])
     if header.count(":") == 1:
         header = header.partition(":")[0]
-    return _normal_host(header)
+    return normal_host(header)
 
 
 class _HostCheck:
