@@ -25,7 +25,7 @@ os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 from streamer.errors import ConfigError, StreamerError  # noqa: E402
-from streamer.redact import redact  # noqa: E402
+from streamer.redact import protect_handlers, redact  # noqa: E402
 
 log = logging.getLogger("streamer")
 
@@ -33,15 +33,40 @@ log = logging.getLogger("streamer")
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Commands that load a config put its secrets here, so the last line masks them too.
+    args.secrets = ()
     _setup_logging(args.verbose)
+    previous_hook = threading.excepthook
+    # A thread's uncaught traceback goes through the redacting log handler, not raw to stderr.
+    threading.excepthook = _log_thread_crash
     try:
         return int(args.func(args))
     except StreamerError as exc:
-        print(f"error: {redact(exc)}", file=sys.stderr)
+        print(f"error: {redact(exc, args.secrets)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: keep its traceback, but through the redacting handler
+        log.critical("internal error (please report it)", exc_info=True)
+        return 1
+    finally:
+        threading.excepthook = previous_hook
+
+
+def _log_thread_crash(hook: threading.ExceptHookArgs) -> None:
+    name = hook.thread.name if hook.thread is not None else "?"
+    log.critical(
+        "thread %s crashed", name, exc_info=(hook.exc_type, hook.exc_value, hook.exc_traceback)
+    )
+
+
+def _adopt_secrets(args: argparse.Namespace, config: Config) -> None:
+    """Mask this config's secrets in every log line and in the closing error line."""
+    from streamer.config.models import config_secrets
+
+    args.secrets = config_secrets(config)
+    protect_handlers(logging.getLogger().handlers, args.secrets)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,19 +199,10 @@ def _setup_logging(verbose: bool) -> None:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(_RedactFilter())
+    # Until a config is loaded, URLs, key=value secrets and Bearer tokens by pattern.
+    protect_handlers(logging.getLogger().handlers)
     # httpx logs every request at INFO; keep that for --verbose.
     logging.getLogger("httpx").setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-class _RedactFilter(logging.Filter):
-    """Masks credentials in every log line, whatever module wrote it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
-        record.args = None
-        return True
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
@@ -205,6 +221,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
     config = load_config(args.config)
+    _adopt_secrets(args, config)
     return _run(config, args)
 
 
@@ -215,6 +232,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     from streamer.replay import event_row, format_table, frame_geometry, replay, send_events
 
     config = load_config(args.config)
+    _adopt_secrets(args, config)
     width, height, fps = frame_geometry(config, args.video, args.size, args.fps)
     start = args.start_time if args.start_time is not None else time.time()
     began = time.perf_counter()

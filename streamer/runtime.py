@@ -30,23 +30,23 @@ from streamer.config.models import (
     MqttSinkConfig,
     VisionEventsSinkConfig,
     WebhookSinkConfig,
+    config_secrets,
 )
 from streamer.config.watch import ConfigWatcher
 from streamer.detect import build_detector
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
-from streamer.errors import SinkError, StreamerError
+from streamer.errors import ConfigError, SinkError, StreamerError
 from streamer.events.outbox import Outbox
 from streamer.events.health import health_event
 from streamer.events.sender import Sender
 from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
 from streamer.overlay import Overlay
-from streamer.redact import redact
+from streamer.redact import redact, replace_urls
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
-from streamer.sinks.http import url_secrets
 from streamer.sinks.retention import Retention
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
@@ -178,7 +178,7 @@ class Runtime:
         self.frame_errors_total = 0
         self._senders: list[Sender] = []
         self._clients: list[httpx.Client] = []
-        self._secrets = secrets_of(config)
+        self._secrets = config_secrets(config)
         # Read by the monitor's threads; set as the run builds its stages.
         self.monitor: Monitor | None = None
         self._live: LiveView | None = None
@@ -437,7 +437,10 @@ class Runtime:
                 (capture.height or 360, capture.width or 640, 3), np.uint8
             )
             t_s = last.t_s if last is not None else 0.0
-            event = health_event(change.state, change.previous, change.reason, capture.name, t_s)
+            # Events leave the box: they name the camera by its id, never by its URL.
+            camera_id = self.config.camera.id
+            reason = replace_urls(redact(change.reason, self._secrets), f"camera {camera_id}")
+            event = health_event(change.state, change.previous, reason, camera_id, t_s)
             writer.submit(event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts))
 
     def _process(self, frame: Frame, stages: _Stages) -> None:
@@ -491,7 +494,8 @@ class Runtime:
 
     def _start_monitor(self) -> None:
         assert self._live is not None
-        token = self.config.monitor.token
+        settings = self.config.monitor
+        token = settings.token
         feed = MonitorFeed(
             live=self._live,
             status=self.status,
@@ -501,8 +505,13 @@ class Runtime:
         )
         try:
             self.monitor = Monitor(
-                feed, self.config.monitor.bind, token.get_secret_value() if token else None
+                feed,
+                settings.bind,
+                token.get_secret_value() if token is not None else None,
+                settings.allowed_hosts,
             )
+        except ConfigError:
+            raise  # no token off loopback: refuse, never serve without one
         except StreamerError as exc:
             # Detection matters more than the page: run on without it.
             log.error("%s; running without the monitor", exc)
@@ -534,7 +543,7 @@ class Runtime:
                 frames_skipped_total=health["frames_skipped_total"],
                 reconnects_total=health["reconnects_total"],
                 last_frame_age_s=health["last_frame_age_s"],
-                last_error=health["last_error"],
+                last_error=redact(health["last_error"], self._secrets),
                 width=capture.width,
                 height=capture.height,
             )
@@ -556,9 +565,11 @@ class Runtime:
             counts = self._outbox.counts()
             for sender in self._senders:
                 entry: dict[str, object] = dict(counts.get(sender.sink.name, {}))
-                entry["last_error"] = sender.last_error
+                # Masked here too: a sink's message may quote its URL (a webhook's path
+                # is its token) or the camera's.
+                entry["last_error"] = redact(sender.last_error, self._secrets)
                 entry["files_evicted_total"] = sender.files_evicted_total
-                entry["status"] = sender.status  # "ok", "retrying in ...", "paused: ..."
+                entry["status"] = redact(sender.status, self._secrets)  # "ok", "retrying in ...", "paused: ..."
                 sinks[sender.sink.name] = entry
         return {
             "camera": camera,
@@ -648,7 +659,7 @@ class Runtime:
         assert isinstance(all_stats, dict)
         for sender in self._senders:
             entry = dict(all_stats.get(sender.sink.name, {}))
-            entry["status"] = sender.status
+            entry["status"] = redact(sender.status, self._secrets)
             s.sinks[sender.sink.name] = entry
 
 
@@ -668,28 +679,6 @@ class RateMeter:
                 self._samples.popleft()
             first_t, first_total = self._samples[0]
         return (total - first_total) / (now - first_t) if now > first_t else 0.0
-
-
-def secrets_of(config: Config) -> tuple[str, ...]:
-    """Literal secret values in a config, for :func:`streamer.redact.redact`."""
-    out: list[str] = []
-    for sink in config.sinks:
-        if isinstance(sink, VisionEventsSinkConfig):
-            out.append(sink.api_key.get_secret_value())
-        elif isinstance(sink, WebhookSinkConfig):
-            # The URL is a secret too: Slack-style hooks carry their token in the path.
-            out.extend(url_secrets(sink.url))
-            if sink.secret is not None:
-                out.append(sink.secret.get_secret_value())
-        elif isinstance(sink, MqttSinkConfig) and sink.password is not None:
-            out.append(sink.password.get_secret_value())
-    if config.monitor.token is not None:
-        out.append(config.monitor.token.get_secret_value())
-    for model in config.models:
-        api_key = getattr(model, "api_key", None)
-        if api_key is not None:
-            out.append(api_key.get_secret_value())
-    return tuple(secret for secret in out if secret)
 
 
 def _open_video(path: Path, capture: Capture) -> cv2.VideoWriter:

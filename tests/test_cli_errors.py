@@ -5,7 +5,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from conftest import read_jsonl, run_cli, write_config, write_replay
+
+pytestmark = pytest.mark.integration
 
 
 def base_config(tmp_path: Path, source: str, model: dict[str, object] | None = None) -> Path:
@@ -101,3 +105,39 @@ def test_sink_path_that_cannot_be_written(tmp_path: Path, video: Path) -> None:
     (line,) = error_lines(result.stderr)
     assert line.startswith("error: sink 'jsonl': cannot write")
     assert read_jsonl(tmp_path / "events.jsonl") == []
+
+
+def test_a_bug_keeps_its_traceback_but_not_the_secrets(tmp_path: Path) -> None:
+    """A bug (not a user error) prints its traceback through the redacting log handler:
+    the camera password, a query value and the API key in the exception's text are masked,
+    in the main thread and in a thread that crashes. The bug is injected in the child."""
+    import subprocess
+    import sys
+
+    config = base_config(tmp_path, "rtsp://admin:pa@ss-77@127.0.0.1:1/s?user=admin&pwd=qv-5150")
+    text = config.read_text().replace(
+        "sinks:\n", "sinks:\n- type: vision_events\n  api_key: rf-key-8086-xyz\n  use_case: u\n", 1)
+    config.write_text(text)
+    child = (
+        "import sys, threading\n"
+        "import streamer.runtime as runtime\n"
+        "from streamer.cli import main\n"
+        "def broken(self):\n"
+        "    url, key = self.config.camera.source, self.config.sinks[0].api_key.get_secret_value()\n"
+        "    def crash():\n"
+        "        raise OSError(f'thread saw {url}')\n"
+        "    worker = threading.Thread(target=crash, name='worker')\n"
+        "    worker.start()\n"
+        "    worker.join()\n"
+        "    raise RuntimeError(f'bug while opening {url} with {key}')\n"
+        "runtime.Runtime.run = broken\n"
+        f"sys.exit(main(['run', {str(config)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "Traceback (most recent call last)" in result.stderr
+    assert "CRITICAL streamer: internal error" in result.stderr
+    assert "RuntimeError: bug while opening rtsp://***@127.0.0.1:1/s?user=***&pwd=*** with ***" in result.stderr
+    assert "CRITICAL streamer: thread worker crashed" in result.stderr and "OSError: thread saw" in result.stderr
+    for secret in ("pa@ss", "ss-77", "qv-5150", "rf-key-8086"):
+        assert secret not in result.stderr + result.stdout, secret

@@ -193,3 +193,38 @@ def test_plain_http_webhook_is_refused_when_it_carries_a_secret(
     message = error_of(tmp_path, text)
     assert message.startswith(f"{path}:39 sinks[2].url: http:// to hooks.example.com sends ")
     assert "hmac-key-123" not in message and "abc" not in message
+
+
+def test_every_secret_field_is_known_by_type_not_by_name() -> None:
+    """Derived from the models: each SecretStr field, whatever it is called."""
+    from pydantic import SecretStr
+
+    from streamer.config.models import (
+        Config, MonitorConfig, MqttSinkConfig, RoboflowModelConfig, VisionEventsSinkConfig,
+        WebhookSinkConfig, secret_field_names,
+    )
+
+    expected = {
+        name
+        for model in (VisionEventsSinkConfig, WebhookSinkConfig, MqttSinkConfig, MonitorConfig,
+                      RoboflowModelConfig)
+        for name, info in model.model_fields.items()
+        if SecretStr in (info.annotation, *getattr(info.annotation, "__args__", ()))
+    }
+    assert expected == {"api_key", "secret", "password", "token"}
+    assert secret_field_names(Config) == expected
+
+
+@pytest.mark.integration
+def test_a_wrong_typed_secret_is_never_echoed(tmp_path: Path) -> None:
+    """The webhook's `secret` was missing from a hand-kept list and came back in the message."""
+    text = GOOD.replace("    path: data/events.jsonl\n", "    path: data/events.jsonl\n"
+                        "  - type: webhook\n    url: https://hooks.example/x\n"
+                        "    secret: 918273645546372819\n")
+    path = write(tmp_path, text)
+    result = run_cli("validate", str(path), env=ENV)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    number = text.splitlines().index("    secret: 918273645546372819") + 1
+    assert line.startswith(f"error: {path}:{number} sinks[2].secret: input should be a valid string"), line
+    assert "918273645546372819" not in result.stderr + result.stdout

@@ -230,7 +230,7 @@ def streamer_log(caplog: Any) -> str:
 def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
     from streamer.config.loader import parse_config
     from streamer.redact import redact
-    from streamer.runtime import secrets_of
+    from streamer.config.models import config_secrets
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -250,7 +250,7 @@ def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
         f"sinks: [{{type: webhook, url: '{url}'}}]\n"
     )
     text = f"POST {url} failed; path {HOOK_TOKEN_PATH}"
-    assert "q8R9s0T1u2V3" not in redact(text, secrets_of(full))
+    assert "q8R9s0T1u2V3" not in redact(text, config_secrets(full))
 
 
 # --- mqtt -----------------------------------------------------------------------------

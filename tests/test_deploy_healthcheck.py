@@ -39,16 +39,16 @@ def test_probe_follows_the_running_process(tmp_path: Path) -> None:
         "models": [{"id": "people", "kind": "replay", "path": str(tmp_path / "none.jsonl")}],
         "outbox": {"path": str(tmp_path / "outbox.db")},
         # Reachable from outside, so a token: the probe must send it.
-        "monitor": {"bind": f"0.0.0.0:{port}", "token": "s3cret-token"},
+        "monitor": {"bind": f"0.0.0.0:{port}", "token": "s3cret-token-for-probe"},
     })
     process = subprocess.Popen([sys.executable, "-m", "streamer", "run", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
-        result = _probe(port, "s3cret-token")
+        result = _probe(port, "s3cret-token-for-probe")
         while result.returncode != 0 and time.monotonic() < deadline:
             time.sleep(0.5)
-            result = _probe(port, "s3cret-token")
+            result = _probe(port, "s3cret-token-for-probe")
         assert result.returncode == 0, result.stdout
         assert "healthy: camera 'gate'" in result.stdout
         refused = _probe(port)
@@ -56,6 +56,6 @@ def test_probe_follows_the_running_process(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    gone = _probe(port, "s3cret-token")
+    gone = _probe(port, "s3cret-token-for-probe")
     assert gone.returncode == 1
     assert gone.stdout.startswith("unhealthy:")

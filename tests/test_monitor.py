@@ -21,7 +21,11 @@ from conftest import make_video, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.config.loader import parse_config
 from streamer.errors import ConfigError
+from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed, build_app
+from streamer.monitor.server import HostPolicy
 from streamer.runtime import RunOptions, Runtime
+
+pytestmark = pytest.mark.integration
 
 API_KEY = "rf-secret-key-for-monitor-test"
 
@@ -150,12 +154,128 @@ def test_token_is_required_when_set(tmp_path: Path) -> None:
         assert client.get("/api/status?token=let-me-in").status_code == 200
 
 
-def test_binding_beyond_loopback_needs_a_token() -> None:
-    base = "camera: {source: x.mp4}\nmodels: [{id: m, kind: hog}]\n"
-    with pytest.raises(ConfigError, match=r"monitor: .*0.0.0.0:8080.* set monitor.token"):
-        parse_config(base + "monitor: {bind: 0.0.0.0:8080}\n")
-    parse_config(base + "monitor: {bind: 0.0.0.0:8080, token: abcdef}\n")
-    parse_config(base + "monitor: {bind: 127.0.0.1:8080}\n")
+BASE = "camera: {source: x.mp4}\nmodels: [{id: m, kind: hog}]\n"
+TOKEN_16 = "0123456789abcdef"
+
+
+@pytest.mark.parametrize(("monitor", "expected"), [
+    ("{bind: 0.0.0.0:8080}", r"monitor.token: bind '0.0.0.0:8080' is reachable .* set monitor.token"),
+    ('{bind: 0.0.0.0:8080, token: ""}', r"monitor.token: is empty .* at least 16 characters"),
+    ('{bind: "[::]:8080", token: "   "}', r"monitor.token: is empty"),
+    ("{bind: 0.0.0.0:8080, token: abcdef}", r"monitor.token: has 6 characters; .* at least 16"),
+    ("{bind: 10.1.2.3:8080, token: 0123456789abcde}", r"monitor.token: has 15 characters"),
+    ("{bind: cam-box.example:8080}", r"monitor.token: bind 'cam-box.example:8080' is reachable"),
+])
+def test_binding_beyond_loopback_needs_a_real_token(monitor: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected) as refused:
+        parse_config(BASE + f"monitor: {monitor}\n")
+    assert len(str(refused.value).splitlines()) == 1
+
+
+def test_tokens_that_pass() -> None:
+    wide = parse_config(BASE + f"monitor: {{bind: 0.0.0.0:8080, token: {TOKEN_16}}}\n").monitor
+    assert wide.token is not None and wide.token.get_secret_value() == TOKEN_16
+    for bind in ("127.0.0.1:8080", "127.3.4.5:8080", "localhost:8080", "'[::1]:8080'"):
+        # On loopback an empty token (an unset ${MONITOR_TOKEN:-}) means "no token".
+        assert parse_config(BASE + f'monitor: {{bind: {bind}, token: ""}}\n').monitor.token is None
+    assert parse_config(BASE + "monitor: {bind: 127.0.0.1:8080, token: short}\n").monitor.token
+    off = parse_config(BASE + "monitor: {bind: 0.0.0.0:8080, enabled: false}\n").monitor
+    assert off.token is None  # nothing is served
+
+
+def _feed() -> MonitorFeed:
+    return MonitorFeed(live=LiveView(lambda frame, dets: frame.image, max_fps=1), status=dict,
+                       events=lambda limit: [], event_image=lambda event_id: None,
+                       metrics=Metrics(dict))
+
+
+@pytest.mark.parametrize("token", [None, "", "  ", "fifteen-chars-x"])
+def test_the_monitor_itself_never_serves_off_loopback_without_a_token(token: str | None) -> None:
+    """Whatever builds it (a config made in code skips the loader), no listening socket
+    goes to the network without a token of at least 16 characters."""
+    with pytest.raises(ConfigError, match="at least 16 characters"):
+        Monitor(_feed(), "0.0.0.0:0", token)
+
+
+def test_a_run_whose_config_skipped_validation_still_refuses(tmp_path: Path) -> None:
+    """model_construct skips every validator: the runtime refuses anyway (exit 2 via the
+    CLI), and the run ends without a monitor instead of serving without auth."""
+    from streamer.config.models import MonitorConfig
+
+    config = load_config(scene_config(tmp_path, frames=20, monitor={"bind": "127.0.0.1:0"}))
+    wide_open = MonitorConfig.model_construct(
+        enabled=True, bind="0.0.0.0:0", token=None, allowed_hosts=[], max_fps=5.0)
+    runtime = Runtime(config.model_copy(update={"monitor": wide_open}),
+                      RunOptions(progress_s=3600, drain_s=0), report=lambda line: None)
+    with pytest.raises(ConfigError, match="monitor.token: .* at least 16 characters"):
+        runtime.run()
+    assert runtime.monitor is None
+
+
+def test_an_empty_token_never_means_open() -> None:
+    with pytest.raises(ConfigError, match="monitor.token: is empty"):
+        build_app(_feed(), token="")
+
+
+def test_empty_token_from_an_unset_variable_is_refused_by_validate_and_run(tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    config = scene_config(tmp_path, frames=10, monitor={"bind": "0.0.0.0:0", "token": "${MONITOR_TOKEN:-}"})
+    line = next(n for n, text in enumerate(config.read_text().splitlines(), 1) if "MONITOR_TOKEN" in text)
+    env = {"MONITOR_TOKEN": ""}
+    for command in ("validate", "run"):
+        result = run_cli(command, str(config), env=env, timeout=60)
+        assert result.returncode == 2, result.stderr
+        (error,) = result.stderr.strip().splitlines()
+        assert error.startswith(f"error: {config}:{line} monitor.token: is empty"), error
+        assert "0.0.0.0:0" in error and "Traceback" not in result.stderr
+    # The --monitor flag overrides a loopback bind through the same check.
+    loopback = scene_config(tmp_path, frames=10, monitor={"bind": "127.0.0.1:0", "token": "${MONITOR_TOKEN:-}"})
+    result = run_cli("run", str(loopback), "--monitor", "0.0.0.0:0", env=env, timeout=60)
+    assert result.returncode == 2
+    (error,) = result.stderr.strip().splitlines()
+    assert error.startswith("error: --monitor 0.0.0.0:0: bind '0.0.0.0:0' is reachable"), error
+    assert not (tmp_path / "outbox.db").exists()  # refused before anything ran
+
+
+def test_foreign_host_header_is_refused(tmp_path: Path) -> None:
+    """DNS rebinding: a page under another domain reaching the loopback monitor gets no
+    picture, no status and no events; the names the operator uses still work."""
+    config = scene_config(tmp_path, frames=60, monitor={
+        "bind": "127.0.0.1:0", "allowed_hosts": ["edge-box-07.local"]})
+    with running(config) as (runtime, url), httpx.Client(base_url=url, timeout=10) as client:
+        port = url.rsplit(":", 1)[1]
+        for host in ("rebind.attacker.example", f"rebind.attacker.example:{port}",
+                     "127.0.0.1.nip.io", f"localhost.attacker.example:{port}", "", "[::2]"):
+            for path in ("/", "/api/status", "/snapshot.jpg", "/api/events", "/metrics", "/stream.mjpg"):
+                answer = client.get(path, headers={"Host": host})
+                assert answer.status_code == 421, (host, path, answer.status_code)
+                assert "allowed_hosts" in answer.text and "dock-3" not in answer.text
+        for host in (f"127.0.0.1:{port}", "127.0.0.1", f"localhost:{port}", "LOCALHOST",
+                     f"[::1]:{port}", "edge-box-07.local", f"Edge-Box-07.local:{port}"):
+            assert client.get("/api/status", headers={"Host": host}).status_code == 200, host
+        # A raw request as a browser would send it, Host line and all.
+        import socket
+
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+            raw.sendall(b"GET /api/status HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 421 ") and b"dock-3" not in answer
+
+
+def test_host_policy_of_a_wildcard_bind() -> None:
+    """Bound to every interface, the box is reached by its addresses: any IP literal is
+    fine (a rebinding page always comes under a name), names must be listed."""
+    policy = HostPolicy.for_bind("0.0.0.0", ["edge-box-07.local"])
+    for host in ("192.168.1.50:8080", "10.0.0.7", "[fe80::1]:8080", "localhost:8080",
+                 "edge-box-07.local:8080"):
+        assert policy.allows(host), host
+    for host in ("evil.example", "edge-box-08.local", "192.168.1.50.evil.example:8080", ""):
+        assert not policy.allows(host), host
+    specific = HostPolicy.for_bind("192.168.1.50")
+    assert specific.allows("192.168.1.50:8080") and not specific.allows("192.168.1.51:8080")
 
 
 def test_a_viewer_that_never_reads_does_not_slow_the_frame_loop(tmp_path: Path) -> None:
@@ -167,7 +287,7 @@ def test_a_viewer_that_never_reads_does_not_slow_the_frame_loop(tmp_path: Path) 
         host, port = url.removeprefix("http://").split(":")
         stalled = socket.create_connection((host, int(port)))
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        stalled.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")  # and never read
+        stalled.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode())  # and never read
         try:
             wait_for(lambda: runtime.summary.frames >= 45, timeout=15)
             started = runtime.summary.frames

@@ -15,14 +15,15 @@ from typing import Any, Union
 import yaml
 from pydantic import ValidationError
 
-from streamer.config.models import Config, check_references
+from streamer.config.models import Config, check_references, secret_field_names
 from streamer.errors import ConfigError
 from streamer.redact import redact
 
 Loc = tuple[Union[str, int], ...]
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-_SECRET_KEYS = {"api_key", "token", "password"}
+# Every SecretStr field of the models: a wrong-typed secret is never echoed back.
+_SECRET_KEYS = secret_field_names(Config)
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

@@ -7,11 +7,21 @@ sections (a rule naming a zone) are small named checks at the bottom of ``Config
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import socket
 from pathlib import Path
-from typing import Annotated, Literal, Union
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 
 Point = tuple[float, float]
 
@@ -539,6 +549,33 @@ class OutboxConfig(StreamerModel):
     )
 
 
+MIN_TOKEN_CHARS = 16
+
+
+def bind_host(bind: str) -> str:
+    """The host part of ``HOST:PORT`` (``[::1]:80`` gives ``::1``)."""
+    return bind.rpartition(":")[0].strip().strip("[]")
+
+
+def normal_host(host: str) -> str:
+    """One spelling per host name: no brackets, no trailing dot, lower case."""
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; an empty host, which the monitor binds to 127.0.0.1."""
+    host = normal_host(host)
+    if host in ("", "localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+
+
 class MonitorConfig(StreamerModel):
     enabled: bool = Field(True, description="Serve the live monitor page, API and metrics.")
     bind: str = Field(
@@ -546,22 +583,70 @@ class MonitorConfig(StreamerModel):
         description="HOST:PORT; any address but loopback requires `token`. Port 0 = any free.",
     )
     token: SecretStr | None = Field(
-        None, description="Required as `Authorization: Bearer` or `?token=` when set."
+        None,
+        validate_default=True,
+        description=(
+            "Required as `Authorization: Bearer` or `?token=` when set; off loopback it must "
+            f"be set, with at least {MIN_TOKEN_CHARS} characters. Empty on loopback = none."
+        ),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Extra names the monitor answers to in the Host header (e.g. edge-box-07.local). "
+            "Always allowed: the bind address, localhost, 127.0.0.1, [::1]; on a 0.0.0.0 or "
+            ":: bind also any IP address. Other names get 421 (no DNS rebinding)."
+        ),
     )
     max_fps: float = Field(
         5.0, gt=0, description="Cap on annotated frames drawn per second for viewers."
     )
 
-    @model_validator(mode="after")
-    def _token_off_loopback(self) -> MonitorConfig:
-        host = self.bind.rpartition(":")[0].strip("[]")
-        loopback = host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
-        if self.enabled and not loopback and self.token is None:
+    @field_validator("token")
+    @classmethod
+    def _token_off_loopback(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Off loopback the monitor shows the camera to the network: a real token, always.
+
+        An empty token (``token: ""`` or an unset ``${MONITOR_TOKEN:-}``) means no token
+        on loopback and is refused elsewhere, so it can never open the monitor."""
+        bind = info.data.get("bind")
+        if bind is None:
+            return token  # bind failed its own check; that error is reported
+        value = token.get_secret_value().strip() if token is not None else ""
+        if not info.data.get("enabled", True) or is_loopback_host(bind_host(bind)):
+            return token if value else None
+        reach = f"bind {bind!r} is reachable from other machines"
+        if token is None:
             raise ValueError(
-                f"bind {self.bind!r} is reachable from other machines: set monitor.token "
-                f"(or bind to 127.0.0.1)"
+                f"{reach}: set monitor.token (at least {MIN_TOKEN_CHARS} characters) "
+                f"or bind to 127.0.0.1"
             )
-        return self
+        if not value:
+            raise ValueError(
+                f"is empty (an unset ${{NAME:-}} gives an empty value), but {reach}: "
+                f"set a token of at least {MIN_TOKEN_CHARS} characters"
+            )
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"has {len(value)} characters; {reach}: use at least {MIN_TOKEN_CHARS}"
+            )
+        return token
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        out = []
+        for host in hosts:
+            name = normal_host(host)
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                if not _HOST_NAME.match(name):
+                    raise ValueError(
+                        f"{host!r} is not a host name or IP address (no scheme, port or path)"
+                    ) from None
+            out.append(name)
+        return out
 
 
 # --- the whole file -------------------------------------------------------------------
@@ -780,3 +865,73 @@ def _check_class_names(config: Config) -> list[tuple[Loc, str]]:
                         (loc, f"unknown class {name!r}: the models output {listed}")
                     )
     return problems
+
+
+# --- secrets --------------------------------------------------------------------------
+
+
+def _types_in(annotation: Any) -> Iterator[Any]:
+    """Every type named inside an annotation (through Union, list, dict, Annotated)."""
+    yield annotation
+    for arg in get_args(annotation):
+        yield from _types_in(arg)
+
+
+def secret_field_names(model: type[BaseModel] = Config) -> frozenset[str]:
+    """Names of every ``SecretStr`` field in ``model``'s tree, whatever they are called.
+
+    Derived from the models, so a new secret field is hidden in error messages the day it
+    is added, without a hand-kept list to forget.
+    """
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+
+    def visit(cls: type[BaseModel]) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            for kind in _types_in(info.annotation):
+                if kind is SecretStr:
+                    names.add(name)
+                elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                    visit(kind)
+
+    visit(model)
+    return frozenset(names)
+
+
+def _secret_values(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_values(getattr(value, name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_values(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_values(item)
+
+
+def config_secrets(config: Config) -> tuple[str, ...]:
+    """Literal secret values in a config, for :func:`streamer.redact.redact`.
+
+    Every ``SecretStr`` field (keys, tokens, passwords); the camera URL's password and query
+    values; a webhook URL's path and query (Slack, Teams and Discord put the token in the
+    path).
+    """
+    from urllib.parse import urlsplit
+
+    from streamer.redact import url_secrets
+
+    out: list[str] = list(_secret_values(config))
+    if isinstance(config.camera.source, str):
+        out += url_secrets(config.camera.source)
+    for sink in config.sinks:
+        if isinstance(sink, WebhookSinkConfig):
+            parts = urlsplit(sink.url)
+            out += [parts.path] if parts.path.strip("/") else []
+            out += url_secrets(sink.url)
+    return tuple(dict.fromkeys(secret for secret in out if secret))

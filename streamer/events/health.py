@@ -15,12 +15,18 @@ from streamer.rules.base import RuleEvent
 HEALTH_RULE_ID = "camera-health"
 
 
-def health_event(state: str, previous: str, reason: str, source: str, t_s: float) -> RuleEvent:
-    """The event for a camera entering ``state``; ``source`` must already be redacted."""
+def health_event(state: str, previous: str, reason: str, camera_id: str, t_s: float) -> RuleEvent:
+    """The event for camera ``camera_id`` entering ``state``.
+
+    Every sink delivers it off the box, so it names the camera by its id (also in
+    ``customMetadata.source``), never by its URL; ``reason`` must already be free of it.
+    """
     spec = EventSpec(
         type="custom",
         value=f"camera {state}",
-        custom_metadata={"health_state": state, "previous_state": previous, "source": source[:1000]},
+        custom_metadata={
+            "health_state": state, "previous_state": previous, "source": camera_id[:1000],
+        },
     )
     line = f"camera {state}" + (f": {reason}" if reason else "")
     return RuleEvent(

@@ -2,17 +2,21 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
 ``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/metrics``. With a token set,
-every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``.
+every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
+token is not optional (:class:`Monitor` refuses to start without one). Every route also
+checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
+through a DNS-rebinding domain.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
+import ipaddress
 import logging
 import socket
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +27,19 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.datastructures import Headers
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamer.errors import StreamerError
+from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host, normal_host
+from streamer.errors import ConfigError, StreamerError
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
@@ -55,15 +68,89 @@ class MonitorFeed:
     metrics: Metrics
 
 
+@dataclass(frozen=True)
+class HostPolicy:
+    """Which ``Host`` headers the monitor answers: DNS rebinding gets no picture.
+
+    A rebinding page reaches the monitor under the attacker's domain name, so the
+    browser sends that name as ``Host``. Allowed: the loopback names, the bind address,
+    the configured ``allowed_hosts``; on a wildcard bind (0.0.0.0, ::) also any IP
+    literal, since a page can only be served under an IP that is the monitor itself.
+    """
+
+    names: frozenset[str]
+    any_ip: bool = False
+
+    @classmethod
+    def for_bind(cls, bind_host: str, allowed_hosts: Iterable[str] = ()) -> HostPolicy:
+        bind_host = normal_host(bind_host)
+        names = {"localhost", "127.0.0.1", "::1", bind_host, *map(normal_host, allowed_hosts)}
+        return cls(frozenset(names - {""}), any_ip=bind_host in ("0.0.0.0", "::"))
+
+    def allows(self, host_header: str) -> bool:
+        host = _host_of(host_header)
+        if host in self.names:
+            return True
+        if not self.any_ip:
+            return False
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return True
+
+
+def _host_of(header: str) -> str:
+    """The name in a ``Host`` header without its port: ``[::1]:80`` gives ``::1``."""
+    header = header.strip()
+    if header.startswith("["):
+        return normal_host(header[1:].partition("]")[0])
+    if header.count(":") == 1:
+        header = header.partition(":")[0]
+    return normal_host(header)
+
+
+class _HostCheck:
+    """421 for a ``Host`` the :class:`HostPolicy` refuses, before any route or token check.
+
+    Not Starlette's ``TrustedHostMiddleware``: it cuts the header at the first ':', so an
+    IPv6 literal (``[::1]:8080``) never matches, and it cannot express "any IP literal"
+    for a wildcard bind.
+    """
+
+    def __init__(self, app: ASGIApp, policy: HostPolicy) -> None:
+        self.app = app
+        self._policy = policy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = Headers(scope=scope).get("host", "")
+            if not self._policy.allows(host):
+                response = PlainTextResponse(
+                    "misdirected request: this monitor does not answer to that Host name "
+                    "(add it to monitor.allowed_hosts)\n",
+                    status_code=421,
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def build_app(
-    feed: MonitorFeed, token: str | None = None, closing: threading.Event | None = None
+    feed: MonitorFeed,
+    token: str | None = None,
+    closing: threading.Event | None = None,
+    hosts: HostPolicy | None = None,
 ) -> Starlette:
     """The ASGI app; separate from :class:`Monitor` so tests can serve it as they like.
 
     ``closing`` ends open MJPEG streams, so a shutdown finishes them instead of
-    cancelling them mid-frame.
+    cancelling them mid-frame. ``hosts`` defaults to the loopback names only.
     """
     closing = closing or threading.Event()
+    if token is not None and not token.strip():
+        # An empty token would compare equal to an absent one: that is no auth at all.
+        raise ConfigError("monitor.token: is empty; leave it unset or give a real token")
 
     async def page(request: Request) -> Response:
         return HTMLResponse(PAGE)
@@ -115,7 +202,9 @@ def build_app(
         body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    middleware = [Middleware(_TokenMiddleware, token=token)] if token else []
+    middleware = [Middleware(_HostCheck, policy=hosts or HostPolicy.for_bind("127.0.0.1"))]
+    if token is not None:
+        middleware.append(Middleware(_TokenMiddleware, token=token))
     return Starlette(
         routes=[
             Route("/", page),
@@ -152,13 +241,28 @@ class _TokenMiddleware(BaseHTTPMiddleware):
 class Monitor:
     """Runs the app with uvicorn on its own thread; ``stop()`` ends it."""
 
-    def __init__(self, feed: MonitorFeed, bind: str, token: str | None = None) -> None:
+    def __init__(
+        self,
+        feed: MonitorFeed,
+        bind: str,
+        token: str | None = None,
+        allowed_hosts: Iterable[str] = (),
+    ) -> None:
         host, _, port = bind.rpartition(":")
         self.host = host.strip("[]") or "127.0.0.1"
         try:
             port_number = int(port)
         except ValueError:
             raise StreamerError(f"monitor.bind: expected HOST:PORT, got {bind!r}") from None
+        if token is not None and not token.strip():
+            token = None
+        if not is_loopback_host(self.host) and (token is None or len(token) < MIN_TOKEN_CHARS):
+            # The config check says the same; this one holds for any caller, so the
+            # picture never goes to the network without auth.
+            raise ConfigError(
+                f"monitor.token: bind {bind!r} is reachable from other machines: a token of "
+                f"at least {MIN_TOKEN_CHARS} characters is required"
+            )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -171,8 +275,10 @@ class Monitor:
         self.port = int(self._socket.getsockname()[1])
         self._closing = threading.Event()
         config = uvicorn.Config(
-            build_app(feed, token, self._closing),
+            build_app(feed, token, self._closing, HostPolicy.for_bind(self.host, allowed_hosts)),
             log_level="warning",
+            # Through the root logger and its redacting formatter, not uvicorn's own handlers.
+            log_config=None,
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=3,
