@@ -38,6 +38,7 @@ from streamer.detect.replay import detections_to_row
 from streamer.errors import SinkError, StreamerError
 from streamer.events.outbox import Outbox
 from streamer.events.health import health_event
+from streamer.events.payload import iso_utc
 from streamer.events.sender import Sender
 from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
@@ -418,7 +419,10 @@ class Runtime:
                 (capture.height or 360, capture.width or 640, 3), np.uint8
             )
             t_s = last.t_s if last is not None else 0.0
-            event = health_event(change.state, change.previous, change.reason, capture.name, t_s)
+            event = health_event(
+                change.state, change.previous, change.reason, capture.name, t_s,
+                away_s=change.away_s, attempts=change.attempts,
+            )
             writer.submit(event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts))
 
     def _process(self, frame: Frame, stages: _Stages) -> None:
@@ -507,6 +511,7 @@ class Runtime:
         }
         if capture is not None:
             health = capture.health()
+            next_wall = health["next_attempt_wall_ts"]
             camera.update(
                 state=health["state"],
                 fps_in=health["fps"],
@@ -516,6 +521,11 @@ class Runtime:
                 reconnects_total=health["reconnects_total"],
                 last_frame_age_s=health["last_frame_age_s"],
                 last_error=health["last_error"],
+                reconnect_attempts=health["reconnect_attempts"],
+                next_attempt_at=iso_utc(next_wall) if next_wall else None,
+                next_attempt_in_s=health["next_attempt_in_s"],
+                away_s=health["away_s"],
+                reconnect_max_s=health["reconnect_max_s"],
                 width=capture.width,
                 height=capture.height,
             )

@@ -15,13 +15,25 @@ from streamer.rules.base import RuleEvent
 HEALTH_RULE_ID = "camera-health"
 
 
-def health_event(state: str, previous: str, reason: str, source: str, t_s: float) -> RuleEvent:
-    """The event for a camera entering ``state``; ``source`` must already be redacted."""
-    spec = EventSpec(
-        type="custom",
-        value=f"camera {state}",
-        custom_metadata={"health_state": state, "previous_state": previous, "source": source[:1000]},
-    )
+def health_event(
+    state: str,
+    previous: str,
+    reason: str,
+    source: str,
+    t_s: float,
+    away_s: float | None = None,
+    attempts: int = 0,
+) -> RuleEvent:
+    """The event for a camera entering ``state``; ``source`` must already be redacted.
+
+    A return from an outage (``away_s`` set) says how long the picture was away and how
+    many opens it took, so a dashboard shows the gap in the record without a second query.
+    """
+    metadata = {"health_state": state, "previous_state": previous, "source": source[:1000]}
+    if away_s is not None:
+        metadata.update(away_s=f"{away_s:.1f}", reconnect_attempts=str(attempts))
+        reason = reason or f"back after {away_s:.1f} s away ({attempts} reconnect attempt(s))"
+    spec = EventSpec(type="custom", value=f"camera {state}", custom_metadata=metadata)
     line = f"camera {state}" + (f": {reason}" if reason else "")
     return RuleEvent(
         rule_id=HEALTH_RULE_ID,
