@@ -493,10 +493,14 @@ class Capture:
             return
         if self.stats.state == "connecting" and not conn.frames:
             log.warning(
-                "camera.source: %s is not reachable yet (%s); retrying until it is", self.name, reason
+                "camera.source: %s is not reachable yet (%s); retrying every %g s at most until it is",
+                self.name, reason, self.reconnect_max_s,
             )
         else:
-            log.warning("source %s went offline (%s); reconnecting", self.name, reason)
+            log.warning(
+                "source %s went offline (%s); reconnecting every %g s at most",
+                self.name, reason, self.reconnect_max_s,
+            )
         self._set_state("offline", reason)
 
     def _read_connection(self, conn: _Connection) -> None:
