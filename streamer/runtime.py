@@ -39,6 +39,7 @@ from streamer.detect.replay import detections_to_row
 from streamer.errors import ConfigError, SinkError, StreamerError
 from streamer.events.outbox import Outbox
 from streamer.events.health import health_event
+from streamer.events.payload import iso_utc
 from streamer.events.sender import Sender
 from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
@@ -440,7 +441,10 @@ class Runtime:
             # Events leave the box: they name the camera by its id, never by its URL.
             camera_id = self.config.camera.id
             reason = replace_urls(redact(change.reason, self._secrets), f"camera {camera_id}")
-            event = health_event(change.state, change.previous, reason, camera_id, t_s)
+            event = health_event(
+                change.state, change.previous, reason, camera_id, t_s,
+                away_s=change.away_s, attempts=change.attempts,
+            )
             writer.submit(event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts))
 
     def _process(self, frame: Frame, stages: _Stages) -> None:
@@ -535,6 +539,7 @@ class Runtime:
         }
         if capture is not None:
             health = capture.health()
+            next_wall = health["next_attempt_wall_ts"]
             camera.update(
                 state=health["state"],
                 fps_in=health["fps"],
@@ -544,6 +549,11 @@ class Runtime:
                 reconnects_total=health["reconnects_total"],
                 last_frame_age_s=health["last_frame_age_s"],
                 last_error=redact(health["last_error"], self._secrets),
+                reconnect_attempts=health["reconnect_attempts"],
+                next_attempt_at=iso_utc(next_wall) if next_wall else None,
+                next_attempt_in_s=health["next_attempt_in_s"],
+                away_s=health["away_s"],
+                reconnect_max_s=health["reconnect_max_s"],
                 width=capture.width,
                 height=capture.height,
             )

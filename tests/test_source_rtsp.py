@@ -92,7 +92,7 @@ def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop:
     frames_when_down = reader.frames
     time.sleep(1.5)
     server.start()
-    # Backoff 1 s, 2 s, 4 s (+-20 %) plus an RTSP open: back well within 10 s.
+    # Backoff 1 s, 2 s, then 3 s (jittered shorter) plus an RTSP open: back well within 10 s.
     wait_for(lambda: reader.frames > frames_when_down + 10, 10)
     wait_for(lambda: "live" in reader.states[reader.states.index("offline"):], 2)
     health = capture.health()

@@ -150,3 +150,45 @@ def test_server_that_never_sends_media_is_reopened_and_reported(
         assert run.runtime.summary.ended_by == "a stop request"
     finally:
         silent.kill()
+
+
+def test_offline_is_sent_once_per_outage_and_live_says_how_long(
+    tmp_path: Path, clip: Path, running: list[Running]
+) -> None:
+    """Many failed attempts in one outage raise one `offline`, a hang then a death one
+    `stalled` and one `offline`; each return is a `live` event with the time away."""
+    server = RtspServer(clip).start()
+    try:
+        # A long read timeout, so a hang shows as a stall (the watchdog) rather than as
+        # failed reads (facts.md: a stalled read returns held frames twice first).
+        run = Running(tmp_path, server.url(), reconnect_max_s=1, read_timeout_s=30,
+                      health_events=["offline", "stalled", "live"])
+        running.append(run)
+        wait_for(lambda: run.health_states() == ["live"], 20)
+        capture = run.runtime._capture
+        assert capture is not None
+        # Outage 1: the camera hangs (socket open, silent), then dies; 4+ attempts fail.
+        server.pause()
+        wait_for(lambda: run.state() == "stalled", FAST["stall_timeout_s"] + 3)
+        server.kill()
+        wait_for(lambda: capture.health()["reconnect_attempts"] >= 4, 20)
+        assert run.state() == "offline"
+        down_s = capture.health()["away_s"]
+        server.start()
+        wait_for(lambda: run.state() == "live", 10)
+        # Outage 2: killed; 3+ attempts.
+        wait_for(lambda: run.health_states()[-1] == "live", 5)
+        server.kill()
+        wait_for(lambda: capture.health()["reconnect_attempts"] >= 3, 20)
+        server.start()
+        wait_for(lambda: run.health_states().count("live") == 3, 15)
+        assert run.health_states() == ["live", "stalled", "offline", "live", "offline", "live"]
+        lives = [e for e in run.events("camera-health") if e["customMetadata"]["health_state"] == "live"]
+        assert "away_s" not in lives[0]["customMetadata"]  # the start is no return
+        first, second = (e["customMetadata"] for e in lives[1:])
+        assert float(first["away_s"]) >= down_s and int(first["reconnect_attempts"]) >= 5
+        assert float(second["away_s"]) >= 3 * 0.8 and int(second["reconnect_attempts"]) >= 4
+        assert first["reason"].startswith("camera live: back after ")
+        run.stop()
+    finally:
+        server.kill()

@@ -64,6 +64,18 @@ class CameraConfig(StreamerModel):
             "(a read still hanging is abandoned on its thread)."
         ),
     )
+    reconnect_max_s: float | None = Field(
+        None,
+        ge=0.5,
+        le=600,
+        description=(
+            "Live sources: longest wait between two reconnect attempts (they start at 1 s "
+            "and double up to it, jittered 0-20 % shorter). Default 3 s for RTSP and USB "
+            "cameras, so the picture is back within 10 s of the camera's return; 30 s for "
+            "http(s) streams, which are as often a remote server as a camera. Files never "
+            "reconnect."
+        ),
+    )
     frozen_s: float = Field(
         30.0,
         gt=0,

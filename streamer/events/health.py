@@ -15,19 +15,27 @@ from streamer.rules.base import RuleEvent
 HEALTH_RULE_ID = "camera-health"
 
 
-def health_event(state: str, previous: str, reason: str, camera_id: str, t_s: float) -> RuleEvent:
+def health_event(
+    state: str,
+    previous: str,
+    reason: str,
+    camera_id: str,
+    t_s: float,
+    away_s: float | None = None,
+    attempts: int = 0,
+) -> RuleEvent:
     """The event for camera ``camera_id`` entering ``state``.
 
     Every sink delivers it off the box, so it names the camera by its id (also in
     ``customMetadata.source``), never by its URL; ``reason`` must already be free of it.
+    A return from an outage (``away_s`` set) says how long the picture was away and how
+    many opens it took, so a dashboard shows the gap in the record without a second query.
     """
-    spec = EventSpec(
-        type="custom",
-        value=f"camera {state}",
-        custom_metadata={
-            "health_state": state, "previous_state": previous, "source": camera_id[:1000],
-        },
-    )
+    metadata = {"health_state": state, "previous_state": previous, "source": camera_id[:1000]}
+    if away_s is not None:
+        metadata.update(away_s=f"{away_s:.1f}", reconnect_attempts=str(attempts))
+        reason = reason or f"back after {away_s:.1f} s away ({attempts} reconnect attempt(s))"
+    spec = EventSpec(type="custom", value=f"camera {state}", custom_metadata=metadata)
     line = f"camera {state}" + (f": {reason}" if reason else "")
     return RuleEvent(
         rule_id=HEALTH_RULE_ID,

@@ -1,21 +1,22 @@
 """Sender threads: one per sink, delivering from the outbox, never touching the frame loop.
 
-A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, with
-jitter, or the server's ``Retry-After``). The backoff resets on every successful send
-(facts.md: one that resets only after a whole round succeeds never drains under a
-30-40 % failure rate). An answer that is final for an event (a 4xx other than
-408/429/401/403, see :func:`streamer.sinks.http.outcome`) sends it to ``dead`` with the
-reason; a pause (refused key, redirect) keeps every event and shows the sink's status.
+A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, jittered,
+with the shared :class:`~streamer.backoff.Backoff`; or the server's ``Retry-After``). The
+backoff resets on every successful send (facts.md: one that resets only after a whole
+round succeeds never drains under a 30-40 % failure rate). An answer that is final for an
+event (a 4xx other than 408/429/401/403, see :func:`streamer.sinks.http.outcome`) sends it
+to ``dead`` with the reason; a pause (refused key, redirect) keeps every event and shows
+the sink's status.
 """
 
 from __future__ import annotations
 
 import logging
-import random
 import sqlite3
 import threading
 import time
 
+from streamer.backoff import Backoff
 from streamer.events.outbox import Outbox
 from streamer.redact import redact
 from streamer.sinks.base import SendOutcome, Sink
@@ -45,12 +46,11 @@ class Sender:
         self._outbox = outbox
         self._batch_size = batch_size or int(getattr(sink, "batch_size", 20))
         self._idle_s = idle_s
-        self._backoff_start_s = backoff_start_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(backoff_start_s, backoff_max_s)
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"sender-{sink.name}", daemon=True)
-        self._backoff_s = 0.0
+        self._backoff_s = 0.0  # the wait now in force; 0 while deliveries succeed
         self.delivered_total = 0
         self.retried_total = 0
         self.dead_total = 0
@@ -144,6 +144,7 @@ class Sender:
             if self._backoff_s:
                 log.info("sink %s: delivering again", self.sink.name)
             self._backoff_s = 0.0
+            self._backoff.reset()
         if failure is not None:
             if failure.paused and failure.reason != self.paused_reason:
                 log.error(
@@ -154,6 +155,7 @@ class Sender:
             self._fail(failure.reason, failure.retry_after_s)
             return False
         self._backoff_s = 0.0
+        self._backoff.reset()
         return True
 
     def _record_evictions(self) -> None:
@@ -170,13 +172,9 @@ class Sender:
         if retry_after_s is not None and retry_after_s >= 0:
             # The server's word wins over our own (shorter) schedule, up to the 5 min cap.
             self._backoff_s = min(retry_after_s, BACKOFF_MAX_S)
+            self._backoff.hold(self._backoff_s)
         else:
-            base = (
-                self._backoff_start_s
-                if not self._backoff_s
-                else min(self._backoff_s * 2, self._backoff_max_s)
-            )
-            self._backoff_s = base * random.uniform(0.8, 1.2)
+            self._backoff_s = self._backoff.next_delay()
         if reason != self.last_error:
             log.warning(
                 "sink %s: delivery failed (%s); events kept, retrying in %.1f s",

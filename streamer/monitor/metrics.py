@@ -59,6 +59,11 @@ class _StatusCollector(Collector):
         yield counter(
             "streamer_source_reconnects", "Times the source was reopened.", camera.get("reconnects_total")
         )
+        yield gauge(
+            "streamer_source_reconnect_attempts",
+            "Opens tried in the current outage (0 while frames flow).",
+            camera.get("reconnect_attempts"),
+        )
         yield gauge("streamer_source_fps", "Frames per second read from the source.", camera.get("fps_in"))
         yield gauge("streamer_pipeline_fps", "Frames per second through the rules.", camera.get("fps_out"))
         yield gauge(

@@ -87,9 +87,16 @@ async function refreshStatus() {
     el("health").textContent = camera.state || "unknown";
     el("health").className = "badge " + (camera.state || "");
     el("rates").textContent = fmt(camera.fps_in || 0) + " fps in · " + fmt(camera.fps_out || 0) + " fps out";
-    kv(el("camera"), [["source", camera.source], ["frames", camera.frames_total],
+    const cameraRows = [["source", camera.source], ["frames", camera.frames_total],
       ["dropped", camera.frames_dropped_total], ["reconnects", camera.reconnects_total],
-      ["last frame", fmt(camera.last_frame_age_s) + " s ago"]]);
+      ["last frame", fmt(camera.last_frame_age_s) + " s ago"]];
+    if (camera.away_s !== null && camera.away_s !== undefined) {
+      // An outage: how long, how many tries so far, and when the next one comes.
+      cameraRows.push(["away", fmt(camera.away_s) + " s · " + camera.reconnect_attempts + " attempt(s)"]);
+      cameraRows.push(["next attempt", camera.next_attempt_at === null ? "now (opening)"
+        : "in " + fmt(camera.next_attempt_in_s) + " s · " + camera.next_attempt_at]);
+    }
+    kv(el("camera"), cameraRows);
     const rules = el("rules"); rules.replaceChildren();
     for (const [id, state] of Object.entries(status.rules || {})) {
       const row = document.createElement("div"); row.className = "rule"; row.dataset.rule = id;

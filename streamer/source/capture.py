@@ -6,17 +6,23 @@ hand over through a bounded queue with a blocking put: every frame, in order, un
 ``realtime`` asks for live-camera behaviour.
 
 A live source heals itself (issue 6): a supervisor thread runs one reader thread per
-connection, reopens with jittered backoff (1 s doubling to 30 s) for ever, and abandons
-a reader whose read hangs past ``stall_timeout_s`` instead of waiting on it. Each reader
-carries a generation number; frames from an abandoned generation are thrown away, so a
-read that returns late can never hand over a stale frame.
+connection, reopens with jittered backoff for ever, and abandons a reader whose read hangs
+past ``stall_timeout_s`` instead of waiting on it. Each reader carries a generation number;
+frames from an abandoned generation are thrown away, so a read that returns late can never
+hand over a stale frame.
+
+The backoff is short for cameras (issue 19): it doubles from 1 s to ``RECONNECT_MAX_S``
+(3 s for RTSP and USB), so a camera that comes back after an outage of any length is
+watched again within that wait plus one open (about 3 s for RTSP), under 10 s. An outage
+runs from the last frame to the next one: its down states (``stalled``, ``offline``) are
+each reported once in it, however many attempts fail, and the return says how long the
+picture was away.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import random
 import threading
 import time
 from collections import deque
@@ -27,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from streamer.backoff import Backoff
 from streamer.config.models import CameraConfig
 from streamer.errors import SourceError
 from streamer.redact import redact
@@ -38,8 +45,14 @@ log = logging.getLogger("streamer.source")
 _END = object()
 
 HEALTH_STATES = ("connecting", "live", "stalled", "frozen", "offline")
-BACKOFF_START_S = 1.0
-BACKOFF_MAX_S = 30.0
+DOWN_STATES = ("stalled", "offline")  # no picture: an outage
+RECONNECT_START_S = 1.0
+# Longest wait between reconnect attempts unless `camera.reconnect_max_s` says otherwise.
+# A camera on the site's network refuses at once while it is down, so attempts are cheap;
+# the worst case back-to-picture is this wait plus one open (RTSP: ~1.1-2.8 s measured),
+# which 3 s keeps well under the 10 s that sources promise. An http(s) URL is as often a
+# remote server (HLS from a CDN, a cloud relay) as a camera: it keeps the polite 30 s.
+RECONNECT_MAX_S: dict[str, float] = {"rtsp": 3.0, "usb": 3.0, "http": 30.0}
 # Mean absolute difference (grey levels, 0..255) between 32x18 thumbnails below which two
 # pictures count as the same: sensor noise and re-encoding stay under it, a person moving
 # across the frame does not.
@@ -95,12 +108,18 @@ class SourceStats:
 
 @dataclass(frozen=True)
 class HealthChange:
-    """One transition of a source's health, for health events."""
+    """One transition of a source's health, for health events.
+
+    ``away_s`` and ``attempts`` are set on the return from an outage: how long no picture
+    came, and how many opens it took.
+    """
 
     state: str
     previous: str
     reason: str
     wall_ts: float
+    away_s: float | None = None
+    attempts: int = 0
 
 
 class FrozenDetector:
@@ -185,6 +204,17 @@ class Capture:
         self._arrivals: deque[float] = deque(maxlen=128)
         self._frozen = FrozenDetector(config.frozen_s)
         self._started_mono = time.monotonic()
+        self._started_wall = clock()
+        # Files never reconnect: a missing one fails the run, an ended one ends it.
+        self.reconnect_max_s: float | None = (
+            None if self.kind == "file" else config.reconnect_max_s or RECONNECT_MAX_S[self.kind]
+        )
+        # The current outage (guarded by _lock): opens since the last frame, when the
+        # picture went away, the down states already reported, when the next open is due.
+        self._opens = 0
+        self._down_since_wall: float | None = None
+        self._reported_down: set[str] = set()
+        self._next_attempt_wall: float | None = None
         self.fps: float = 0.0
         self.width = 0
         self.height = 0
@@ -197,6 +227,7 @@ class Capture:
     def start(self) -> None:
         """Start capturing; raises :class:`SourceError` only for a file that cannot be read."""
         self._started_mono = time.monotonic()
+        self._started_wall = self._clock()
         if self.kind == "file":
             self._stream = open_stream(self.config, self.kind)
             self._adopt(self._stream)
@@ -236,6 +267,10 @@ class Capture:
             recent = [t for t in self._arrivals if now - t <= 5.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) >= 2 and recent[-1] > recent[0] else 0.0
         last = self.stats.last_frame_wall_ts
+        wall_now = self._clock()
+        with self._lock:
+            down_since, next_wall = self._down_since_wall, self._next_attempt_wall
+            attempts = self._opens if self.stats.state not in ("live", "frozen") else 0
         return {
             "source": self.name,
             "state": self.stats.state,
@@ -246,6 +281,12 @@ class Capture:
             "reconnects_total": self.stats.reconnects_total,
             "last_frame_age_s": round(max(self._clock() - last, 0.0), 3) if last else None,
             "last_error": self.stats.last_error,
+            # This outage: opens tried since the picture went away, the next one's time.
+            "reconnect_attempts": attempts,
+            "next_attempt_wall_ts": next_wall,
+            "next_attempt_in_s": round(max(next_wall - wall_now, 0.0), 2) if next_wall else None,
+            "away_s": round(max(wall_now - down_since, 0.0), 1) if down_since else None,
+            "reconnect_max_s": self.reconnect_max_s,
         }
 
     def health_changes(self) -> list[HealthChange]:
@@ -261,13 +302,36 @@ class Capture:
         reason = self.stats.last_error or "still connecting"
         return SourceError(f"camera.source: no frame from {self.name} in {waited_s:.0f} s: {reason}")
 
-    def _set_state(self, state: str, reason: str = "") -> None:
+    def _set_state(self, state: str, reason: str = "") -> HealthChange | None:
+        """Move to ``state``; the change it queues for health events, if any.
+
+        Within one outage each down state is queued once, however often the source moves
+        between them or fails to reopen: one ``offline`` event per outage, not per attempt.
+        """
+        now = self._clock()
         with self._lock:
             previous = self.stats.state
             if previous == state:
-                return
+                return None
             self.stats.state = state
-            self._changes.append(HealthChange(state, previous, reason, self._clock()))
+            away_s: float | None = None
+            attempts = 0
+            if state in DOWN_STATES:
+                if self._down_since_wall is None:
+                    self._down_since_wall = self.stats.last_frame_wall_ts or self._started_wall
+                if state in self._reported_down:
+                    return None
+                self._reported_down.add(state)
+            elif state in ("live", "frozen"):
+                if self._down_since_wall is not None:
+                    away_s = max(now - self._down_since_wall, 0.0)
+                    attempts = self._opens
+                self._down_since_wall = None
+                self._reported_down.clear()
+                self._opens = 0
+            change = HealthChange(state, previous, reason, now, away_s, attempts)
+            self._changes.append(change)
+            return change
 
     # --- capture threads ----------------------------------------------------------
 
@@ -364,12 +428,15 @@ class Capture:
 
     def _run_live(self) -> None:
         """Supervisor: one reader per connection, reopened with backoff, for ever."""
-        backoff_s = BACKOFF_START_S
+        assert self.reconnect_max_s is not None  # set for every live kind
+        backoff = Backoff(RECONNECT_START_S, self.reconnect_max_s)
         attempts = 0
         while not self._stop.is_set():
             with self._lock:
                 self._generation += 1
                 conn = _Connection(self._generation, time.monotonic())
+                self._opens += 1
+                self._next_attempt_wall = None
             if attempts:
                 self.stats.reconnects_total += 1
             attempts += 1
@@ -382,9 +449,10 @@ class Capture:
             if self._stop.is_set():
                 return
             if conn.frames:
-                backoff_s = BACKOFF_START_S
-            delay = backoff_s * random.uniform(0.8, 1.2)
-            backoff_s = min(backoff_s * 2, BACKOFF_MAX_S)
+                backoff.reset()
+            delay = backoff.next_delay()
+            with self._lock:
+                self._next_attempt_wall = self._clock() + delay
             log.debug("source %s: reopening in %.1f s", self.name, delay)
             if self._stop.wait(delay):
                 return
@@ -425,10 +493,14 @@ class Capture:
             return
         if self.stats.state == "connecting" and not conn.frames:
             log.warning(
-                "camera.source: %s is not reachable yet (%s); retrying until it is", self.name, reason
+                "camera.source: %s is not reachable yet (%s); retrying every %g s at most until it is",
+                self.name, reason, self.reconnect_max_s,
             )
         else:
-            log.warning("source %s went offline (%s); reconnecting", self.name, reason)
+            log.warning(
+                "source %s went offline (%s); reconnecting every %g s at most",
+                self.name, reason, self.reconnect_max_s,
+            )
         self._set_state("offline", reason)
 
     def _read_connection(self, conn: _Connection) -> None:
@@ -445,8 +517,6 @@ class Capture:
             conn.opened_mono = time.monotonic()
             conn.phase = "reading"
             self._adopt(stream)
-            if self.stats.reconnects_total:
-                log.info("source %s is back", self.name)
             min_gap_s = 1.0 / self.config.fps if self.config.fps else 0.0
             while not self._stop.is_set() and conn.generation == self._generation:
                 ok, image = stream.read()
@@ -475,11 +545,15 @@ class Capture:
         if frozen:
             if self.stats.state != "frozen":
                 log.warning("source %s: the picture has not changed for %g s", self.name, self.config.frozen_s)
-            self._set_state("frozen", f"the picture has not changed for {self.config.frozen_s:g} s")
+            change = self._set_state("frozen", f"the picture has not changed for {self.config.frozen_s:g} s")
         else:
             if self.stats.state != "live":
                 self.stats.last_error = ""
-            self._set_state("live")
+            change = self._set_state("live")
+        if change is not None and change.away_s is not None:
+            log.info(
+                "source %s is back after %.1f s away (%d attempt(s))", self.name, change.away_s, change.attempts
+            )
         t_s = now_mono - self._started_mono
         if min_gap_s and t_s - self.stats.extra.get("last_kept_t", -1e18) < min_gap_s - 1e-9:
             self.stats.frames_skipped_total += 1
