@@ -14,12 +14,19 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 Point = tuple[float, float]
+# The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
+# took minutes. A drawn zone has a handful.
+MAX_POLYGON_POINTS = 256
 
 
 class StreamerModel(BaseModel):
-    """Base of every config section: unknown keys are errors; instances are immutable."""
+    """Base of every config section: unknown keys are errors; instances are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    YAML spells infinity and NaN `.inf`/`.nan`: no setting means either (a NaN passes every
+    `gt=0` check by comparing false), so every float must be finite.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- camera ---------------------------------------------------------------------------
@@ -174,6 +181,7 @@ class ZoneConfig(StreamerModel):
     id: str = Field(min_length=1)
     polygon: list[Point] = Field(
         min_length=3,
+        max_length=MAX_POLYGON_POINTS,
         description="Corners; all values in [0, 1] = relative to the frame, else pixels.",
     )
 
