@@ -8,6 +8,7 @@ sections (a rule naming a zone) are small named checks at the bottom of ``Config
 from __future__ import annotations
 
 import socket
+import string
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
@@ -440,13 +441,16 @@ class WebhookSinkConfig(StreamerModel):
         return self.id or self.type
 
 
+MQTT_TOPIC_FIELDS = ("device_id", "stream_id", "event_type")
+
+
 class MqttSinkConfig(StreamerModel):
     type: Literal["mqtt"]
     id: str | None = None
-    host: str = Field(description="Broker host name or address.")
-    port: int = Field(1883, ge=1, le=65535)
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Default 1883, 8883 with tls.")
     topic: str = Field(
-        "streamer/{device_id}/events", min_length=1,
+        "streamer/{device_id}/events", min_length=1, max_length=1000,
         description="Topic; {device_id}, {stream_id} and {event_type} are filled in.",
     )
     username: str | None = None
@@ -455,10 +459,58 @@ class MqttSinkConfig(StreamerModel):
     qos: Literal[0, 1, 2] = 1
     include_images: bool = Field(False, description="Embed the JPEGs as base64.")
     timeout_s: float = Field(10.0, gt=0, description="Bound on connecting and on each ack.")
+    tls: bool = Field(False, description="Connect over TLS, verifying the broker's certificate.")
+    ca_file: Path | None = Field(
+        None, description="PEM CA(s) that signed the broker's certificate; default: the system's."
+    )
+    cert_file: Path | None = Field(None, description="PEM client certificate, if the broker asks.")
+    key_file: Path | None = Field(None, description="Its private key, unless cert_file holds it.")
+    allow_insecure: bool = Field(
+        False, description="Send a password without TLS to a broker off this machine."
+    )
 
     @property
     def name(self) -> str:
         return self.id or self.type
+
+    @property
+    def broker_port(self) -> int:
+        return self.port if self.port is not None else (8883 if self.tls else 1883)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_template(cls, value: str) -> str:
+        """A bad template would fail every publish, not `validate`: check it here."""
+        check_mqtt_topic(value, "")
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        except ValueError as exc:
+            raise ValueError(f"not a valid template ({exc}); write {{{{ and }}}} for braces")
+        for field in fields:
+            if field not in MQTT_TOPIC_FIELDS:
+                known = ", ".join(f"{{{name}}}" for name in MQTT_TOPIC_FIELDS)
+                raise ValueError(f"unknown field {{{field}}} (known: {known})")
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def check_mqtt_topic(topic: str, what: str) -> None:
+    """Raise ValueError for what a broker refuses in a topic to publish to."""
+    for bad, why in (("+", "a wildcard"), ("#", "a wildcard"), ("\0", "a NUL character")):
+        if bad in topic:
+            raise ValueError(f"{what}{bad!r} is {why}: not allowed in a topic to publish to")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (no DNS: a name is judged as written)."""
+    host = host.strip("[]").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 class BundleSinkConfig(StreamerModel):
@@ -582,6 +634,43 @@ def check_references(config: Config) -> list[tuple[Loc, str]]:
     problems += _check_rule_references(config)
     problems += _check_class_names(config)
     problems += _check_event_limits(config)
+    problems += _check_mqtt_sinks(config)
+    return problems
+
+
+def _check_mqtt_sinks(config: Config) -> list[tuple[Loc, str]]:
+    """TLS settings that hang together, no password in clear off this machine, and a
+    topic the broker takes once this camera's ids are filled in."""
+    problems: list[tuple[Loc, str]] = []
+    for index, sink in enumerate(config.sinks):
+        if not isinstance(sink, MqttSinkConfig):
+            continue
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(sink, key) is not None and not sink.tls:
+                problems.append((("sinks", index, key), "given without `tls: true`"))
+        if sink.key_file is not None and sink.cert_file is None:
+            problems.append((("sinks", index, "key_file"), "needs cert_file"))
+        elif sink.tls:
+            from streamer.sinks.mqtt import TlsFileError, tls_context
+
+            try:
+                tls_context(sink)
+            except TlsFileError as exc:
+                problems.append((("sinks", index, exc.key), str(exc)))
+        if sink.password is not None and not (
+            sink.tls or sink.allow_insecure or is_loopback(sink.host)
+        ):
+            problems.append(
+                (("sinks", index, "password"),
+                 f"would cross the network in clear to {sink.host}: set `tls: true` "
+                 f"(or `allow_insecure: true` on a network you trust)")
+            )
+        for field, value in (("device_id", config.device_id), ("stream_id", config.camera.id)):
+            if f"{{{field}}}" in sink.topic:
+                try:
+                    check_mqtt_topic(value, f"{field} {value!r} fills the topic: ")
+                except ValueError as exc:
+                    problems.append((("sinks", index, "topic"), str(exc)))
     return problems
 
 
