@@ -81,6 +81,14 @@ def test_anchor_used_inside_itself_is_refused_not_a_traceback(tmp_path: Path) ->
         ("NaN", b"camera: {source: 0, fps: .nan}\nmodels: [{id: m, kind: hog}]\n",
          ":1 camera.fps: input should be a finite number"),
         ("two documents", b"camera: {source: 0}\n---\nmodels: []\n", ":2: invalid YAML"),
+        ("empty device_id", b'device_id: ""\ncamera: {source: 0}\nmodels: [{id: m, kind: hog}]\n',
+         ":1 device_id: string should have at least 1 character"),
+        ("NUL in a path", b'camera: {source: "clip\\0.mp4"}\nmodels: [{id: m, kind: hog}]\n',
+         ":1 camera.source: a NUL character cannot be part of a value"),
+        ("header with a line break",
+         b'camera: {source: 0}\nmodels: [{id: m, kind: hog}]\nsinks:\n- type: webhook\n'
+         b'  url: https://example.com/hook\n  headers: {X-Site: "a\\r\\nX-Injected: 1"}\n',
+         ":6 sinks[0].headers: header 'X-Site': a value cannot hold a line break"),
     ],
 )
 def test_malformed_file_gives_one_line_and_exit_2(

@@ -261,6 +261,9 @@ def _build(
     value = _read_scalar(node, loc, problems, source_name)
     if isinstance(value, str) and "${" in value:
         value = _substitute(value, loc, node.start_mark.line + 1, problems, source_name, env)
+    if isinstance(value, str) and "\0" in value:  # a "\0" escape: no path or URL may hold it
+        problems.append(f"{source_name}:{node.start_mark.line + 1} {_keypath(loc)}: "
+                        f"a NUL character cannot be part of a value")
     return value
 
 

@@ -7,6 +7,7 @@ sections (a rule naming a zone) are small named checks at the bottom of ``Config
 
 from __future__ import annotations
 
+import re
 import socket
 import string
 from pathlib import Path
@@ -440,6 +441,20 @@ class WebhookSinkConfig(StreamerModel):
     def name(self) -> str:
         return self.id or self.type
 
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, value: dict[str, str]) -> dict[str, str]:
+        """HTTP refuses these on every send; say so at `validate` instead."""
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name (letters, digits, -)")
+            if any(char in text for char in "\r\n\0"):
+                raise ValueError(f"header {name!r}: a value cannot hold a line break")
+        return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 
 MQTT_TOPIC_FIELDS = ("device_id", "stream_id", "event_type")
 
@@ -588,7 +603,8 @@ class MonitorConfig(StreamerModel):
 
 class Config(StreamerModel):
     device_id: str = Field(
-        default_factory=socket.gethostname, description="Vision Events deviceId."
+        default_factory=socket.gethostname, min_length=1,
+        description="Vision Events deviceId.",
     )
     camera: CameraConfig
     models: list[ModelConfig] = Field(min_length=1)
