@@ -75,17 +75,22 @@ def test_camera_id_with_a_wildcard_cannot_fill_the_topic(tmp_path: Path) -> None
     assert f"sinks[0].topic: stream_id 'dock#3' fills the topic: '#' is a wildcard" in stderr
 
 
-def test_password_in_clear_off_this_machine_is_refused(tmp_path: Path) -> None:
-    config = site(tmp_path, host="broker.example.com", username="cam", password=PASSWORD)
+@pytest.mark.parametrize("host", ["broker.example.com", "127.example.com", "10.0.0.5"])
+def test_password_in_clear_off_this_machine_is_refused(tmp_path: Path, host: str) -> None:
+    config = site(tmp_path, host=host, username="cam", password=PASSWORD)
     code, stderr, path = validate(tmp_path, config)
     assert code == 2, stderr
     assert stderr == (
         f"error: {path}:{line_of(path, 'password')} sinks[0].password: would cross the network "
-        f"in clear to broker.example.com: set `tls: true` (or `allow_insecure: true` on a "
+        f"in clear to {host}: set `tls: true` (or `allow_insecure: true` on a "
         f"network you trust)"
     )
     assert PASSWORD not in stderr
-    for fix in ({"tls": True}, {"allow_insecure": True}, {"host": "127.0.0.1"}, {"host": "localhost"}):
+
+
+def test_password_is_fine_with_tls_an_explicit_opt_in_or_on_this_machine(tmp_path: Path) -> None:
+    for fix in ({"tls": True}, {"allow_insecure": True}, {"host": "127.0.0.1"},
+                {"host": "localhost"}, {"host": "::1"}):
         ok = site(tmp_path, **{"host": "broker.example.com", "username": "cam",
                                "password": PASSWORD, **fix})
         code, stderr, _ = validate(tmp_path, ok)

@@ -7,6 +7,7 @@ sections (a rule naming a zone) are small named checks at the bottom of ``Config
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import socket
 import string
@@ -523,9 +524,15 @@ def check_mqtt_topic(topic: str, what: str) -> None:
 
 
 def is_loopback(host: str) -> bool:
-    """Whether ``host`` names this machine (no DNS: a name is judged as written)."""
+    """Whether ``host`` names this machine, judged as written (no DNS): ``localhost`` or a
+    loopback address; a name such as ``127.example.com`` is not."""
     host = host.strip("[]").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class BundleSinkConfig(StreamerModel):
