@@ -62,35 +62,38 @@ def test_anchor_used_inside_itself_is_refused_not_a_traceback(tmp_path: Path) ->
     assert elapsed < 5, elapsed
 
 
-@pytest.mark.parametrize(
-    ("name", "content", "expected"),
-    [
-        ("empty", b"", ": the config file is empty"),
-        ("comments only", b"# nothing yet\n", ": the config file is empty"),
-        ("a list", b"- camera\n- models\n", ":1: expected a mapping of sections"),
-        ("a scalar", b"hello\n", ":1: expected a mapping of sections"),
-        ("latin-1", b"camera:\n  id: caf\xe9\n", ":2: not UTF-8 text (byte 0xe9)"),
-        ("tab indent", b"camera:\n\tsource: 0\n", ":2: invalid YAML: found character '\\t'"),
-        ("NUL byte", b"camera: {source: 0}\x00\n", ":1: invalid YAML: character #x0000"),
-        ("deep nesting", b"a: " + b"[" * 100_000 + b"\n", ":1 a[0][0][0]: nested deeper than 64"),
-        ("5000 digits", b"camera: {fps: " + b"9" * 5000 + b"}\n", ":1 camera.fps: cannot read"),
-        ("python tag", b"camera: !!python/name:os.system x\n", ":1 camera: cannot read"),
-        ("python tag on a list", b"camera: !!python/object/apply:os.system [id]\n",
-         ":1 camera: cannot read this value: unknown tag"),
-        ("list as key", b"? [camera]\n: 1\n", ":1 (top level): a key must be a plain name"),
-        ("NaN", b"camera: {source: 0, fps: .nan}\nmodels: [{id: m, kind: hog}]\n",
-         ":1 camera.fps: input should be a finite number"),
-        ("two documents", b"camera: {source: 0}\n---\nmodels: []\n", ":2: invalid YAML"),
-        ("empty device_id", b'device_id: ""\ncamera: {source: 0}\nmodels: [{id: m, kind: hog}]\n',
-         ":1 device_id: string should have at least 1 character"),
-        ("NUL in a path", b'camera: {source: "clip\\0.mp4"}\nmodels: [{id: m, kind: hog}]\n',
-         ":1 camera.source: a NUL character cannot be part of a value"),
-        ("header with a line break",
-         b'camera: {source: 0}\nmodels: [{id: m, kind: hog}]\nsinks:\n- type: webhook\n'
-         b'  url: https://example.com/hook\n  headers: {X-Site: "a\\r\\nX-Injected: 1"}\n',
-         ":6 sinks[0].headers: header 'X-Site': a value cannot hold a line break"),
-    ],
-)
+MALFORMED = [
+    ("empty", b"", ": the config file is empty"),
+    ("comments only", b"# nothing yet\n", ": the config file is empty"),
+    ("a list", b"- camera\n- models\n", ":1: expected a mapping of sections"),
+    ("a scalar", b"hello\n", ":1: expected a mapping of sections"),
+    ("latin-1", b"camera:\n  id: caf\xe9\n", ":2: not UTF-8 text (byte 0xe9)"),
+    ("tab indent", b"camera:\n\tsource: 0\n", ":2: invalid YAML: found character '\\t'"),
+    ("NUL byte", b"camera: {source: 0}\x00\n", ":1: invalid YAML: character #x0000"),
+    ("deep nesting", b"a: " + b"[" * 100_000 + b"\n", ":1 a[0][0][0]: nested deeper than 64"),
+    ("deep through aliases", b"\n".join(  # each anchor 40 deep holding the one before
+        b"a%d: &a%d %s%s%s" % (i, i, b"[" * 40, b"*a%d" % (i - 1) if i else b"1", b"]" * 40)
+        for i in range(30)) + b"\n", ":2 a1[0][0][0]: its aliases (*name) nest it deeper than 64"),
+    ("5000 digits", b"camera: {fps: " + b"9" * 5000 + b"}\n", ":1 camera.fps: cannot read"),
+    ("python tag", b"camera: !!python/name:os.system x\n", ":1 camera: cannot read"),
+    ("python tag on a list", b"camera: !!python/object/apply:os.system [id]\n",
+     ":1 camera: cannot read this value: unknown tag"),
+    ("list as key", b"? [camera]\n: 1\n", ":1 (top level): a key must be a plain name"),
+    ("NaN", b"camera: {source: 0, fps: .nan}\nmodels: [{id: m, kind: hog}]\n",
+     ":1 camera.fps: input should be a finite number"),
+    ("two documents", b"camera: {source: 0}\n---\nmodels: []\n", ":2: invalid YAML"),
+    ("empty device_id", b'device_id: ""\ncamera: {source: 0}\nmodels: [{id: m, kind: hog}]\n',
+     ":1 device_id: string should have at least 1 character"),
+    ("NUL in a path", b'camera: {source: "clip\\0.mp4"}\nmodels: [{id: m, kind: hog}]\n',
+     ":1 camera.source: a NUL character cannot be part of a value"),
+    ("header with a line break",
+     b'camera: {source: 0}\nmodels: [{id: m, kind: hog}]\nsinks:\n- type: webhook\n'
+     b'  url: https://example.com/hook\n  headers: {X-Site: "a\\r\\nX-Injected: 1"}\n',
+     ":6 sinks[0].headers: header 'X-Site': a value cannot hold a line break"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), MALFORMED, ids=[c[0] for c in MALFORMED])
 def test_malformed_file_gives_one_line_and_exit_2(
     tmp_path: Path, name: str, content: bytes, expected: str
 ) -> None:

@@ -118,19 +118,20 @@ class BoundedLoader(yaml.SafeLoader):
     composing, each finished node's expanded size (itself plus its children, an alias
     counting the whole node it repeats) is kept, and the document is refused past
     ``MAX_VALUES``; an alias to a node whose size is not known yet points into itself.
+    The expanded depth is bounded the same way (aliases nested in aliases stack up).
     Aliases stay allowed: a shared ``event:`` block is a fair use.
     """
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
-        self._sizes: dict[int, int] = {}
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) expanded
         self._path: list[Union[str, int]] = []
         self._aliased = False
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
         mark = self.peek_event().start_mark
-        part = _path_part(parent, index)
+        part = _path_part(index)
         loc = (*self._path, part) if part is not None else tuple(self._path)
         if self.check_event(yaml.AliasEvent):
             anchor = self.peek_event().anchor
@@ -151,16 +152,20 @@ class BoundedLoader(yaml.SafeLoader):
             self._depth -= 1
             if part is not None:
                 self._path.pop()
-        size = 1 + sum(self._sizes[id(child)] for child in _children(node))
+        children = [self._sizes[id(child)] for child in _children(node)]
+        size = 1 + sum(values for values, _ in children)
+        depth = 1 + max((levels for _, levels in children), default=0)
         if size > MAX_VALUES:
             why = "its aliases (*name) expand it to" if self._aliased else "it holds"
             raise _Refused(mark, loc, f"{why} more than {MAX_VALUES} values; "
                            f"a config this large is refused")
-        self._sizes[id(node)] = size
+        if depth > MAX_DEPTH:
+            raise _Refused(mark, loc[:4], f"its aliases (*name) nest it deeper than {MAX_DEPTH} levels")
+        self._sizes[id(node)] = (size, depth)
         return node
 
 
-def _path_part(parent: yaml.Node | None, index: Any) -> Union[str, int, None]:
+def _path_part(index: Any) -> Union[str, int, None]:
     """The key path step PyYAML's composer is taking (index: key node, position or None)."""
     if isinstance(index, int):
         return index
