@@ -17,8 +17,7 @@ import cv2
 import numpy as np
 
 from streamer.config.models import Config
-from streamer.detect.base import empty_detections, make_detections
-from streamer.detect.replay import read_replay_file
+from streamer.detect.replay import read_replay_file, replay_detections
 from streamer.errors import StreamerError
 from streamer.rules import RuleEvent, build_rules
 from streamer.track import Tracker
@@ -91,16 +90,7 @@ def replay(
     rules = build_rules(config, width, height)
     last = max(frames) if frames else -1
     for index in range(last + 1):
-        rows = frames.get(index)
-        if rows:
-            dets = make_detections(
-                xyxy=np.array([[r["x1"], r["y1"], r["x2"], r["y2"]] for r in rows], dtype=np.float32),
-                confidence=[float(r.get("confidence", 1.0)) for r in rows],  # type: ignore[arg-type]
-                class_names=[str(r["class"]) for r in rows],
-                model_id="replay",
-            )
-        else:
-            dets = empty_detections("replay")
+        dets = replay_detections(frames.get(index, []), "replay")
         t_s = index / fps
         wall_ts = start_wall_ts + t_s
         tracked = tracker.update(t_s, dets)

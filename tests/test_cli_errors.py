@@ -81,7 +81,7 @@ def test_broken_replay_file_names_its_line(tmp_path: Path, video: Path) -> None:
     result = run_cli("run", str(base_config(tmp_path, str(video), model)))
     assert result.returncode == 1
     (line,) = error_lines(result.stderr)
-    assert line.startswith(f"error: {replay}:2: expected")
+    assert line == f"error: {replay}:2: detections[0].class: required key is missing"
 
 
 def test_bad_config_exits_2(tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ import hmac
 import json
 import logging
 import os
-import shutil
 import socket
-import subprocess
 import sys
 import tarfile
 import threading
@@ -28,6 +26,7 @@ import numpy as np
 import pytest
 
 from conftest import walker
+from mqtt_helpers import free_port, mosquitto
 from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
@@ -259,25 +258,9 @@ def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """Debian's mosquitto on a free loopback port with its own config file."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    assert Path(binary).exists(), "mosquitto is missing: apt-get install mosquitto"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    yield port
-    process.terminate()
-    process.wait(timeout=10)
+    port = free_port()
+    with mosquitto(f"listener {port} 127.0.0.1\nallow_anonymous true", [port], tmp_path):
+        yield port
 
 
 def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: int) -> None:
@@ -309,9 +292,7 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
 
 
 def test_mqtt_broker_down_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=port, timeout_s=1))
     outcomes = sink.send([make_record()])
     assert not outcomes[0].ok and outcomes[0].retry and "cannot connect" in outcomes[0].reason

@@ -25,17 +25,47 @@ _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}
 # Every SecretStr field of the models: a wrong-typed secret is never echoed back.
 _SECRET_KEYS = secret_field_names(Config)
 
+# A per-camera config is a few KiB. These bounds are far above any real file and far below
+# what would keep `validate` (or the hot-reload thread beside a running camera) busy.
+MAX_CONFIG_BYTES = 256 * 1024  # PyYAML reads ~100-300 KB/s: this bounds `validate` to seconds
+MAX_VALUES = 50_000  # scalars, lists and mappings, counted with every alias expanded
+MAX_DEPTH = 64
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
+
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate ``path``; raise :class:`ConfigError` listing every problem found."""
     path = Path(path)
+    return parse_config(read_config_text(path), source_name=str(path), env=env)
+
+
+def read_config_text(path: Path) -> str:
+    """The file's text, refused in one line when it is missing, huge or not UTF-8.
+
+    At most ``MAX_CONFIG_BYTES + 1`` bytes are read: a video or ``/dev/zero`` handed in by
+    mistake is refused without being read whole.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such config file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
-    return parse_config(text, source_name=str(path), env=env)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB, too large for a config file "
+            f"(is it the right file?)"
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x}); "
+            f"save the file as UTF-8"
+        ) from None
 
 
 def parse_config(
@@ -43,14 +73,7 @@ def parse_config(
 ) -> Config:
     """Validate YAML ``text``; ``source_name`` is the file name used in messages."""
     env = os.environ if env is None else env
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source_name}:{mark.line + 1}" if mark else source_name
-        raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source_name}: invalid YAML: {exc}") from None
+    root = compose_yaml(text, source_name)
     if root is None:
         raise ConfigError(f"{source_name}: the config file is empty")
 
@@ -78,6 +101,120 @@ def parse_config(
     return config
 
 
+class _Refused(yaml.YAMLError):
+    """A document :class:`BoundedLoader` will not compose: where, which key, why."""
+
+    def __init__(self, mark: yaml.Mark, loc: Loc, message: str) -> None:
+        super().__init__(message)
+        self.mark, self.loc, self.message = mark, loc, message
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader with bounds on what aliases, nesting and size can make it build.
+
+    An alias shares its anchor's node, so nine lines of nine aliases each describe 10**9
+    values ("billion laughs", 352 bytes): composing is instant, but any walk of the result
+    (our line-tracking builder, pydantic) expands it, for minutes and gigabytes. An alias
+    used inside its own anchor (``a: &x [*x]``) makes a cycle no walk leaves. So while
+    composing, each finished node's expanded size (itself plus its children, an alias
+    counting the whole node it repeats) is kept, and the document is refused past
+    ``MAX_VALUES``; an alias to a node whose size is not known yet points into itself.
+    The expanded depth is bounded the same way (aliases nested in aliases stack up).
+    Aliases stay allowed: a shared ``event:`` block is a fair use.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (values, depth) expanded
+        self._path: list[Union[str, int]] = []
+        self._aliased = False
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
+        mark = self.peek_event().start_mark
+        part = _path_part(index)
+        loc = (*self._path, part) if part is not None else tuple(self._path)
+        if self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            node = super().compose_node(parent, index)
+            if id(node) not in self._sizes:
+                raise _Refused(mark, loc, f"alias *{anchor} is used inside its own anchor "
+                               f"&{anchor}: a config cannot contain itself")
+            self._aliased = True
+            return node
+        if self._depth >= MAX_DEPTH:  # PyYAML composes recursively: 10**5 `[` overflow it
+            raise _Refused(mark, loc[:4], f"nested deeper than {MAX_DEPTH} levels")
+        self._depth += 1
+        if part is not None:
+            self._path.append(part)
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+            if part is not None:
+                self._path.pop()
+        children = [self._sizes[id(child)] for child in _children(node)]
+        size = 1 + sum(values for values, _ in children)
+        depth = 1 + max((levels for _, levels in children), default=0)
+        if size > MAX_VALUES:
+            why = "its aliases (*name) expand it to" if self._aliased else "it holds"
+            raise _Refused(mark, loc, f"{why} more than {MAX_VALUES} values; "
+                           f"a config this large is refused")
+        if depth > MAX_DEPTH:
+            raise _Refused(mark, loc[:4], f"its aliases (*name) nest it deeper than {MAX_DEPTH} levels")
+        self._sizes[id(node)] = (size, depth)
+        return node
+
+
+def _path_part(index: Any) -> Union[str, int, None]:
+    """The key path step PyYAML's composer is taking (index: key node, position or None)."""
+    if isinstance(index, int):
+        return index
+    if isinstance(index, yaml.ScalarNode):
+        return str(index.value)
+    return None  # the root, or a mapping key itself
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def compose_yaml(text: str, source_name: str) -> yaml.Node | None:
+    """Compose one YAML document with :class:`BoundedLoader`; any problem is one line."""
+    loader: BoundedLoader | None = None
+    try:
+        loader = BoundedLoader(text)  # checks the characters: may raise ReaderError
+        return loader.get_single_node()
+    except _Refused as exc:
+        raise ConfigError(
+            f"{source_name}:{exc.mark.line + 1} {_keypath(exc.loc)}: {exc.message}"
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source_name}:{mark.line + 1}" if mark else source_name
+        problem = exc.problem or exc.context
+        if exc.problem and exc.context:
+            problem = f"{exc.problem} ({exc.context})"
+        if "'\\t'" in str(problem):
+            problem += " (indent with spaces: YAML does not allow tabs)"
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            f"{source_name}:{line}: invalid YAML: character #x{exc.character:04x} is not "
+            f"allowed in a YAML file"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source_name}: invalid YAML: {str(exc).splitlines()[0]}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
 def _build(
     node: yaml.Node,
     loc: Loc,
@@ -88,28 +225,66 @@ def _build(
 ) -> Any:
     """Turn a composed YAML node into Python data, recording each key path's line."""
     lines.setdefault(loc, node.start_mark.line + 1)
+    if node.tag not in _COLLECTION_TAGS and not isinstance(node, yaml.ScalarNode):
+        problems.append(f"{source_name}:{node.start_mark.line + 1} {_keypath(loc)}: "
+                        f"cannot read this value: unknown tag {node.tag!r}")
+        return None
     if isinstance(node, yaml.MappingNode):
         out: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = _scalar(key_node)
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                # `<<: *defaults`: the anchor's keys, below every key written here. Their
+                # lines go to a scratch map, so errors in them point at this `<<` line.
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        problems.append(f"{source_name}:{key_line} {_keypath(loc)}: "
+                                        f"`<<` merges a mapping (*anchor) or a list of them")
+                        continue
+                    built = _build(source, loc, {}, problems, source_name, env)
+                    for key, value in built.items():
+                        merged.setdefault(key, value)
+                        lines.setdefault((*loc, key), key_line)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                problems.append(f"{source_name}:{key_line} {_keypath(loc)}: "
+                                f"a key must be a plain name, not a list or mapping")
+                continue
+            key = _read_scalar(key_node, loc, problems, source_name)
             child = (*loc, key if isinstance(key, (str, int)) else str(key))
             if key in out:
-                problems.append(
-                    f"{source_name}:{key_node.start_mark.line + 1} {_keypath(child)}: "
-                    f"key given twice"
-                )
-            lines[child] = key_node.start_mark.line + 1
+                problems.append(f"{source_name}:{key_line} {_keypath(child)}: key given twice")
+            lines[child] = key_line
             out[key] = _build(value_node, child, lines, problems, source_name, env)
-        return out
+        return {**merged, **out}
     if isinstance(node, yaml.SequenceNode):
         return [
             _build(item, (*loc, index), lines, problems, source_name, env)
             for index, item in enumerate(node.value)
         ]
-    value = _scalar(node)
+    value = _read_scalar(node, loc, problems, source_name)
     if isinstance(value, str) and "${" in value:
         value = _substitute(value, loc, node.start_mark.line + 1, problems, source_name, env)
+    if isinstance(value, str) and "\0" in value:  # a "\0" escape: no path or URL may hold it
+        problems.append(f"{source_name}:{node.start_mark.line + 1} {_keypath(loc)}: "
+                        f"a NUL character cannot be part of a value")
     return value
+
+
+def _read_scalar(node: yaml.Node, loc: Loc, problems: list[str], source_name: str) -> Any:
+    """:func:`_scalar`, with a value YAML cannot make (a 5000-digit number, an unknown
+    ``!tag``) recorded as a problem instead of escaping as a traceback."""
+    try:
+        return _scalar(node)
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:
+        reason = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else exc
+        problems.append(
+            f"{source_name}:{node.start_mark.line + 1} {_keypath(loc)}: "
+            f"cannot read this value: {str(reason).splitlines()[0]}"
+        )
+        return None
 
 
 def _scalar(node: yaml.Node) -> Any:
@@ -118,7 +293,8 @@ def _scalar(node: yaml.Node) -> Any:
     try:
         return loader.construct_object(node, deep=True)
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _substitute(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
+import string
 from pathlib import Path
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal, Union, get_args
@@ -24,12 +25,19 @@ from pydantic import (
 )
 
 Point = tuple[float, float]
+# The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
+# took minutes. A drawn zone has a handful.
+MAX_POLYGON_POINTS = 256
 
 
 class StreamerModel(BaseModel):
-    """Base of every config section: unknown keys are errors; instances are immutable."""
+    """Base of every config section: unknown keys are errors; instances are immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    YAML spells infinity and NaN `.inf`/`.nan`: no setting means either (a NaN passes every
+    `gt=0` check by comparing false), so every float must be finite.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 # --- camera ---------------------------------------------------------------------------
@@ -196,6 +204,7 @@ class ZoneConfig(StreamerModel):
     id: str = Field(min_length=1)
     polygon: list[Point] = Field(
         min_length=3,
+        max_length=MAX_POLYGON_POINTS,
         description="Corners; all values in [0, 1] = relative to the frame, else pixels.",
     )
 
@@ -471,14 +480,31 @@ class WebhookSinkConfig(StreamerModel):
     def name(self) -> str:
         return self.id or self.type
 
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, value: dict[str, str]) -> dict[str, str]:
+        """HTTP refuses these on every send; say so at `validate` instead."""
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name (letters, digits, -)")
+            if any(char in text for char in "\r\n\0"):
+                raise ValueError(f"header {name!r}: a value cannot hold a line break")
+        return value
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+MQTT_TOPIC_FIELDS = ("device_id", "stream_id", "event_type")
+
 
 class MqttSinkConfig(StreamerModel):
     type: Literal["mqtt"]
     id: str | None = None
-    host: str = Field(description="Broker host name or address.")
-    port: int = Field(1883, ge=1, le=65535)
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Default 1883, 8883 with tls.")
     topic: str = Field(
-        "streamer/{device_id}/events", min_length=1,
+        "streamer/{device_id}/events", min_length=1, max_length=1000,
         description="Topic; {device_id}, {stream_id} and {event_type} are filled in.",
     )
     username: str | None = None
@@ -487,10 +513,64 @@ class MqttSinkConfig(StreamerModel):
     qos: Literal[0, 1, 2] = 1
     include_images: bool = Field(False, description="Embed the JPEGs as base64.")
     timeout_s: float = Field(10.0, gt=0, description="Bound on connecting and on each ack.")
+    tls: bool = Field(False, description="Connect over TLS, verifying the broker's certificate.")
+    ca_file: Path | None = Field(
+        None, description="PEM CA(s) that signed the broker's certificate; default: the system's."
+    )
+    cert_file: Path | None = Field(None, description="PEM client certificate, if the broker asks.")
+    key_file: Path | None = Field(None, description="Its private key, unless cert_file holds it.")
+    allow_insecure: bool = Field(
+        False, description="Send a password without TLS to a broker off this machine."
+    )
 
     @property
     def name(self) -> str:
         return self.id or self.type
+
+    @property
+    def broker_port(self) -> int:
+        return self.port if self.port is not None else (8883 if self.tls else 1883)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_template(cls, value: str) -> str:
+        """A bad template would fail every publish, not `validate`: check it here."""
+        check_mqtt_topic(value, "")
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        except ValueError as exc:
+            raise ValueError(f"not a valid template ({exc}); write {{{{ and }}}} for braces")
+        for field in fields:
+            if field not in MQTT_TOPIC_FIELDS:
+                known = ", ".join(f"{{{name}}}" for name in MQTT_TOPIC_FIELDS)
+                raise ValueError(f"unknown field {{{field}}} (known: {known})")
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+
+def check_mqtt_topic(topic: str, what: str) -> None:
+    """Raise ValueError for what a broker refuses in a topic to publish to."""
+    for bad, why in (("+", "a wildcard"), ("#", "a wildcard"), ("\0", "a NUL character")):
+        if bad in topic:
+            raise ValueError(f"{what}{bad!r} is {why}: not allowed in a topic to publish to")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine, judged as written (no DNS): ``localhost`` or a
+    loopback address; a name such as ``127.example.com`` is not."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class FileLimitsConfig(StreamerModel):
@@ -577,12 +657,7 @@ def normal_host(host: str) -> str:
 def is_loopback_host(host: str) -> bool:
     """127.0.0.0/8, ::1 and localhost; an empty host, which the monitor binds to 127.0.0.1."""
     host = normal_host(host)
-    if host in ("", "localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host == "" or is_loopback(host)
 
 
 _HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
@@ -666,7 +741,8 @@ class MonitorConfig(StreamerModel):
 
 class Config(StreamerModel):
     device_id: str = Field(
-        default_factory=socket.gethostname, description="Vision Events deviceId."
+        default_factory=socket.gethostname, min_length=1,
+        description="Vision Events deviceId.",
     )
     camera: CameraConfig
     models: list[ModelConfig] = Field(min_length=1)
@@ -713,21 +789,8 @@ def check_references(config: Config) -> list[tuple[Loc, str]]:
     problems += _check_class_names(config)
     problems += _check_event_limits(config)
     problems += _check_sink_transport(config)
+    problems += _check_mqtt_sinks(config)
     return problems
-
-
-def _is_loopback(host: str | None) -> bool:
-    """A host name or address that never leaves this machine."""
-    import ipaddress
-
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _check_sink_transport(config: Config) -> list[tuple[Loc, str]]:
@@ -756,7 +819,7 @@ def _check_sink_transport(config: Config) -> list[tuple[Loc, str]]:
             continue
         if parts.scheme.lower() not in ("http", "https") or not host:
             problems.append((("sinks", index, key), "expected an http(s):// URL"))
-        elif parts.scheme.lower() == "http" and not _is_loopback(host) and not (
+        elif parts.scheme.lower() == "http" and not is_loopback(host) and not (
             sink.allow_insecure_http
         ):
             problems.append((
@@ -764,6 +827,42 @@ def _check_sink_transport(config: Config) -> list[tuple[Loc, str]]:
                 f"http:// to {host} sends {what} unencrypted; use https:// "
                 f"(or set allow_insecure_http: true)",
             ))
+    return problems
+
+
+def _check_mqtt_sinks(config: Config) -> list[tuple[Loc, str]]:
+    """TLS settings that hang together, no password in clear off this machine, and a
+    topic the broker takes once this camera's ids are filled in."""
+    problems: list[tuple[Loc, str]] = []
+    for index, sink in enumerate(config.sinks):
+        if not isinstance(sink, MqttSinkConfig):
+            continue
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(sink, key) is not None and not sink.tls:
+                problems.append((("sinks", index, key), "given without `tls: true`"))
+        if sink.key_file is not None and sink.cert_file is None:
+            problems.append((("sinks", index, "key_file"), "needs cert_file"))
+        elif sink.tls:
+            from streamer.sinks.mqtt import TlsFileError, tls_context
+
+            try:
+                tls_context(sink)
+            except TlsFileError as exc:
+                problems.append((("sinks", index, exc.key), str(exc)))
+        if sink.password is not None and not (
+            sink.tls or sink.allow_insecure or is_loopback(sink.host)
+        ):
+            problems.append(
+                (("sinks", index, "password"),
+                 f"would cross the network in clear to {sink.host}: set `tls: true` "
+                 f"(or `allow_insecure: true` on a network you trust)")
+            )
+        for field, value in (("device_id", config.device_id), ("stream_id", config.camera.id)):
+            if f"{{{field}}}" in sink.topic:
+                try:
+                    check_mqtt_topic(value, f"{field} {value!r} fills the topic: ")
+                except ValueError as exc:
+                    problems.append((("sinks", index, "topic"), str(exc)))
     return problems
 
 

@@ -102,10 +102,12 @@ def outbox_path(args: argparse.Namespace) -> Path:
         # the environment: read just that key before giving up.
         import yaml
 
+        from streamer.config.loader import BoundedLoader, read_config_text
+
         try:
-            raw = yaml.safe_load(Path(config).read_text(encoding="utf-8")) or {}
+            raw = yaml.load(read_config_text(Path(config)), Loader=BoundedLoader) or {}
             path = (raw.get("outbox") or {}).get("path", "data/outbox.db")
-        except (OSError, yaml.YAMLError, AttributeError):
+        except (ConfigError, yaml.YAMLError, AttributeError):
             raise exc from None
         if not isinstance(path, str) or "${" in path:
             raise exc from None

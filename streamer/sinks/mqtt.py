@@ -7,8 +7,10 @@ pending for a retry. QoS 1 means at-least-once: a receiver deduplicates by ``eve
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from streamer.config.models import MqttSinkConfig
@@ -26,6 +28,33 @@ def make_client(mqtt: Any, client_id: str = "") -> Any:
     return mqtt.Client(client_id=client_id, protocol=mqtt.MQTTv311)
 
 
+class TlsFileError(ConfigError):
+    """A TLS file that exists but cannot be used; ``key`` names the config key."""
+
+    def __init__(self, key: str, path: Path | None, reason: object) -> None:
+        why = getattr(reason, "reason", None) or getattr(reason, "strerror", None) or reason
+        super().__init__(f"cannot use {path} for TLS: {why}")
+        self.key = key
+
+
+def tls_context(config: MqttSinkConfig) -> ssl.SSLContext:
+    """Verify the broker against ``ca_file`` (or the system's CAs) and its host name, and
+    present ``cert_file`` when given. Loaded by `validate` too, so a bad PEM file is found
+    there rather than on the first send."""
+    try:
+        context = ssl.create_default_context(cafile=config.ca_file)
+    except (OSError, ValueError) as exc:
+        raise TlsFileError("ca_file", config.ca_file, exc) from None
+    if config.cert_file is not None:
+        try:
+            context.load_cert_chain(config.cert_file, config.key_file)
+        except (OSError, ValueError) as exc:
+            key = "key_file" if config.key_file is not None else "cert_file"
+            raise TlsFileError(key, config.cert_file if key == "cert_file" else config.key_file,
+                               exc) from None
+    return context
+
+
 class MqttSink:
     """Publishes to ``config.topic``; connects lazily and reconnects on the sender thread."""
 
@@ -40,6 +69,10 @@ class MqttSink:
         self.name = config.name
         self._config = config
         self._password = config.password.get_secret_value() if config.password else None
+        try:
+            self._tls = tls_context(config) if config.tls else None
+        except TlsFileError as exc:
+            raise ConfigError(f"sink {config.name!r}: {exc.key}: {exc}") from None
         self._client: Any = None
         self._connected = threading.Event()
         self._connect_error = ""
@@ -55,16 +88,19 @@ class MqttSink:
         client = make_client(mqtt, self._config.client_id or "")
         if self._config.username:
             client.username_pw_set(self._config.username, self._password)
+        if self._tls is not None:
+            client.tls_set_context(self._tls)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         self._connected.clear()
         self._connect_error = ""
+        where = f"{self._config.host}:{self._config.broker_port}"
         try:
-            client.connect(self._config.host, self._config.port, keepalive=30)
+            client.connect(self._config.host, self._config.broker_port, keepalive=30)
+        except ssl.SSLError as exc:  # an OSError without strerror: say what TLS said
+            return self._redact(f"TLS with {where} failed: {exc.reason or exc}")
         except OSError as exc:
-            return self._redact(
-                f"cannot connect to {self._config.host}:{self._config.port}: {exc.strerror or exc}"
-            )
+            return self._redact(f"cannot connect to {where}: {exc.strerror or exc}")
         client.loop_start()
         self._client = client
         if not self._connected.wait(self._config.timeout_s):
