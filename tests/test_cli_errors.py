@@ -5,7 +5,11 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from conftest import read_jsonl, run_cli, write_config, write_replay
+
+pytestmark = pytest.mark.integration
 
 
 def base_config(tmp_path: Path, source: str, model: dict[str, object] | None = None) -> Path:

@@ -12,10 +12,11 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli, write_config
+from conftest import make_record, run_cli, write_config
 from streamer.events.outbox import Outbox
 from streamer.events.record import EventRecord
-from test_sink_vision_events import make_record
+
+pytestmark = pytest.mark.integration
 
 
 def noisy_jpeg(seed: int, size: int = 160) -> bytes:

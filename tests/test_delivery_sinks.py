@@ -7,10 +7,8 @@ import hashlib
 import hmac
 import json
 import os
-import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -25,17 +23,16 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import walker
+from conftest import API_KEY, make_record, require_program, run_in_process, scene, tiny_jpeg, walker
 from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
 from streamer.sinks.mqtt import MqttSink, make_client
 from streamer.sinks.webhook import WebhookSink
-from test_pipeline import API_KEY, run, scene
-from test_sink_vision_events import make_record, tiny_jpeg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import VisionEventsServer, validate_event  # noqa: E402
+from vision_events_server import VisionEventsServer, validate_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 def with_raw_frame(record: EventRecord) -> EventRecord:
@@ -164,8 +161,7 @@ def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """Debian's mosquitto on a free loopback port with its own config file."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    assert Path(binary).exists(), "mosquitto is missing: apt-get install mosquitto"
+    binary = require_program("mosquitto", "mosquitto")
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -231,7 +227,7 @@ def test_upload_input_image_sends_the_raw_frame_as_input_source(tmp_path: Path, 
         sink = {"type": "vision_events", "api_url": server.url, "api_key": API_KEY,
                 "use_case": "site-safety", "upload_input_image": True}
         config = scene(tmp_path, video, walker(range(0, 40), x_start=200, x_step=10, y1=100), [sink])
-        summary = run(config)
+        summary = run_in_process(config)
         assert summary.delivered == {"vision_events": 1}
         (event,) = server.events.values()
         (image,) = event["images"]

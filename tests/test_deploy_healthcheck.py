@@ -10,7 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from conftest import ROOT, make_video, write_config
+
+pytestmark = pytest.mark.integration
 
 PROBE = ROOT / "deploy" / "healthcheck.py"
 

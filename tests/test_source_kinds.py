@@ -13,11 +13,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import make_video, run_cli, write_config, write_replay
-from rtsp_helpers import free_port
+from conftest import free_port, make_video, require_program, run_cli, wait_for, write_config, write_replay
+from rtsp_helpers import FAST, Reader
 from streamer.config.models import CameraConfig
 from streamer.source import Capture
-from test_source_rtsp import FAST, Reader, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 class MjpegServer:
@@ -133,8 +134,9 @@ def test_hls_playlist_is_read_and_reopened_when_it_ends(tmp_path: Path, stop: th
     import subprocess
     from http.server import SimpleHTTPRequestHandler
 
+    ffmpeg = require_program("ffmpeg", "ffmpeg")
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
+        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
          "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-f", "hls",
          "-hls_time", "1", "-hls_list_size", "0", str(tmp_path / "cam.m3u8")],
         check=True, timeout=60,

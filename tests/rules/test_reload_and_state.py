@@ -17,6 +17,8 @@ from conftest import make_video, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 
+pytestmark = pytest.mark.integration
+
 
 def site(tmp_path: Path, rules: list[dict[str, Any]], zone_id: str = "lane") -> dict[str, Any]:
     return {
