@@ -67,10 +67,7 @@ def require_program(name: str, package: str, *check: str) -> str:
     path, problem = _program_problem(name, check)
     if path is not None:
         return path
-    message = f"{problem}: apt-get install {package}"
-    if os.environ.get(SYSTEM_TESTS_ENV) == "required":
-        pytest.fail(f"{message} ({SYSTEM_TESTS_ENV}=required)", pytrace=False)
-    pytest.skip(message)
+    _missing(f"{problem}: apt-get install {package}", SYSTEM_TESTS_ENV)
 
 
 def require_module(module: str, extra: str) -> None:
@@ -79,9 +76,14 @@ def require_module(module: str, extra: str) -> None:
     ``STREAMER_EXTRA_TESTS=required`` (the extra's own venv in `.ci/run`) it fails instead."""
     if importlib.util.find_spec(module) is not None:
         return
-    message = f"{module} is not installed: the {extra!r} extra's tests need pip install -e '.[test,{extra}]'"
-    if os.environ.get(EXTRA_TESTS_ENV) == "required":
-        pytest.fail(f"{message} ({EXTRA_TESTS_ENV}=required)", pytrace=False)
+    _missing(f"{module} is not installed: the {extra!r} extra's tests need "
+             f"pip install -e '.[test,{extra}]'", EXTRA_TESTS_ENV)
+
+
+def _missing(message: str, required_env: str) -> None:
+    """Skip with ``message``, or fail where ``required_env=required`` says it must be there."""
+    if os.environ.get(required_env) == "required":
+        pytest.fail(f"{message} ({required_env}=required)", pytrace=False)
     pytest.skip(message)
 
 

@@ -11,7 +11,6 @@ import socket
 import subprocess
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,7 +22,17 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import API_KEY, make_record, require_program, run_in_process, scene, tiny_jpeg, walker
+from conftest import (
+    API_KEY,
+    free_port,
+    make_record,
+    require_program,
+    run_in_process,
+    scene,
+    tiny_jpeg,
+    wait_for,
+    walker,
+)
 from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
@@ -146,9 +155,7 @@ def test_webhook_signs_the_body_and_follows_the_retry_policy(receiver: Any) -> N
 
 
 def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = WebhookSinkConfig(type="webhook", url=f"http://127.0.0.1:{port}/hook")
     with httpx.Client() as client:
         outcomes = WebhookSink(config, client).send([make_record(), make_record()])
@@ -158,24 +165,24 @@ def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
 # --- mqtt -----------------------------------------------------------------------------
 
 
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[int]:
     """Debian's mosquitto on a free loopback port with its own config file."""
     binary = require_program("mosquitto", "mosquitto")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
     process = subprocess.Popen([binary, "-c", str(conf)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_for(lambda: _listening(port), 10, f"mosquitto on port {port}")
     yield port
     process.terminate()
     process.wait(timeout=10)
@@ -197,9 +204,7 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
         sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=broker, timeout_s=3))
         records = [make_record() for _ in range(5)]
         assert all(o.ok for o in sink.send(records))
-        deadline = time.monotonic() + 5
-        while len(got) < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(got) >= 5, 5, "5 messages at the subscriber")
         sink.close()
     finally:
         listener.loop_stop()
@@ -210,9 +215,7 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
 
 
 def test_mqtt_broker_down_is_retryable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=port, timeout_s=1))
     outcomes = sink.send([make_record()])
     assert not outcomes[0].ok and outcomes[0].retry and "cannot connect" in outcomes[0].reason

@@ -55,12 +55,9 @@ def running(config_path: Path, **options: Any) -> Iterator[tuple[Runtime, str]]:
                       stop=stop, report=lambda line: None)
     thread = threading.Thread(target=runtime.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while runtime.monitor is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert runtime.monitor is not None, "the monitor did not start"
+    monitor = wait_for(lambda: runtime.monitor, 15, "the monitor")
     try:
-        yield runtime, runtime.monitor.url.rstrip("/")
+        yield runtime, monitor.url.rstrip("/")
     finally:
         stop.set()
         thread.join(20)

@@ -12,7 +12,7 @@ from typing import Any
 import cv2
 import pytest
 
-from conftest import API_KEY, read_jsonl, run_cli, run_in_process, scene, walker
+from conftest import API_KEY, read_jsonl, run_cli, run_in_process, scene, wait_for, walker
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 
@@ -206,12 +206,8 @@ def test_sigterm_stops_a_running_cli_cleanly(tmp_path: Path, video: Path) -> Non
         [sys.executable, "-m", "streamer", "run", str(config), "--progress-s", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = _time.monotonic() + 30
     # Paced at 10 fps, both events have fired by 2.3 s of video; stop at about 3.5 s.
-    while _time.monotonic() < deadline:
-        if read_jsonl(events_path) and len(read_jsonl(events_path)) == 2:
-            break
-        _time.sleep(0.1)
+    wait_for(lambda: len(read_jsonl(events_path)) == 2, 30, "both events in the sink")
     _time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
