@@ -30,6 +30,11 @@ class Camera:
     config: Path
     port: int
 
+    @property
+    def secrets(self) -> Path:
+        """NAME.env beside NAME.yaml: the camera's secrets as environment variables."""
+        return self.config.with_suffix(".env")
+
 
 def cameras(folder: Path, first_port: int) -> list[Camera]:
     """One camera per ``*.yaml`` in ``folder``, each with the next monitor port."""
@@ -56,7 +61,7 @@ def compose(cams: list[Camera], image: str) -> str:
             "command": ["run", "/config/streamer.yaml", "--monitor", f"127.0.0.1:{cam.port}"],
             "environment": {"STREAMER_MONITOR_PORT": str(cam.port)},
             # Secrets (ROBOFLOW_API_KEY, CAM_PASSWORD, ...) per camera, never in the YAML.
-            "env_file": [{"path": str(cam.config.with_suffix(".env")), "required": False}],
+            **({"env_file": [str(cam.secrets)]} if cam.secrets.exists() else {}),
             "volumes": [f"{cam.config}:/config/streamer.yaml:ro", f"streamer-{cam.name}:/data"],
             # SIGTERM stops a run at once; accepted events wait in /data for the next start.
             "stop_grace_period": "30s",
@@ -75,6 +80,8 @@ def systemd(cams: list[Camera]) -> str:
         env = target.with_suffix(".env")
         if cam.config != target:
             lines.append(f"install -m 0640 -g streamer {cam.config} {target}")
+            if cam.secrets.exists():
+                lines.append(f"install -m 0600 {cam.secrets} {env}")
         lines += [
             f"touch {env} && chmod 0600 {env}",
             f"sed -i '/^STREAMER_MONITOR_PORT=/d' {env} && echo STREAMER_MONITOR_PORT={cam.port} >> {env}",

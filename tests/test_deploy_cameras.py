@@ -101,6 +101,13 @@ def test_two_cameras_from_a_folder_run_as_two_processes_with_their_own_ports_and
     for name in ports:
         assert (tmp_path / f"data-{name}" / "data" / "outbox.db").exists()
 
+    # The same assignment for systemd: each instance's env file gets its port.
+    units = generate("systemd", str(folder), "--first-port", str(first))
+    assert units.returncode == 0, units.stderr
+    for name, port in ports.items():
+        assert f"echo STREAMER_MONITOR_PORT={port} >> /etc/streamer/{name}.env" in units.stdout
+        assert f"systemctl enable --now streamer@{name}" in units.stdout
+
 
 def test_a_config_named_so_that_it_cannot_name_a_container_is_refused(tmp_path: Path) -> None:
     (tmp_path / "Dock 3.yaml").write_text("camera: {}\n")
