@@ -100,11 +100,26 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str = "condition"
         time.sleep(0.05)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (for servers and monitors the test starts)."""
+def free_port(count: int = 1) -> int:
+    """A loopback port nobody listens on (for servers and monitors the test starts); with
+    ``count``, the first of that many consecutive free ones (deploy/cameras.py numbers
+    cameras' ports consecutively)."""
+    for _ in range(100):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = int(sock.getsockname()[1])
+        if all(_bindable(first + i) for i in range(1, count)):
+            return first
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -25,18 +24,6 @@ def generate(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, str(GENERATOR), *args], capture_output=True, text=True,
                           timeout=30)
 
-
-def two_free_ports() -> int:
-    """A port whose next one is free too (the generator numbers cameras consecutively)."""
-    for _ in range(50):
-        port = free_port()
-        try:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise AssertionError("no two consecutive free ports")
 
 
 @pytest.fixture
@@ -63,7 +50,7 @@ def test_two_cameras_from_a_folder_run_as_two_processes_with_their_own_ports_and
             # The default outbox path is relative: each process's own directory holds it.
             "monitor": {"bind": "127.0.0.1:8080"},
         })
-    first = two_free_ports()
+    first = free_port(count=2)
 
     result = generate("compose", str(folder), "--first-port", str(first), "--image", "streamer:test")
     assert result.returncode == 0, result.stderr

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -143,3 +144,52 @@ def test_container_runs_healthy_delivers_and_keeps_its_backlog_on_sigterm(
     assert counts["pending"] >= pending
     assert 1 <= counts["delivered"] <= len(server.events)
     assert counts["delivered"] + counts["pending"] == total
+
+
+def test_compose_file_from_a_folder_runs_one_container_per_camera(image: str, tmp_path: Path) -> None:
+    """deploy/cameras.py's compose file, run by Debian's docker-compose: two cameras, two
+    containers, each live on its own monitor port."""
+    compose_bin = require_program("docker-compose", "docker-compose")
+    media = tmp_path / "media"
+    media.mkdir()
+    make_video(media / "clip.mp4", frames=100, fps=10)
+    write_replay(media / "dets.jsonl", {})
+    folder = tmp_path / "cameras"
+    folder.mkdir()
+    for name in ("dock-3", "gate"):
+        write_config(folder / f"{name}.yaml", {
+            "camera": {"id": name, "source": "/media/clip.mp4", "loop": True, "realtime": True},
+            "models": [{"id": "people", "kind": "replay", "path": "/media/dets.jsonl"}],
+        })
+    first = free_port(count=2)
+    generated = subprocess.run([sys.executable, str(ROOT / "deploy" / "cameras.py"), "compose", str(folder),
+                                "--image", image, "--first-port", str(first)],
+                               capture_output=True, text=True, timeout=30, check=True)
+    spec = json.loads(generated.stdout)
+    for service in spec["services"].values():
+        service["volumes"].append(f"{media}:/media:ro")  # the site's own media, for this test
+    compose_file = tmp_path / "compose.yaml"
+    compose_file.write_text(json.dumps(spec))
+    project = ["-p", f"streamer-test-{uuid.uuid4().hex[:8]}", "-f", str(compose_file)]
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run([compose_bin, *project, *args], capture_output=True, text=True, timeout=180)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+
+    compose("up", "-d")
+    try:
+        with httpx.Client(timeout=5) as client:
+
+            def live(port: int) -> str | None:
+                try:
+                    camera = client.get(f"http://127.0.0.1:{port}/api/status").json()["camera"]
+                except httpx.TransportError:
+                    return None
+                return camera["id"] if camera["state"] == "live" else None
+
+            ports = {name: first + i for i, name in enumerate(sorted(spec["services"]))}
+            for name, port in ports.items():
+                assert wait_for(lambda: live(port), 120, f"{name} live on port {port}") == name
+    finally:
+        compose("down", "-v", "--timeout", "30")
