@@ -123,6 +123,23 @@ def _bindable(port: int) -> bool:
 
 
 @pytest.fixture(autouse=True)
+def _fast_tier_stays_fast(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test outside the integration and system tiers may not start a process or connect a
+    socket: it fails, naming the mark its module needs, so the fast tier cannot drift."""
+    if any(request.node.get_closest_marker(tier) for tier in ("integration", "system")):
+        return
+
+    def refuse(what: str) -> Callable[..., Any]:
+        def refused(*args: Any, **kwargs: Any) -> Any:
+            raise AssertionError(f"{request.node.nodeid} {what}: a fast-tier test may not; "
+                                 "give its module pytestmark = pytest.mark.integration")
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse("starts a subprocess"))
+    monkeypatch.setattr(socket.socket, "connect", refuse("connects a socket"))
+
+
+@pytest.fixture(autouse=True)
 def _restore_environ() -> Iterator[None]:
     saved = dict(os.environ)
     yield
