@@ -29,21 +29,27 @@ ARG EXTRAS=""
 ARG ORT_PACKAGE=onnxruntime
 ARG PIP_EXTRA_INDEX_URL=""
 
-# opencv-python loads libGL and glib at import; L4T bases may lack pip.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgl1 libglib2.0-0 \
-    && (python3 -m pip --version >/dev/null 2>&1 \
-        || apt-get install -y --no-install-recommends python3-pip) \
-    && rm -rf /var/lib/apt/lists/*
+# L4T bases may lack pip. No libGL/glib (350 MB of mesa): the image swaps in OpenCV's
+# headless wheel below, which needs neither.
+RUN python3 -m pip --version >/dev/null 2>&1 \
+    || (apt-get update && apt-get install -y --no-install-recommends python3-pip \
+        && rm -rf /var/lib/apt/lists/*)
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streamer ./streamer
 COPY configs ./configs
 COPY deploy/healthcheck.py /usr/local/bin/streamer-healthcheck
-# onnxruntime and onnxruntime-gpu install the same `onnxruntime` module, and streamer's
-# dependency pulls the CPU one: with a GPU build asked for, keep only that.
+# One layer, no pip cache. opencv-python (a dependency of trackers) is replaced by the
+# headless wheel of the same version: the same cv2 (HOG detector and cascades included)
+# without the GUI libraries, so no libGL/mesa in the image. --no-deps, so pip does not pull
+# opencv-python back in. onnxruntime and onnxruntime-gpu install the same `onnxruntime`
+# module, and streamer's dependency pulls the CPU one: with a GPU build asked for, keep only that.
 RUN python3 -m pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
+    && OPENCV=$(python3 -c "from importlib.metadata import version; print(version('opencv-python'))") \
+    && python3 -m pip uninstall -y opencv-python \
+    && python3 -m pip install --no-cache-dir --no-deps "opencv-python-headless==$OPENCV" \
+    && python3 -c "import cv2; cv2.HOGDescriptor_getDefaultPeopleDetector()" \
     && if [ "$ORT_PACKAGE" != "onnxruntime" ]; then \
         python3 -m pip uninstall -y onnxruntime \
         && python3 -m pip install --no-cache-dir --force-reinstall --no-deps \

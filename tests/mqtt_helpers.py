@@ -8,10 +8,8 @@ from __future__ import annotations
 import datetime
 import getpass
 import ipaddress
-import shutil
 import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,41 +17,31 @@ from pathlib import Path
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from conftest import require_program, wait_for
 
 
-def mosquitto_binary() -> str:
-    """The broker's path; skips the test when the package is missing."""
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not Path(binary).exists():
-        pytest.skip("mosquitto is not installed: apt-get install mosquitto")
-    return binary
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
 
 
 @contextmanager
 def mosquitto(conf: str, ports: list[int], folder: Path) -> Iterator[None]:
     """Run mosquitto with ``conf`` until every port in ``ports`` accepts connections."""
-    binary = mosquitto_binary()
+    binary = require_program("mosquitto", "mosquitto")
     path = folder / "mosquitto.conf"
     # Started as root, mosquitto would switch to its own user and lose the test's files.
     path.write_text(f"{conf}\npersistence false\nuser {getpass.getuser()}\n", encoding="utf-8")
     process = subprocess.Popen([binary, "-c", str(path)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 10
         for port in ports:
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, process.stderr.read() if process.stderr else ""
-                    assert time.monotonic() < deadline, f"mosquitto is not listening on {port}"
-                    time.sleep(0.05)
+            wait_for(lambda: process.poll() is not None or _accepts(port), 10,
+                     f"mosquitto listening on {port}")
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
         yield
     finally:
         process.terminate()

@@ -17,6 +17,8 @@ from conftest import ROOT, run_cli
 from streamer.config import load_config
 from streamer.config.models import MissingPpeRuleConfig, RoboflowModelConfig
 
+pytestmark = pytest.mark.integration
+
 EXAMPLES = sorted(path for path in (ROOT / "configs").glob("*.yaml") if path.name != "demo.yaml")
 # What an operator exports before the first start; every other ${VAR} has a default.
 SITE_ENV = {"ROBOFLOW_API_KEY": "rf_example_key"}

@@ -21,8 +21,7 @@ from streamer.events.outbox import Outbox
 from streamer.events.record import EventRecord
 from streamer.events.sender import Sender
 from streamer.sinks.jsonl import JsonlSink
-from test_delivery_outbox import noisy_jpeg
-from test_sink_vision_events import make_record
+from conftest import make_record, noisy_jpeg
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import make_video, run_cli, walker, write_config, write_replay
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import Delay, VisionEventsServer  # noqa: E402
+from vision_events_server import Delay, VisionEventsServer
+
+pytestmark = pytest.mark.integration
 
 API_KEY = "crash-test-key-42"
 RULES = 20  # each walker entering the zone fires every rule: many events, quickly

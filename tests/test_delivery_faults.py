@@ -8,7 +8,6 @@ nothing else is at the server and nothing is still pending.
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,14 +15,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import API_KEY, USE_CASE, make_record, wait_for
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.outbox import Outbox
 from streamer.events.sender import Sender
 from streamer.sinks.vision_events import VisionEventsSink
-from test_sink_vision_events import API_KEY, USE_CASE, make_record
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import Delay, Pass, Status, VisionEventsServer  # noqa: E402
+from vision_events_server import Delay, Pass, Status, VisionEventsServer
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -68,10 +68,8 @@ def deliver(outbox: Outbox, sink: VisionEventsSink, timeout_s: float = 20.0) -> 
 
 
 def wait_drained(outbox: Outbox, timeout_s: float) -> None:
-    """Until nothing is pending or ``timeout_s`` ran out (the caller asserts what is left)."""
-    deadline = time.monotonic() + timeout_s
-    while outbox.pending_total(["vision_events"]) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    """Until nothing is pending; fails past ``timeout_s``."""
+    wait_for(lambda: not outbox.pending_total(["vision_events"]), timeout_s, "outbox drained")
 
 
 def assert_accounted(outbox: Outbox, server: VisionEventsServer, accepted: list[str],
@@ -137,9 +135,8 @@ def test_answers_slower_than_the_timeout_overwrite_not_duplicate(
     # Uploads pass; the batch POST is stored by the server but answered after the timeout.
     server.script(Pass(), Pass(), Pass(), Delay(0.8))
     deliver(outbox, sink_for(server, client, timeout_s=0.4))
-    deadline = time.monotonic() + 3
-    while sum(server.post_counts.values()) < 6 and time.monotonic() < deadline:
-        time.sleep(0.02)  # the slow first answer lands after the fast resend
+    # The slow first answer lands after the fast resend.
+    wait_for(lambda: sum(server.post_counts.values()) >= 6, 3, "both posts of each event")
     assert_accounted(outbox, server, accepted, once=False)
     # The resend reused the device-made eventIds: each stored once, overwritten once.
     assert len(server.events) == 3
@@ -176,9 +173,7 @@ def test_401_pauses_the_sink_and_keeps_every_event(
                     idle_s=0.05)
     sender.start()
     try:
-        deadline = time.monotonic() + 5
-        while not sender.paused_reason and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: sender.paused_reason, 5, "the sink paused")
         status = sender.status
         assert status.startswith("paused: ") and "HTTP 401" in status and "events kept" in status
         assert outbox.pending_total() == 10 and not outbox.dead()

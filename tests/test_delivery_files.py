@@ -20,8 +20,7 @@ from streamer.events.record import EventRecord
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.retention import Retention
-from test_delivery_outbox import noisy_jpeg
-from test_sink_vision_events import make_record
+from conftest import make_record, noisy_jpeg
 
 pytestmark = pytest.mark.integration  # a child process with a file-size limit, the CLI
 
@@ -60,7 +59,6 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from streamer.config.models import JsonlSinkConfig
     from streamer.sinks.jsonl import JsonlSink
-    from test_sink_vision_events import make_record
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
     path = Path(sys.argv[1])

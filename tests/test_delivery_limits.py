@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import run_cli, write_config
+
+pytestmark = pytest.mark.integration
 
 
 def config_with(tmp_path: Path, event: dict[str, Any], rule_id: str = "r") -> Path:

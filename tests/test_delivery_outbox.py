@@ -8,22 +8,14 @@ import tarfile
 import uuid
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from conftest import run_cli, write_config
+from conftest import make_record, noisy_jpeg, run_cli, write_config
 from streamer.events.outbox import Outbox
 from streamer.events.record import EventRecord
-from test_sink_vision_events import make_record
 
-
-def noisy_jpeg(seed: int, size: int = 160) -> bytes:
-    """A JPEG that does not compress away: ~20 KB of noise."""
-    image = np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
-    assert ok
-    return data.tobytes()
+pytestmark = pytest.mark.integration
 
 
 def big_record(seed: int, created_ts: float) -> EventRecord:

@@ -10,10 +10,8 @@ import json
 import logging
 import os
 import socket
-import sys
 import tarfile
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,18 +23,27 @@ import httpx
 import numpy as np
 import pytest
 
-from conftest import walker
-from mqtt_helpers import free_port, mosquitto
+from conftest import (
+    API_KEY,
+    crowded_record,
+    free_port,
+    make_record,
+    run_in_process,
+    scene,
+    tiny_jpeg,
+    wait_for,
+    walker,
+)
+from mqtt_helpers import mosquitto
 from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
 from streamer.sinks.mqtt import MqttSink, make_client
 from streamer.sinks.webhook import WebhookSink
-from test_pipeline import API_KEY, run, scene
-from test_sink_vision_events import crowded_record, make_record, tiny_jpeg
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import VisionEventsServer, validate_event  # noqa: E402
+from vision_events_server import VisionEventsServer, validate_event
+
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 def with_raw_frame(record: EventRecord) -> EventRecord:
@@ -192,9 +199,7 @@ def test_webhook_signs_the_body_and_follows_the_retry_policy(receiver: Any) -> N
 
 
 def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = WebhookSinkConfig(type="webhook", url=f"http://127.0.0.1:{port}/hook")
     with httpx.Client() as client:
         outcomes = WebhookSink(config, client).send([make_record(), make_record()])
@@ -279,9 +284,7 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
         sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=broker, timeout_s=3))
         records = [make_record() for _ in range(5)]
         assert all(o.ok for o in sink.send(records))
-        deadline = time.monotonic() + 5
-        while len(got) < 5 and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: len(got) >= 5, 5, "5 messages at the subscriber")
         sink.close()
     finally:
         listener.loop_stop()
@@ -307,7 +310,7 @@ def test_upload_input_image_sends_the_raw_frame_as_input_source(tmp_path: Path, 
         sink = {"type": "vision_events", "api_url": server.url, "api_key": API_KEY,
                 "use_case": "site-safety", "upload_input_image": True}
         config = scene(tmp_path, video, walker(range(0, 40), x_start=200, x_step=10, y1=100), [sink])
-        summary = run(config)
+        summary = run_in_process(config)
         assert summary.delivered == {"vision_events": 1}
         (event,) = server.events.values()
         (image,) = event["images"]

@@ -4,21 +4,18 @@ healthy while the monitor answers, unhealthy once the process is gone."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from conftest import ROOT, make_video, write_config
+import pytest
+
+from conftest import ROOT, free_port, make_video, wait_for, write_config
+
+pytestmark = pytest.mark.integration
 
 PROBE = ROOT / "deploy" / "healthcheck.py"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _probe(port: int, token: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -31,7 +28,7 @@ def _probe(port: int, token: str | None = None) -> subprocess.CompletedProcess[s
 
 
 def test_probe_follows_the_running_process(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     video = make_video(tmp_path / "clip.mp4", frames=300, fps=10)
     (tmp_path / "none.jsonl").write_text("")
     config = write_config(tmp_path / "site.yaml", {
@@ -44,12 +41,8 @@ def test_probe_follows_the_running_process(tmp_path: Path) -> None:
     process = subprocess.Popen([sys.executable, "-m", "streamer", "run", str(config)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        result = _probe(port, "s3cret-token-for-probe")
-        while result.returncode != 0 and time.monotonic() < deadline:
-            time.sleep(0.5)
-            result = _probe(port, "s3cret-token-for-probe")
-        assert result.returncode == 0, result.stdout
+        result = wait_for(lambda: (r := _probe(port, "s3cret-token-for-probe")).returncode == 0 and r, 30,
+                          "the probe saying healthy")
         assert "healthy: camera 'gate'" in result.stdout
         refused = _probe(port)
         assert refused.returncode == 1 and "401" in refused.stdout

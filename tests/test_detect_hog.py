@@ -21,6 +21,8 @@ from streamer.detect.hog import HogDetector
 from streamer.errors import ModelError
 from streamer.source.frame import Frame
 
+pytestmark = pytest.mark.integration
+
 CYCLIST_FRAME = 105
 # The cyclist behind the van in frame 105, drawn by eye (xyxy pixels, 640x272).
 CYCLIST_BY_EYE = (375, 25, 500, 208)

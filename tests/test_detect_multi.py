@@ -10,11 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from conftest import box, make_video, read_jsonl, run_cli, write_config, write_replay
 from streamer.config.models import ReplayModelConfig
 from streamer.detect import DetectorSet, build_detector
 from streamer.source.frame import Frame
+
+pytestmark = pytest.mark.integration
 
 IMAGE = np.zeros((360, 640, 3), dtype=np.uint8)
 

@@ -25,6 +25,8 @@ from streamer.source.frame import Frame
 import onnx
 from onnx import TensorProto, helper
 
+pytestmark = pytest.mark.integration
+
 PERSON_MAP = {"Normal": "person", "Fall": "person"}
 
 # Where the person is in these frames of bikes.mp4, drawn by eye (xyxy pixels, 640x272):

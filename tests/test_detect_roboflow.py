@@ -10,6 +10,7 @@ settings once per process, at import.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import threading
@@ -21,8 +22,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import best_iou, read_jsonl, run_cli, write_config
+from conftest import best_iou, read_jsonl, require_module, run_cli, write_config
 from streamer import assets
+
+pytestmark = pytest.mark.integration
 
 PROJECT = "site-people/3"
 
@@ -84,6 +87,7 @@ def api() -> Iterator[RefusingApi]:
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # One per module: inference binds MODEL_CACHE_DIR at import, once per process.
+    require_module("inference", "roboflow")
     root = tmp_path_factory.mktemp("model-cache")
     place_in_cache(root, PROJECT, assets.person_model())
     return root
@@ -213,3 +217,14 @@ def test_model_id_must_be_project_slash_version(tmp_path: Path, cache: Path) -> 
     assert result.returncode == 2
     assert "model_id" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_without_the_extra_the_kind_says_how_to_install_it(tmp_path: Path) -> None:
+    """What a user with a plain install sees (the other tests need the extra)."""
+    if importlib.util.find_spec("inference") is not None:
+        pytest.skip("inference is installed: this is the case without the roboflow extra")
+    result = run_cli("run", str(_config(tmp_path, tmp_path / "model-cache")), "--max-frames", "2")
+    assert result.returncode == 1
+    line = _one_error_line(result.stderr)
+    assert "kind roboflow needs the inference package" in line
+    assert "pip install 'streamer[roboflow]'" in line

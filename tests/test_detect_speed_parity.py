@@ -25,6 +25,8 @@ from streamer.detect.onnx import OnnxDetector
 from streamer.errors import ModelError
 from streamer.source.frame import Frame
 
+pytestmark = pytest.mark.integration
+
 CONFIDENCE = 0.25
 IOU = 0.5
 FRAMES = list(range(30, 250, 40))  # 6 frames across the clip, people in most

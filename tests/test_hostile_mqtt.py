@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 
 from conftest import make_video, read_jsonl, run_cli, walker, write_config, write_replay
-from mqtt_helpers import TlsFiles, free_port, make_tls_files, mosquitto
+from conftest import free_port
+from mqtt_helpers import TlsFiles, make_tls_files, mosquitto
 from streamer.config.models import MqttSinkConfig
-from test_sink_vision_events import make_record
+from conftest import make_record
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 PASSWORD = "mqtt-pw-5f1c0e"
 

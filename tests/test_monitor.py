@@ -3,7 +3,6 @@ and a real headless Chromium loading the page."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import make_video, walker, write_config, write_replay
+from conftest import make_video, require_program, wait_for, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.config.loader import parse_config
 from streamer.errors import ConfigError
@@ -25,7 +24,7 @@ from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed, build_app
 from streamer.monitor.server import HostPolicy
 from streamer.runtime import RunOptions, Runtime
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 API_KEY = "rf-secret-key-for-monitor-test"
 
@@ -58,26 +57,15 @@ def running(config_path: Path, **options: Any) -> Iterator[tuple[Runtime, str]]:
                       stop=stop, report=lambda line: None)
     thread = threading.Thread(target=runtime.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
-    while runtime.monitor is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert runtime.monitor is not None, "the monitor did not start"
+    monitor = wait_for(lambda: runtime.monitor, 15, "the monitor")
     try:
-        yield runtime, runtime.monitor.url.rstrip("/")
+        yield runtime, monitor.url.rstrip("/")
     finally:
         stop.set()
         thread.join(20)
         assert not thread.is_alive()
 
 
-def wait_for(predicate: Any, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def read_mjpeg_frames(response: httpx.Response, count: int) -> list[np.ndarray]:
@@ -102,7 +90,7 @@ def read_mjpeg_frames(response: httpx.Response, count: int) -> list[np.ndarray]:
 def test_endpoints_of_a_running_pipeline(tmp_path: Path) -> None:
     config = scene_config(tmp_path, frames=80, monitor={"bind": "127.0.0.1:0"})
     with running(config) as (runtime, url), httpx.Client(base_url=url, timeout=10) as client:
-        events = wait_for(lambda: client.get("/api/events?limit=5").json())
+        events = wait_for(lambda: client.get("/api/events?limit=5").json(), 10, "events")
         (event,) = events
         assert event["rule_id"] == "lane-intrusion" and event["description"] == "person #0 in lane"
         snapshot = client.get(f"/events/{event['eventId']}/snapshot.jpg")
@@ -307,8 +295,7 @@ def test_demo_page_in_a_real_browser(tmp_path: Path) -> None:
 
     from playwright.sync_api import sync_playwright
 
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    chromium = require_program("chromium", "chromium")
     demo = subprocess.Popen(
         [sys.executable, "-m", "streamer", "demo", "--monitor", "127.0.0.1:0", "--out", str(tmp_path),
          "--max-frames", "250", "--drain-s", "0"],
@@ -366,7 +353,7 @@ def test_monitor_is_up_while_the_camera_is_away(tmp_path: Path) -> None:
     config.write_text(text.replace(
         source_line, f"  source: rtsp://viewer:pw-9876@127.0.0.1:{port}/stream1\n  open_timeout_s: 1"))
     with running(config) as (_, url), httpx.Client(base_url=url, timeout=10) as client:
-        camera = wait_for(lambda: (c := client.get("/api/status").json()["camera"])["last_error"] and c)
+        camera = wait_for(lambda: (c := client.get("/api/status").json()["camera"])["last_error"] and c, 10, "last_error")
         assert camera["state"] in ("connecting", "offline")
         assert "cannot open" in camera["last_error"]
         assert "pw-9876" not in client.get("/api/status").text

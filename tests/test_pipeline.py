@@ -10,38 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+import pytest
 
-from conftest import read_jsonl, run_cli, walker, write_config, write_replay
+from conftest import API_KEY, read_jsonl, run_cli, run_in_process, scene, wait_for, walker
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import VisionEventsServer  # noqa: E402
+from vision_events_server import VisionEventsServer
 
-API_KEY = "ve-test-key-123456"
-
-# Video: 640x360 at 10 fps. The zone is the right half; a walker's foot (bottom centre)
-# crosses x = 320 between frames. Frame time = index / 10.
-RIGHT_HALF = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
+pytestmark = pytest.mark.integration
 
 
-def scene(tmp_path: Path, video: Path, rows: dict[int, list[dict[str, Any]]], sinks: list[dict[str, Any]],
-          **rule: Any) -> Path:
-    replay = write_replay(tmp_path / "dets.jsonl", rows)
-    zone_rule = {"id": "lane-intrusion", "type": "zone", "zone": "lane", "classes": ["person"],
-                 "min_frames": 3, "cooldown_s": 30,
-                 "event": {"type": "safety_alert", "alert_type": "zone_intrusion", "severity": "high",
-                           "description": "{class} #{track_id} in {zone}"}}
-    zone_rule.update(rule)
-    return write_config(tmp_path / "site.yaml", {
-        "device_id": "edge-box-07",
-        "camera": {"id": "dock-3", "source": str(video)},
-        "models": [{"id": "people", "kind": "replay", "path": str(replay)}],
-        "zones": [{"id": "lane", "polygon": RIGHT_HALF}],
-        "rules": [zone_rule],
-        "sinks": sinks,
-        "outbox": {"path": str(tmp_path / "outbox.db")},
-    })
+
+
 
 
 def two_walkers() -> dict[int, list[dict[str, Any]]]:
@@ -60,16 +41,13 @@ def two_walkers() -> dict[int, list[dict[str, Any]]]:
     return rows
 
 
-def run(config_path: Path, **options: Any) -> Any:
-    return Runtime(load_config(config_path), RunOptions(progress_s=60, **options),
-                   report=lambda line: None).run()
 
 
 def test_zone_events_land_in_jsonl_exactly(tmp_path: Path, video: Path) -> None:
     events_path = tmp_path / "out" / "events.jsonl"
     config = scene(tmp_path, video, two_walkers(), [{"type": "jsonl", "path": str(events_path)}])
 
-    summary = run(config)
+    summary = run_in_process(config)
 
     assert summary.frames == 60 and summary.ended_by == "end of input"
     lines = read_jsonl(events_path)
@@ -99,7 +77,7 @@ def test_same_input_twice_gives_the_same_events(tmp_path: Path, video: Path) -> 
     def events(run_dir: Path) -> list[tuple[Any, ...]]:
         run_dir.mkdir()
         out = run_dir / "events.jsonl"
-        run(scene(run_dir, video, two_walkers(), [{"type": "jsonl", "path": str(out)}]))
+        run_in_process(scene(run_dir, video, two_walkers(), [{"type": "jsonl", "path": str(out)}]))
         return [(e["customMetadata"]["track_id"], e["eventData"]["description"],
                  e["images"][0]["objectDetections"]) for e in read_jsonl(out)]
 
@@ -113,7 +91,7 @@ def test_events_reach_the_vision_events_server(tmp_path: Path, video: Path) -> N
                 "use_case": "site-safety"}
         events_path = tmp_path / "events.jsonl"
         config = scene(tmp_path, video, two_walkers(), [sink, {"type": "jsonl", "path": str(events_path)}])
-        summary = run(config)
+        summary = run_in_process(config)
         assert summary.delivered == {"vision_events": 2, "jsonl": 2}
         local = {e["eventId"]: e for e in read_jsonl(events_path)}
         assert set(server.events) == set(local)
@@ -133,7 +111,7 @@ def test_backlog_waits_in_the_outbox_then_goes_first(tmp_path: Path, video: Path
     try:
         sink = {"type": "vision_events", "api_url": url, "api_key": API_KEY, "use_case": "site-safety"}
         config = scene(tmp_path, video, two_walkers(), [sink])
-        down = run(config, drain_s=0.5)
+        down = run_in_process(config, drain_s=0.5)
         assert down.events_accepted == 2 and down.pending == 2 and down.delivered == {"vision_events": 0}
         rows = sqlite3.connect(tmp_path / "outbox.db").execute(
             "SELECT state, last_error FROM deliveries").fetchall()
@@ -143,7 +121,7 @@ def test_backlog_waits_in_the_outbox_then_goes_first(tmp_path: Path, video: Path
         assert all(error is None or "refused" in error for _, error in rows)
 
         server.start()
-        up = run(config, max_frames=5)  # no new events in 5 frames
+        up = run_in_process(config, max_frames=5)  # no new events in 5 frames
         assert up.backlog_at_start == 2
         assert up.delivered == {"vision_events": 2} and up.pending == 0
         assert len(server.events) == 2
@@ -186,7 +164,7 @@ def test_record_then_replay_gives_the_same_events(tmp_path: Path, video: Path) -
     config = scene(tmp_path, video, two_walkers(), [{"type": "jsonl", "path": str(first_out)}])
     recorded = tmp_path / "recorded.jsonl"
     saved = tmp_path / "annotated.mp4"
-    run(config, record_detections=recorded, save_video=saved)
+    run_in_process(config, record_detections=recorded, save_video=saved)
 
     capture = cv2.VideoCapture(str(saved))
     assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
@@ -198,7 +176,7 @@ def test_record_then_replay_gives_the_same_events(tmp_path: Path, video: Path) -
     replayed = scene(second_dir, video, {}, [{"type": "jsonl", "path": str(second_out)}])
     text = replayed.read_text().replace(str(second_dir / "dets.jsonl"), str(recorded))
     replayed.write_text(text)
-    run(replayed)
+    run_in_process(replayed)
     strip = lambda rows: [(r["customMetadata"]["track_id"], r["eventData"]) for r in rows]  # noqa: E731
     assert strip(read_jsonl(second_out)) == strip(read_jsonl(first_out))
 
@@ -228,12 +206,8 @@ def test_sigterm_stops_a_running_cli_cleanly(tmp_path: Path, video: Path) -> Non
         [sys.executable, "-m", "streamer", "run", str(config), "--progress-s", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    deadline = _time.monotonic() + 30
     # Paced at 10 fps, both events have fired by 2.3 s of video; stop at about 3.5 s.
-    while _time.monotonic() < deadline:
-        if read_jsonl(events_path) and len(read_jsonl(events_path)) == 2:
-            break
-        _time.sleep(0.1)
+    wait_for(lambda: len(read_jsonl(events_path)) == 2, 30, "both events in the sink")
     _time.sleep(1.0)
     process.send_signal(signal.SIGTERM)
     stdout, stderr = process.communicate(timeout=30)
@@ -249,6 +223,6 @@ def test_sigterm_stops_a_running_cli_cleanly(tmp_path: Path, video: Path) -> Non
 def test_duration_limit(tmp_path: Path, video: Path) -> None:
     config = scene(tmp_path, video, two_walkers(), [])
     config.write_text(config.read_text().replace(f"source: {video}", f"source: {video}\n  realtime: true"))
-    summary = run(config, duration_s=1.0)
+    summary = run_in_process(config, duration_s=1.0)
     assert summary.ended_by == "--duration 1"
     assert 5 <= summary.frames <= 12  # about 10 fps for 1 s

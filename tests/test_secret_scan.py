@@ -30,7 +30,7 @@ import pytest
 
 from conftest import box, write_config, write_replay
 from rtsp_helpers import free_port
-from test_source_kinds import MjpegServer
+from mjpeg_server import MjpegServer
 from vision_events_server import VisionEventsServer
 
 pytestmark = pytest.mark.integration

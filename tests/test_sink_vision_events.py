@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import logging
-import sys
 import uuid
 from collections.abc import Iterator
 from email.utils import formatdate
-from pathlib import Path
 from typing import Any
 
-import cv2
 import httpx
-import numpy as np
 import pytest
 
+from conftest import API_KEY, USE_CASE, crowded_record, make_record, tiny_jpeg
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.record import EventRecord
 from streamer.sinks.http import parse_retry_after
 from streamer.sinks.vision_events import VisionEventsSink
 
-# The helper server lives beside the tests and is not a package module.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vision_events_server import (  # noqa: E402
+from vision_events_server import (
     Delay,
     Drop,
     Pass,
@@ -31,50 +26,12 @@ from vision_events_server import (  # noqa: E402
     parse_multipart,
 )
 
-API_KEY = "test-key-0123456789"
-USE_CASE = "site-safety"
+pytestmark = pytest.mark.integration
 
 
-def tiny_jpeg(seed: int = 0) -> bytes:
-    """A real 16x12 JPEG, different per seed so tests can tell uploads apart."""
-    image = np.full((12, 16, 3), seed % 256, dtype=np.uint8)
-    image[2:6, 3:9] = (0, 0, 255)
-    ok, encoded = cv2.imencode(".jpg", image)
-    assert ok
-    return encoded.tobytes()
 
 
-def make_record(n_images: int = 1, **overrides: Any) -> EventRecord:
-    """An event as the outbox hands it over: payload without sourceIds, JPEGs beside it."""
-    event_id = str(uuid.uuid4())
-    payload: dict[str, Any] = {
-        "eventId": event_id,
-        "eventType": "safety_alert",
-        "timestamp": "2025-05-01T12:00:00.250Z",
-        "deviceId": "edge-box-07",
-        "streamId": "dock-3",
-        "images": [
-            {
-                "label": f"snapshot-{i}",
-                "objectDetections": [
-                    {"class": "person", "x": 40.5, "y": 80.0, "width": 30.0, "height": 120.0,
-                     "confidence": 0.91},
-                ],
-            }
-            for i in range(n_images)
-        ],
-        "eventData": {"alertType": "zone_intrusion", "severity": "high",
-                      "description": "Person in forklift lane"},
-        "customMetadata": {"rule_id": "lane-intrusion", "zone": "forklift-lane", "track_id": 7},
-    }
-    payload.update(overrides)
-    return EventRecord(
-        event_id=event_id,
-        payload=payload,
-        images=[tiny_jpeg(i + 1) for i in range(n_images)],
-        created_ts=1_746_100_800.0,
-        rule_id="lane-intrusion",
-    )
+
 
 
 @pytest.fixture
@@ -422,16 +379,6 @@ def test_more_than_1000_detections_keep_the_1000_most_confident(
     assert min(d["confidence"] for d in kept) > 0.33  # the 500 least confident are gone
     assert sent["customMetadata"]["detections_cut"] == 500
     assert len(record.payload["images"][0]["objectDetections"]) == 1500  # stored as is
-
-
-def crowded_record(n: int) -> EventRecord:
-    """An event whose one image has ``n`` boxes, confidences spread over (0, 1]."""
-    detections = [{"class": "person", "x": 10.0 + i % 50, "y": 20.0, "width": 4.0,
-                   "height": 8.0, "confidence": round((i + 1) / n, 4)} for i in range(n)]
-    record = make_record()
-    payload = {**record.payload,
-               "images": [{"label": "snapshot", "objectDetections": detections[::-1]}]}
-    return EventRecord(record.event_id, payload, record.images, record.created_ts, "r")
 
 
 def test_uploads_and_event_posts_have_their_own_timeouts(

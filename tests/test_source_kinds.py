@@ -4,63 +4,20 @@ files that loop, and `resize` before inference."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from conftest import make_video, run_cli, write_config, write_replay
-from rtsp_helpers import free_port
+from conftest import make_video, require_program, run_cli, wait_for, write_config, write_replay
+from rtsp_helpers import FAST, Reader
 from streamer.config.models import CameraConfig
+from mjpeg_server import MjpegServer
 from streamer.source import Capture
-from test_source_rtsp import FAST, Reader, wait_for
 
-
-class MjpegServer:
-    """multipart/x-mixed-replace JPEGs at ~20 fps, like an IP camera's /video.mjpg."""
-
-    def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self._server: ThreadingHTTPServer | None = None
-
-    def start(self) -> "MjpegServer":
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                index = 0
-                try:
-                    while not getattr(self.server, "closing", False):
-                        image = np.full((120, 160, 3), 40, np.uint8)
-                        cv2.putText(image, str(index), (10, 80), cv2.FONT_HERSHEY_SIMPLEX, 2, (0, 255, 0), 3)
-                        jpeg = cv2.imencode(".jpg", image)[1].tobytes()
-                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
-                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
-                        index += 1
-                        time.sleep(0.05)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        self._server.allow_reuse_address = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.closing = True  # type: ignore[attr-defined]
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 @pytest.fixture
@@ -133,8 +90,9 @@ def test_hls_playlist_is_read_and_reopened_when_it_ends(tmp_path: Path, stop: th
     import subprocess
     from http.server import SimpleHTTPRequestHandler
 
+    ffmpeg = require_program("ffmpeg", "ffmpeg")
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
+        [ffmpeg, "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10",
          "-t", "3", "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", "-f", "hls",
          "-hls_time", "1", "-hls_list_size", "0", str(tmp_path / "cam.m3u8")],
         check=True, timeout=60,

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from rtsp_helpers import RtspServer
+from conftest import wait_for
+from rtsp_helpers import FAST, Reader, RtspServer
 from streamer.config.models import CameraConfig
 from streamer.source import Capture
 
-# Short bounds keep the suite fast; the defaults (10 s stall) are the same code path.
-FAST = {"open_timeout_s": 2, "read_timeout_s": 1, "stall_timeout_s": 2.5, "frozen_s": 2}
+pytestmark = [pytest.mark.integration, pytest.mark.system]
+
 
 
 @pytest.fixture
@@ -32,35 +33,8 @@ def stop() -> Iterator[threading.Event]:
     event.set()
 
 
-def wait_for(condition: Callable[[], bool], timeout: float) -> float:
-    """Seconds until ``condition`` held; fails the test past ``timeout``."""
-    started = time.monotonic()
-    while not condition():
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"not within {timeout} s")
-        time.sleep(0.05)
-    return time.monotonic() - started
 
 
-class Reader:
-    """Drains the capture like the frame loop does and records what it saw."""
-
-    def __init__(self, capture: Capture, stop: threading.Event) -> None:
-        self.capture = capture
-        self.frames = 0
-        self.states: list[str] = []
-        self._thread = threading.Thread(target=self._run, args=(stop,), daemon=True)
-        self._thread.start()
-
-    def _run(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                frame = self.capture.read(0.2)
-            except EOFError:
-                return
-            self.states += [change.state for change in self.capture.health_changes()]
-            if frame is not None:
-                self.frames += 1
 
 
 def start_capture(source: str, stop: threading.Event, **overrides: object) -> tuple[Capture, Reader]:
@@ -88,7 +62,7 @@ def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop:
     capture, reader = start_capture(server.url(), stop)
     wait_for(lambda: reader.frames > 10, 15)
     server.kill()
-    assert wait_for(lambda: capture.health()["state"] == "offline", FAST["stall_timeout_s"]) < FAST["stall_timeout_s"]
+    wait_for(lambda: capture.health()["state"] == "offline", FAST["stall_timeout_s"], "offline")
     frames_when_down = reader.frames
     time.sleep(1.5)
     server.start()

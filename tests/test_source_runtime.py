@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from conftest import box, read_jsonl, write_config, write_replay
-from rtsp_helpers import RtspServer
+from conftest import box, read_jsonl, wait_for, write_config, write_replay
+from rtsp_helpers import FAST, RtspServer
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
-from test_source_rtsp import FAST, wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 
 class Running:

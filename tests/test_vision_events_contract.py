@@ -30,7 +30,7 @@ from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.rules.base import RuleEvent
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.vision_events import VisionEventsSink
-from test_sink_vision_events import crowded_record, tiny_jpeg
+from conftest import crowded_record, tiny_jpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vision_events_server import VisionEventsServer  # noqa: E402

@@ -7,15 +7,16 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import make_video, walker, write_config, write_replay
+from conftest import make_video, wait_for, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
+
+pytestmark = pytest.mark.integration
 
 
 def site(tmp_path: Path, rules: list[dict[str, Any]], zone_id: str = "lane") -> dict[str, Any]:
@@ -34,14 +35,6 @@ LOITER = {"id": "linger", "type": "loiter", "zone": "lane", "dwell_s": 0.3, "coo
 CROWD = {"id": "crowd", "type": "count", "threshold": 1, "for_s": 0, "clear_s": 0, "cooldown_s": 0}
 
 
-def wait_for(condition: Any, timeout_s: float = 8.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
-
 
 def test_edit_is_applied_live_and_a_bad_edit_is_refused(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     make_video(tmp_path / "clip.mp4", frames=80, fps=10.0)  # 8 s played in real time
@@ -51,18 +44,18 @@ def test_edit_is_applied_live_and_a_bad_edit_is_refused(tmp_path: Path, caplog: 
     thread = threading.Thread(target=runtime.run)
     thread.start()
     try:
-        assert wait_for(lambda: runtime.summary.frames >= 5)
+        wait_for(lambda: runtime.summary.frames >= 5, 8, "5 frames")
         frames_before = runtime.summary.frames
         # A bad edit: the rule names a zone that does not exist.
         bad = site(tmp_path, [LOITER, {**CROWD, "zone": "nowhere"}])
         write_config(path, bad)
         with caplog.at_level(logging.ERROR, logger="streamer.config"):
-            assert wait_for(lambda: "config change refused" in caplog.text)
+            wait_for(lambda: "config change refused" in caplog.text, 8, "the refusal logged")
         assert "site.yaml" in caplog.text and "unknown zone 'nowhere'" in caplog.text
         assert set(runtime.rules_state["rules"]) == {"linger"}  # type: ignore[arg-type]
         # A good edit: a new rule joins; the unchanged one keeps its running timer.
         write_config(path, site(tmp_path, [LOITER, CROWD]))
-        assert wait_for(lambda: "crowd" in runtime.rules_state.get("rules", {}))  # type: ignore[operator]
+        wait_for(lambda: "crowd" in runtime.rules_state.get("rules", {}), 8, "the new rule live")  # type: ignore[operator]
         state = runtime.rules_state
         json.dumps(state)  # JSON-friendly as promised to the monitor
         assert state["zones"]["frame"] == 1  # type: ignore[index]

@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from conftest import box, make_video, read_jsonl, run_cli, walker, write_config, write_replay
+
+pytestmark = pytest.mark.integration
 
 
 def scene(tmp_path: Path, rules: list[dict[str, Any]], sinks: list[dict[str, Any]] | None = None,

@@ -10,6 +10,8 @@ from conftest import run_cli
 from streamer.config import load_config
 from streamer.errors import ConfigError
 
+pytestmark = pytest.mark.integration
+
 HEAD = """\
 camera: {id: cam, source: clip.mp4}
 models:
