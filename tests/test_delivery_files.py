@@ -59,6 +59,7 @@ CHILD = textwrap.dedent("""
     from pathlib import Path
     from streamer.config.models import JsonlSinkConfig
     from streamer.sinks.jsonl import JsonlSink
+    from conftest import make_record
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
     path = Path(sys.argv[1])
