@@ -362,5 +362,5 @@ def test_monitor_is_up_while_the_camera_is_away(tmp_path: Path) -> None:
                           and c["next_attempt_at"] and c, 20, "two reconnect attempts")
         assert camera["reconnect_max_s"] == 3.0
         assert 0 <= camera["next_attempt_in_s"] <= 3.0 and camera["next_attempt_at"].endswith("Z")
-        assert camera["away_s"] >= 1.0
+        assert camera["away_s"] > 0  # two attempts: the first at once, the next after a jittered <= 1 s
         assert client.get("/").status_code == 200
