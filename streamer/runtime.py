@@ -581,6 +581,7 @@ class Runtime:
                 entry["last_error"] = redact(sender.last_error, self._secrets)
                 entry["files_evicted_total"] = sender.files_evicted_total
                 entry["status"] = redact(sender.status, self._secrets)  # "ok", "retrying in ...", "paused: ..."
+                entry.update(sender.backlog())  # size, age, drain estimate (issue 14)
                 sinks[sender.sink.name] = entry
         return {
             "camera": camera,

@@ -77,6 +77,8 @@ class VisionEventsSink:
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
         self.name: str = config.name
         self.batch_size = config.batch_size
+        # Half of each batch from the newest end of a backlog (Sender, issue 14).
+        self.fresh_first = True
         self._config = config
         self._client = client
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
