@@ -215,9 +215,10 @@ def uplink(workdir: Path, count: int, latencies_ms: list[float], in_flight: list
                 assert len(server.events) == count
                 assert all(n == 1 for n in server.post_counts.values())
                 requests, widest = len(server.requests), server.max_in_flight
+                connections = server.connections_total
             print(f"uplink {latency_ms:5g} ms per request, max_in_flight {width:2d}: {count} events "
                   f"in {elapsed:6.2f} s = {count / elapsed:6.1f} events/s, {requests} requests "
-                  f"(at most {widest} at once)", flush=True)
+                  f"(at most {widest} at once) on {connections} connections", flush=True)
 
 
 def main() -> int:

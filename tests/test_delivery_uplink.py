@@ -78,6 +78,8 @@ def test_a_backlog_of_200_drains_at_40_events_per_s_over_a_100_ms_uplink(
         assert server.paths().count("/vision-events/upload") == 200 == len(server.uploads)
         assert server.paths().count("/vision-events/batch") == 2
         assert 1 < server.max_in_flight <= sink._config.max_in_flight
+        # Kept alive and reused: not one TCP (and, to the API, TLS) handshake per request.
+        assert server.connections_total <= sink._config.max_in_flight + 4
     assert 200 / elapsed >= 40, f"{200 / elapsed:.1f} events/s ({elapsed:.1f} s for 200)"
 
 

@@ -334,6 +334,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
             self.connections.add(request)
+            self.owner.connections_total += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -451,7 +452,7 @@ class VisionEventsServer:
     ``latency_s``: every request waits this long before it is handled, as over a real
     uplink (round trip plus transfer); unlike a scripted ``Delay`` it is never used up and
     leaves the fault script alone. ``max_in_flight`` is the most requests it has seen
-    being handled at once.
+    being handled at once, ``connections_total`` the TCP connections it has accepted.
     """
 
     def __init__(
@@ -468,6 +469,7 @@ class VisionEventsServer:
         self.latency_s = latency_s
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections_total = 0
         self._in_flight_lock = threading.Lock()
         self.conflict_on_known = conflict_on_known
         self.on_store = on_store

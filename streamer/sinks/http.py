@@ -11,7 +11,6 @@ policy reaches every sink at once.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
@@ -89,19 +88,20 @@ class Endpoint:
 
 
 def make_client(timeout_s: float, in_flight: int = 1) -> httpx.Client:
-    """The client an HTTP sink borrows: never follows a redirect (the key must not travel),
-    keeps ``in_flight`` connections alive for reuse, and speaks HTTP/2 where the server
-    offers it over TLS (one connection then carries every request in flight, issue 14).
+    """The client an HTTP sink borrows: never follows a redirect (the key must not travel)
+    and keeps a connection alive for each request in flight, so a backlog reuses them
+    instead of paying a TCP and TLS handshake per request (issue 14).
 
-    HTTP/2 needs the ``h2`` package (``httpx[http2]``); without it the client stays on
-    HTTP/1.1 rather than failing to start.
+    HTTP/1.1 on purpose: httpcore's sync HTTP/2 connection hands out stream ids without a
+    lock, so requests sent from several threads at once collide on one stream
+    (encode/httpx#3002, open); a sink that sends from threads stays on one connection per
+    request in flight.
     """
+    connections = max(in_flight, 1) + 4  # + the batch POST and a spare or two
     return httpx.Client(
         timeout=timeout_s,
         follow_redirects=False,
-        http2=importlib.util.find_spec("h2") is not None,
-        limits=httpx.Limits(max_connections=max(in_flight, 1) + 4,
-                            max_keepalive_connections=max(in_flight, 1) + 4),
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
     )
 
 
