@@ -8,9 +8,14 @@
    (connection refused) and answering in 5 s. Modes are interleaved and repeated, and
    the medians compared. Target: ratio <= 1.05 (the sender never slows the frames).
 3. Drain: time to deliver 10,000 events queued during an outage once the server is back.
+4. Uplink: a backlog of 200 events (one snapshot each) drained through a server that waits
+   0, 50, 100 and 200 ms before each answer (a real uplink's round trip), with uploads one
+   at a time (``max_in_flight: 1``) and with the default in flight: events/s and the
+   number of requests made (issue 14: >= 40 events/s at 100 ms).
 
     python benchmarks/delivery.py [--events 2000] [--frames 150] [--repeats 2] [--backlog 10000]
-                                  [--only throughput|frame-loop|drain]
+                                  [--latencies 0,50,100,200] [--in-flight 1,8] [--uplink-events 200]
+                                  [--only throughput|frame-loop|drain|uplink]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from streamer.events.outbox import Outbox  # noqa: E402
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord  # noqa: E402
 from streamer.events.sender import Sender  # noqa: E402
 from streamer.runtime import RunOptions, Runtime  # noqa: E402
+from streamer.sinks.http import make_client  # noqa: E402
 from streamer.sinks.vision_events import VisionEventsSink  # noqa: E402
 
 API_KEY = "bench-key"
@@ -80,9 +86,10 @@ def fill(outbox: Outbox, count: int, raw: bool) -> None:
         outbox.add(record([jpegs[i % 8], jpegs[(i + 1) % 8]], raw), ["vision_events"])
 
 
-def drain(outbox: Outbox, server: VisionEventsServer, client: httpx.Client) -> float:
+def drain(outbox: Outbox, server: VisionEventsServer, client: httpx.Client,
+          **sink: Any) -> float:
     config = VisionEventsSinkConfig(type="vision_events", api_url=server.url, api_key=API_KEY,
-                                    use_case=USE_CASE)
+                                    use_case=USE_CASE, **sink)
     sender = Sender(VisionEventsSink(config, client), outbox, idle_s=0.05)
     started = time.perf_counter()
     sender.start()
@@ -196,14 +203,37 @@ def backlog(workdir: Path, count: int) -> None:
           f"({count / elapsed:.0f} events/s)", flush=True)
 
 
+def uplink(workdir: Path, count: int, latencies_ms: list[float], in_flight: list[int]) -> None:
+    for width in in_flight:
+        for latency_ms in latencies_ms:
+            outbox = Outbox(workdir / f"uplink-{width}-{latency_ms:g}.db")
+            fill(outbox, count, raw=False)
+            with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,),
+                                    latency_s=latency_ms / 1000) as server, \
+                    make_client(30.0, width) as client:
+                elapsed = drain(outbox, server, client, max_in_flight=width)
+                assert len(server.events) == count
+                assert all(n == 1 for n in server.post_counts.values())
+                requests, widest = len(server.requests), server.max_in_flight
+                connections = server.connections_total
+            print(f"uplink {latency_ms:5g} ms per request, max_in_flight {width:2d}: {count} events "
+                  f"in {elapsed:6.2f} s = {count / elapsed:6.1f} events/s, {requests} requests "
+                  f"(at most {widest} at once) on {connections} connections", flush=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--frames", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--backlog", type=int, default=10000)
-    parser.add_argument("--only", choices=("throughput", "frame-loop", "drain"),
-                        help="run one of the three measurements")
+    parser.add_argument("--latencies", default="0,50,100,200",
+                        help="uplink: ms the server waits per request, comma-separated")
+    parser.add_argument("--in-flight", default="1,8",
+                        help="uplink: max_in_flight values to compare, comma-separated")
+    parser.add_argument("--uplink-events", type=int, default=200)
+    parser.add_argument("--only", choices=("throughput", "frame-loop", "drain", "uplink"),
+                        help="run one of the four measurements")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="streamer-delivery-") as tmp:
         workdir = Path(tmp)
@@ -213,6 +243,9 @@ def main() -> int:
             frame_loop(workdir, args.frames, args.repeats)
         if args.only in (None, "drain"):
             backlog(workdir, args.backlog)
+        if args.only in (None, "uplink"):
+            uplink(workdir, args.uplink_events, [float(v) for v in args.latencies.split(",")],
+                   [int(v) for v in args.in_flight.split(",")])
     return 0
 
 

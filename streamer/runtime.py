@@ -206,9 +206,10 @@ class Runtime:
 
                 sinks.append(JsonlSink(sink_config, self._file_retention(sink_config)))
             elif isinstance(sink_config, VisionEventsSinkConfig):
+                from streamer.sinks.http import make_client
                 from streamer.sinks.vision_events import VisionEventsSink
 
-                client = httpx.Client(timeout=sink_config.timeout_s, follow_redirects=False)
+                client = make_client(sink_config.timeout_s, sink_config.max_in_flight)
                 self._clients.append(client)
                 sinks.append(VisionEventsSink(sink_config, client))
             elif isinstance(sink_config, WebhookSinkConfig):
@@ -580,6 +581,7 @@ class Runtime:
                 entry["last_error"] = redact(sender.last_error, self._secrets)
                 entry["files_evicted_total"] = sender.files_evicted_total
                 entry["status"] = redact(sender.status, self._secrets)  # "ok", "retrying in ...", "paused: ..."
+                entry.update(sender.backlog())  # size, age, drain estimate (issue 14)
                 sinks[sender.sink.name] = entry
         return {
             "camera": camera,

@@ -107,6 +107,10 @@ def test_endpoints_of_a_running_pipeline(tmp_path: Path) -> None:
         assert status["events"]["accepted_total"] == 1
         assert status["sinks"]["jsonl"]["delivered"] == 1
         assert status["sinks"]["vision_events"]["pending"] == 1
+        # The unreachable sink's backlog: one event, not draining, so no time to drain.
+        backlog = status["sinks"]["vision_events"]
+        assert backlog["backlog"] == 1 and backlog["backlog_age_s"] is not None
+        assert backlog["drain_eta_s"] is None
         fps_out = wait_for(lambda: client.get("/api/status").json()["camera"]["fps_out"], timeout=5)
         assert 5 < fps_out < 15  # the file is paced at 10 fps
 

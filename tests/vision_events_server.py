@@ -323,6 +323,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 64  # a client with many requests in flight connects all at once
 
     def __init__(self, address: tuple[str, int], owner: VisionEventsServer) -> None:
         self.owner = owner
@@ -333,6 +334,7 @@ class _HTTPServer(ThreadingHTTPServer):
     def process_request(self, request: Any, client_address: Any) -> None:
         with self.connections_lock:
             self.connections.add(request)
+            self.owner.connections_total += 1
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
@@ -370,6 +372,19 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         path = self.path.split("?", 1)[0]
+        with owner._in_flight_lock:
+            owner.in_flight += 1
+            owner.max_in_flight = max(owner.max_in_flight, owner.in_flight)
+        try:
+            if owner.latency_s:
+                time.sleep(owner.latency_s)
+            self._act(method, path, body)
+        finally:
+            with owner._in_flight_lock:
+                owner.in_flight -= 1
+
+    def _act(self, method: str, path: str, body: bytes) -> None:
+        owner = self.server.owner
         action = owner._next_action()
         if isinstance(action, Drop):
             owner._record(method, path, 0)
@@ -433,6 +448,11 @@ class VisionEventsServer:
     overwriting, as an API that refuses duplicates would; ``conflicts`` counts them.
     ``on_store`` is called with each stored list of events after storing and before the
     answer goes out (a test can hold the answer there, then kill the client).
+
+    ``latency_s``: every request waits this long before it is handled, as over a real
+    uplink (round trip plus transfer); unlike a scripted ``Delay`` it is never used up and
+    leaves the fault script alone. ``max_in_flight`` is the most requests it has seen
+    being handled at once, ``connections_total`` the TCP connections it has accepted.
     """
 
     def __init__(
@@ -444,7 +464,13 @@ class VisionEventsServer:
         on_event: Callable[[dict[str, Any]], None] | None = None,
         conflict_on_known: bool = False,
         on_store: Callable[[list[dict[str, Any]]], None] | None = None,
+        latency_s: float = 0.0,
     ) -> None:
+        self.latency_s = latency_s
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.connections_total = 0
+        self._in_flight_lock = threading.Lock()
         self.conflict_on_known = conflict_on_known
         self.on_store = on_store
         self.conflicts = 0
@@ -641,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--api-key", default="test-key")
+    parser.add_argument("--latency-ms", type=float, default=0.0,
+                        help="wait this long before handling each request (a slow uplink)")
     parser.add_argument("--use-case", action="append", dest="use_cases",
                         help="a known useCaseId (repeatable; default: site-safety)")
     args = parser.parse_args(argv)
@@ -649,7 +677,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(event, sort_keys=True), flush=True)
 
     server = VisionEventsServer(args.api_key, tuple(args.use_cases or ["site-safety"]),
-                                host=args.host, port=args.port, on_event=show)
+                                host=args.host, port=args.port, on_event=show,
+                                latency_s=args.latency_ms / 1000)
     # A shell's background jobs ignore SIGINT, so `kill` (SIGTERM) must stop it cleanly too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.start()

@@ -437,20 +437,33 @@ class Outbox:
 
     # --- reading ------------------------------------------------------------------
 
-    def pending(self, sink: str, limit: int = 50) -> list[EventRecord]:
-        """Oldest pending events for ``sink`` first, so a backlog drains in order.
+    def pending(self, sink: str, limit: int = 50, newest: int = 0) -> list[EventRecord]:
+        """The next batch for ``sink``: its ``newest`` most recent pending events plus its
+        oldest ones up to ``limit``, in time order.
+
+        ``newest`` 0 drains a backlog strictly in order. Above 0 it interleaves both ends
+        (issue 14): an alert raised during hours of backlog goes out with the next batch,
+        while the oldest, which ``ttl_days`` and the quota would evict first, still move
+        on every batch, so neither end starves.
 
         An event that cannot be read back (a corrupt page, a payload that no longer
         parses) is quarantined: dead for this sink with the reason, so the rest flows.
         """
         conn = self._conn()
+        newest = max(0, min(newest, limit))
+        select = (
+            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload, e.rowid AS r FROM deliveries d "
+            "JOIN events e ON e.event_id = d.event_id WHERE d.sink = ? AND d.state = 'pending' "
+        )
         try:
-            rows = conn.execute(
-                "SELECT e.event_id, e.created_ts, e.rule_id, e.payload FROM deliveries d "
-                "JOIN events e ON e.event_id = d.event_id "
-                "WHERE d.sink = ? AND d.state = 'pending' ORDER BY e.created_ts, e.rowid LIMIT ?",
-                (sink, limit),
-            ).fetchall()
+            # Both ends together hold every pending event when fewer than ``limit`` wait;
+            # UNION drops the overlap.
+            rows = [row[:4] for row in conn.execute(
+                f"SELECT * FROM ({select} ORDER BY e.created_ts DESC, e.rowid DESC LIMIT ?) "
+                f"UNION SELECT * FROM ({select} ORDER BY e.created_ts, e.rowid LIMIT ?) "
+                "ORDER BY 2, 5",
+                (sink, newest, sink, limit - newest),
+            ).fetchall()]
         except sqlite3.Error as exc:
             if not unreadable(exc):
                 raise
@@ -509,6 +522,16 @@ class Outbox:
         ):
             out.setdefault(sink, {"pending": 0, "delivered": 0, "dead": 0})[state] = count
         return out
+
+    def backlog(self, sink: str) -> tuple[int, float | None]:
+        """``(pending events, created_ts of the oldest or None)`` for one sink: cheap
+        enough for every ``/api/status`` read (the (sink, state) index)."""
+        count, oldest = self._conn().execute(
+            "SELECT COUNT(*), MIN(e.created_ts) FROM deliveries d JOIN events e "
+            "ON e.event_id = d.event_id WHERE d.sink = ? AND d.state = 'pending'",
+            (sink,),
+        ).fetchone()
+        return int(count), oldest
 
     def pending_total(self, sinks: Iterable[str] | None = None) -> int:
         counts = self.counts()

@@ -45,6 +45,12 @@ class Sender:
         self.sink = sink
         self._outbox = outbox
         self._batch_size = batch_size or int(getattr(sink, "batch_size", 20))
+        # A network sink (fresh_first) takes half of each batch from the newest end of a
+        # backlog, so a new alert is not queued behind hours of history (issue 14); a file
+        # sink keeps strict time order, since its file is the record and drains fast.
+        self._newest = self._batch_size // 2 if getattr(sink, "fresh_first", False) else 0
+        # Events per second of sending time (EWMA over batches), for the drain estimate.
+        self._rate_per_s: float | None = None
         self._idle_s = idle_s
         self._backoff = Backoff(backoff_start_s, backoff_max_s)
         self._stop = threading.Event()
@@ -86,6 +92,29 @@ class Sender:
             return f"retrying in {self._backoff_s:.0f} s after: {self.last_error}"
         return "ok"
 
+    def backlog(self, now: float | None = None) -> dict[str, object]:
+        """The sink's backlog for ``/api/status`` and the page: ``backlog`` (pending events),
+        ``backlog_age_s`` (age of the oldest, None when none), ``drain_rate_per_s`` (events
+        per second while sending, recent batches) and ``drain_eta_s`` (backlog / rate; None
+        while paused, backing off or not yet measured: it would not drain at that rate).
+
+        Reads the outbox on the calling thread (the monitor's), not the sender's.
+        """
+        now = time.time() if now is None else now
+        count, oldest_ts = self._outbox.backlog(self.sink.name)
+        rate = self._rate_per_s
+        eta: float | None = None
+        if count == 0:
+            eta = 0.0
+        elif rate and not self._backoff_s and not self.paused_reason:
+            eta = round(count / rate, 1)
+        return {
+            "backlog": count,
+            "backlog_age_s": None if oldest_ts is None else round(max(0.0, now - oldest_ts), 1),
+            "drain_rate_per_s": None if rate is None else round(rate, 1),
+            "drain_eta_s": eta,
+        }
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -109,10 +138,12 @@ class Sender:
 
     def _step(self) -> bool:
         """Send one batch; True when more may be waiting and no backoff applies."""
-        batch = self._outbox.pending(self.sink.name, self._batch_size)
+        batch = self._outbox.pending(self.sink.name, self._batch_size, self._newest)
         if not batch:
             return False
+        started = time.monotonic()
         outcomes = self.sink.send(batch)
+        sent_s = time.monotonic() - started
         self._record_evictions()
         by_id = {outcome.event_id: outcome for outcome in outcomes}
         delivered: list[str] = []
@@ -138,6 +169,7 @@ class Sender:
             self._outbox.mark_delivered(self.sink.name, delivered)
             self.delivered_total += len(delivered)
             self.last_progress_ts = time.time()
+            self._measure(len(delivered), sent_s)
             self.paused_reason = ""
             # facts.md: the backoff resets on every success, even one beside a failure,
             # else a 30-40 % failure rate never drains.
@@ -157,6 +189,13 @@ class Sender:
         self._backoff_s = 0.0
         self._backoff.reset()
         return True
+
+    def _measure(self, delivered: int, sent_s: float) -> None:
+        """Fold one batch's rate into the estimate; a weight of 0.3 follows a changing
+        uplink within a few batches without jumping on one slow answer."""
+        rate = delivered / max(sent_s, 1e-3)
+        previous = self._rate_per_s
+        self._rate_per_s = rate if previous is None else 0.7 * previous + 0.3 * rate
 
     def _record_evictions(self) -> None:
         evicted = int(getattr(self.sink, "evicted_total", 0))

@@ -120,12 +120,24 @@ async function refreshStatus() {
     }
     for (const [sink, counts] of Object.entries(status.sinks || {})) {
       pairs.push([sink, "delivered " + (counts.delivered || 0) + " · pending " + (counts.pending || 0) +
-                  " · dead " + (counts.dead || 0) + (counts.last_error ? " · " + counts.last_error : "")]);
+                  " · dead " + (counts.dead || 0) + backlogText(counts) +
+                  (counts.last_error ? " · " + counts.last_error : "")]);
     }
     kv(el("delivery"), pairs);
   } catch (error) {
     el("health").textContent = "monitor unreachable"; el("health").className = "badge offline";
   }
+}
+function backlogText(counts) {
+  // Only a real backlog is worth a line: its oldest event's age and when it should be gone.
+  if (!counts.backlog || counts.backlog_age_s == null || counts.backlog_age_s < 10) return "";
+  const eta = counts.drain_eta_s == null ? "not draining now" : "drains in ~" + duration(counts.drain_eta_s);
+  return " · backlog " + counts.backlog + ", oldest " + duration(counts.backlog_age_s) + " old, " + eta;
+}
+function duration(s) {
+  if (s < 90) return Math.round(s) + " s";
+  if (s < 5400) return Math.round(s / 60) + " min";
+  return (s / 3600).toFixed(1) + " h";
 }
 let shownEvents = "";
 async function refreshEvents() {

@@ -87,6 +87,25 @@ class Endpoint:
     mask_urls: bool = False
 
 
+def make_client(timeout_s: float, in_flight: int = 1) -> httpx.Client:
+    """The client an HTTP sink borrows: never follows a redirect (the key must not travel)
+    and keeps a connection alive for each request in flight, so a backlog reuses them
+    instead of paying a TCP and TLS handshake per request (issue 14).
+
+    HTTP/1.1 on purpose: httpcore's sync HTTP/2 connection takes the next stream id without
+    a lock (``get_next_available_stream_id`` before ``send_headers``), so two threads can
+    open the same stream and break the connection for every request on it
+    (encode/httpx#3002, open). Rare (5,000 threaded requests to a local h2 server did not
+    hit it), but a sink that sends from threads stays on one connection per request.
+    """
+    connections = max(in_flight, 1) + 4  # + the batch POST and a spare or two
+    return httpx.Client(
+        timeout=timeout_s,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+    )
+
+
 def outcome(result: httpx.Response | Exception, endpoint: Endpoint) -> Outcome:
     """Classify one request's answer, or the exception it raised, for ``endpoint``."""
     if isinstance(result, Exception):

@@ -12,6 +12,7 @@ import json
 import logging
 import threading
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -76,6 +77,8 @@ class VisionEventsSink:
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
         self.name: str = config.name
         self.batch_size = config.batch_size
+        # Half of each batch from the newest end of a backlog (Sender, issue 14).
+        self.fresh_first = True
         self._config = config
         self._client = client
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
@@ -91,11 +94,16 @@ class VisionEventsSink:
         self._source_ids: OrderedDict[str, list[str]] = OrderedDict()
         self._cache_lock = threading.Lock()
         self._closed = False
+        # Whether the last answer was a success: then a batch's uploads start all at once
+        # instead of behind one probe (see _prepare_all). Written from upload threads; a
+        # stale read costs at most one probe or one wasted wave.
+        self._went_through = False
 
     # -- Sink protocol ------------------------------------------------------------------
 
     def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
-        """Upload each record's JPEGs, then POST the events up to 100 at a time.
+        """Upload the records' JPEGs (up to ``max_in_flight`` at once), then POST the events
+        up to 100 at a time.
 
         One outcome per record, same order. After a failure that concerns the server
         rather than the event (refused connection, refused key, rate limit, redirect) the
@@ -105,20 +113,7 @@ class VisionEventsSink:
         with it (design.md, "Vision Events").
         """
         outcomes: dict[str, SendOutcome] = {}
-        ready: list[tuple[EventRecord, dict[str, Any]]] = []
-        halted: Outcome | None = None
-        for record in batch:
-            if halted is not None:
-                outcomes[record.event_id] = self._settle(record, halted)
-                continue
-            try:
-                ready.append((record, self._prepare(record)))
-            except _Failure as failure:
-                outcomes[record.event_id] = self._settle(record, failure.result)
-                if halts_batch(failure.result):
-                    halted = failure.result
-            except Exception as exc:  # a bug here must not lose the event or kill the sender
-                outcomes[record.event_id] = self._unexpected(record, exc)
+        ready, halted = self._prepare_all(batch, outcomes)
         for start in range(0, len(ready), MAX_BATCH):
             chunk = ready[start:start + MAX_BATCH]
             if halted is not None:
@@ -127,6 +122,51 @@ class VisionEventsSink:
                 continue
             halted = self._post_chunk(chunk, outcomes)
         return [outcomes[record.event_id] for record in batch]
+
+    def _prepare_all(
+        self, batch: list[EventRecord], outcomes: dict[str, SendOutcome]
+    ) -> tuple[list[tuple[EventRecord, dict[str, Any]]], Outcome | None]:
+        """Each record's POST body, its images uploaded; fills ``outcomes`` for those that
+        failed and returns the ready ones (batch order) and the outcome that halted the rest.
+
+        Records upload concurrently, up to ``max_in_flight`` at once: on a 100 ms uplink
+        that is what turns 6 events/s into a backlog that drains in minutes (issue 14).
+        One event's images still go one after another, so its cached source ids stay a
+        prefix (a failure on image 1 never re-uploads image 0). Unless the last request
+        went through, the first record goes alone: a refused key, a redirect or a dead
+        server then costs one request, not ``max_in_flight`` of them.
+        """
+        halted: list[Outcome] = []  # the first server-wide failure, shared by the workers
+        lock = threading.Lock()
+
+        def prepare(record: EventRecord) -> dict[str, Any] | None:
+            with lock:
+                if halted:
+                    outcomes[record.event_id] = self._settle(record, halted[0])
+                    return None
+            try:
+                return self._prepare(record)
+            except _Failure as failure:
+                with lock:
+                    if halts_batch(failure.result) and not halted:
+                        halted.append(failure.result)
+                    outcomes[record.event_id] = self._settle(record, failure.result)
+            except Exception as exc:  # a bug here must not lose the event or kill the sender
+                outcomes[record.event_id] = self._unexpected(record, exc)
+            return None
+
+        workers = min(self._config.max_in_flight, len(batch))
+        probe = 0 if self._went_through or workers <= 1 else 1
+        payloads = [prepare(record) for record in batch[:probe]]
+        rest = batch[probe:]
+        if workers <= 1 or halted:
+            payloads += [prepare(record) for record in rest]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix=f"upload-{self.name}") as pool:
+                payloads += list(pool.map(prepare, rest))
+        ready = [(record, payload) for record, payload in zip(batch, payloads)
+                 if payload is not None]
+        return ready, (halted[0] if halted else None)
 
     def close(self) -> None:
         """Forget cached source ids and refuse further requests; the client is the runtime's.
@@ -201,7 +241,9 @@ class VisionEventsSink:
     ) -> tuple[Outcome, httpx.Response | None]:
         response = self._request(path, self._config.timeout_s, content=body,
                                  headers={"Content-Type": "application/json"})
-        return outcome(response, endpoint), response
+        result = outcome(response, endpoint)
+        self._went_through = isinstance(result, Delivered)
+        return result, response
 
     def _unexpected(self, record: EventRecord, exc: Exception) -> SendOutcome:
         reason = self._redact(f"unexpected error: {type(exc).__name__}: {exc}")
@@ -256,6 +298,7 @@ class VisionEventsSink:
                 raise _Failure(failure.result if server_wide else _staged(stage, failure.result)
                                ) from None
             result = outcome(response, self._endpoint)
+            self._went_through = isinstance(result, Delivered)
             if not isinstance(result, Delivered):
                 raise _Failure(_staged(stage, result))
             source_ids.append(self._source_id_from(response, stage))
@@ -275,6 +318,7 @@ class VisionEventsSink:
             return self._client.post(self._base_url + path, headers=headers, timeout=timeout_s,
                                      follow_redirects=False, **kwargs)
         except httpx.TransportError as exc:
+            self._went_through = False
             result = outcome(exc, self._endpoint)
             assert not isinstance(result, Delivered)
             raise _Failure(result) from None
