@@ -39,12 +39,14 @@ class Source(Protocol):
     height: int
     fps: float
     frame_count: int | None
+    stats: SourceStats
 
     def start(self) -> None: ...
     def read(self, timeout: float = 0.5) -> Frame | None: ...
     def join(self, timeout: float = 5.0) -> bool: ...
     def health(self) -> dict[str, Any]: ...
     def health_changes(self) -> list[HealthChange]: ...
+    def no_frame_error(self, waited_s: float) -> SourceError: ...
     @property
     def dropped_total(self) -> int: ...
 
@@ -66,13 +68,19 @@ class SourceStats:
 class CaptureBase:
     """Runs one source's capture thread and hands its frames over (see :class:`Source`).
 
-    Subclasses give ``_run_capture`` (the thread's work) and may override ``start``.
+    Subclasses give ``_run_capture`` (the thread's work) and may override ``start``;
+    ``handoff`` is a :class:`LatestFrame` (newest wins, for cameras) or a :class:`FrameQueue`
+    (every frame in order, for files).
     """
 
-    live_handoff: bool = True  # LatestFrame (newest wins) rather than an in-order queue
+    final_state = HealthState.OFFLINE  # once the capture thread is over
 
     def __init__(
-        self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time
+        self,
+        config: CameraConfig,
+        stop: threading.Event,
+        clock: Callable[[], float],
+        handoff: LatestFrame | FrameQueue,
     ) -> None:
         self.config = config
         self.kind: SourceKind = classify(config.source)
@@ -81,7 +89,7 @@ class CaptureBase:
         self.ready = threading.Event()
         self._stop = stop
         self._clock = clock
-        self._handoff: LatestFrame | FrameQueue = LatestFrame() if self.live_handoff else FrameQueue(stop)
+        self._handoff = handoff
         self._thread: threading.Thread | None = None
         self._fps_in = RateMeter()
         self._cap = FpsCap(config.fps)
@@ -169,7 +177,7 @@ class CaptureBase:
             self.stats.last_error = redact(exc)
         finally:
             self._finish()
-            self._health.end(HealthState.ENDED if self.kind == "file" else HealthState.OFFLINE)
+            self._health.end(self.final_state)
             self.stats.state = self._health.state
             self._handoff.end()
 

@@ -21,11 +21,13 @@ from streamer.source.openers import OpenedStream, open_stream
 class FileSource(CaptureBase):
     """Reads a file on one thread; ``loop`` starts it again at the end (demos)."""
 
+    final_state = HealthState.ENDED
+
     def __init__(
         self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time
     ) -> None:
-        self.live_handoff = config.realtime
-        super().__init__(config, stop, clock)
+        # `realtime` hands over like a camera (newest wins); else every frame, in order.
+        super().__init__(config, stop, clock, LatestFrame() if config.realtime else FrameQueue(stop))
         self._stream: OpenedStream | None = None
 
     def start(self) -> None:

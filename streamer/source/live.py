@@ -65,10 +65,9 @@ class LiveSource(CaptureBase):
     def __init__(
         self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time
     ) -> None:
-        super().__init__(config, stop, clock)
+        self._slot = LatestFrame()  # a camera's newest frame wins
+        super().__init__(config, stop, clock, self._slot)
         self.reconnect_max_s = config.reconnect_max_s or RECONNECT_MAX_S[self.kind]
-        assert isinstance(self._handoff, LatestFrame)  # a camera's newest frame wins
-        self._slot = self._handoff
         self._lock = threading.Lock()  # guards the generation
         self._generation = 0
         self._frozen = FrozenDetector(config.frozen_s)
