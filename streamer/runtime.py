@@ -44,11 +44,11 @@ from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
 from streamer.overlay import Overlay
 from streamer.redact import redact, replace_urls
+from streamer.rate import RateMeter
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
 from streamer.sinks.retention import Retention
-from streamer.rate import RateMeter
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
 
