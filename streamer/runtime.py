@@ -12,7 +12,6 @@ import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +44,7 @@ from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
 from streamer.overlay import Overlay
 from streamer.redact import redact, replace_urls
+from streamer.rate import RateMeter
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
 from streamer.sinks.base import Sink
@@ -673,24 +673,6 @@ class Runtime:
             entry = dict(all_stats.get(sender.sink.name, {}))
             entry["status"] = redact(sender.status, self._secrets)
             s.sinks[sender.sink.name] = entry
-
-
-class RateMeter:
-    """Rate of a growing total over the last few seconds, sampled whenever it is read."""
-
-    def __init__(self, window_s: float = 5.0) -> None:
-        self._window_s = window_s
-        self._samples: deque[tuple[float, int]] = deque()
-        self._lock = threading.Lock()  # /api/status and /metrics may read at once
-
-    def rate(self, total: int) -> float:
-        now = time.monotonic()
-        with self._lock:
-            self._samples.append((now, total))
-            while len(self._samples) > 2 and now - self._samples[1][0] >= self._window_s:
-                self._samples.popleft()
-            first_t, first_total = self._samples[0]
-        return (total - first_total) / (now - first_t) if now > first_t else 0.0
 
 
 def _open_video(path: Path, capture: Capture) -> cv2.VideoWriter:

@@ -24,6 +24,8 @@ from pydantic import (
     field_validator,
 )
 
+from streamer.health import EVENT_STATES
+
 Point = tuple[float, float]
 # The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
 # took minutes. A drawn zone has a handful.
@@ -89,7 +91,7 @@ class CameraConfig(StreamerModel):
         gt=0,
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
-    health_events: list[Literal["connecting", "live", "stalled", "frozen", "offline"]] = Field(
+    health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["offline", "frozen"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError, StreamerError
+from streamer.events.queries import Queries
 
 _STATES = ("pending", "delivered", "dead")
 
@@ -114,13 +115,11 @@ def outbox_path(args: argparse.Namespace) -> Path:
         return Path(path)
 
 
-def _open(args: argparse.Namespace) -> Any:
-    from streamer.events.outbox import Outbox
-
+def _open(args: argparse.Namespace) -> Queries:
     path = outbox_path(args)
     if not path.is_file():
         raise StreamerError(f"no outbox at {path} (give --outbox PATH or --config FILE)")
-    return Outbox(path)
+    return Queries.open(path)
 
 
 def parse_when(text: str, now: float | None = None) -> float:
@@ -173,14 +172,8 @@ def _cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
-def _resolve_id(outbox: Any, prefix: str) -> str:
-    matches = [
-        row[0]
-        for row in outbox._conn().execute(
-            "SELECT event_id FROM events WHERE event_id LIKE ? LIMIT 3",
-            (prefix.replace("%", "").replace("_", "\\_") + "%",),
-        )
-    ] if prefix else []
+def _resolve_id(outbox: Queries, prefix: str) -> str:
+    matches = outbox.match_ids(prefix)
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -192,12 +185,13 @@ def _cmd_show(args: argparse.Namespace) -> int:
     outbox = _open(args)
     event_id = _resolve_id(outbox, args.event_id)
     record = outbox.get(event_id)
-    (row,) = [r for r in outbox.list_events() if r["event_id"] == event_id]
+    if record is None:  # removed between the lookup and the read (quota, purge)
+        raise StreamerError(f"no event {args.event_id!r} in {outbox.path}")
     print(json.dumps({
         "eventId": event_id,
         "created": _iso(record.created_ts),
         "rule_id": record.rule_id,
-        "deliveries": row["deliveries"],
+        "deliveries": outbox.deliveries(event_id),
         "images": [{"index": i, "bytes": len(jpeg)} for i, jpeg in enumerate(record.images)],
         "payload": record.payload,
     }, indent=2, sort_keys=True))

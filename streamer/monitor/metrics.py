@@ -14,7 +14,10 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-SOURCE_STATES = ("connecting", "live", "stalled", "frozen", "offline", "ended")
+from streamer.health import ALL_STATES
+
+# One gauge series per state, every state listed (from the enum, not a copy).
+SOURCE_STATES = ALL_STATES
 
 
 class Metrics:

@@ -1,0 +1,180 @@
+"""The outbox's hot path: accept an event, hand a sink its next batch, record the answer.
+
+Each sink acknowledges separately; an event leaves a sink's queue only as ``delivered``
+or as ``dead`` with the reason, so every accepted event is always accounted for. Every
+write is one short ``BEGIN IMMEDIATE`` transaction of the :class:`Store`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+
+from streamer.events.record import EventRecord
+from streamer.events.store import EVENT_COLUMNS, Store, bump, unreadable
+
+log = logging.getLogger("streamer.events")
+
+
+class Deliveries:
+    """Per-(event, sink) delivery rows: what the writer adds and the senders work off."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def add(self, record: EventRecord, sinks: Iterable[str]) -> None:
+        """Commit an event, its images and a pending delivery per sink, atomically."""
+        now = time.time()
+        sinks = list(sinks)
+        with self._store.transaction() as conn:
+            conn.execute(
+                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?)",
+                (record.event_id, record.created_ts or now, record.rule_id,
+                 json.dumps(record.payload, separators=(",", ":"))),
+            )
+            conn.executemany(
+                "INSERT INTO images (event_id, idx, jpeg) VALUES (?, ?, ?)",
+                [(record.event_id, i, sqlite3.Binary(jpeg)) for i, jpeg in enumerate(record.images)],
+            )
+            conn.executemany(
+                "INSERT INTO deliveries (event_id, sink, state, updated_ts) "
+                "VALUES (?, ?, 'pending', ?)",
+                [(record.event_id, sink, now) for sink in sinks],
+            )
+            for sink in sinks:
+                bump(conn, sink, "accepted")
+
+    def count(self, sinks: Iterable[str], name: str, n: int = 1) -> None:
+        """Add ``n`` to a cumulative counter of each sink (``COUNTER_NAMES``)."""
+        with self._store.transaction() as conn:
+            for sink in sinks:
+                bump(conn, sink, name, n)
+
+    def mark_delivered(self, sink: str, event_ids: Iterable[str]) -> None:
+        self._set_state(sink, list(event_ids), "delivered", None)
+
+    def mark_dead(self, sink: str, event_id: str, reason: str) -> None:
+        self._set_state(sink, [event_id], "dead", reason)
+
+    def mark_failed(self, sink: str, event_id: str, reason: str) -> None:
+        """A retryable failure: stays pending, the attempt and reason are recorded."""
+        with self._store.transaction() as conn:
+            conn.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, last_error = ?, updated_ts = ? "
+                "WHERE event_id = ? AND sink = ? AND state = 'pending'",
+                (reason, time.time(), event_id, sink),
+            )
+            bump(conn, sink, "retried")
+
+    def _set_state(self, sink: str, event_ids: list[str], state: str, reason: str | None) -> None:
+        now = time.time()
+        with self._store.transaction() as conn:
+            changed = 0
+            for event_id in event_ids:
+                # Only a pending delivery moves: a late answer must not undo a CLI purge
+                # or count one event twice.
+                changed += conn.execute(
+                    "UPDATE deliveries SET state = ?, attempts = attempts + 1, last_error = ?, "
+                    "updated_ts = ? WHERE event_id = ? AND sink = ? AND state = 'pending'",
+                    (state, reason, now, event_id, sink),
+                ).rowcount
+            if changed:
+                bump(conn, sink, state, changed)
+
+    def pending(self, sink: str, limit: int = 50, newest: int = 0) -> list[EventRecord]:
+        """The next batch for ``sink``: its ``newest`` most recent pending events plus its
+        oldest ones up to ``limit``, in time order.
+
+        ``newest`` 0 drains a backlog strictly in order. Above 0 it interleaves both ends
+        (issue 14): an alert raised during hours of backlog goes out with the next batch,
+        while the oldest, which ``ttl_days`` and the quota would evict first, still move
+        on every batch, so neither end starves.
+
+        An event that cannot be read back (a corrupt page, a payload that no longer
+        parses) is quarantined: dead for this sink with the reason, so the rest flows.
+        """
+        conn = self._store.conn()
+        newest = max(0, min(newest, limit))
+        select = (
+            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload, e.rowid AS r FROM deliveries d "
+            "JOIN events e ON e.event_id = d.event_id WHERE d.sink = ? AND d.state = 'pending' "
+        )
+        try:
+            # Both ends together hold every pending event when fewer than ``limit`` wait;
+            # UNION drops the overlap.
+            rows = [row[:4] for row in conn.execute(
+                f"SELECT * FROM ({select} ORDER BY e.created_ts DESC, e.rowid DESC LIMIT ?) "
+                f"UNION SELECT * FROM ({select} ORDER BY e.created_ts, e.rowid LIMIT ?) "
+                "ORDER BY 2, 5",
+                (sink, newest, sink, limit - newest),
+            ).fetchall()]
+        except sqlite3.Error as exc:
+            if not unreadable(exc):
+                raise
+            return self._pending_one_by_one(conn, sink, limit)
+        return self._readable_all(
+            sink, [(row[0], lambda row=row: self._store.record(conn, row)) for row in rows]
+        )
+
+    def _pending_one_by_one(self, conn: sqlite3.Connection, sink: str, limit: int) -> list[EventRecord]:
+        """The slow path past a corrupt page: ids from the deliveries, then each event."""
+        ids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT event_id FROM deliveries WHERE sink = ? AND state = 'pending' "
+                "ORDER BY updated_ts LIMIT ?",
+                (sink, limit),
+            )
+        ]
+        return self._readable_all(
+            sink, [(event_id, lambda event_id=event_id: self._fetch(conn, event_id)) for event_id in ids]
+        )
+
+    def _fetch(self, conn: sqlite3.Connection, event_id: str) -> EventRecord:
+        record = self._store.get(event_id, conn)
+        if record is None:
+            raise ValueError("the event row is missing")
+        return record
+
+    def _readable_all(
+        self, sink: str, reads: list[tuple[str, Callable[[], EventRecord]]]
+    ) -> list[EventRecord]:
+        """The records that read back; each one that does not is quarantined (dead)."""
+        out = []
+        for event_id, read in reads:
+            try:
+                out.append(read())
+            except (sqlite3.Error, ValueError, TypeError, KeyError) as exc:
+                if isinstance(exc, sqlite3.Error) and not unreadable(exc):
+                    raise
+                reason = f"stored event cannot be read back: {exc}"
+                log.error("outbox: event %s quarantined for sink %s (dead): %s", event_id, sink, reason)
+                self.mark_dead(sink, event_id, reason)
+        return out
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{sink: {"pending": n, "delivered": n, "dead": n}}``."""
+        out: dict[str, dict[str, int]] = {}
+        for sink, state, count in self._store.conn().execute(
+            "SELECT sink, state, COUNT(*) FROM deliveries GROUP BY sink, state"
+        ):
+            out.setdefault(sink, {"pending": 0, "delivered": 0, "dead": 0})[state] = count
+        return out
+
+    def backlog(self, sink: str) -> tuple[int, float | None]:
+        """``(pending events, created_ts of the oldest or None)`` for one sink: cheap
+        enough for every ``/api/status`` read (the (sink, state) index)."""
+        count, oldest = self._store.conn().execute(
+            "SELECT COUNT(*), MIN(e.created_ts) FROM deliveries d JOIN events e "
+            "ON e.event_id = d.event_id WHERE d.sink = ? AND d.state = 'pending'",
+            (sink,),
+        ).fetchone()
+        return int(count), oldest
+
+    def pending_total(self, sinks: Iterable[str] | None = None) -> int:
+        counts = self.counts()
+        names = counts.keys() if sinks is None else sinks
+        return sum(counts.get(name, {}).get("pending", 0) for name in names)
