@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import supervision as sv
 
-from streamer.config.models import EventSpec
+from streamer.schema import EventSpec
 from streamer.rules.base import RuleEvent
 
 HEALTH_RULE_ID = "camera-health"

@@ -19,7 +19,7 @@ import time
 from streamer.backoff import Backoff
 from streamer.events.outbox import Outbox
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome, Sink
+from streamer.events.delivery import SendOutcome, Sink
 
 log = logging.getLogger("streamer.events")
 

@@ -9,15 +9,39 @@ round the end is no crossing.
 
 from __future__ import annotations
 
+from pydantic import Field
+from typing import Literal
 from dataclasses import dataclass
 
 import numpy as np
 import supervision as sv
 
-from streamer.config.models import LineRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.schema import Anchor, CooldownScope, RuleBase
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.geometry import line_sides
+
+# --- config ---------------------------------------------------------------------------
+
+
+class LineRuleConfig(RuleBase):
+    type: Literal["line"]
+    line: str = Field(description="Id of a line in `lines`.")
+    direction: Literal["left_to_right", "right_to_left", "both"] = Field(
+        "both", description="Seen walking from the line's start to its end."
+    )
+    min_frames: int = Field(
+        2, ge=1, description="Frames on each side that make a crossing (no jitter counts)."
+    )
+    anchor: Anchor = "bottom_center"
+    cooldown_scope: CooldownScope = "track"
+
+    def build(self, context: RuleContext) -> LineRule:
+        return LineRule(self, context.lines[self.line], context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 _DIRECTION = {1: "left_to_right", -1: "right_to_left"}
 

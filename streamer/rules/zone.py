@@ -8,14 +8,36 @@ streak.
 
 from __future__ import annotations
 
+from pydantic import Field
+from typing import Literal
 from dataclasses import dataclass
 
 import numpy as np
 import supervision as sv
 
-from streamer.config.models import ZoneRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.schema import Anchor, CooldownScope, RuleBase
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
+
+
+# --- config ---------------------------------------------------------------------------
+
+
+class ZoneRuleConfig(RuleBase):
+    type: Literal["zone"]
+    zone: str = Field(description="Id of a zone in `zones`.")
+    trigger: Literal["enter", "exit"] = "enter"
+    min_frames: int = Field(
+        3, ge=1, description="Consecutive frames on the new side before a transition counts."
+    )
+    anchor: Anchor = Field("bottom_center", description="Point of the box tested against the zone.")
+    cooldown_scope: CooldownScope = "track"
+
+    def build(self, context: RuleContext) -> ZoneRule:
+        return ZoneRule(self, context.zones[self.zone], context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
 
 
 @dataclass

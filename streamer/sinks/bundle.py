@@ -10,6 +10,8 @@ event, so a resend overwrites instead of duplicating.
 
 from __future__ import annotations
 
+from pydantic import Field
+from typing import Literal
 import copy
 import io
 import json
@@ -21,11 +23,31 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from streamer.config.models import BundleSinkConfig
+from streamer.schema import FileLimitsConfig, SinkBase
 from streamer.errors import SinkError
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, cap_detections, fsync_dir, write_atomic
+from streamer.sinks.base import SinkContext, SendOutcome, cap_detections, fsync_dir, write_atomic
 from streamer.sinks.retention import FolderQuota, Retention
+
+# --- config ---------------------------------------------------------------------------
+
+
+class BundleSinkConfig(FileLimitsConfig, SinkBase):
+    type: Literal["bundle"]
+    id: str | None = None
+    dir: Path = Field(description="Folder receiving one event_<UTC>_<eventId>.tar.gz per event.")
+    use_case: str | None = Field(
+        None, min_length=1, description="useCaseId written into payloads; default none "
+        "(the uploader supplies it, as with Roboflow's own bundle writer)."
+    )
+    workflow_id: str | None = None
+
+    def build(self, context: SinkContext) -> BundleSink:
+        return BundleSink(self, context.retention(self))
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 log = logging.getLogger("streamer.sinks")
 

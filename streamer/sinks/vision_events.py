@@ -7,6 +7,8 @@ dead-letter it with the server's reason (design.md, "Vision Events"; rule 2).
 
 from __future__ import annotations
 
+from pydantic import Field, SecretStr
+from typing import Literal
 import copy
 import json
 import logging
@@ -17,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from streamer.config.models import VisionEventsSinkConfig
+from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome, cap_detections
+from streamer.sinks.base import SinkContext, SendOutcome, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,
     Dead,
@@ -33,6 +35,47 @@ from streamer.sinks.http import (
     outcome,
     send_outcome,
 )
+
+# --- config ---------------------------------------------------------------------------
+
+
+class VisionEventsSinkConfig(SinkBase):
+    type: Literal["vision_events"]
+    id: str | None = Field(None, description="Name in counters and the outbox; default: type.")
+    api_url: str = Field("https://api.roboflow.com", description="Base URL of the API.")
+    api_key: SecretStr = Field(
+        description="Key with the vision-events:write scope; use ${ROBOFLOW_API_KEY}."
+    )
+    use_case: str = Field(min_length=1, description="useCaseId; must exist on the server.")
+    workflow_id: str | None = None
+    timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each event POST (a batch of 100 is ~200 KiB, "
+        "as big as a snapshot)."
+    )
+    upload_timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each JPEG upload (~250 KiB for 1080p: 8 s at "
+        "256 kbit/s); the reference client allows 30 s."
+    )
+    upload_input_image: bool = Field(
+        False, description="Also upload the raw frame (inputSourceId) beside the snapshot."
+    )
+    batch_size: int = Field(
+        100, ge=1, le=100, description="Events per POST /vision-events/batch (API limit 100)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Allow an http:// api_url off loopback (the key then travels "
+        "unencrypted)."
+    )
+
+    def build(self, context: SinkContext) -> VisionEventsSink:
+        return VisionEventsSink(self, context.http_client(self.timeout_s))
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        return insecure_http("api_url", self.api_url, "the API key", self.allow_insecure_http)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 logger = logging.getLogger("streamer.sinks.vision_events")
 

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from streamer.backoff import Backoff
-from streamer.config.models import CameraConfig
+from streamer.schema import CameraConfig
 from streamer.errors import SourceError
 from streamer.redact import redact
 from streamer.source.frame import Frame

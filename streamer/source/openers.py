@@ -17,7 +17,7 @@ from typing import Literal, Union
 import cv2
 import numpy as np
 
-from streamer.config.models import CameraConfig
+from streamer.schema import CameraConfig
 from streamer.errors import SourceError
 from streamer.redact import redact
 

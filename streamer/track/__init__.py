@@ -10,7 +10,7 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from streamer.config.models import TrackerConfig
+from streamer.schema import TrackerConfig
 from streamer.detect.base import empty_detections
 
 
