@@ -87,7 +87,7 @@ class WebhookSinkConfig(SinkBase):
     def secrets(self) -> list[str]:
         """Slack, Teams and Discord put the token in the URL's path."""
         path = urlsplit(self.url).path
-        return ([path] if path.strip("/") else []) + url_secrets(self.url)
+        return ([path] if path.strip("/") else []) + list(url_secrets(self.url))
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
