@@ -15,12 +15,11 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Union, get_args
 
 import numpy as np
-
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -280,6 +279,14 @@ class RuleBase(StreamerModel):
     def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
         """Problems only the whole file shows, with key paths inside this rule."""
         return []
+
+
+class TrackRuleBase(RuleBase):
+    """A rule that follows each track through one place (zone, line, loiter): it tests one
+    point of the box, and by default cools down per track."""
+
+    anchor: Anchor = Field("bottom_center", description="Point of the box tested against the place.")
+    cooldown_scope: CooldownScope = "track"
 
 
 # --- tracker --------------------------------------------------------------------------

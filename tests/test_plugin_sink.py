@@ -15,8 +15,8 @@ from types import ModuleType
 
 import pytest
 import yaml
-
 from conftest import run_in_process, scene, walker
+
 from streamer.config import load_config
 from streamer.config.models import config_secrets
 from streamer.errors import ConfigError

@@ -7,15 +7,16 @@ makes it the zero-setup choice for trying rules out.
 
 from __future__ import annotations
 
-from pydantic import Field
 from typing import Literal
+
 import cv2
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.schema import ModelBase
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from streamer.schema import ModelBase
 from streamer.detect.base import Detector, empty_detections
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 

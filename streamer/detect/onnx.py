@@ -8,23 +8,23 @@ naming the model, so a bad file stops ``run`` before the first frame, not during
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 import ast
 import json
 import logging
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
+from pydantic import Field
 
-from streamer.schema import ModelBase
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------

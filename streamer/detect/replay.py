@@ -7,19 +7,18 @@ Format (design.md): one line per frame,
 
 from __future__ import annotations
 
-from typing import Literal
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import supervision as sv
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-from streamer.schema import ModelBase
 from streamer.detect.base import empty_detections, filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 # Far beyond any frame in pixels, yet small enough that float32 (the detections' dtype)

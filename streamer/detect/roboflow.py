@@ -12,22 +12,21 @@ persistent telemetry queue (it would write ``usage.db`` into the model cache).
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from typing import Literal
 import logging
 import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field, SecretStr
 
-from streamer.schema import ModelBase
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
 from streamer.redact import redact
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------

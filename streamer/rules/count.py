@@ -8,17 +8,17 @@ condition has been false for ``clear_s``.
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 import operator
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.schema import Anchor, CooldownScope, EventSpec, RuleBase
 from streamer.rules.base import RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
+from streamer.schema import Anchor, CooldownScope, EventSpec, RuleBase
 
 # --- config ---------------------------------------------------------------------------
 

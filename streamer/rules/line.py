@@ -9,22 +9,22 @@ round the end is no crossing.
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.schema import Anchor, CooldownScope, RuleBase
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.geometry import line_sides
+from streamer.schema import TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 
 
-class LineRuleConfig(RuleBase):
+class LineRuleConfig(TrackRuleBase):
     type: Literal["line"]
     line: str = Field(description="Id of a line in `lines`.")
     direction: Literal["left_to_right", "right_to_left", "both"] = Field(
@@ -33,8 +33,6 @@ class LineRuleConfig(RuleBase):
     min_frames: int = Field(
         2, ge=1, description="Frames on each side that make a crossing (no jitter counts)."
     )
-    anchor: Anchor = "bottom_center"
-    cooldown_scope: CooldownScope = "track"
 
     def build(self, context: RuleContext) -> LineRule:
         return LineRule(self, context.lines[self.line], context.forget_after_s)

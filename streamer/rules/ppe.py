@@ -10,15 +10,16 @@ counted, shown, never alerted (an alert must mean something happened).
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
 from typing import Literal
+
 import numpy as np
 import supervision as sv
+from pydantic import Field, field_validator
 
-from streamer.schema import ConfigBase, CooldownScope, Loc, RuleBase
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
+from streamer.schema import ConfigBase, CooldownScope, Loc, RuleBase
 
 # Vertical slice of the person box per region, as fractions of its height.
 # --- config ---------------------------------------------------------------------------

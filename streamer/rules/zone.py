@@ -8,30 +8,27 @@ streak.
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.schema import Anchor, CooldownScope, RuleBase
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
-
+from streamer.schema import TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 
 
-class ZoneRuleConfig(RuleBase):
+class ZoneRuleConfig(TrackRuleBase):
     type: Literal["zone"]
     zone: str = Field(description="Id of a zone in `zones`.")
     trigger: Literal["enter", "exit"] = "enter"
     min_frames: int = Field(
         3, ge=1, description="Consecutive frames on the new side before a transition counts."
     )
-    anchor: Anchor = Field("bottom_center", description="Point of the box tested against the zone.")
-    cooldown_scope: CooldownScope = "track"
 
     def build(self, context: RuleContext) -> ZoneRule:
         return ZoneRule(self, context.zones[self.zone], context.forget_after_s)

@@ -10,8 +10,6 @@ event, so a resend overwrites instead of duplicating.
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 import copy
 import io
 import json
@@ -21,12 +19,14 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from streamer.schema import FileLimitsConfig, SinkBase
+from pydantic import Field
+
 from streamer.errors import SinkError
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.sinks.base import SinkContext, SendOutcome, cap_detections, fsync_dir, write_atomic
+from streamer.schema import FileLimitsConfig, SinkBase
+from streamer.sinks.base import SendOutcome, SinkContext, cap_detections, fsync_dir, write_atomic
 from streamer.sinks.retention import FolderQuota, Retention
 
 # --- config ---------------------------------------------------------------------------

@@ -13,8 +13,6 @@ head of the file (rewritten atomically) together with the snapshots they name, c
 
 from __future__ import annotations
 
-from pydantic import Field
-from typing import Literal
 import json
 import logging
 import os
@@ -22,12 +20,14 @@ import shutil
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
-from streamer.schema import FileLimitsConfig, SinkBase
+from pydantic import Field
+
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SinkContext, SendOutcome, fsync_dir, write_atomic
+from streamer.schema import FileLimitsConfig, SinkBase
+from streamer.sinks.base import SendOutcome, SinkContext, fsync_dir, write_atomic
 from streamer.sinks.retention import AGE_CHECK_EVERY_S, LOW_WATER, Retention
 
 # --- config ---------------------------------------------------------------------------

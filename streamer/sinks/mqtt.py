@@ -7,21 +7,20 @@ pending for a retry. QoS 1 means at-least-once: a receiver deduplicates by ``eve
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
-from typing import Literal
-import string
 import ssl
+import string
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from streamer.schema import ConfigBase, Loc, SinkBase, is_loopback
+from pydantic import Field, SecretStr, field_validator
+
 from streamer.errors import ConfigError
 from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.sinks.base import SinkContext, SendOutcome, json_body
-
+from streamer.schema import ConfigBase, Loc, SinkBase, is_loopback
+from streamer.sinks.base import SendOutcome, SinkContext, json_body
 
 # --- config ---------------------------------------------------------------------------
 

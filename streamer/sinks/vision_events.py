@@ -7,22 +7,21 @@ dead-letter it with the server's reason (design.md, "Vision Events"; rule 2).
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
-from typing import Literal
 import copy
 import json
 import logging
 import threading
 from collections import OrderedDict
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
-from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.sinks.base import SinkContext, SendOutcome, cap_detections
+from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,
     Dead,

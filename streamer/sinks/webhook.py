@@ -14,20 +14,20 @@ path): every reason, log line and ``repr`` shows it as ``scheme://host/…`` onl
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
-from typing import Literal
 import hashlib
-import re
 import hmac
+import re
 from dataclasses import replace
+from typing import Literal
 from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field, SecretStr, field_validator
 
-from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
 from streamer.events.record import EventRecord
-from streamer.redact import url_secrets
-from streamer.sinks.base import SinkContext, SendOutcome, json_body
+from streamer.redact import url_secrets as url_credentials
+from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.sinks.base import SendOutcome, SinkContext, json_body
 from streamer.sinks.http import (
     Dead,
     Endpoint,
@@ -40,7 +40,6 @@ from streamer.sinks.http import (
     send_outcome,
     url_secrets,
 )
-
 
 # --- config ---------------------------------------------------------------------------
 
@@ -87,7 +86,7 @@ class WebhookSinkConfig(SinkBase):
     def secrets(self) -> list[str]:
         """Slack, Teams and Discord put the token in the URL's path."""
         path = urlsplit(self.url).path
-        return ([path] if path.strip("/") else []) + list(url_secrets(self.url))
+        return ([path] if path.strip("/") else []) + list(url_credentials(self.url))
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")

@@ -34,9 +34,9 @@ import cv2
 import numpy as np
 
 from streamer.backoff import Backoff
-from streamer.schema import CameraConfig
 from streamer.errors import SourceError
 from streamer.redact import redact
+from streamer.schema import CameraConfig
 from streamer.source.frame import Frame
 from streamer.source.openers import OpenedStream, SourceKind, classify, open_stream
 
