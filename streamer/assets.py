@@ -20,6 +20,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from streamer.cache import cache_root
 from streamer.errors import StreamerError
 
 log = logging.getLogger("streamer.assets")
@@ -65,16 +66,6 @@ ASSET_SOURCES: dict[str, AssetSource] = {
         ),
     ),
 }
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The cache directory in effect (not created here)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("STREAMER_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "streamer"
 
 
 def sample_video(cache_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -22,20 +22,12 @@ import httpx
 import numpy as np
 import supervision as sv
 
-from streamer.config.models import (
-    BundleSinkConfig,
-    Config,
-    JsonlSinkConfig,
-    MqttSinkConfig,
-    VisionEventsSinkConfig,
-    WebhookSinkConfig,
-    config_secrets,
-)
+from streamer.config.models import Config, JsonlSinkConfig, config_secrets
 from streamer.config.watch import ConfigWatcher
 from streamer.detect import build_detector
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
-from streamer.errors import ConfigError, SinkError, StreamerError
+from streamer.errors import ConfigError, StreamerError
 from streamer.events.outbox import Outbox
 from streamer.events.health import health_event
 from streamer.events.payload import iso_utc
@@ -47,8 +39,7 @@ from streamer.redact import redact, replace_urls
 from streamer.rate import RateMeter
 from streamer.rules import Rule, build_rules, carry_state, rules_state
 from streamer.rules.base import RuleEvent
-from streamer.sinks.base import Sink
-from streamer.sinks.retention import Retention
+from streamer.sinks.base import Sink, SinkContext
 from streamer.source import Capture, Frame
 from streamer.track import Tracker
 
@@ -199,42 +190,9 @@ class Runtime:
     # --- building -----------------------------------------------------------------
 
     def _build_sinks(self) -> list[Sink]:
-        sinks: list[Sink] = []
-        for sink_config in self.config.sinks:
-            if isinstance(sink_config, JsonlSinkConfig):
-                from streamer.sinks.jsonl import JsonlSink
-
-                sinks.append(JsonlSink(sink_config, self._file_retention(sink_config)))
-            elif isinstance(sink_config, VisionEventsSinkConfig):
-                from streamer.sinks.http import make_client
-                from streamer.sinks.vision_events import VisionEventsSink
-
-                client = make_client(sink_config.timeout_s, sink_config.max_in_flight)
-                self._clients.append(client)
-                sinks.append(VisionEventsSink(sink_config, client))
-            elif isinstance(sink_config, WebhookSinkConfig):
-                from streamer.sinks.webhook import WebhookSink
-
-                client = httpx.Client(timeout=sink_config.timeout_s, follow_redirects=False)
-                self._clients.append(client)
-                sinks.append(WebhookSink(sink_config, client))
-            elif isinstance(sink_config, MqttSinkConfig):
-                from streamer.sinks.mqtt import MqttSink
-
-                sinks.append(MqttSink(sink_config))
-            elif isinstance(sink_config, BundleSinkConfig):
-                from streamer.sinks.bundle import BundleSink
-
-                sinks.append(BundleSink(sink_config, self._file_retention(sink_config)))
-            else:  # pragma: no cover - the config union names every sink type
-                raise SinkError(f"unknown sink type {sink_config.type!r}")
-        return sinks
-
-    def _file_retention(self, sink_config: JsonlSinkConfig | BundleSinkConfig) -> Retention:
-        """A file sink's own limits, else the outbox's: files beside it must not grow
-        without bound either."""
-        outbox = self.config.outbox
-        return Retention.of(sink_config.max_mb or outbox.max_mb, sink_config.ttl_days or outbox.ttl_days)
+        """Each sink's config builds its own sink (``build``), from the registry's types."""
+        context = SinkContext(self.config.outbox, self._clients)
+        return [sink_config.build(context) for sink_config in self.config.sinks]
 
     # --- running ------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ import yaml
 
 from streamer.config import load_config
 from streamer.events.record import EventRecord
+from streamer.plugins import PLUGINS, Plugins
 from streamer.runtime import RunOptions, Runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -287,9 +288,11 @@ def scene(tmp_path: Path, video: Path, rows: dict[int, list[dict[str, Any]]], si
     })
 
 
-def run_in_process(config_path: Path, **options: Any) -> Any:
-    """The whole runtime in this process on ``config_path``; returns its summary."""
-    return Runtime(load_config(config_path), RunOptions(progress_s=60, **options),
+def run_in_process(config_path: Path, plugins: Plugins = PLUGINS, **options: Any) -> Any:
+    """The whole runtime in this process on ``config_path``; returns its summary.
+
+    ``plugins``: the detectors, rules and sinks the file may name (a test's own sink)."""
+    return Runtime(load_config(config_path, plugins=plugins), RunOptions(progress_s=60, **options),
                    report=lambda line: None).run()
 
 

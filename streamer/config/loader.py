@@ -15,15 +15,13 @@ from typing import Any, Union
 import yaml
 from pydantic import ValidationError
 
-from streamer.config.models import Config, check_references, secret_field_names
+from streamer.config.models import PLUGINS, Config, Plugins, check_references, secret_field_names
 from streamer.errors import ConfigError
 from streamer.redact import redact
 
 Loc = tuple[Union[str, int], ...]
 
 _ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
-# Every SecretStr field of the models: a wrong-typed secret is never echoed back.
-_SECRET_KEYS = secret_field_names(Config)
 
 # A per-camera config is a few KiB. These bounds are far above any real file and far below
 # what would keep `validate` (or the hot-reload thread beside a running camera) busy.
@@ -34,10 +32,12 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path, env: Mapping[str, str] | None = None, plugins: Plugins = PLUGINS
+) -> Config:
     """Load and validate ``path``; raise :class:`ConfigError` listing every problem found."""
     path = Path(path)
-    return parse_config(read_config_text(path), source_name=str(path), env=env)
+    return parse_config(read_config_text(path), source_name=str(path), env=env, plugins=plugins)
 
 
 def read_config_text(path: Path) -> str:
@@ -69,9 +69,15 @@ def read_config_text(path: Path) -> str:
 
 
 def parse_config(
-    text: str, source_name: str = "<config>", env: Mapping[str, str] | None = None
+    text: str,
+    source_name: str = "<config>",
+    env: Mapping[str, str] | None = None,
+    plugins: Plugins = PLUGINS,
 ) -> Config:
-    """Validate YAML ``text``; ``source_name`` is the file name used in messages."""
+    """Validate YAML ``text``; ``source_name`` is the file name used in messages.
+
+    ``plugins`` are the detectors, rules and sinks the file may name (built-in by default).
+    """
     env = os.environ if env is None else env
     root = compose_yaml(text, source_name)
     if root is None:
@@ -86,9 +92,13 @@ def parse_config(
         raise ConfigError(f"{source_name}:1: expected a mapping of sections (camera, models, ...)")
 
     try:
-        config = Config.model_validate(data)
+        # Any set of plugins validates to the same root shape; typed as the built-in one.
+        config: Config = plugins.config_model().model_validate(data)  # type: ignore[assignment]
     except ValidationError as exc:
-        messages = [_format_error(err, data, lines, source_name) for err in exc.errors()]
+        secret_keys = secret_field_names(plugins.config_model())
+        messages = [
+            _format_error(err, data, lines, source_name, secret_keys) for err in exc.errors()
+        ]
         raise ConfigError("\n".join(dict.fromkeys(messages))) from None
     references = check_references(config)
     if references:
@@ -361,7 +371,11 @@ def _resolve(loc: tuple[Any, ...], data: Any) -> Loc:
     return tuple(out)
 
 
-def _format_error(err: Mapping[str, Any], data: Any, lines: dict[Loc, int], source: str) -> str:
+def _format_error(
+    err: Mapping[str, Any], data: Any, lines: dict[Loc, int], source: str,
+    secret_keys: frozenset[str],
+) -> str:
+    """One line for one validation error; a wrong-typed secret is never echoed back."""
     loc = _resolve(tuple(err["loc"]), data)
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -373,7 +387,7 @@ def _format_error(err: Mapping[str, Any], data: Any, lines: dict[Loc, int], sour
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         message = message[:1].lower() + message[1:]
-        secret = any(str(part) in _SECRET_KEYS for part in loc)
+        secret = any(str(part) in secret_keys for part in loc)
         if "input" in err and not secret and not isinstance(err["input"], (dict, list)):
             message += f", got {err['input']!r}"
     return redact(f"{_where(source, lines, loc)} {_keypath(loc)}: {message}")

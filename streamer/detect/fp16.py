@@ -18,7 +18,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from streamer.assets import cache_root
+from streamer.cache import cache_root
 from streamer.errors import ModelError
 
 log = logging.getLogger("streamer.detect.fp16")

@@ -7,14 +7,43 @@ makes it the zero-setup choice for trying rules out.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import HogModelConfig
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
+
+# --- config ---------------------------------------------------------------------------
+
+
+class HogModelConfig(ModelBase):
+    kind: Literal["hog"]
+    confidence: float = Field(
+        0.3, ge=0, description="Minimum SVM score of OpenCV's HOG people detector."
+    )
+    scale: float = Field(1.05, gt=1, description="Image pyramid step.")
+    max_width: int = Field(
+        640, ge=64, description="Frames wider than this are scaled down before detection."
+    )
+
+    def build(self) -> HogDetector:
+        return HogDetector(self)
+
+    def output_classes(self) -> set[str] | None:
+        """OpenCV's people detector outputs one class."""
+        if self.classes is not None:
+            return set(self.classes)
+        return {self.class_map.get("person", "person")}
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 PERSON = "person"
 WIN_STRIDE = (8, 8)

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from streamer.config.models import ModelConfig
 from streamer.detect.base import Detector, empty_detections
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 
 @dataclass
 class _Slot:
     detector: Detector
-    config: ModelConfig
+    config: ModelBase
     held: sv.Detections | None = None
     runs_total: int = 0
     skipped_total: int = 0
@@ -45,7 +45,7 @@ class DetectorSet:
     frame_count: int = 0
 
     @classmethod
-    def of(cls, detectors: Sequence[Detector], configs: Sequence[ModelConfig]) -> DetectorSet:
+    def of(cls, detectors: Sequence[Detector], configs: Sequence[ModelBase]) -> DetectorSet:
         return cls([_Slot(detector, config) for detector, config in zip(detectors, configs)])
 
     def __iter__(self) -> Iterator[Detector]:

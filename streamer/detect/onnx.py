@@ -14,16 +14,67 @@ import logging
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import OnnxModelConfig
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
+
+# --- config ---------------------------------------------------------------------------
+
+
+OnnxProvider = Literal[
+    "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider",
+    "OpenVINOExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider",
+]
+
+
+class OnnxModelConfig(ModelBase):
+    kind: Literal["onnx"]
+    path: Path = Field(description="YOLOv8/YOLO11-style ONNX file, output [1, 4+classes, N].")
+    names: list[str] | None = Field(
+        None, description="Class names by index; default: the model's metadata."
+    )
+    names_file: Path | None = Field(None, description="Text file with one class name per line.")
+    iou: float = Field(0.5, gt=0, le=1, description="IoU above which NMS merges boxes.")
+    input_size: int | None = Field(
+        None, gt=0, description="Square input size when the model's input is dynamic."
+    )
+    threads: int | None = Field(
+        None, ge=1, description="onnxruntime intra-op threads; default: all cores."
+    )
+    providers: list[OnnxProvider] = Field(
+        default_factory=lambda: ["CPUExecutionProvider"], min_length=1,
+        description="onnxruntime execution providers, in order of preference "
+        "(TensorRT/CUDA need onnxruntime-gpu; CPU is always added last as a fallback).",
+    )
+    graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
+        "all", description="onnxruntime graph optimisation level."
+    )
+    fp32_cache: bool = Field(
+        True, description="A float16 model on a CPU-only session runs converted to float32 "
+        "(converted once, cached under the streamer cache): CPU kernels are float32."
+    )
+
+    def build(self) -> OnnxDetector:
+        return OnnxDetector(self)
+
+    def output_classes(self) -> set[str] | None:
+        """Known from ``names`` (through ``class_map``); the file's metadata needs I/O."""
+        if self.classes is not None or self.names is None:
+            return super().output_classes()
+        return {self.class_map.get(name, name) for name in self.names}
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 log = logging.getLogger("streamer.detect.onnx")
 

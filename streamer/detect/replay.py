@@ -9,20 +9,34 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import numpy as np
 import supervision as sv
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-from streamer.config.models import ReplayModelConfig
 from streamer.detect.base import empty_detections, filter_classes, make_detections
 from streamer.errors import ModelError
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
 # Far beyond any frame in pixels, yet small enough that float32 (the detections' dtype)
 # keeps it finite: 1e300 would become inf after the file was accepted.
+# --- config ---------------------------------------------------------------------------
+
+
+class ReplayModelConfig(ModelBase):
+    kind: Literal["replay"]
+    path: Path = Field(description="JSONL of recorded detections, one line per frame.")
+
+    def build(self) -> ReplayDetector:
+        return ReplayDetector(self)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
+
 MAX_COORDINATE = 1e6
 # 38 days at 30 fps: `streamer replay` steps through every frame up to the last one.
 MAX_FRAME = 10**8

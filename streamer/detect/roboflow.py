@@ -17,16 +17,45 @@ import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field, SecretStr
 
-from streamer.config.models import RoboflowModelConfig
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
 from streamer.redact import redact
+from streamer.schema import ModelBase
 from streamer.source.frame import Frame
+
+# --- config ---------------------------------------------------------------------------
+
+
+class RoboflowModelConfig(ModelBase):
+    kind: Literal["roboflow"]
+    model_id: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+/[0-9]+$",
+        description="Roboflow model id `project/version`, e.g. ppe-detection/3.",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Roboflow API key; default ROBOFLOW_API_KEY. Not needed for a "
+        "model already in the local cache."
+    )
+    model_cache_dir: Path | None = Field(
+        None, description="The inference package's MODEL_CACHE_DIR; default its own "
+        "(/tmp/cache). A model placed there runs fully offline."
+    )
+    iou: float = Field(0.5, gt=0, le=1, description="IoU above which NMS merges boxes.")
+
+    def build(self) -> RoboflowDetector:
+        # This module imports nothing heavy; the detector imports `inference` on load and
+        # turns its absence into a ModelError naming the extra to install.
+        return RoboflowDetector(self)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 log = logging.getLogger("streamer.detect.roboflow")
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import supervision as sv
 
-from streamer.config.models import EventSpec
 from streamer.rules.base import RuleEvent
+from streamer.schema import EventSpec
 
 HEALTH_RULE_ID = "camera-health"
 

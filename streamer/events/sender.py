@@ -17,9 +17,9 @@ import threading
 import time
 
 from streamer.backoff import Backoff
+from streamer.events.delivery import SendOutcome, Sink
 from streamer.events.outbox import Outbox
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome, Sink
 
 log = logging.getLogger("streamer.events")
 

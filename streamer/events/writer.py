@@ -26,12 +26,12 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
 from streamer.events.outbox import Outbox
 from streamer.events.payload import build_payload
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
+from streamer.imaging import encode_jpeg
 from streamer.rules.base import RuleEvent
 from streamer.source.frame import Frame
 
@@ -65,13 +65,6 @@ class _Prepared:
     record: EventRecord
     event: RuleEvent
     nbytes: int
-
-
-def encode_jpeg(image: np.ndarray, quality: int = 85) -> bytes:
-    ok, buffer = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buffer.tobytes()
 
 
 class EventWriter:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 import supervision as sv
 
-from streamer.events.writer import encode_jpeg
+from streamer.imaging import encode_jpeg
 from streamer.source.frame import Frame
 
 Draw = Callable[[Frame, sv.Detections], np.ndarray]

@@ -2,46 +2,29 @@
 
 from __future__ import annotations
 
-from streamer.config.models import (
-    Config,
-    CountRuleConfig,
-    LineRuleConfig,
-    LoiterRuleConfig,
-    MissingPpeRuleConfig,
-    ZoneRuleConfig,
-)
-from streamer.rules.base import Rule, RuleEvent
-from streamer.rules.count import CountRule
+from streamer.rules.base import Rule, RuleContext, RuleEvent
 from streamer.rules.geometry import to_pixels
-from streamer.rules.line import LineRule
-from streamer.rules.loiter import LoiterRule
-from streamer.rules.ppe import MissingPpeRule
-from streamer.rules.zone import ZoneRule
+from streamer.schema import ConfigBase
 
 __all__ = ["Rule", "RuleEvent", "build_rules", "rules_state"]
 
 
-def build_rules(config: Config, width: int, height: int) -> list[Rule]:
-    """Instantiate every configured rule for a frame of ``width`` x ``height`` pixels."""
-    zones = {zone.id: to_pixels(zone.polygon, width, height) for zone in config.zones}
-    lines = {line.id: to_pixels([line.start, line.end], width, height) for line in config.lines}
-    # A track absent for less than the tracker's buffer may come back with its id.
-    forget_after_s = config.tracker.lost_buffer_s + 1.0
-    rules: list[Rule] = []
-    for rule in config.rules:
-        if isinstance(rule, ZoneRuleConfig):
-            rules.append(ZoneRule(rule, zones[rule.zone], forget_after_s))
-        elif isinstance(rule, CountRuleConfig):
-            polygon = zones[rule.zone] if rule.zone is not None else None
-            rules.append(CountRule(rule, polygon, forget_after_s))
-        elif isinstance(rule, LineRuleConfig):
-            rules.append(LineRule(rule, lines[rule.line], forget_after_s))
-        elif isinstance(rule, LoiterRuleConfig):
-            rules.append(LoiterRule(rule, zones[rule.zone], forget_after_s))
-        elif isinstance(rule, MissingPpeRuleConfig):
-            polygon = zones[rule.zone] if rule.zone is not None else None
-            rules.append(MissingPpeRule(rule, polygon, (width, height), forget_after_s))
-    return rules
+def build_rules(config: ConfigBase, width: int, height: int) -> list[Rule]:
+    """Instantiate every configured rule for a frame of ``width`` x ``height`` pixels.
+
+    Each rule's config builds its own rule (``build``): a new rule type is a new module
+    registered in :mod:`streamer.plugins`, not a branch here.
+    """
+    context = RuleContext(
+        zones={zone.id: to_pixels(zone.polygon, width, height) for zone in config.zones},
+        lines={
+            line.id: to_pixels([line.start, line.end], width, height) for line in config.lines
+        },
+        size=(width, height),
+        # A track absent for less than the tracker's buffer may come back with its id.
+        forget_after_s=config.tracker.lost_buffer_s + 1.0,
+    )
+    return [rule.build(context) for rule in config.rules]
 
 
 def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:

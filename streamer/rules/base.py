@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import supervision as sv
 
-from streamer.config.models import EventSpec
+from streamer.schema import EventSpec
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,21 @@ class RuleEvent:
             return template.format_map(values)
         except (KeyError, ValueError, IndexError):
             return template
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule's factory needs beyond its own config: the places it names, in pixels
+    of this camera's frame, and how long a track may vanish and keep its id."""
+
+    zones: dict[str, np.ndarray]
+    lines: dict[str, np.ndarray]
+    size: tuple[int, int]
+    forget_after_s: float
+
+    def zone(self, zone_id: str | None) -> np.ndarray | None:
+        """The zone's polygon; None (the whole frame) for no zone."""
+        return self.zones[zone_id] if zone_id is not None else None
 
 
 class Rule(Protocol):

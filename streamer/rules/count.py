@@ -9,14 +9,39 @@ condition has been false for ``clear_s``.
 from __future__ import annotations
 
 import operator
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import CountRuleConfig
-from streamer.rules.base import RuleEvent, class_mask, view
+from streamer.rules.base import RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
+from streamer.schema import Anchor, CooldownScope, EventSpec, RuleBase
+
+# --- config ---------------------------------------------------------------------------
+
+
+class CountRuleConfig(RuleBase):
+    type: Literal["count"]
+    zone: str | None = Field(None, description="Count inside this zone; default the whole frame.")
+    op: Literal[">=", ">", "<=", "<", "=="] = ">="
+    threshold: int = Field(ge=0, description="Number the count is compared with.")
+    for_s: float = Field(0.0, ge=0, description="Seconds the condition must hold before firing.")
+    clear_s: float = Field(
+        1.0, ge=0, description="Seconds the condition must be false before the rule re-arms."
+    )
+    anchor: Anchor = "bottom_center"
+    cooldown_scope: CooldownScope = "rule"
+    event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
+
+    def build(self, context: RuleContext) -> CountRule:
+        return CountRule(self, context.zone(self.zone), context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 _OPS = {">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq}
 

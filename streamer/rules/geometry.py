@@ -12,6 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import supervision as sv
 
+# A zone's self-crossing is a config check (validate refuses it), so it lives below the rules.
+from streamer.schema import segments_intersect, self_intersects  # noqa: F401
+
 ANCHORS = {
     "bottom_center": (0.5, 1.0),
     "center": (0.5, 0.5),
@@ -76,31 +79,6 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, eps: float = 1e-9
     crossings = straddles & (px < x_at)
     inside = (np.count_nonzero(crossings, axis=1) % 2) == 1
     return inside | on_edge.any(axis=1)
-
-
-def segments_intersect(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
-    """Whether segments p1-p2 and q1-q2 properly cross (touching ends do not count)."""
-
-    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
-        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
-
-    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
-    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
-    return d1 * d2 < 0 and d3 * d4 < 0
-
-
-def self_intersects(polygon: np.ndarray) -> bool:
-    """Whether two non-adjacent edges of the closed polygon cross."""
-    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    n = len(poly)
-    edges = [(poly[i], poly[(i + 1) % n]) for i in range(n)]
-    for i in range(n):
-        for j in range(i + 1, n):
-            if j == i + 1 or (i == 0 and j == n - 1):
-                continue
-            if segments_intersect(*edges[i], *edges[j]):
-                return True
-    return False
 
 
 def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:

@@ -10,14 +10,36 @@ round the end is no crossing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import LineRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.geometry import line_sides
+from streamer.schema import TrackRuleBase
+
+# --- config ---------------------------------------------------------------------------
+
+
+class LineRuleConfig(TrackRuleBase):
+    type: Literal["line"]
+    line: str = Field(description="Id of a line in `lines`.")
+    direction: Literal["left_to_right", "right_to_left", "both"] = Field(
+        "both", description="Seen walking from the line's start to its end."
+    )
+    min_frames: int = Field(
+        2, ge=1, description="Frames on each side that make a crossing (no jitter counts)."
+    )
+
+    def build(self, context: RuleContext) -> LineRule:
+        return LineRule(self, context.lines[self.line], context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 _DIRECTION = {1: "left_to_right", -1: "right_to_left"}
 

@@ -9,14 +9,33 @@ longer than one that does not).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import LoiterRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
+from streamer.schema import TrackRuleBase
+
+# --- config ---------------------------------------------------------------------------
+
+
+class LoiterRuleConfig(TrackRuleBase):
+    type: Literal["loiter"]
+    zone: str = Field(description="Id of a zone in `zones`.")
+    dwell_s: float = Field(gt=0, description="Seconds inside the zone before an event.")
+    gap_s: float = Field(
+        1.0, ge=0, description="Seconds outside or unseen that do not end a visit."
+    )
+
+    def build(self, context: RuleContext) -> LoiterRule:
+        return LoiterRule(self, context.zones[self.zone], context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
 
 
 @dataclass

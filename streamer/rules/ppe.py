@@ -10,15 +10,74 @@ counted, shown, never alerted (an alert must mean something happened).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import supervision as sv
+from pydantic import Field, field_validator
 
-from streamer.config.models import MissingPpeRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
+from streamer.schema import ConfigBase, CooldownScope, Loc, RuleBase
 
 # Vertical slice of the person box per region, as fractions of its height.
+# --- config ---------------------------------------------------------------------------
+
+
+class MissingPpeRuleConfig(RuleBase):
+    type: Literal["missing_ppe"]
+    person_class: str = Field("person", description="Class of the people checked.")
+    required: list[str] = Field(
+        default_factory=list, description="Item classes each person must wear, e.g. [helmet]."
+    )
+    regions: dict[str, Literal["head", "torso", "any"]] = Field(
+        default_factory=dict,
+        description="Where each item must be: head (top third), torso, any. "
+        "Default: helmet/hardhat/hat head, vest torso, others any.",
+    )
+    violation_classes: list[str] = Field(
+        default_factory=list,
+        description="Classes that mean an item is missing (no_helmet, no-vest), matched "
+        "to persons by the same regions; alternative or addition to `required`.",
+    )
+    zone: str | None = Field(None, description="Check only persons in this zone.")
+    for_s: float = Field(1.0, ge=0, description="Seconds an item must be missing continuously.")
+    min_person_height_px: float = Field(
+        60.0, ge=0, description="Smaller persons are indeterminate: counted, never alerted."
+    )
+    edge_margin_px: float = Field(
+        2.0, ge=0, description="A box this close to the frame edge is cut: indeterminate."
+    )
+    cooldown_scope: CooldownScope = "track"
+
+    @field_validator("required")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("an item is listed twice")
+        return value
+
+    def build(self, context: RuleContext) -> MissingPpeRule:
+        return MissingPpeRule(self, context.zone(self.zone), context.size, context.forget_after_s)
+
+    def class_fields(self) -> list[tuple[Loc, str]]:
+        return super().class_fields() + [
+            (("person_class",), self.person_class),
+            *((("required", index), name) for index, name in enumerate(self.required)),
+            *((("violation_classes", index), name)
+              for index, name in enumerate(self.violation_classes)),
+        ]
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        if self.required or self.violation_classes:
+            return []
+        return [(("required",), "name `required` items or `violation_classes`")]
+
+
+# --- plugin -----------------------------------------------------------------------------
+
+
 _REGIONS = {"head": (0.0, 1 / 3), "torso": (0.2, 0.7), "any": (0.0, 1.0)}
 
 

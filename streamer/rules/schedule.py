@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from streamer.config.models import ScheduleConfig
+from streamer.schema import ScheduleConfig
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 

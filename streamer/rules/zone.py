@@ -9,13 +9,32 @@ streak.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import supervision as sv
+from pydantic import Field
 
-from streamer.config.models import ZoneRuleConfig
-from streamer.rules.base import RuleEvent, view
+from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
+from streamer.schema import TrackRuleBase
+
+# --- config ---------------------------------------------------------------------------
+
+
+class ZoneRuleConfig(TrackRuleBase):
+    type: Literal["zone"]
+    zone: str = Field(description="Id of a zone in `zones`.")
+    trigger: Literal["enter", "exit"] = "enter"
+    min_frames: int = Field(
+        3, ge=1, description="Consecutive frames on the new side before a transition counts."
+    )
+
+    def build(self, context: RuleContext) -> ZoneRule:
+        return ZoneRule(self, context.zones[self.zone], context.forget_after_s)
+
+
+# --- plugin -----------------------------------------------------------------------------
 
 
 @dataclass

@@ -1,4 +1,6 @@
-"""The sink protocol: deliver a batch of stored events, say what happened to each."""
+"""What sinks share: the context their factories get, JSON bodies, capped detections, safe
+file writes. The protocol itself (``Sink``, ``SendOutcome``) belongs to the delivery loop in
+:mod:`streamer.events.delivery`; it is re-exported here for the sinks."""
 
 from __future__ import annotations
 
@@ -6,43 +8,42 @@ import base64
 import copy
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+import httpx
+
+from streamer.events.delivery import SendOutcome, Sink
 from streamer.events.record import EventRecord, image_refs
+from streamer.schema import FileLimitsConfig, OutboxConfig
+from streamer.sinks.retention import Retention
+
+__all__ = ["SendOutcome", "Sink", "SinkContext", "cap_detections", "json_body", "write_atomic"]
 
 
-@dataclass(frozen=True)
-class SendOutcome:
-    """What one event's delivery to one sink came to.
+@dataclass
+class SinkContext:
+    """What a sink's factory may take from the run: the outbox's limits (a file sink's own
+    default to them, so files beside it do not grow without bound either) and HTTP clients,
+    which the run closes after the senders stop."""
 
-    ``ok`` events leave the outbox for this sink. Otherwise ``retry`` says whether a later
-    attempt may succeed (timeouts, 5xx, 429 with ``retry_after_s``) or the answer is final
-    for this event (``reason`` names it).
-    """
+    outbox: OutboxConfig
+    clients: list[httpx.Client] = field(default_factory=list)
 
-    event_id: str
-    ok: bool
-    retry: bool = True
-    reason: str = ""
-    retry_after_s: float | None = None
-    # The sink cannot deliver anything until an operator acts (a refused API key):
-    # events are kept, and the sender shows "paused" instead of "backing off".
-    paused: bool = False
+    def http_client(self, timeout_s: float, in_flight: int = 1) -> httpx.Client:
+        """A client that never follows redirects, with a kept-alive connection per request
+        in flight (:func:`streamer.sinks.http.make_client`)."""
+        from streamer.sinks.http import make_client
 
+        client = make_client(timeout_s, in_flight)
+        self.clients.append(client)
+        return client
 
-class Sink(Protocol):
-    """A delivery target. ``send`` runs on the sink's own sender thread, never the frame loop.
-
-    It must not raise for a failed delivery: it reports each event's outcome instead.
-    """
-
-    name: str
-
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]: ...
-
-    def close(self) -> None: ...
+    def retention(self, limits: FileLimitsConfig) -> Retention:
+        return Retention.of(
+            limits.max_mb or self.outbox.max_mb, limits.ttl_days or self.outbox.ttl_days
+        )
 
 
 def json_body(record: EventRecord, include_images: bool) -> bytes:

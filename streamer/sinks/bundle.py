@@ -19,13 +19,35 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from streamer.config.models import BundleSinkConfig
+from pydantic import Field
+
 from streamer.errors import SinkError
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, cap_detections, fsync_dir, write_atomic
+from streamer.schema import FileLimitsConfig, SinkBase
+from streamer.sinks.base import SendOutcome, SinkContext, cap_detections, fsync_dir, write_atomic
 from streamer.sinks.retention import FolderQuota, Retention
+
+# --- config ---------------------------------------------------------------------------
+
+
+class BundleSinkConfig(FileLimitsConfig, SinkBase):
+    type: Literal["bundle"]
+    id: str | None = None
+    dir: Path = Field(description="Folder receiving one event_<UTC>_<eventId>.tar.gz per event.")
+    use_case: str | None = Field(
+        None, min_length=1, description="useCaseId written into payloads; default none "
+        "(the uploader supplies it, as with Roboflow's own bundle writer)."
+    )
+    workflow_id: str | None = None
+
+    def build(self, context: SinkContext) -> BundleSink:
+        return BundleSink(self, context.retention(self))
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 log = logging.getLogger("streamer.sinks")
 

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome
+from streamer.events.delivery import SendOutcome
 
 # Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
 _RETRY_STATUSES = frozenset({408, 429})

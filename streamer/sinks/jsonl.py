@@ -20,13 +20,33 @@ import shutil
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
-from streamer.config.models import JsonlSinkConfig
+from pydantic import Field
+
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
-from streamer.sinks.base import SendOutcome, fsync_dir, write_atomic
+from streamer.schema import FileLimitsConfig, SinkBase
+from streamer.sinks.base import SendOutcome, SinkContext, fsync_dir, write_atomic
 from streamer.sinks.retention import AGE_CHECK_EVERY_S, LOW_WATER, Retention
+
+# --- config ---------------------------------------------------------------------------
+
+
+class JsonlSinkConfig(FileLimitsConfig, SinkBase):
+    type: Literal["jsonl"]
+    id: str | None = None
+    path: Path = Field(description="File to append one Vision Events payload per line to.")
+    snapshots_dir: Path | None = Field(
+        None, description="Where snapshots are written; default: <path stem>_snapshots/."
+    )
+
+    def build(self, context: SinkContext) -> JsonlSink:
+        return JsonlSink(self, context.retention(self))
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 log = logging.getLogger("streamer.sinks")
 

@@ -8,16 +8,119 @@ pending for a retry. QoS 1 means at-least-once: a receiver deduplicates by ``eve
 from __future__ import annotations
 
 import ssl
+import string
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from streamer.config.models import MqttSinkConfig
+from pydantic import Field, SecretStr, field_validator
+
 from streamer.errors import ConfigError
 from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome, json_body
+from streamer.schema import ConfigBase, Loc, SinkBase, is_loopback
+from streamer.sinks.base import SendOutcome, SinkContext, json_body
+
+# --- config ---------------------------------------------------------------------------
+
+
+MQTT_TOPIC_FIELDS = ("device_id", "stream_id", "event_type")
+
+
+class MqttSinkConfig(SinkBase):
+    type: Literal["mqtt"]
+    id: str | None = None
+    host: str = Field(min_length=1, description="Broker host name or address.")
+    port: int | None = Field(None, ge=1, le=65535, description="Default 1883, 8883 with tls.")
+    topic: str = Field(
+        "streamer/{device_id}/events", min_length=1, max_length=1000,
+        description="Topic; {device_id}, {stream_id} and {event_type} are filled in.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+    client_id: str | None = None
+    qos: Literal[0, 1, 2] = 1
+    include_images: bool = Field(False, description="Embed the JPEGs as base64.")
+    timeout_s: float = Field(10.0, gt=0, description="Bound on connecting and on each ack.")
+    tls: bool = Field(False, description="Connect over TLS, verifying the broker's certificate.")
+    ca_file: Path | None = Field(
+        None, description="PEM CA(s) that signed the broker's certificate; default: the system's."
+    )
+    cert_file: Path | None = Field(None, description="PEM client certificate, if the broker asks.")
+    key_file: Path | None = Field(None, description="Its private key, unless cert_file holds it.")
+    allow_insecure: bool = Field(
+        False, description="Send a password without TLS to a broker off this machine."
+    )
+
+    @property
+    def broker_port(self) -> int:
+        return self.port if self.port is not None else (8883 if self.tls else 1883)
+
+    @field_validator("topic")
+    @classmethod
+    def _topic_template(cls, value: str) -> str:
+        """A bad template would fail every publish, not `validate`: check it here."""
+        check_mqtt_topic(value, "")
+        try:
+            fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        except ValueError as exc:
+            raise ValueError(f"not a valid template ({exc}); write {{{{ and }}}} for braces")
+        for field in fields:
+            if field not in MQTT_TOPIC_FIELDS:
+                known = ", ".join(f"{{{name}}}" for name in MQTT_TOPIC_FIELDS)
+                raise ValueError(f"unknown field {{{field}}} (known: {known})")
+        return value
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file: {value}")
+        return value
+
+    def build(self, context: SinkContext) -> MqttSink:
+        return MqttSink(self)
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        """TLS settings that hang together, no password in clear off this machine, and a
+        topic the broker takes once this camera's ids are filled in."""
+        problems: list[tuple[Loc, str]] = []
+        for key in ("ca_file", "cert_file", "key_file"):
+            if getattr(self, key) is not None and not self.tls:
+                problems.append(((key,), "given without `tls: true`"))
+        if self.key_file is not None and self.cert_file is None:
+            problems.append((("key_file",), "needs cert_file"))
+        elif self.tls:
+            try:
+                tls_context(self)
+            except TlsFileError as exc:
+                problems.append(((exc.key,), str(exc)))
+        if self.password is not None and not (
+            self.tls or self.allow_insecure or is_loopback(self.host)
+        ):
+            problems.append(
+                (("password",),
+                 f"would cross the network in clear to {self.host}: set `tls: true` "
+                 f"(or `allow_insecure: true` on a network you trust)")
+            )
+        for field, value in (("device_id", config.device_id), ("stream_id", config.camera.id)):
+            if f"{{{field}}}" in self.topic:
+                try:
+                    check_mqtt_topic(value, f"{field} {value!r} fills the topic: ")
+                except ValueError as exc:
+                    problems.append((("topic",), str(exc)))
+        return problems
+
+
+def check_mqtt_topic(topic: str, what: str) -> None:
+    """Raise ValueError for what a broker refuses in a topic to publish to."""
+    for bad, why in (("+", "a wildcard"), ("#", "a wildcard"), ("\0", "a NUL character")):
+        if bad in topic:
+            raise ValueError(f"{what}{bad!r} is {why}: not allowed in a topic to publish to")
+
+
+# --- plugin -----------------------------------------------------------------------------
 
 
 def make_client(mqtt: Any, client_id: str = "") -> Any:

@@ -14,14 +14,15 @@ import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
+from pydantic import Field, SecretStr
 
-from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.sinks.base import SendOutcome, cap_detections
+from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,
     Dead,
@@ -34,6 +35,51 @@ from streamer.sinks.http import (
     outcome,
     send_outcome,
 )
+
+# --- config ---------------------------------------------------------------------------
+
+
+class VisionEventsSinkConfig(SinkBase):
+    type: Literal["vision_events"]
+    id: str | None = Field(None, description="Name in counters and the outbox; default: type.")
+    api_url: str = Field("https://api.roboflow.com", description="Base URL of the API.")
+    api_key: SecretStr = Field(
+        description="Key with the vision-events:write scope; use ${ROBOFLOW_API_KEY}."
+    )
+    use_case: str = Field(min_length=1, description="useCaseId; must exist on the server.")
+    workflow_id: str | None = None
+    timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each event POST (a batch of 100 is ~200 KiB, "
+        "as big as a snapshot)."
+    )
+    upload_timeout_s: float = Field(
+        30.0, gt=0, description="Bound on each JPEG upload (~250 KiB for 1080p: 8 s at "
+        "256 kbit/s); the reference client allows 30 s."
+    )
+    upload_input_image: bool = Field(
+        False, description="Also upload the raw frame (inputSourceId) beside the snapshot."
+    )
+    batch_size: int = Field(
+        100, ge=1, le=100, description="Events per POST /vision-events/batch (API limit 100)."
+    )
+    max_in_flight: int = Field(
+        8, ge=1, le=32, description="JPEG uploads in flight at once (1: one after another); "
+        "on a 100 ms uplink 8 drain a backlog ~10x faster than 1 (benchmarks/delivery.py)."
+    )
+    allow_insecure_http: bool = Field(
+        False, description="Allow an http:// api_url off loopback (the key then travels "
+        "unencrypted)."
+    )
+
+    def build(self, context: SinkContext) -> VisionEventsSink:
+        return VisionEventsSink(self, context.http_client(self.timeout_s, self.max_in_flight))
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        return insecure_http("api_url", self.api_url, "the API key", self.allow_insecure_http)
+
+
+# --- plugin -----------------------------------------------------------------------------
+
 
 logger = logging.getLogger("streamer.sinks.vision_events")
 

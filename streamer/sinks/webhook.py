@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import replace
+from typing import Literal
+from urllib.parse import urlsplit
 
 import httpx
+from pydantic import Field, SecretStr, field_validator
 
-from streamer.config.models import WebhookSinkConfig
 from streamer.events.record import EventRecord
-from streamer.sinks.base import SendOutcome, json_body
+from streamer.redact import url_secrets as url_credentials
+from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.sinks.base import SendOutcome, SinkContext, json_body
 from streamer.sinks.http import (
     Dead,
     Endpoint,
@@ -35,6 +40,59 @@ from streamer.sinks.http import (
     send_outcome,
     url_secrets,
 )
+
+# --- config ---------------------------------------------------------------------------
+
+
+class WebhookSinkConfig(SinkBase):
+    type: Literal["webhook"]
+    id: str | None = None
+    url: str = Field(description="http(s) URL each event is POSTed to as JSON.")
+    secret: SecretStr | None = Field(
+        None, description="HMAC-SHA256 key; the body's hex digest goes in `signature_header`."
+    )
+    signature_header: str = Field("X-Streamer-Signature", min_length=1)
+    headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
+    include_images: bool = Field(
+        True, description="Embed the JPEGs as base64 `imageBase64`/`inputImageBase64`."
+    )
+    timeout_s: float = Field(10.0, gt=0)
+    allow_insecure_http: bool = Field(
+        False, description="Allow an http:// url off loopback although a `secret` or an "
+        "Authorization header goes with it."
+    )
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, value: dict[str, str]) -> dict[str, str]:
+        """HTTP refuses these on every send; say so at `validate` instead."""
+        for name, text in value.items():
+            if not _HEADER_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a header name (letters, digits, -)")
+            if any(char in text for char in "\r\n\0"):
+                raise ValueError(f"header {name!r}: a value cannot hold a line break")
+        return value
+
+    def build(self, context: SinkContext) -> WebhookSink:
+        return WebhookSink(self, context.http_client(self.timeout_s))
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        auth = any(name.lower() == "authorization" for name in self.headers)
+        if not (self.secret is not None or auth):
+            return []
+        what = "the Authorization header" if auth else "signed events"
+        return insecure_http("url", self.url, what, self.allow_insecure_http)
+
+    def secrets(self) -> list[str]:
+        """Slack, Teams and Discord put the token in the URL's path."""
+        path = urlsplit(self.url).path
+        return ([path] if path.strip("/") else []) + list(url_credentials(self.url))
+
+
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+# --- plugin -----------------------------------------------------------------------------
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streamer.config.models import CameraConfig
+from streamer.schema import CameraConfig
 from streamer.errors import SourceError
 from streamer.health import HealthState
 from streamer.rate import RateMeter

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from streamer.config.models import CameraConfig
+from streamer.schema import CameraConfig
 from streamer.health import HealthState
 from streamer.source.base import CaptureBase
 from streamer.source.handoff import FrameQueue, LatestFrame

@@ -17,9 +17,9 @@ from typing import Literal, Union
 import cv2
 import numpy as np
 
-from streamer.config.models import CameraConfig
 from streamer.errors import SourceError
 from streamer.redact import redact
+from streamer.schema import CameraConfig
 
 SourceKind = Literal["file", "rtsp", "http", "usb"]
 

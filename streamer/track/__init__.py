@@ -10,8 +10,8 @@ import numpy as np
 import supervision as sv
 from trackers import ByteTrackTracker
 
-from streamer.config.models import TrackerConfig
 from streamer.detect.base import empty_detections
+from streamer.schema import TrackerConfig
 
 
 class Tracker:

@@ -1,0 +1,738 @@
+"""The config's building blocks: the sections every camera has, the bases of plugin configs.
+
+The lowest layer of the package: it imports no other streamer module but ``redact``. A
+detector, rule or sink keeps its own config model beside its code (subclassing
+:class:`ModelBase`, :class:`RuleBase` or :class:`SinkBase`) and says there how it is built
+and what it checks across sections; :mod:`streamer.plugins` gathers them into the file's
+root model. One base model forbids unknown keys (a typo is an error, not a silent default)
+and freezes instances (configs are shared between threads). Cross-references between
+sections (a rule naming a zone) are small named checks at the bottom, run on
+:class:`ConfigBase` so they hold for any set of plugins.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args
+
+import numpy as np
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+
+from streamer.health import EVENT_STATES
+
+Point = tuple[float, float]
+Loc = tuple[Union[str, int], ...]
+# The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
+# took minutes. A drawn zone has a handful.
+MAX_POLYGON_POINTS = 256
+
+
+class StreamerModel(BaseModel):
+    """Base of every config section: unknown keys are errors; instances are immutable.
+
+    YAML spells infinity and NaN `.inf`/`.nan`: no setting means either (a NaN passes every
+    `gt=0` check by comparing false), so every float must be finite.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# --- camera ---------------------------------------------------------------------------
+
+
+class CameraConfig(StreamerModel):
+    id: str = Field("camera", min_length=1, description="Vision Events streamId of this camera.")
+    source: Union[int, str] = Field(
+        description=(
+            "Where frames come from: a file path, rtsp:// or http(s):// URL, or a USB "
+            "device index (0, 1, ...). `${CAM_PASSWORD}` keeps passwords out of the file."
+        )
+    )
+    fps: float | None = Field(
+        None, gt=0, description="Cap on frames per second handed to the models (live sources)."
+    )
+    rtsp_transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    realtime: bool = Field(
+        False,
+        description=(
+            "Files only: pace the file at its own fps and drop frames like a live camera. "
+            "Default false: every frame is processed, in order."
+        ),
+    )
+    open_timeout_s: float = Field(10.0, gt=0, description="Bound on opening a network stream.")
+    read_timeout_s: float = Field(5.0, gt=0, description="Bound on one read from a network stream.")
+    stall_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description=(
+            "Live sources: no new frame for this long releases the capture and reopens it "
+            "(a read still hanging is abandoned on its thread)."
+        ),
+    )
+    reconnect_max_s: float | None = Field(
+        None,
+        ge=0.5,
+        le=600,
+        description=(
+            "Live sources: longest wait between two reconnect attempts (they start at 1 s "
+            "and double up to it, jittered 0-20 % shorter). Default 3 s for RTSP and USB "
+            "cameras, so the picture is back within 10 s of the camera's return; 30 s for "
+            "http(s) streams, which are as often a remote server as a camera. Files never "
+            "reconnect."
+        ),
+    )
+    frozen_s: float = Field(
+        30.0,
+        gt=0,
+        description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
+    )
+    health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: ["offline", "frozen"],
+        description=(
+            "Health states that raise a `custom` event (rule_id `camera-health`) when the "
+            "camera enters them; [] for none."
+        ),
+    )
+    loop: bool = Field(False, description="Files only: start again at the end (demos).")
+    resize: tuple[int, int] | None = Field(
+        None, description="[width, height] every frame is scaled to before inference."
+    )
+
+
+# --- models ---------------------------------------------------------------------------
+
+
+class ModelBase(StreamerModel):
+    """Base of every detector's config; ``kind`` (a Literal in each plugin) picks the plugin."""
+
+    if TYPE_CHECKING:
+        kind: str
+    id: str = Field(min_length=1, description="Name of this model; kept on each detection.")
+    classes: list[str] | None = Field(
+        None, description="Keep only these classes (names after `class_map`). Default: all."
+    )
+    class_map: dict[str, str] = Field(
+        default_factory=dict, description="Rename classes, e.g. {Normal: person, Fall: person}."
+    )
+    confidence: float = Field(0.4, ge=0, le=1, description="Drop detections below this score.")
+    every_n_frames: int = Field(
+        1, ge=1, description="Run on every n-th frame; between runs its latest detections "
+        "stand (a slow PPE model every 3rd frame still covers every frame)."
+    )
+    when: str | None = Field(
+        None, description="Id of an earlier model: run only on frames where that model "
+        "has detections (e.g. PPE only when people are seen); otherwise this model adds none."
+    )
+
+    def build(self) -> Any:
+        """The detector for this config (a ``streamer.detect.Detector``)."""
+        raise NotImplementedError(f"model kind {self.kind!r} has no factory")
+
+    def output_classes(self) -> set[str] | None:
+        """Class names this model can output, judged from the config alone; None when
+        unknowable without I/O (a replay file, ONNX metadata)."""
+        return set(self.classes) if self.classes is not None else None
+
+
+# --- geometry -------------------------------------------------------------------------
+
+
+class ZoneConfig(StreamerModel):
+    id: str = Field(min_length=1)
+    polygon: list[Point] = Field(
+        min_length=3,
+        max_length=MAX_POLYGON_POINTS,
+        description="Corners; all values in [0, 1] = relative to the frame, else pixels.",
+    )
+
+
+class LineConfig(StreamerModel):
+    id: str = Field(min_length=1)
+    start: Point
+    end: Point
+
+
+# --- rules ----------------------------------------------------------------------------
+
+
+class EventSpec(StreamerModel):
+    """What a firing becomes in Vision Events (snake_case of the API's field names)."""
+
+    type: Literal["safety_alert", "inventory_count", "quality_check", "custom"] = "safety_alert"
+    alert_type: str | None = Field(None, max_length=1000)
+    severity: Literal["low", "medium", "high"] = "medium"
+    description: str | None = Field(None, max_length=1000)
+    item_type: str | None = Field(None, max_length=1000)
+    location: str | None = Field(None, max_length=1000)
+    result: Literal["pass", "fail"] | None = None
+    value: str | None = Field(None, max_length=1000)
+    external_id: str | None = Field(None, max_length=1000)
+    custom_metadata: dict[str, Union[str, int, float, bool]] = Field(
+        default_factory=dict, description="Extra key/values sent with each event (<= 100 keys)."
+    )
+
+    @field_validator("custom_metadata")
+    @classmethod
+    def _metadata_limits(cls, value: dict[str, object]) -> dict[str, object]:
+        import re
+
+        # The runtime adds these to every event; the API's 100-key limit counts them too,
+        # so an event that would be refused on send is refused here instead.
+        added = {"rule_id", "zone", "track_id", "reason", "detections_cut"}
+        if len(set(value) | added) > 100:
+            raise ValueError(
+                f"at most {100 - len(added - set(value)) } keys here: the API allows 100 and "
+                f"streamer adds rule_id, zone, track_id, reason and detections_cut; "
+                f"got {len(value)}"
+            )
+        for key, item in value.items():
+            if not re.fullmatch(r"[A-Za-z0-9_ -]{1,100}", key):
+                raise ValueError(f"key {key!r} must match [A-Za-z0-9_ -]{{1,100}}")
+            if isinstance(item, str) and len(item) > 1000:
+                raise ValueError(f"value of {key!r} is {len(item)} characters, at most 1000")
+        return value
+
+
+class ScheduleConfig(StreamerModel):
+    """When a rule is active, in local time of ``timezone`` (the frame's wall clock)."""
+
+    weekdays: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
+        None, description="Days the rule is active; default every day."
+    )
+    hours: list[str] | None = Field(
+        None,
+        description=(
+            'Active windows "HH:MM-HH:MM" (end exclusive; "22:00-06:00" runs past midnight '
+            "and belongs to the day it starts). Default: all day."
+        ),
+    )
+    timezone: str = Field("UTC", description="IANA zone name, e.g. Europe/Berlin.")
+
+    @field_validator("hours")
+    @classmethod
+    def _hours_format(cls, value: list[str] | None) -> list[str] | None:
+        import re
+
+        for window in value or []:
+            match = re.fullmatch(r"(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})", window.strip())
+            if not match:
+                raise ValueError(f'expected "HH:MM-HH:MM", got {window!r}')
+            h1, m1, h2, m2 = (int(g) for g in match.groups())
+            if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+                raise ValueError(f"hours out of range in {window!r}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r} (expected an IANA name)") from None
+        return value
+
+
+Anchor = Literal[
+    "bottom_center", "center", "top_center", "top_left", "top_right",
+    "bottom_left", "bottom_right", "center_left", "center_right",
+]
+CooldownScope = Literal["rule", "track", "zone"]
+
+
+class RuleBase(StreamerModel):
+    """Base of every rule's config; ``type`` (a Literal in each plugin) picks the plugin."""
+
+    if TYPE_CHECKING:
+        type: str
+    id: str = Field(min_length=1)
+    enabled: bool = True
+    classes: list[str] | None = Field(None, description="Classes this rule follows; default all.")
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    cooldown_s: float = Field(
+        30.0, ge=0, description="Seconds of frame time before the same scope fires again."
+    )
+    schedule: ScheduleConfig | None = Field(
+        None, description="Active only on these days/hours; default always."
+    )
+    event: EventSpec = Field(default_factory=EventSpec)
+
+    def build(self, context: Any) -> Any:
+        """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
+        ``streamer.rules.base.RuleContext`` (zones and lines in pixels, frame size)."""
+        raise NotImplementedError(f"rule type {self.type!r} has no factory")
+
+    def class_fields(self) -> list[tuple[Loc, str]]:
+        """Every class name this rule follows, with the key path it is written at."""
+        return [(("classes", index), name) for index, name in enumerate(self.classes or [])]
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        """Problems only the whole file shows, with key paths inside this rule."""
+        return []
+
+
+class TrackRuleBase(RuleBase):
+    """A rule that follows each track through one place (zone, line, loiter): it tests one
+    point of the box, and by default cools down per track."""
+
+    anchor: Anchor = Field("bottom_center", description="Point of the box tested against the place.")
+    cooldown_scope: CooldownScope = "track"
+
+
+# --- tracker --------------------------------------------------------------------------
+
+
+class TrackerConfig(StreamerModel):
+    lost_buffer_s: float = Field(
+        2.0, gt=0, description="Seconds of frame time a lost object keeps its id."
+    )
+    activation_confidence: float = Field(
+        0.3, ge=0, le=1, description="Minimum score for a detection to start a track."
+    )
+    min_iou: float = Field(0.1, gt=0, le=1, description="IoU to match a detection to a track.")
+
+
+# --- sinks ----------------------------------------------------------------------------
+
+
+class SinkBase(StreamerModel):
+    """Base of every sink's config; ``type`` (a Literal in each plugin) picks the plugin,
+    its ``id`` names it (each plugin declares both, so its keys keep their order)."""
+
+    if TYPE_CHECKING:
+        type: str
+        id: str | None
+
+    @property
+    def name(self) -> str:
+        return self.id or self.type
+
+    def build(self, context: Any) -> Any:
+        """The sink for this config (a ``streamer.sinks.base.Sink``); ``context`` is a
+        ``streamer.sinks.base.SinkContext`` (the outbox's limits, HTTP clients the run closes)."""
+        raise NotImplementedError(f"sink type {self.type!r} has no factory")
+
+    def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
+        """Problems only the whole file shows, with key paths inside this sink."""
+        return []
+
+    def secrets(self) -> list[str]:
+        """Secrets this sink holds outside ``SecretStr`` fields (a webhook URL's path)."""
+        return []
+
+
+def insecure_http(key: str, url: str, what: str, allowed: bool) -> list[tuple[Loc, str]]:
+    """A key, a signing secret or an Authorization header never travels over plain http
+    off this machine unless the sink says so (issue 11): anyone on the path could read it."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+    except ValueError:
+        return [((key,), f"not a valid URL: {url!r}")]
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return [((key,), "expected an http(s):// URL")]
+    if parts.scheme.lower() == "http" and not is_loopback(host) and not allowed:
+        return [(
+            (key,),
+            f"http:// to {host} sends {what} unencrypted; use https:// "
+            f"(or set allow_insecure_http: true)",
+        )]
+    return []
+
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine, judged as written (no DNS): ``localhost`` or a
+    loopback address; a name such as ``127.example.com`` is not."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class FileLimitsConfig(StreamerModel):
+    """Limits of a sink that leaves files on disk; unset, the outbox's own apply."""
+
+    max_mb: float | None = Field(
+        None, gt=0, description="Quota on the sink's files, oldest evicted first; default: outbox.max_mb."
+    )
+    ttl_days: float | None = Field(
+        None, gt=0, description="Files older than this are removed; default: outbox.ttl_days."
+    )
+
+
+
+
+class OutboxConfig(StreamerModel):
+    path: Path = Field(Path("data/outbox.db"), description="SQLite file holding pending events.")
+    max_mb: float = Field(
+        2048, gt=0, description="Quota: delivered events go first, then the oldest pending."
+    )
+    ttl_days: float = Field(7, gt=0, description="Events older than this are removed.")
+    queue_size: int = Field(
+        256, ge=1, description="Events held in memory between the frame loop and the writer."
+    )
+    backlog_mb: float = Field(
+        64,
+        gt=0,
+        description=(
+            "Events (as JPEG) held in memory while the outbox cannot be written (disk full, "
+            "read-only, I/O error) and the write is retried; past it the oldest is given up "
+            "and counted unstored. 64 MB is about 100-200 events at 1080p."
+        ),
+    )
+
+
+MIN_TOKEN_CHARS = 16
+
+
+def bind_host(bind: str) -> str:
+    """The host part of ``HOST:PORT`` (``[::1]:80`` gives ``::1``)."""
+    return bind.rpartition(":")[0].strip().strip("[]")
+
+
+def normal_host(host: str) -> str:
+    """One spelling per host name: no brackets, no trailing dot, lower case."""
+    return host.strip().strip("[]").rstrip(".").lower()
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost; an empty host, which the monitor binds to 127.0.0.1."""
+    host = normal_host(host)
+    return host == "" or is_loopback(host)
+
+
+_HOST_NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})(?:\.[A-Za-z0-9_-]{1,63})*\.?$")
+
+
+class MonitorConfig(StreamerModel):
+    enabled: bool = Field(True, description="Serve the live monitor page, API and metrics.")
+    bind: str = Field(
+        "127.0.0.1:8080",
+        description="HOST:PORT; any address but loopback requires `token`. Port 0 = any free.",
+    )
+    token: SecretStr | None = Field(
+        None,
+        validate_default=True,
+        description=(
+            "Required as `Authorization: Bearer` or `?token=` when set; off loopback it must "
+            f"be set, with at least {MIN_TOKEN_CHARS} characters. Empty on loopback = none."
+        ),
+    )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Extra names the monitor answers to in the Host header (e.g. edge-box-07.local). "
+            "Always allowed: the bind address, localhost, 127.0.0.1, [::1]; on a 0.0.0.0 or "
+            ":: bind also any IP address. Other names get 421 (no DNS rebinding)."
+        ),
+    )
+    max_fps: float = Field(
+        5.0, gt=0, description="Cap on annotated frames drawn per second for viewers."
+    )
+
+    @field_validator("token")
+    @classmethod
+    def _token_off_loopback(cls, token: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        """Off loopback the monitor shows the camera to the network: a real token, always.
+
+        An empty token (``token: ""`` or an unset ``${MONITOR_TOKEN:-}``) means no token
+        on loopback and is refused elsewhere, so it can never open the monitor."""
+        bind = info.data.get("bind")
+        if bind is None:
+            return token  # bind failed its own check; that error is reported
+        value = token.get_secret_value().strip() if token is not None else ""
+        if not info.data.get("enabled", True) or is_loopback_host(bind_host(bind)):
+            return token if value else None
+        reach = f"bind {bind!r} is reachable from other machines"
+        if token is None:
+            raise ValueError(
+                f"{reach}: set monitor.token (at least {MIN_TOKEN_CHARS} characters) "
+                f"or bind to 127.0.0.1"
+            )
+        if not value:
+            raise ValueError(
+                f"is empty (an unset ${{NAME:-}} gives an empty value), but {reach}: "
+                f"set a token of at least {MIN_TOKEN_CHARS} characters"
+            )
+        if len(value) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"has {len(value)} characters; {reach}: use at least {MIN_TOKEN_CHARS}"
+            )
+        return token
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_names(cls, hosts: list[str]) -> list[str]:
+        out = []
+        for host in hosts:
+            name = normal_host(host)
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                if not _HOST_NAME.match(name):
+                    raise ValueError(
+                        f"{host!r} is not a host name or IP address (no scheme, port or path)"
+                    ) from None
+            out.append(name)
+        return out
+
+
+# --- the whole file -------------------------------------------------------------------
+
+
+class ConfigBase(StreamerModel):
+    """The root of a config file, with plugin sections typed by their bases.
+
+    :mod:`streamer.plugins` derives the model files are validated with, whose ``models``,
+    ``rules`` and ``sinks`` are the registered plugins' discriminated unions; everything
+    below reads only what the bases promise, so it holds for any set of plugins.
+    """
+
+    device_id: str = Field(
+        default_factory=socket.gethostname, min_length=1,
+        description="Vision Events deviceId.",
+    )
+    camera: CameraConfig
+    models: list[ModelBase] = Field(min_length=1)
+    tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+    rules: list[RuleBase] = Field(default_factory=list)
+    sinks: list[SinkBase] = Field(default_factory=list)
+    outbox: OutboxConfig = Field(default_factory=OutboxConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+
+def check_references(config: ConfigBase) -> list[tuple[Loc, str]]:
+    """Checks that span sections; each problem comes with the key path it points at.
+
+    Run by the loader after the models validate, so the message can name the YAML line.
+    A plugin adds its own through ``checks``.
+    """
+    problems: list[tuple[Loc, str]] = []
+    for section, items in (
+        ("models", config.models),
+        ("zones", config.zones),
+        ("lines", config.lines),
+        ("rules", config.rules),
+    ):
+        seen: set[str] = set()
+        for index, item in enumerate(items):
+            if item.id in seen:
+                problems.append(((section, index, "id"), f"id {item.id!r} is used twice"))
+            seen.add(item.id)
+    sink_names: set[str] = set()
+    for index, sink in enumerate(config.sinks):
+        if sink.name in sink_names:
+            problems.append(
+                (("sinks", index), f"a second sink named {sink.name!r}; give each an `id`")
+            )
+        sink_names.add(sink.name)
+    problems += _check_geometry(config)
+    problems += _check_model_gates(config)
+    problems += _check_rule_references(config)
+    problems += _check_class_names(config)
+    problems += _check_event_limits(config)
+    for index, sink in enumerate(config.sinks):
+        problems += [(("sinks", index, *loc), message) for loc, message in sink.checks(config)]
+    return problems
+
+
+def _check_event_limits(config: ConfigBase) -> list[tuple[Loc, str]]:
+    """Values the runtime copies into customMetadata must fit the API's 1000 characters,
+    so an event the server would refuse is refused at `validate` instead of dying on send."""
+    problems: list[tuple[Loc, str]] = []
+    zone_ids = {zone.id for zone in config.zones}
+    for index, rule in enumerate(config.rules):
+        if len(rule.id) > 1000:
+            problems.append((("rules", index, "id"), "at most 1000 characters (sent as rule_id)"))
+        zone = getattr(rule, "zone", None)
+        if isinstance(zone, str) and zone in zone_ids and len(zone) > 1000:
+            problems.append((("rules", index, "zone"), "at most 1000 characters (sent as zone)"))
+    return problems
+
+
+def segments_intersect(p1: np.ndarray, p2: np.ndarray, q1: np.ndarray, q2: np.ndarray) -> bool:
+    """Whether segments p1-p2 and q1-q2 properly cross (touching ends do not count)."""
+
+    def orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> float:
+        return float((b[0] - a[0]) * (c[1] - a[1]) - (b[1] - a[1]) * (c[0] - a[0]))
+
+    d1, d2 = orient(q1, q2, p1), orient(q1, q2, p2)
+    d3, d4 = orient(p1, p2, q1), orient(p1, p2, q2)
+    return d1 * d2 < 0 and d3 * d4 < 0
+
+
+def self_intersects(polygon: Any) -> bool:
+    """Whether two non-adjacent edges of the closed polygon cross (a zone so drawn has no
+    clear inside; checked here, below the rules, because `validate` refuses it)."""
+    poly = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    n = len(poly)
+    edges = [(poly[i], poly[(i + 1) % n]) for i in range(n)]
+    for i in range(n):
+        for j in range(i + 1, n):
+            if j == i + 1 or (i == 0 and j == n - 1):
+                continue
+            if segments_intersect(*edges[i], *edges[j]):
+                return True
+    return False
+
+
+def _check_geometry(config: ConfigBase) -> list[tuple[Loc, str]]:
+    """A zone whose edges cross has no clear inside; a line needs two distinct ends."""
+    problems: list[tuple[Loc, str]] = []
+    for index, zone in enumerate(config.zones):
+        if self_intersects(zone.polygon):
+            problems.append(
+                (("zones", index, "polygon"), "the polygon's edges cross each other; "
+                 "list the corners in order around the zone")
+            )
+    for index, line in enumerate(config.lines):
+        if tuple(line.start) == tuple(line.end):
+            problems.append((("lines", index, "end"), "the line's start and end are the same"))
+    return problems
+
+
+def _check_model_gates(config: ConfigBase) -> list[tuple[Loc, str]]:
+    """`when` names an earlier model: models run in list order, so a later or own id
+    would gate on detections that do not exist yet on this frame."""
+    problems: list[tuple[Loc, str]] = []
+    earlier: list[str] = []
+    for index, model in enumerate(config.models):
+        if model.when is not None and model.when not in earlier:
+            known = ", ".join(earlier) or "none before this one"
+            problems.append(
+                (("models", index, "when"),
+                 f"unknown model {model.when!r}: `when` must name an earlier model ({known})")
+            )
+        earlier.append(model.id)
+    return problems
+
+
+def _check_rule_references(config: ConfigBase) -> list[tuple[Loc, str]]:
+    """Every zone or line a rule names exists; then the rule's own checks."""
+    problems: list[tuple[Loc, str]] = []
+    zone_ids = {zone.id for zone in config.zones}
+    line_ids = {line.id for line in config.lines}
+    for index, rule in enumerate(config.rules):
+        zone = getattr(rule, "zone", None)
+        if zone is not None and zone not in zone_ids:
+            known = ", ".join(sorted(zone_ids)) or "none defined"
+            problems.append((("rules", index, "zone"), f"unknown zone {zone!r} (zones: {known})"))
+        line = getattr(rule, "line", None)
+        if line is not None and line not in line_ids:
+            known = ", ".join(sorted(line_ids)) or "none defined"
+            problems.append((("rules", index, "line"), f"unknown line {line!r} (lines: {known})"))
+        problems += [(("rules", index, *loc), message) for loc, message in rule.checks(config)]
+    return problems
+
+
+def known_classes(config: ConfigBase) -> set[str] | None:
+    """Class names the configured models can output, or None when a model's are unknowable.
+
+    Knowable from the config alone: a model's `classes` filter, its `names` (through
+    `class_map`), HOG's single class. A replay file or ONNX metadata needs I/O: no check.
+    """
+    out: set[str] = set()
+    for model in config.models:
+        classes = model.output_classes()
+        if classes is None:
+            return None
+        out |= classes
+    return out
+
+
+def _check_class_names(config: ConfigBase) -> list[tuple[Loc, str]]:
+    known = known_classes(config)
+    if known is None:
+        return []
+    listed = ", ".join(sorted(known))
+    return [
+        (("rules", index, *loc), f"unknown class {name!r}: the models output {listed}")
+        for index, rule in enumerate(config.rules)
+        for loc, name in rule.class_fields()
+        if name not in known
+    ]
+
+
+# --- secrets --------------------------------------------------------------------------
+
+
+def _types_in(annotation: Any) -> Iterator[Any]:
+    """Every type named inside an annotation (through Union, list, dict, Annotated)."""
+    yield annotation
+    for arg in get_args(annotation):
+        yield from _types_in(arg)
+
+
+def secret_field_names(model: type[BaseModel]) -> frozenset[str]:
+    """Names of every ``SecretStr`` field in ``model``'s tree, whatever they are called.
+
+    Derived from the models, so a new secret field is hidden in error messages the day it
+    is added, without a hand-kept list to forget.
+    """
+    names: set[str] = set()
+    seen: set[type[BaseModel]] = set()
+
+    def visit(cls: type[BaseModel]) -> None:
+        if cls in seen:
+            return
+        seen.add(cls)
+        for name, info in cls.model_fields.items():
+            for kind in _types_in(info.annotation):
+                if kind is SecretStr:
+                    names.add(name)
+                elif isinstance(kind, type) and issubclass(kind, BaseModel):
+                    visit(kind)
+
+    visit(model)
+    return frozenset(names)
+
+
+def _secret_values(value: Any) -> Iterator[str]:
+    if isinstance(value, SecretStr):
+        yield value.get_secret_value()
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            yield from _secret_values(getattr(value, name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _secret_values(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_values(item)
+
+
+def config_secrets(config: ConfigBase) -> tuple[str, ...]:
+    """Literal secret values in a config, for :func:`streamer.redact.redact`.
+
+    Every ``SecretStr`` field (keys, tokens, passwords); the camera URL's password and query
+    values; a webhook URL's path and query (Slack, Teams and Discord put the token in the
+    path).
+    """
+    from streamer.redact import url_secrets
+
+    out: list[str] = list(_secret_values(config))
+    if isinstance(config.camera.source, str):
+        out += url_secrets(config.camera.source)
+    for sink in config.sinks:
+        out += sink.secrets()
+    return tuple(dict.fromkeys(secret for secret in out if secret))
