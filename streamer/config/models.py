@@ -286,12 +286,29 @@ class _RuleBase(StreamerModel):
     event: EventSpec = Field(default_factory=EventSpec)
 
 
-class ZoneRuleConfig(_RuleBase):
+class _BandSettings(StreamerModel):
+    """Hysteresis shared by zone and line rules (README: "Band and travel")."""
+
+    band_px: float | None = Field(
+        None,
+        ge=0,
+        description="How far past the edge or line the anchor must be to count as on the "
+        "other side; default band_ratio x the box's height.",
+    )
+    band_ratio: float = Field(
+        0.1, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
+    )
+
+
+class ZoneRuleConfig(_BandSettings, _RuleBase):
     type: Literal["zone"]
     zone: str = Field(description="Id of a zone in `zones`.")
     trigger: Literal["enter", "exit"] = "enter"
     min_frames: int = Field(
         3, ge=1, description="Consecutive frames on the new side before a transition counts."
+    )
+    band_ratio: float = Field(
+        0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
     anchor: Anchor = Field("bottom_center", description="Point of the box tested against the zone.")
     cooldown_scope: CooldownScope = "track"
@@ -311,7 +328,7 @@ class CountRuleConfig(_RuleBase):
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
 
 
-class LineRuleConfig(_RuleBase):
+class LineRuleConfig(_BandSettings, _RuleBase):
     type: Literal["line"]
     line: str = Field(description="Id of a line in `lines`.")
     direction: Literal["left_to_right", "right_to_left", "both"] = Field(
@@ -319,6 +336,12 @@ class LineRuleConfig(_RuleBase):
     )
     min_frames: int = Field(
         2, ge=1, description="Frames on each side that make a crossing (no jitter counts)."
+    )
+    min_travel_px: float = Field(
+        20.0,
+        ge=0,
+        description="A track counts crossings only once its anchor has moved this far "
+        "from where it was first seen.",
     )
     anchor: Anchor = "bottom_center"
     cooldown_scope: CooldownScope = "track"

@@ -89,6 +89,7 @@ class FrameView:
     def __init__(self, dets: sv.Detections) -> None:
         self.n = len(dets)
         self.xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        self.heights = self.xyxy[:, 3] - self.xyxy[:, 1]
         names = dets.data.get("class_name")
         self.names = (
             np.asarray(names).astype(str) if names is not None else np.full(self.n, "", dtype=str)
@@ -117,6 +118,16 @@ class FrameView:
 
             cached = self._inside[key] = points_in_polygon(self.anchors(anchor), polygon)
         return cached
+
+    def edge_distance(self, anchor: str, polygon: np.ndarray) -> np.ndarray:
+        """Pixels from each detection's ``anchor`` to the nearest edge of ``polygon``."""
+        key = ("edge_distance", anchor, polygon.tobytes())
+        cached = self.shared.get(key)
+        if cached is None:
+            from streamer.rules.geometry import edge_distances
+
+            cached = self.shared[key] = edge_distances(self.anchors(anchor), polygon)
+        return cached  # type: ignore[no-any-return]
 
     def anchors(self, anchor: str) -> np.ndarray:
         points = self._anchors.get(anchor)

@@ -2,8 +2,12 @@
 
 A track's side starts unknown; ``min_frames`` consecutive frames on one side settle it,
 so jitter across the edge never flips it and an object first seen inside a lane counts
-as an enter (design.md). Frames where the track is missing neither extend nor break a
-streak.
+as an enter (design.md). "On a side" means more than the band (``band_px``, default
+``band_ratio`` x the box's height) away from the nearest edge: a person standing at the
+edge, whose anchor a detector's jitter carries in and out, never enters (issue 18).
+A frame inside the band breaks a streak towards the other side (the anchor must stay
+past the band for ``min_frames``) but keeps the settled side; a frame where the track is
+missing neither extends nor breaks a streak.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import supervision as sv
 
 from streamer.config.models import ZoneRuleConfig
 from streamer.rules.base import RuleEvent, view
-from streamer.rules.common import RuleCore
+from streamer.rules.common import RuleCore, band_widths
 
 
 @dataclass
@@ -43,6 +47,10 @@ class ZoneRule(RuleCore):
         self.config: ZoneRuleConfig = config
         self.polygon = np.asarray(polygon, dtype=np.float64)
         self._tracks: dict[int, _TrackSide] = {}
+        # A zone narrower than two bands could never be entered: cap the band at a
+        # quarter of the zone's smaller extent.
+        extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
+        self._max_band = float(extent.min()) / 4
 
     def _reset(self) -> None:
         self._tracks.clear()
@@ -51,13 +59,21 @@ class ZoneRule(RuleCore):
         c = self.config
         events: list[RuleEvent] = []
         indices, ids = self._followed(dets)
-        inside = view(dets).inside(c.anchor, self.polygon)[indices]
+        frame = view(dets)
+        inside = frame.inside(c.anchor, self.polygon)[indices]
+        bands = np.minimum(band_widths(c, frame.heights[indices]), self._max_band)
+        clear = frame.edge_distance(c.anchor, self.polygon)[indices] >= bands
         tracks = self._tracks
-        for index, track_id, side in zip(indices.tolist(), ids.tolist(), inside.tolist()):
+        rows = zip(indices.tolist(), ids.tolist(), inside.tolist(), clear.tolist())
+        for index, track_id, side, past_band in rows:
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackSide()
             state.last_seen_s = t_s
+            if not past_band:
+                # Inside the band: the settled side stands, a streak towards the other breaks.
+                state.candidate, state.streak = None, 0
+                continue
             if state.candidate == side:
                 if state.side == side:
                     continue  # settled and still there: the common case, nothing to do
