@@ -130,11 +130,17 @@ def make_config(truth: Truth, overrides: dict[str, object]) -> Config:
     line_keys = set(LineRuleConfig.model_fields)
     zone_keys = set(ZoneRuleConfig.model_fields)
     rules: list[dict[str, object]] = []
+    def options(kind: str, keys: set[str]) -> dict[str, object]:
+        """``KEY`` applies to lines and zones, ``line.KEY``/``zone.KEY`` to one of them."""
+        out = {k: v for k, v in overrides.items() if k in keys}
+        out.update({k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith(kind + ".")})
+        return out
+
     for name in lines:
-        extra = {k: v for k, v in overrides.items() if k in line_keys}
+        extra = options("line", line_keys)
         rules.append({"id": f"line {name}", "type": "line", "line": name, "cooldown_s": 0, **extra})
     for name in zones:
-        extra = {k: v for k, v in overrides.items() if k in zone_keys}
+        extra = options("zone", zone_keys)
         rules.append({"id": f"zone {name}", "type": "zone", "zone": name, "cooldown_s": 0, **extra})
         rules.append({"id": f"count {name}", "type": "count", "zone": name, "threshold": 2,
                       "for_s": 0.4, "clear_s": 0.4, "cooldown_s": 0})
@@ -230,7 +236,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="noise seeds per noisy level")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="line/zone rule option, e.g. band_ratio=0.1 (repeatable)")
+                        help="line and zone rule option, e.g. band_ratio=0.1, or line.min_frames=3 "
+                        "for one kind (repeatable)")
     parser.add_argument("--rows", action="store_true", help="print every rule's row")
     parser.add_argument("--cache", default=None, help="asset cache (default ~/.cache/streamer)")
     args = parser.parse_args()
