@@ -119,16 +119,6 @@ class FrameView:
             cached = self._inside[key] = points_in_polygon(self.anchors(anchor), polygon)
         return cached
 
-    def edge_distance(self, anchor: str, polygon: np.ndarray) -> np.ndarray:
-        """Pixels from each detection's ``anchor`` to the nearest edge of ``polygon``."""
-        key = ("edge_distance", anchor, polygon.tobytes())
-        cached = self.shared.get(key)
-        if cached is None:
-            from streamer.rules.geometry import edge_distances
-
-            cached = self.shared[key] = edge_distances(self.anchors(anchor), polygon)
-        return cached  # type: ignore[no-any-return]
-
     def anchors(self, anchor: str) -> np.ndarray:
         points = self._anchors.get(anchor)
         if points is None:

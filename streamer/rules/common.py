@@ -140,8 +140,8 @@ MAX_SPEED_H_PER_S = 4.0
 JUMP_SLACK_H = 0.1
 
 
-def jumped(last: list[float], last_height: float, last_s: float, x: float, y: float, t_s: float) -> bool:
-    """Whether an anchor now at (x, y) is too far from where it was last seen (``last``,
-    with that box's height, at ``last_s``) to be the same object."""
-    reach = last_height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * (t_s - last_s))
+def jumped(last: list[float], height: float, last_s: float, x: float, y: float, t_s: float) -> bool:
+    """Whether an anchor now at (x, y), on a box ``height`` tall, is too far from where it
+    was last seen (``last`` at ``last_s``) to be the same object."""
+    reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * (t_s - last_s))
     return math.hypot(x - last[0], y - last[1]) > reach

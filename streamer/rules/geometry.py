@@ -140,16 +140,13 @@ def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
 
 
 def edge_distances(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Distance in pixels from each point to the nearest edge of the closed polygon.
-
-    With :func:`points_in_polygon` it tells how far inside or outside a point is: what
-    the zone rule's band needs.
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 1, 2)
+    """Distance in pixels from each point to the nearest edge of the closed polygon:
+    with :func:`points_in_polygon`, how far inside or outside a zone a point is."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     a = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    d = np.roll(a, -1, axis=0) - a  # (E, 2)
-    length_sq = np.maximum(np.einsum("ij,ij->i", d, d), 1e-12)
-    rel = pts - a  # (P, E, 2)
-    t = np.clip(np.einsum("pej,ej->pe", rel, d) / length_sq, 0.0, 1.0)
-    nearest = rel - t[..., None] * d
-    return np.sqrt(np.einsum("pej,pej->pe", nearest, nearest)).min(axis=1) if len(a) else np.zeros(len(pts))
+    d = np.roll(a, -1, axis=0) - a  # (E, 2) edge vectors
+    length_sq = np.maximum((d * d).sum(axis=1), 1e-12)
+    rx, ry = pts[:, 0:1] - a[:, 0], pts[:, 1:2] - a[:, 1]  # (P, E)
+    t = np.clip((rx * d[:, 0] + ry * d[:, 1]) / length_sq, 0.0, 1.0)
+    nx, ny = rx - t * d[:, 0], ry - t * d[:, 1]
+    return np.sqrt((nx * nx + ny * ny).min(axis=1))

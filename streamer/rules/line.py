@@ -40,7 +40,6 @@ class _TrackLine:
     origin: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when first seen
     travelled: bool = False  # moved min_travel_px from origin: its crossings count
     last: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when last seen
-    last_height: float = 0.0  # box height when last seen
 
 
 class LineRule(RuleCore):
@@ -82,19 +81,19 @@ class LineRule(RuleCore):
         sides = (offsets >= band).astype(np.int8) - (offsets <= -band)
         sides[(along < 0) | (along > 1)] = _BEYOND
         tracks = self._tracks
-        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist(), heights.tolist())
-        for index, track_id, side, point, height in rows:
+        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist())
+        for index, track_id, side, point in rows:
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackLine(origin=point)
             elif t_s - state.last_seen_s > SIDE_MEMORY_S or (
                 state.side and side == -state.side
-                and jumped(state.last, state.last_height, state.last_seen_s, *point, t_s)
+                and jumped(state.last, float(frame.heights[index]), state.last_seen_s, *point, t_s)
             ):
                 # Unseen too long, or moved too fast: maybe another person under this id
                 # (an id switch); their sides must not make a crossing together.
                 state.side, state.candidate, state.streak = 0, 0, 0
-            state.last, state.last_height, state.last_seen_s = point, height, t_s
+            state.last, state.last_seen_s = point, t_s
             if not state.travelled:
                 state.travelled = (
                     math.hypot(point[0] - state.origin[0], point[1] - state.origin[1])

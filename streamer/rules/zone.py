@@ -18,8 +18,9 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import ZoneRuleConfig
-from streamer.rules.base import RuleEvent, view
-from streamer.rules.common import RuleCore, band_widths
+from streamer.rules.base import FrameView, RuleEvent, view
+from streamer.rules.common import RuleCore
+from streamer.rules.geometry import edge_distances
 
 
 @dataclass
@@ -51,6 +52,19 @@ class ZoneRule(RuleCore):
         # quarter of the zone's smaller extent.
         extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
         self._max_band = float(extent.min()) / 4
+        self._key = self.polygon.tobytes()
+
+    def _past_band(self, frame: FrameView, index: int) -> bool:
+        """Whether detection ``index`` is further from every edge than its band. Asked
+        only on the way to a new side; the distances of the frame's anchors to this
+        zone's edges are computed once, for every rule on the zone, on first need."""
+        key = ("edge_distance", self.config.anchor, self._key)
+        distances = frame.shared.get(key)
+        if distances is None:
+            distances = frame.shared[key] = edge_distances(frame.anchors(self.config.anchor), self.polygon)
+        c = self.config
+        band = c.band_px if c.band_px is not None else c.band_ratio * float(frame.heights[index])
+        return bool(distances[index] >= min(band, self._max_band))
 
     def _reset(self) -> None:
         self._tracks.clear()
@@ -61,26 +75,24 @@ class ZoneRule(RuleCore):
         indices, ids = self._followed(dets)
         frame = view(dets)
         inside = frame.inside(c.anchor, self.polygon)[indices]
-        bands = np.minimum(band_widths(c, frame.heights[indices]), self._max_band)
-        clear = frame.edge_distance(c.anchor, self.polygon)[indices] >= bands
         tracks = self._tracks
-        rows = zip(indices.tolist(), ids.tolist(), inside.tolist(), clear.tolist())
-        for index, track_id, side, past_band in rows:
+        for index, track_id, side in zip(indices.tolist(), ids.tolist(), inside.tolist()):
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackSide()
             state.last_seen_s = t_s
-            if not past_band:
+            if state.side == side:
+                state.candidate = side
+                continue  # settled and still there, band or not: the common case
+            if not self._past_band(frame, index):
                 # Inside the band: the settled side stands, a streak towards the other breaks.
                 state.candidate, state.streak = None, 0
                 continue
             if state.candidate == side:
-                if state.side == side:
-                    continue  # settled and still there: the common case, nothing to do
                 state.streak += 1
             else:
                 state.candidate, state.streak = side, 1
-            if state.streak < c.min_frames or state.side == side:
+            if state.streak < c.min_frames:
                 continue
             previous, state.side = state.side, side
             entered = side and c.trigger == "enter"
