@@ -123,7 +123,7 @@ class RuleCore:
         }
 
 
-def band_widths(config: Any, heights: np.ndarray, floor: float = 0.0) -> np.ndarray | float:
+def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) -> np.ndarray | float:
     """The hysteresis band in pixels for boxes of ``heights``: ``band_px``, else
     ``band_ratio`` x the box's height, so a far-away person needs a smaller step than a
     near one, as the detector's jitter is smaller too. Never below ``floor``."""

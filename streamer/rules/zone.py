@@ -19,7 +19,7 @@ import supervision as sv
 
 from streamer.config.models import ZoneRuleConfig
 from streamer.rules.base import FrameView, RuleEvent, view
-from streamer.rules.common import RuleCore
+from streamer.rules.common import RuleCore, band_widths
 from streamer.rules.geometry import edge_distances
 
 
@@ -52,18 +52,18 @@ class ZoneRule(RuleCore):
         # quarter of the zone's smaller extent.
         extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
         self._max_band = float(extent.min()) / 4
-        self._key = self.polygon.tobytes()
+        self._polygon_key = self.polygon.tobytes()
 
     def _past_band(self, frame: FrameView, index: int) -> bool:
         """Whether detection ``index`` is further from every edge than its band. Asked
         only on the way to a new side; the distances of the frame's anchors to this
         zone's edges are computed once, for every rule on the zone, on first need."""
-        key = ("edge_distance", self.config.anchor, self._key)
+        key = ("edge_distance", self.config.anchor, self._polygon_key)
         distances = frame.shared.get(key)
         if distances is None:
-            distances = frame.shared[key] = edge_distances(frame.anchors(self.config.anchor), self.polygon)
-        c = self.config
-        band = c.band_px if c.band_px is not None else c.band_ratio * float(frame.heights[index])
+            points = frame.anchors(self.config.anchor)
+            distances = frame.shared[key] = edge_distances(points, self.polygon)
+        band = band_widths(self.config, float(frame.heights[index]))
         return bool(distances[index] >= min(band, self._max_band))
 
     def _reset(self) -> None:
