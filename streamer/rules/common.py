@@ -129,6 +129,8 @@ def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) ->
     near one, as the detector's jitter is smaller too. Never below ``floor``."""
     if config.band_px is not None:
         return max(float(config.band_px), floor)
+    if isinstance(heights, float):
+        return max(float(config.band_ratio) * heights, floor)
     return np.maximum(float(config.band_ratio) * heights, floor)
 
 

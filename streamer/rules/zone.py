@@ -52,17 +52,17 @@ class ZoneRule(RuleCore):
         # quarter of the zone's smaller extent.
         extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
         self._max_band = float(extent.min()) / 4
-        self._polygon_key = self.polygon.tobytes()
+        # Rules on the same zone share the frame's distances to its edges (FrameView.shared).
+        self._distances_key = ("edge_distance", config.anchor, self.polygon.tobytes())
 
     def _past_band(self, frame: FrameView, index: int) -> bool:
         """Whether detection ``index`` is further from every edge than its band. Asked
         only on the way to a new side; the distances of the frame's anchors to this
         zone's edges are computed once, for every rule on the zone, on first need."""
-        key = ("edge_distance", self.config.anchor, self._polygon_key)
-        distances = frame.shared.get(key)
+        distances = frame.shared.get(self._distances_key)
         if distances is None:
             points = frame.anchors(self.config.anchor)
-            distances = frame.shared[key] = edge_distances(points, self.polygon)
+            distances = frame.shared[self._distances_key] = edge_distances(points, self.polygon)
         band = band_widths(self.config, float(frame.heights[index]))
         return bool(distances[index] >= min(band, self._max_band))
 
