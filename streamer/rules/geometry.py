@@ -139,14 +139,26 @@ def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
     return sides
 
 
-def edge_distances(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """Distance in pixels from each point to the nearest edge of the closed polygon:
-    with :func:`points_in_polygon`, how far inside or outside a zone a point is."""
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+EdgeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def polygon_edge_arrays(polygon: np.ndarray) -> EdgeArrays:
+    """The closed polygon's edges as arrays (x, y, dx, dy, squared length), computed once
+    per zone for :func:`edge_distances`."""
     a = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
-    d = np.roll(a, -1, axis=0) - a  # (E, 2) edge vectors
-    length_sq = np.maximum((d * d).sum(axis=1), 1e-12)
-    rx, ry = pts[:, 0:1] - a[:, 0], pts[:, 1:2] - a[:, 1]  # (P, E)
-    t = np.clip((rx * d[:, 0] + ry * d[:, 1]) / length_sq, 0.0, 1.0)
-    nx, ny = rx - t * d[:, 0], ry - t * d[:, 1]
+    d = np.roll(a, -1, axis=0) - a
+    return a[:, 0], a[:, 1], d[:, 0], d[:, 1], np.maximum((d * d).sum(axis=1), 1e-12)
+
+
+def edge_distances(points: np.ndarray, polygon: np.ndarray | EdgeArrays) -> np.ndarray:
+    """Distance in pixels from each point to the nearest edge of the closed polygon:
+    with :func:`points_in_polygon`, how far inside or outside a zone a point is.
+    ``polygon`` may be its :func:`polygon_edge_arrays`, to skip recomputing them."""
+    ax, ay, dx, dy, length_sq = (
+        polygon if isinstance(polygon, tuple) else polygon_edge_arrays(polygon)
+    )
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    rx, ry = pts[:, 0:1] - ax, pts[:, 1:2] - ay  # (P, E)
+    t = np.clip((rx * dx + ry * dy) / length_sq, 0.0, 1.0)
+    nx, ny = rx - t * dx, ry - t * dy
     return np.sqrt((nx * nx + ny * ny).min(axis=1))

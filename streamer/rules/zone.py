@@ -20,7 +20,7 @@ import supervision as sv
 from streamer.config.models import ZoneRuleConfig
 from streamer.rules.base import FrameView, RuleEvent, view
 from streamer.rules.common import RuleCore, band_widths
-from streamer.rules.geometry import edge_distances
+from streamer.rules.geometry import edge_distances, polygon_edge_arrays
 
 
 @dataclass
@@ -54,6 +54,7 @@ class ZoneRule(RuleCore):
         self._max_band = float(extent.min()) / 4
         # Rules on the same zone share the frame's distances to its edges (FrameView.shared).
         self._distances_key = ("edge_distance", config.anchor, self.polygon.tobytes())
+        self._edges = polygon_edge_arrays(self.polygon)
 
     def _past_band(self, frame: FrameView, index: int) -> bool:
         """Whether detection ``index`` is further from every edge than its band. Asked
@@ -62,7 +63,7 @@ class ZoneRule(RuleCore):
         distances = frame.shared.get(self._distances_key)
         if distances is None:
             points = frame.anchors(self.config.anchor)
-            distances = frame.shared[self._distances_key] = edge_distances(points, self.polygon)
+            distances = frame.shared[self._distances_key] = edge_distances(points, self._edges)
         band = band_widths(self.config, float(frame.heights[index]))
         return bool(distances[index] >= min(band, self._max_band))
 
