@@ -1,4 +1,4 @@
-"""Demo assets (a sample clip, a person model) fetched on first use into a local cache.
+"""Demo and benchmark assets (a sample clip, a person model, tracking ground truth) fetched on first use into a local cache.
 
 Both come out of wheels on PyPI, so any machine that can ``pip install`` can get them;
 nothing here talks to another host. The person model is AGPL-3.0, which is why it is
@@ -65,6 +65,20 @@ ASSET_SOURCES: dict[str, AssetSource] = {
             "input [1,3,640,640], output [1,6,8400]"
         ),
     ),
+    # Benchmark ground truth (benchmarks/alert_quality.py): MOTChallenge-format boxes with
+    # true identities. The wheel is MIT; it states no separate terms for these files, which
+    # are the TUD sequences (Andriluka, Roth, Schiele, TU Darmstadt) as republished in
+    # MOTChallenge 2015.
+    **{
+        f"{name}-gt.txt": AssetSource(
+            package="motmetrics",
+            version="1.4.0",
+            member=f"motmetrics/data/{name}/gt.txt",
+            licence="MIT (motmetrics wheel); no separate terms for the TUD data stated in it",
+            description=f"{name} ground truth (MOTChallenge gt.txt), 640x480, 25 fps",
+        )
+        for name in ("TUD-Campus", "TUD-Stadtmitte")
+    },
 }
 
 

@@ -291,6 +291,20 @@ class TrackRuleBase(RuleBase):
     cooldown_scope: CooldownScope = "track"
 
 
+class BandSettings(StreamerModel):
+    """Hysteresis shared by zone and line rules (README: "Band and travel")."""
+
+    band_px: float | None = Field(
+        None,
+        ge=0,
+        description="How far past the edge or line the anchor must be to count as on the "
+        "other side; default band_ratio x the box's height.",
+    )
+    band_ratio: float = Field(
+        0.1, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
+    )
+
+
 # --- tracker --------------------------------------------------------------------------
 
 

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.integration
 
 
 def two_walkers() -> dict[int, list[dict[str, Any]]]:
-    # A walks right from x=200 at 10 px/frame: foot x = 220 + 10 i, inside from i = 10
-    # (x = 320, on the edge, counts as inside), so 3 frames in at i = 12 -> t = 1.2 s.
+    # A walks right from x=200 at 10 px/frame: foot x = 220 + 10 i, on the edge at i = 10
+    # (inside the zone's band, 5 % of the 110 px box), past the band from i = 11, so 3
+    # frames in at i = 13 -> t = 1.3 s.
     rows = walker(range(0, 40), x_start=200, x_step=10, y1=100)
     # B stands still inside the zone from frame 20. ByteTrack confirms a new track on its
     # second frame (21); first seen inside counts as an enter, 3 frames later: 2.3 s.
@@ -54,10 +55,10 @@ def test_zone_events_land_in_jsonl_exactly(tmp_path: Path, video: Path) -> None:
     assert [(line["customMetadata"]["track_id"], line["eventData"]["description"]) for line in lines] == [
         (0, "person #0 in lane"), (2, "person #2 in lane")]  # the forklift is track 1
     first, second = lines
-    # Frame time 1.3 s / 2.2 s after the run's start: the timestamps are 0.9 s apart.
+    # Frame time 1.3 s / 2.3 s after the run's start: the timestamps are 1.0 s apart.
     from datetime import datetime
     t1, t2 = (datetime.fromisoformat(line["timestamp"].replace("Z", "+00:00")) for line in lines)
-    assert abs((t2 - t1).total_seconds() - 1.1) < 1e-3
+    assert abs((t2 - t1).total_seconds() - 1.0) < 1e-3
     assert first["eventType"] == "safety_alert"
     assert first["deviceId"] == "edge-box-07" and first["streamId"] == "dock-3"
     assert first["eventData"] == {"alertType": "zone_intrusion", "severity": "high",
@@ -66,8 +67,8 @@ def test_zone_events_land_in_jsonl_exactly(tmp_path: Path, video: Path) -> None:
     assert first["customMetadata"]["zone"] == "lane"
     (image,) = first["images"]
     (det,) = image["objectDetections"]
-    # Frame 12: box x 320..360, y 100..210 -> centre (340, 155), 40 x 110.
-    assert (det["class"], det["x"], det["y"], det["width"], det["height"]) == ("person", 340, 155, 40, 110)
+    # Frame 13: box x 330..370, y 100..210 -> centre (350, 155), 40 x 110.
+    assert (det["class"], det["x"], det["y"], det["width"], det["height"]) == ("person", 350, 155, 40, 110)
     snapshot = cv2.imread(image["file"])
     assert snapshot is not None and snapshot.shape == (360, 640, 3)
     assert summary.events_accepted == 2 and summary.pending == 0 and summary.dead == 0

@@ -104,6 +104,7 @@ class FrameView:
     def __init__(self, dets: sv.Detections) -> None:
         self.n = len(dets)
         self.xyxy = np.asarray(dets.xyxy, dtype=np.float64).reshape(-1, 4)
+        self.heights = self.xyxy[:, 3] - self.xyxy[:, 1]
         names = dets.data.get("class_name")
         self.names = (
             np.asarray(names).astype(str) if names is not None else np.full(self.n, "", dtype=str)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any
 
@@ -120,3 +121,29 @@ class RuleCore:
             "suppressed_total": self.suppressed_total,
             "cooldowns_s": self._cooldown.remaining(self._last_t_s),
         }
+
+
+def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) -> np.ndarray | float:
+    """The hysteresis band in pixels for boxes of ``heights``: ``band_px``, else
+    ``band_ratio`` x the box's height, so a far-away person needs a smaller step than a
+    near one, as the detector's jitter is smaller too. Never below ``floor``."""
+    if config.band_px is not None:
+        return max(float(config.band_px), floor)
+    if isinstance(heights, float):
+        return max(float(config.band_ratio) * heights, floor)
+    return np.maximum(float(config.band_ratio) * heights, floor)
+
+
+# Measured with benchmarks/alert_quality.py (README "Band and travel"): a person moves at
+# most MAX_SPEED_H_PER_S box heights per second (running is about 3), plus
+# JUMP_SLACK_H of the box's height for the detector's jitter. An anchor that moves
+# further has been handed to another object by the tracker (an id switch), not walked.
+MAX_SPEED_H_PER_S = 4.0
+JUMP_SLACK_H = 0.1
+
+
+def jumped(last: list[float], height: float, last_s: float, x: float, y: float, t_s: float) -> bool:
+    """Whether an anchor now at (x, y), on a box ``height`` tall, is too far from where it
+    was last seen (``last`` at ``last_s``) to be the same object."""
+    reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * (t_s - last_s))
+    return math.hypot(x - last[0], y - last[1]) > reach

@@ -81,6 +81,26 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, eps: float = 1e-9
     return inside | on_edge.any(axis=1)
 
 
+def line_offsets(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Signed distance in pixels of each point from the line start->end, and whether its
+    projection falls on the segment.
+
+    The sign follows :func:`line_sides`: positive on the right of the line turned to point
+    downwards (for a vertical line drawn top to bottom, larger x).
+    """
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    s = np.asarray(start, dtype=np.float64)
+    d = np.asarray(end, dtype=np.float64) - s
+    rel = pts - s
+    length_sq = float(d @ d)
+    if length_sq <= 0:
+        return np.zeros(len(pts)), np.zeros(len(pts), dtype=bool)
+    # In image coordinates (y down) "right" is a negative cross product.
+    offsets = (d[1] * rel[:, 0] - d[0] * rel[:, 1]) / math.sqrt(length_sq)
+    along = (rel @ d) / length_sq
+    return offsets, (along >= 0) & (along <= 1)
+
+
 def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Side of the segment start->end for each point: +1 right, -1 left, 0 neither.
 
@@ -90,15 +110,33 @@ def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
     whose projection falls beyond either end, has no side: walking round the end of a
     line is not a crossing.
     """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    s = np.asarray(start, dtype=np.float64)
-    d = np.asarray(end, dtype=np.float64) - s
-    rel = pts - s
-    cross = d[0] * rel[:, 1] - d[1] * rel[:, 0]
-    length_sq = float(d @ d)
-    along = (rel @ d) / length_sq if length_sq > 0 else np.zeros(len(pts))
-    sides = -np.sign(cross).astype(int)
+    offsets, within = line_offsets(points, start, end)
+    sides = np.sign(offsets).astype(int)
     # Within a nanopixel of the line is on it: float noise must not pick a side.
-    sides[np.abs(cross) <= 1e-9 * max(math.sqrt(length_sq), 1.0)] = 0
-    sides[(along < 0) | (along > 1)] = 0
+    sides[(np.abs(offsets) <= 1e-9) | ~within] = 0
     return sides
+
+
+EdgeArrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def polygon_edge_arrays(polygon: np.ndarray) -> EdgeArrays:
+    """The closed polygon's edges as arrays (x, y, dx, dy, squared length), computed once
+    per zone for :func:`edge_distances`."""
+    a = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    d = np.roll(a, -1, axis=0) - a
+    return a[:, 0], a[:, 1], d[:, 0], d[:, 1], np.maximum((d * d).sum(axis=1), 1e-12)
+
+
+def edge_distances(points: np.ndarray, polygon: np.ndarray | EdgeArrays) -> np.ndarray:
+    """Distance in pixels from each point to the nearest edge of the closed polygon:
+    with :func:`points_in_polygon`, how far inside or outside a zone a point is.
+    ``polygon`` may be its :func:`polygon_edge_arrays`, to skip recomputing them."""
+    ax, ay, dx, dy, length_sq = (
+        polygon if isinstance(polygon, tuple) else polygon_edge_arrays(polygon)
+    )
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    rx, ry = pts[:, 0:1] - ax, pts[:, 1:2] - ay  # (P, E)
+    t = np.clip((rx * dx + ry * dy) / length_sq, 0.0, 1.0)
+    nx, ny = rx - t * dx, ry - t * dy
+    return np.sqrt((nx * nx + ny * ny).min(axis=1))

@@ -1,15 +1,21 @@
 """Line rule: tracked objects crossing a segment, in a direction, with running counts.
 
 A crossing counts only when the anchor was settled on one side for ``min_frames`` and
-then on the other side for ``min_frames``: jitter on the line never counts, in either
-direction (roboflow/supervision#2598). Frames on the line, or missing, neither extend
-nor break a streak; a point beyond the segment's ends unsettles the side, so walking
-round the end is no crossing.
+then on the other side for ``min_frames``, where "on a side" means more than the band
+(``band_px``, default ``band_ratio`` x the box's height) away from the line: a person
+standing by the line, whose anchor a detector's jitter carries across it, never counts
+(issue 18; roboflow/supervision#2598). A frame inside the band breaks a streak but keeps
+the settled side; a missing frame neither extends nor breaks it; a point beyond the
+segment's ends unsettles the side, so walking round the end is no crossing. A track
+counts crossings only once it has moved ``min_travel_px`` from where it was first seen,
+and a side it settled is forgotten after SIDE_MEMORY_S unseen or a jump no person could
+make (an id switch in the tracker): two people's sides never make one crossing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -17,14 +23,13 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
-from streamer.rules.common import RuleCore
-from streamer.rules.geometry import line_sides
-from streamer.schema import TrackRuleBase
+from streamer.rules.common import RuleCore, band_widths, jumped
+from streamer.schema import BandSettings, TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 
 
-class LineRuleConfig(TrackRuleBase):
+class LineRuleConfig(BandSettings, TrackRuleBase):
     type: Literal["line"]
     line: str = Field(description="Id of a line in `lines`.")
     direction: Literal["left_to_right", "right_to_left", "both"] = Field(
@@ -32,6 +37,12 @@ class LineRuleConfig(TrackRuleBase):
     )
     min_frames: int = Field(
         2, ge=1, description="Frames on each side that make a crossing (no jitter counts)."
+    )
+    min_travel_px: float = Field(
+        20.0,
+        ge=0,
+        description="A track counts crossings only once its anchor has moved this far "
+        "from where it was first seen.",
     )
 
     def build(self, context: RuleContext) -> LineRule:
@@ -42,6 +53,10 @@ class LineRuleConfig(TrackRuleBase):
 
 
 _DIRECTION = {1: "left_to_right", -1: "right_to_left"}
+_BEYOND = 2  # projection beyond the segment's ends
+# A settled side unseen for longer is forgotten: a lost track that the tracker hands to
+# another person later must not count a crossing between the two (alert_quality.py).
+SIDE_MEMORY_S = 0.6
 
 
 @dataclass
@@ -50,6 +65,9 @@ class _TrackLine:
     candidate: int = 0
     streak: int = 0
     last_seen_s: float = 0.0
+    origin: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when first seen
+    travelled: bool = False  # moved min_travel_px from origin: its crossings count
+    last: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when last seen
 
 
 class LineRule(RuleCore):
@@ -64,6 +82,12 @@ class LineRule(RuleCore):
         self.config: LineRuleConfig = config
         self.start = np.asarray(segment[0], dtype=np.float64)
         self.end = np.asarray(segment[1], dtype=np.float64)
+        # Signed distance is rel @ _normal (positive right, geometry.line_offsets); the
+        # position along the segment is rel @ _along (0 at start, 1 at end).
+        d = self.end - self.start
+        length_sq = max(float(d @ d), 1e-12)
+        self._normal = np.array([d[1], -d[0]]) / math.sqrt(length_sq)
+        self._along = d / length_sq
         self.in_count = 0  # left_to_right crossings
         self.out_count = 0  # right_to_left crossings
         self._tracks: dict[int, _TrackLine] = {}
@@ -76,19 +100,39 @@ class LineRule(RuleCore):
         c = self.config
         events: list[RuleEvent] = []
         indices, ids = self._followed(dets)
-        if len(indices):
-            sides = line_sides(view(dets).anchors(c.anchor)[indices], self.start, self.end)
-        else:
-            sides = np.zeros(0, dtype=int)
+        frame = view(dets)
+        points = frame.anchors(c.anchor)[indices]
+        heights = frame.heights[indices]
+        rel = points - self.start
+        offsets, along = rel @ self._normal, rel @ self._along
+        band = band_widths(c, heights, floor=1e-9)  # a nanopixel off the line is on it
+        sides = (offsets >= band).astype(np.int8) - (offsets <= -band)
+        sides[(along < 0) | (along > 1)] = _BEYOND
         tracks = self._tracks
-        for index, track_id, side in zip(indices.tolist(), ids.tolist(), sides.tolist()):
+        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist())
+        for index, track_id, side, point in rows:
             state = tracks.get(track_id)
             if state is None:
-                state = tracks[track_id] = _TrackLine()
-            state.last_seen_s = t_s
+                state = tracks[track_id] = _TrackLine(origin=point)
+            elif t_s - state.last_seen_s > SIDE_MEMORY_S or (
+                state.side and side == -state.side
+                and jumped(state.last, float(frame.heights[index]), state.last_seen_s, *point, t_s)
+            ):
+                # Unseen too long, or moved too fast: maybe another person under this id
+                # (an id switch); their sides must not make a crossing together.
+                state.side, state.candidate, state.streak = 0, 0, 0
+            state.last, state.last_seen_s = point, t_s
+            if not state.travelled:
+                state.travelled = (
+                    math.hypot(point[0] - state.origin[0], point[1] - state.origin[1])
+                    >= c.min_travel_px
+                )
+            if side == _BEYOND:
+                state.side, state.candidate, state.streak = 0, 0, 0
+                continue
             if side == 0:
-                if not self._on_segment_line(dets, index, c.anchor):
-                    state.side, state.candidate, state.streak = 0, 0, 0
+                # Inside the band: the settled side stands, a streak towards the other breaks.
+                state.candidate, state.streak = 0, 0
                 continue
             if state.candidate == side:
                 if state.side == side:
@@ -99,8 +143,8 @@ class LineRule(RuleCore):
             if state.streak < c.min_frames or state.side == side:
                 continue
             previous, state.side = state.side, side
-            if previous == 0:
-                continue  # first settled side: no crossing yet
+            if previous == 0 or not state.travelled:
+                continue  # first settled side, or a track that has not moved: no crossing
             direction = _DIRECTION[side]
             if side == 1:
                 self.in_count += 1
@@ -122,13 +166,6 @@ class LineRule(RuleCore):
             del self._tracks[track_id]
             self._cooldown.forget(track_id, t_s)
         return events
-
-    def _on_segment_line(self, dets: sv.Detections, index: int, anchor: str) -> bool:
-        """Whether a sideless point lies on the segment itself (not beyond its ends)."""
-        point = view(dets).anchors(anchor)[index]
-        d = self.end - self.start
-        along = float((point - self.start) @ d) / float(d @ d)
-        return 0.0 <= along <= 1.0
 
     def state(self) -> dict[str, object]:
         return {

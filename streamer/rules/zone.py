@@ -2,8 +2,12 @@
 
 A track's side starts unknown; ``min_frames`` consecutive frames on one side settle it,
 so jitter across the edge never flips it and an object first seen inside a lane counts
-as an enter (design.md). Frames where the track is missing neither extend nor break a
-streak.
+as an enter (design.md). "On a side" means more than the band (``band_px``, default
+``band_ratio`` x the box's height) away from the nearest edge: a person standing at the
+edge, whose anchor a detector's jitter carries in and out, never enters (issue 18).
+A frame inside the band breaks a streak towards the other side (the anchor must stay
+past the band for ``min_frames``) but keeps the settled side; a frame where the track is
+missing neither extends nor breaks a streak.
 """
 
 from __future__ import annotations
@@ -15,19 +19,23 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent, view
-from streamer.rules.common import RuleCore
-from streamer.schema import TrackRuleBase
+from streamer.rules.base import FrameView, RuleContext, RuleEvent, view
+from streamer.rules.common import RuleCore, band_widths
+from streamer.rules.geometry import edge_distances, polygon_edge_arrays
+from streamer.schema import BandSettings, TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 
 
-class ZoneRuleConfig(TrackRuleBase):
+class ZoneRuleConfig(BandSettings, TrackRuleBase):
     type: Literal["zone"]
     zone: str = Field(description="Id of a zone in `zones`.")
     trigger: Literal["enter", "exit"] = "enter"
     min_frames: int = Field(
         3, ge=1, description="Consecutive frames on the new side before a transition counts."
+    )
+    band_ratio: float = Field(
+        0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
 
     def build(self, context: RuleContext) -> ZoneRule:
@@ -62,6 +70,24 @@ class ZoneRule(RuleCore):
         self.config: ZoneRuleConfig = config
         self.polygon = np.asarray(polygon, dtype=np.float64)
         self._tracks: dict[int, _TrackSide] = {}
+        # A zone narrower than two bands could never be entered: cap the band at a
+        # quarter of the zone's smaller extent.
+        extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
+        self._max_band = float(extent.min()) / 4
+        # Rules on the same zone share the frame's distances to its edges (FrameView.shared).
+        self._distances_key = ("edge_distance", config.anchor, self.polygon.tobytes())
+        self._edges = polygon_edge_arrays(self.polygon)
+
+    def _past_band(self, frame: FrameView, index: int) -> bool:
+        """Whether detection ``index`` is further from every edge than its band. Asked
+        only on the way to a new side; the distances of the frame's anchors to this
+        zone's edges are computed once, for every rule on the zone, on first need."""
+        distances = frame.shared.get(self._distances_key)
+        if distances is None:
+            points = frame.anchors(self.config.anchor)
+            distances = frame.shared[self._distances_key] = edge_distances(points, self._edges)
+        band = band_widths(self.config, float(frame.heights[index]))
+        return bool(distances[index] >= min(band, self._max_band))
 
     def _reset(self) -> None:
         self._tracks.clear()
@@ -70,20 +96,26 @@ class ZoneRule(RuleCore):
         c = self.config
         events: list[RuleEvent] = []
         indices, ids = self._followed(dets)
-        inside = view(dets).inside(c.anchor, self.polygon)[indices]
+        frame = view(dets)
+        inside = frame.inside(c.anchor, self.polygon)[indices]
         tracks = self._tracks
         for index, track_id, side in zip(indices.tolist(), ids.tolist(), inside.tolist()):
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackSide()
             state.last_seen_s = t_s
+            if state.side == side:
+                state.candidate = side
+                continue  # settled and still there, band or not: the common case
+            if not self._past_band(frame, index):
+                # Inside the band: the settled side stands, a streak towards the other breaks.
+                state.candidate, state.streak = None, 0
+                continue
             if state.candidate == side:
-                if state.side == side:
-                    continue  # settled and still there: the common case, nothing to do
                 state.streak += 1
             else:
                 state.candidate, state.streak = side, 1
-            if state.streak < c.min_frames or state.side == side:
+            if state.streak < c.min_frames:
                 continue
             previous, state.side = state.side, side
             entered = side and c.trigger == "enter"

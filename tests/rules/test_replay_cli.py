@@ -55,12 +55,12 @@ def test_replay_prints_every_event_and_is_deterministic(tmp_path: Path) -> None:
     rows = [line.split(None, 3) for line in lines[1:]]
     # The walker's feet are at x = 220 + 20 * frame: left of the gate (x=320) up to
     # frame 4, on it at 5 (no side), right from 6; two frames right settle the crossing
-    # at frame 7. The same point is on the lane's edge at 5 (inside), so min_frames=3
-    # enters at 7. Two people for 1 s from frame 0: crowd at 1.0. The walker is tracked
+    # at frame 7. The same point is on the lane's edge at 5, inside its band (11 px, a
+    # tenth of the box's height), so min_frames=3 counts frames 6-8 and enters at 8. Two people for 1 s from frame 0: crowd at 1.0. The walker is tracked
     # from frame 1 (ByteTrack confirms on the 2nd frame) and has no helmet: 1.1.
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("0.70", "gate-count", "person"),
-        ("0.70", "lane", "person"),
+        ("0.80", "lane", "person"),
         ("1.00", "crowd", "2"),
         ("1.10", "no-helmet", "person"),
     ], first.stdout

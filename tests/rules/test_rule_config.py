@@ -77,6 +77,10 @@ def test_every_rule_type_loads(tmp_path: Path) -> None:
     assert [r.type for r in config.rules] == ["zone", "count", "line", "loiter", "missing_ppe"]
     assert [r.cooldown_scope for r in config.rules] == ["zone", "rule", "track", "track", "track"]
     assert config.rules[1].event.type == "inventory_count"
+    # The measured defaults (README "Band and travel").
+    lane, gate = config.rules[0], config.rules[2]
+    assert (lane.band_px, lane.band_ratio) == (None, 0.05)
+    assert (gate.band_px, gate.band_ratio, gate.min_travel_px) == (None, 0.1, 20.0)
 
 
 @pytest.mark.parametrize(
@@ -101,6 +105,12 @@ def test_every_rule_type_loads(tmp_path: Path) -> None:
          'site.yaml:19 rules[0].schedule.hours: expected "HH:MM-HH:MM"'),
         ("  - {id: a, type: zone, zone: dock, anchor: feet}\n",
          "site.yaml:15 rules[0].anchor: input should be"),
+        ("  - id: a\n    type: line\n    line: gate\n    band_px: -2\n",
+         "site.yaml:18 rules[0].band_px: input should be greater than or equal to 0, got -2"),
+        ("  - {id: a, type: zone, zone: dock, band_ratio: 1.5}\n",
+         "site.yaml:15 rules[0].band_ratio: input should be less than or equal to 1"),
+        ("  - {id: a, type: zone, zone: dock, min_travel_px: 5}\n",
+         "site.yaml:15 rules[0].min_travel_px"),
     ],
 )
 def test_bad_rules_name_file_line_and_key(tmp_path: Path, rules: str, expected: str) -> None:

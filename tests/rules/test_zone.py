@@ -48,13 +48,19 @@ OUT, IN, EDGE = (50.0, 200.0), (200.0, 200.0), (100.0, 200.0)
         ("enters after min_frames", [OUT, OUT, IN, IN, IN, IN], [(0.4, 1)]),
         ("two frames inside is not enough", [OUT, IN, IN, OUT, OUT, IN, IN, OUT], []),
         ("first seen inside counts as enter", [IN, IN, IN], [(0.2, 1)]),
-        ("a foot on the edge is inside", [OUT, EDGE, EDGE, EDGE], [(0.3, 1)]),
+        ("a foot on the edge is in the band: no entry", [OUT, EDGE, EDGE, EDGE], []),
+        ("past the band it enters", [OUT, EDGE, EDGE, IN, IN, IN], [(0.5, 1)]),
         ("jitter across the edge fires once", [OUT, IN, IN, IN, OUT, IN, OUT, IN, IN, IN], [(0.3, 1)]),
     ],
 )
 def test_enter_table(name: str, path: list[tuple[float, float]], expected: list[tuple[float, int]]) -> None:
     frames = [dets((1, x, y)) for x, y in path]
     assert run(rule(), frames) == expected, name
+
+
+def test_without_a_band_a_foot_on_the_edge_is_inside() -> None:
+    frames = [dets((1, *p)) for p in [OUT, EDGE, EDGE, EDGE]]
+    assert run(rule(band_px=0), frames) == [(0.3, 1)]
 
 
 def test_leaving_and_coming_back_respects_track_cooldown() -> None:
@@ -117,7 +123,7 @@ def test_points_in_polygon_edges_and_corners_count() -> None:
 
 def test_anchor_option_picks_the_point_tested() -> None:
     # A box whose feet are below the zone but whose centre is inside it.
-    tall = [dets((1, 200.0, 330.0))] * 3  # box y 270..330, centre y=300 (edge), feet 330
+    tall = [dets((1, 200.0, 320.0))] * 3  # box y 260..320: centre 10 px inside, feet 20 px out
     assert run(rule(), tall) == []
     assert run(rule(anchor="center"), tall) == [(0.2, 1)]
 
