@@ -276,13 +276,13 @@ def main() -> None:
                     print(f"{key:<28}{level.name:<10}{want[key]:>5}  "
                           f"{' '.join(str(v) for v in values)}{mark}")
     print("\nshare of exact counts (rule x position x seed), both sequences:")
-    print(f"{'rule':<8}" + "".join(f"{n.name:>12}" for n in NOISE))
+    print(f"{'rule':<8}" + "".join(f"{n.name:>14}" for n in NOISE))
     for kind in ("line", "zone", "count", "loiter"):
         cells = []
         for level in NOISE:
             hit, total = exact[(kind, level.name)]
             cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}%")
-        print(f"{kind:<8}" + "".join(f"{c:>12}" for c in cells))
+        print(f"{kind:<8}" + "".join(f"{c:>14}" for c in cells))
     print(f"options: {overrides or 'defaults'}; {time.perf_counter() - started:.1f} s")
 
 
