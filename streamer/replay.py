@@ -22,6 +22,7 @@ import numpy as np
 from streamer.config.models import Config, ReplayModelConfig
 from streamer.detect.replay import read_replay_file
 from streamer.errors import SourceError, StreamerError
+from streamer.pipeline import RunOptions, build_pipeline
 from streamer.rules import RuleEvent
 from streamer.source.frame import Frame
 
@@ -179,8 +180,6 @@ def run_replay(
     The config's models are replaced by the recording; with ``send`` the events go
     through the outbox to the sinks (snapshots from ``video`` frames), else nowhere.
     """
-    from streamer.pipeline import RunOptions, build_pipeline
-
     frames = read_replay_file(detections, f"--detections {detections}")
     source = ReplaySource(max(frames) if frames else -1, width, height, fps, start_wall_ts,
                           video if send else None)
