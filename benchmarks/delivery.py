@@ -3,7 +3,7 @@
 1. Throughput: events/s delivered from the outbox with batching (100 per POST) and real
    images (a 640x360 annotated snapshot plus the raw frame per event, JPEG q85, each
    uploaded). Target >= 200/s.
-2. Frame loop: p99 time per frame of the real ``Runtime`` (HOG detector on every frame,
+2. Frame loop: p99 time per frame of the real pipeline (``build_pipeline``) (HOG detector on every frame,
    replay detections firing about one event per frame) with the sink healthy, down
    (connection refused) and answering in 5 s. Modes are interleaved and repeated, and
    the medians compared. Target: ratio <= 1.05 (the sender never slows the frames).
@@ -45,7 +45,7 @@ from streamer.config.models import VisionEventsSinkConfig  # noqa: E402
 from streamer.events.outbox import Outbox  # noqa: E402
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord  # noqa: E402
 from streamer.events.sender import Sender  # noqa: E402
-from streamer.runtime import RunOptions, Runtime  # noqa: E402
+from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
 from streamer.sinks.http import make_client  # noqa: E402
 from streamer.sinks.vision_events import VisionEventsSink  # noqa: E402
 
@@ -147,18 +147,13 @@ def frame_times(workdir: Path, config: dict[str, Any], url: str, tag: str) -> li
     config["outbox"] = {"path": str(workdir / f"loop-{tag}-{uuid.uuid4().hex[:6]}.db")}
     path = workdir / "loop.yaml"
     path.write_text(yaml.safe_dump(config))
-    runtime = Runtime(load_config(path), RunOptions(progress_s=3600, drain_s=0),
-                      report=lambda line: None)
     times: list[float] = []
-    original = runtime._process
 
-    def timed(*args: Any) -> None:
-        started = time.perf_counter()
-        original(*args)
-        times.append(time.perf_counter() - started)
+    def timed(_frame: Any, _events: Any, seconds: float) -> None:
+        times.append(seconds)
 
-    runtime._process = timed  # type: ignore[method-assign]
-    summary = runtime.run()
+    summary = build_pipeline(load_config(path), RunOptions(progress_s=3600, drain_s=0, on_step=timed),
+                             report=lambda line: None).run()
     assert summary.events_accepted > 0
     return times[5:]  # the first frames warm up HOG and the tracker
 

@@ -1,7 +1,7 @@
 """Capture-to-rule latency on a live RTSP stream with a model slower than the camera.
 
 A real RTSP server (tests/rtsp_server.py, Debian's GStreamer) serves bikes.mp4 as an
-endless 25 fps H.264 stream; the real ``Runtime`` reads it with the ONNX person model
+endless 25 fps H.264 stream; the real pipeline (``build_pipeline``) reads it with the ONNX person model
 (100-600 ms a frame depending on the machine, so most frames must be dropped) and a count
 rule. For every processed frame, latency = the moment its rules have run - the frame's
 capture time. Live capture keeps only the newest frame, so latency must stay bounded and
@@ -32,7 +32,7 @@ from rtsp_helpers import RtspServer  # noqa: E402
 
 from streamer.assets import person_model, sample_video  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
-from streamer.runtime import RunOptions, Runtime  # noqa: E402
+from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
 from streamer.source.frame import Frame  # noqa: E402
 
 
@@ -61,11 +61,10 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
 
 
-class TimedRuntime(Runtime):
-    """The real runtime, stamping when each frame's rules have run."""
+class Stamps:
+    """The real pipeline's step hook: stamps when each frame's rules have run."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (s since the first frame, latency s)
         self.process_s: list[float] = []  # detect + track + rules, per frame
         # Age of the frame when processing starts: what would grow if frames queued up,
@@ -74,14 +73,13 @@ class TimedRuntime(Runtime):
         self.rss_mb: list[tuple[float, float]] = []
         self.first_done = 0.0
 
-    def _process(self, frame: Frame, *args: Any, **kwargs: Any) -> None:
-        started = time.time()
-        super()._process(frame, *args, **kwargs)
+    def __call__(self, frame: Frame, _events: Any, seconds: float) -> None:
         done = time.time()
+        started = done - seconds
         if not self.samples:
             self.first_done = done
         t = done - self.first_done
-        self.process_s.append(done - started)
+        self.process_s.append(seconds)
         self.samples.append((t, done - frame.wall_ts))
         self.waits.append((t, started - frame.wall_ts))
         if t >= 5.0 * (len(self.rss_mb) + 1):  # from 5 s on: after warm-up
@@ -115,21 +113,22 @@ def main() -> int:
                 "outbox": {"path": str(out / "outbox.db")},
                 "monitor": {"enabled": False},
             }), "latency benchmark")
-            runtime = TimedRuntime(
-                config, RunOptions(duration_s=args.duration, drain_s=2.0, progress_s=3600),
+            stamps = Stamps()
+            summary = build_pipeline(
+                config,
+                RunOptions(duration_s=args.duration, drain_s=2.0, progress_s=3600, on_step=stamps),
                 report=lambda line: None,
-            )
-            summary = runtime.run()
+            ).run()
         finally:
             server.kill()
 
     warm = args.warmup_s
-    samples = [(t, lat) for t, lat in runtime.samples if t >= warm]
+    samples = [(t, lat) for t, lat in stamps.samples if t >= warm]
     latencies = [lat for _, lat in samples]
     span = samples[-1][0]
     first = [lat for t, lat in samples if t < warm + 60]
     last = [lat for t, lat in samples if t >= max(span - 60, warm + 60)] or first
-    model_s = statistics.median(runtime.process_s)
+    model_s = statistics.median(stamps.process_s)
     interval = 1.0 / args.fps
     target = 2 * model_s + interval
     p99 = pct(latencies, 99)
@@ -145,12 +144,12 @@ def main() -> int:
     print(f"first minute: p50 {f50 * 1000:.0f} ms, p99 {f99 * 1000:.0f} ms; "
           f"last minute: p50 {l50 * 1000:.0f} ms, p99 {l99 * 1000:.0f} ms; "
           f"last/first p50 {l50 / f50:.2f}, p99 {l99 / f99:.2f} (flat: <= 1.10)")
-    waits_first = [w for t, w in runtime.waits if t < 60]
-    waits_last = [w for t, w in runtime.waits if t >= max(span - 60, 60)] or waits_first
+    waits_first = [w for t, w in stamps.waits if t < 60]
+    waits_last = [w for t, w in stamps.waits if t >= max(span - 60, 60)] or waits_first
     print(f"frame age when processing starts: first minute p50 {pct(waits_first, 50) * 1000:.0f} ms, "
           f"p99 {pct(waits_first, 99) * 1000:.0f} ms; last minute p50 {pct(waits_last, 50) * 1000:.0f} ms, "
           f"p99 {pct(waits_last, 99) * 1000:.0f} ms (bounded by one frame interval plus decode: no queue)")
-    (t_start, rss_start), (t_end, rss_end) = runtime.rss_mb[0], runtime.rss_mb[-1]
+    (t_start, rss_start), (t_end, rss_end) = stamps.rss_mb[0], stamps.rss_mb[-1]
     growth = (rss_end - rss_start) / rss_start * 100
     print(f"resident memory: {rss_start:.0f} MB at {t_start:.0f} s, {rss_end:.0f} MB at {t_end:.0f} s "
           f"({growth:+.1f} %; target within 5 %)")

@@ -21,7 +21,7 @@ import httpx
 
 from streamer.config.models import MonitorConfig
 from streamer.demo import demo_config
-from streamer.runtime import RunOptions, Runtime
+from streamer.pipeline import RunOptions, build_pipeline
 
 
 def viewer(url: str, stop: threading.Event, counts: list[int]) -> None:
@@ -39,25 +39,25 @@ def viewer(url: str, stop: threading.Event, counts: list[int]) -> None:
 def one_pass(out: Path, frames: int, viewers: int) -> tuple[float, int, int]:
     config = demo_config(out, report=lambda line: None)
     config = config.model_copy(update={"monitor": MonitorConfig(bind="127.0.0.1:0")})
-    runtime = Runtime(config, RunOptions(max_frames=frames, drain_s=1.0, progress_s=3600),
-                      report=lambda line: None)
+    pipeline = build_pipeline(config, RunOptions(max_frames=frames, drain_s=1.0, progress_s=3600),
+                             report=lambda line: None)
     stop = threading.Event()
     counts = [[0] for _ in range(viewers)]
     threads: list[threading.Thread] = []
 
     def attach() -> None:
-        while runtime.monitor is None and not stop.is_set():
+        while pipeline.monitor is None and not stop.is_set():
             time.sleep(0.01)
-        if runtime.monitor is None:
+        if pipeline.monitor is None:
             return
         for count in counts:
-            thread = threading.Thread(target=viewer, args=(runtime.monitor.url, stop, count), daemon=True)
+            thread = threading.Thread(target=viewer, args=(pipeline.monitor.url, stop, count), daemon=True)
             thread.start()
             threads.append(thread)
 
     attacher = threading.Thread(target=attach, daemon=True)
     attacher.start()
-    summary = runtime.run()
+    summary = pipeline.run()
     stop.set()
     for thread in threads:
         thread.join(5)

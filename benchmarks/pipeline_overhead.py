@@ -1,7 +1,7 @@
 """Model-only fps vs full-pipeline fps on the same video and model, side by side.
 
 Model-only: ``OnnxDetector.detect`` over frames already decoded into memory (letterbox,
-inference, decoding, NMS): the ceiling on this machine. Full pipeline: ``Runtime`` on the
+inference, decoding, NMS): the ceiling on this machine. Full pipeline: ``build_pipeline`` on the
 same file with capture, tracking, the demo's zone rules and a JSONL event sink. The two
 are interleaved (A B A B ...) so drift on a shared machine hits both alike, and the
 medians are compared. Target: ratio >= 0.95.
@@ -25,7 +25,7 @@ from streamer.assets import person_model, sample_video
 from streamer.config.models import OnnxModelConfig
 from streamer.demo import demo_config
 from streamer.detect.onnx import OnnxDetector
-from streamer.runtime import RunOptions, Runtime
+from streamer.pipeline import RunOptions, build_pipeline
 from streamer.source.frame import Frame
 
 
@@ -55,7 +55,7 @@ def pipeline_fps(out: Path, frames: int, threads: int | None) -> tuple[float, in
     model = config.models[0]
     assert isinstance(model, OnnxModelConfig)
     config = config.model_copy(update={"models": [model.model_copy(update={"threads": threads})]})
-    summary = Runtime(
+    summary = build_pipeline(
         config, RunOptions(max_frames=frames, drain_s=2.0, progress_s=3600), report=lambda line: None
     ).run()
     return summary.fps, summary.events_accepted

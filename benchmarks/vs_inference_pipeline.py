@@ -78,7 +78,7 @@ def inference_pipeline_fps(video: Path, frames: int) -> tuple[float, int]:
 def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, int]:
     from streamer.config.models import OnnxModelConfig
     from streamer.demo import demo_config
-    from streamer.runtime import RunOptions, Runtime
+    from streamer.pipeline import RunOptions, build_pipeline
 
     config = demo_config(out, report=lambda line: None)
     model = config.models[0]
@@ -87,7 +87,7 @@ def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, in
         "models": [model.model_copy(update={"threads": threads})],
         "monitor": config.monitor.model_copy(update={"enabled": False}),
     })
-    summary = Runtime(
+    summary = build_pipeline(
         config, RunOptions(max_frames=frames, drain_s=2.0, progress_s=3600),
         report=lambda line: None,
     ).run()

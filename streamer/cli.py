@@ -1,4 +1,6 @@
-"""Command line: ``streamer run | demo | validate``.
+"""Command line: ``streamer run | demo | replay | validate | events``.
+
+``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
 User errors (:class:`StreamerError`) print one ``error:`` line and exit non-zero without
 a traceback; ``validate`` exits 0 for a good file and 2 for a bad one.
@@ -229,24 +231,25 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     import time
 
     from streamer.config import load_config
-    from streamer.replay import event_row, format_table, frame_geometry, replay, send_events
+    from streamer.replay import event_row, format_table, frame_geometry, run_replay
 
     config = load_config(args.config)
     _adopt_secrets(args, config)
     width, height, fps = frame_geometry(config, args.video, args.size, args.fps)
     start = args.start_time if args.start_time is not None else time.time()
-    began = time.perf_counter()
-    items = list(replay(config, args.detections, width, height, fps, start))
-    elapsed = time.perf_counter() - began
-    for line in format_table([event_row(item) for item in items]):
+    result = run_replay(
+        config, args.detections, width, height, fps, start,
+        send=args.send, video=args.video, report=_say if args.send else None,
+    )
+    for line in format_table([event_row(item) for item in result.events]):
         print(line)
     print(
-        f"{len(items)} event(s) at {width}x{height}, {fps:g} fps; rules ran in {elapsed:.2f} s",
+        f"{len(result.events)} event(s) at {width}x{height}, {fps:g} fps; "
+        f"rules ran in {result.elapsed_s:.2f} s",
         file=sys.stderr,
     )
     if args.send:
-        delivered = send_events(config, items, width, height, args.video)
-        shown = ", ".join(f"{name}: {n}" for name, n in sorted(delivered.items()))
+        shown = ", ".join(f"{name}: {n}" for name, n in sorted(result.delivered.items()))
         print(f"delivered: {shown or 'no sinks configured'}", file=sys.stderr)
     return 0
 
@@ -286,7 +289,7 @@ def _with_monitor_flag(config: Config, flag: str | None) -> Config:
 
 
 def _run(config: Config, args: argparse.Namespace) -> int:
-    from streamer.runtime import RunOptions, Runtime
+    from streamer.pipeline import RunOptions, build_pipeline
 
     config = _with_monitor_flag(config, args.monitor)
     stop = threading.Event()
@@ -299,7 +302,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        runtime = Runtime(
+        pipeline = build_pipeline(
             config,
             RunOptions(
                 max_frames=args.max_frames,
@@ -314,7 +317,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             stop=stop,
             report=_say,
         )
-        summary = runtime.run()
+        summary = pipeline.run()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

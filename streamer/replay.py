@@ -1,26 +1,30 @@
 """``streamer replay``: the rules over recorded detections, as fast as the CPU allows.
 
 How a user tunes ``min_frames``, ``for_s`` and zones without re-running a model: the
-same tracker and rules as ``streamer run``, fed from a replay JSONL file. Frame time is
+same pipeline as ``streamer run`` (``build_pipeline``), with a replay source for the
+camera and the recording for the models. Frame time is
 ``frame / fps``; wall time (read only by schedules) is ``start + frame time``, so a fixed
 ``--start-time`` gives the same events on every run.
 """
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 
-from streamer.config.models import Config
-from streamer.detect.replay import read_replay_file, replay_detections
-from streamer.errors import StreamerError
-from streamer.rules import RuleEvent, build_rules
-from streamer.track import Tracker
+from streamer.config.models import Config, ReplayModelConfig
+from streamer.detect.replay import read_replay_file
+from streamer.errors import SourceError, StreamerError
+from streamer.pipeline import RunOptions, build_pipeline
+from streamer.rules import RuleEvent
+from streamer.source.frame import Frame
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,128 @@ def frame_geometry(
     return int(width), int(height), float(rate)
 
 
+class ReplaySource:
+    """Recorded frames 0..last at frame time ``index / fps``: the fast clock.
+
+    The frame loop reads it like a camera; it never waits, so the rules run as fast as
+    the CPU allows. Pictures come from ``video`` when given (for snapshots), else one
+    black frame of the size.
+    """
+
+    name = "replay"
+
+    def __init__(self, last_index: int, width: int, height: int, fps: float,
+                 start_wall_ts: float, video: Path | None = None) -> None:
+        self.width, self.height, self.fps = width, height, fps
+        self.frame_count = last_index + 1
+        self.ready = threading.Event()
+        self._start_wall_ts = start_wall_ts
+        self._video_path = video
+        self._video: cv2.VideoCapture | None = None
+        self._blank = np.zeros((height, width, 3), dtype=np.uint8)
+        self._next = 0
+
+    @property
+    def dropped_total(self) -> int:
+        return 0
+
+    def start(self) -> None:
+        if self._video_path is not None:
+            self._video = cv2.VideoCapture(str(self._video_path))
+        self.ready.set()
+
+    def read(self, timeout: float = 0.5) -> Frame | None:
+        index = self._next
+        if index >= self.frame_count:
+            raise EOFError
+        self._next += 1
+        t_s = index / self.fps
+        return Frame(self._picture(), index, t_s, self._start_wall_ts + t_s)
+
+    def _picture(self) -> np.ndarray:
+        if self._video is None:
+            return self._blank
+        ok, image = self._video.read()
+        if not ok:
+            self._video.release()
+            self._video = None
+            return self._blank
+        if image.shape[1] != self.width or image.shape[0] != self.height:
+            image = cv2.resize(image, (self.width, self.height))
+        return image
+
+    def join(self, timeout: float = 5.0) -> bool:
+        if self._video is not None:
+            self._video.release()
+            self._video = None
+        return True
+
+    def health(self) -> dict[str, Any]:
+        ended = self._next >= self.frame_count
+        return {
+            "source": self.name, "state": "ended" if ended else "live", "fps": 0.0,
+            "frames_read_total": self._next, "frames_dropped_total": 0, "frames_skipped_total": 0,
+            "reconnects_total": 0, "last_frame_age_s": None, "last_error": "",
+            "reconnect_attempts": 0, "next_attempt_wall_ts": None, "next_attempt_in_s": None,
+            "away_s": None, "reconnect_max_s": None,
+        }
+
+    def health_changes(self) -> list[Any]:
+        return []
+
+    def no_frame_error(self, waited_s: float) -> SourceError:  # pragma: no cover - always ready
+        return SourceError(f"replay: no frame after {waited_s:.0f} s")
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """What a replay fired, what it delivered (with --send) and how long the rules took."""
+
+    events: list[ReplayedEvent]
+    delivered: dict[str, int]
+    elapsed_s: float
+
+
+def run_replay(
+    config: Config,
+    detections: Path,
+    width: int,
+    height: int,
+    fps: float,
+    start_wall_ts: float,
+    *,
+    send: bool = False,
+    video: Path | None = None,
+    drain_s: float = 30.0,
+    report: Callable[[str], None] | None = None,
+) -> ReplayResult:
+    """Every frame from 0 to the file's last through the same pipeline as ``run``.
+
+    The config's models are replaced by the recording; with ``send`` the events go
+    through the outbox to the sinks (snapshots from ``video`` frames), else nowhere.
+    """
+    frames = read_replay_file(detections, f"--detections {detections}")
+    source = ReplaySource(max(frames) if frames else -1, width, height, fps, start_wall_ts,
+                          video if send else None)
+    recording = ReplayModelConfig(kind="replay", id="replay", path=detections, confidence=0.0)
+    fired: list[ReplayedEvent] = []
+
+    def keep(frame: Frame, events: list[RuleEvent], _seconds: float) -> None:
+        fired.extend(ReplayedEvent(frame.index, frame.wall_ts, event) for event in events)
+
+    options = RunOptions(
+        drain_s=drain_s, progress_s=float("inf"), on_step=keep, deliver=send, monitor=False,
+        event_queue=0,
+    )
+    pipeline = build_pipeline(
+        config.model_copy(update={"models": [recording]}), options,
+        report=report or (lambda _line: None), source=source,
+    )
+    began = time.perf_counter()
+    summary = pipeline.run()
+    return ReplayResult(fired, summary.delivered, time.perf_counter() - began)
+
+
 def replay(
     config: Config,
     detections: Path,
@@ -84,19 +210,8 @@ def replay(
     fps: float,
     start_wall_ts: float,
 ) -> Iterator[ReplayedEvent]:
-    """Run tracker and rules over every frame from 0 to the file's last; yield events."""
-    frames = read_replay_file(detections, f"--detections {detections}")
-    tracker = Tracker(config.tracker, fps)
-    rules = build_rules(config, width, height)
-    last = max(frames) if frames else -1
-    for index in range(last + 1):
-        dets = replay_detections(frames.get(index, []), "replay")
-        t_s = index / fps
-        wall_ts = start_wall_ts + t_s
-        tracked = tracker.update(t_s, dets)
-        for rule in rules:
-            for event in rule.update(t_s, tracked, wall_ts):
-                yield ReplayedEvent(index, wall_ts, event)
+    """The events the rules fire over the recording, in order (nothing is delivered)."""
+    return iter(run_replay(config, detections, width, height, fps, start_wall_ts).events)
 
 
 def event_row(item: ReplayedEvent) -> tuple[str, str, str, str]:
@@ -115,80 +230,4 @@ def format_table(rows: list[tuple[str, str, str, str]]) -> list[str]:
     out = []
     for row in [header, *rows]:
         out.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
-    return out
-
-
-def send_events(
-    config: Config,
-    items: list[ReplayedEvent],
-    width: int,
-    height: int,
-    video: Path | None,
-    drain_s: float = 30.0,
-) -> dict[str, int]:
-    """Hand replayed events to the configured sinks through the outbox, like ``run``.
-
-    Snapshots come from ``--video`` frames when given, else a blank frame of the size.
-    Returns deliveries per sink.
-    """
-    from streamer.events.outbox import Outbox
-    from streamer.events.sender import Sender
-    from streamer.events.writer import EventWriter
-    from streamer.overlay import Overlay
-    from streamer.runtime import Runtime
-    from streamer.source.frame import Frame
-
-    runtime = Runtime(config)
-    outbox = Outbox(config.outbox.path)
-    sinks = runtime._build_sinks()
-    senders = [Sender(sink, outbox) for sink in sinks]
-    overlay = Overlay(config, width, height)
-    writer = EventWriter(
-        outbox,
-        [sink.name for sink in sinks],
-        device_id=config.device_id,
-        stream_id=config.camera.id,
-        render_snapshot=overlay.draw_event,
-        queue_size=max(len(items), 1) + 1,
-        on_accepted=lambda: [sender.wake() for sender in senders],
-    )
-    try:
-        for sender in senders:
-            sender.start()
-        writer.start()
-        images = _frames(video, {item.frame for item in items}, width, height)
-        for item in items:
-            image = images.get(item.frame)
-            if image is None:
-                image = np.zeros((height, width, 3), dtype=np.uint8)
-            writer.submit(item.event, Frame(image, item.frame, item.event.t_s, item.wall_ts))
-        writer.stop()
-        names = [sink.name for sink in sinks]
-        deadline = time.monotonic() + drain_s
-        while time.monotonic() < deadline and outbox.pending_total(names) > 0:
-            time.sleep(0.05)
-    finally:
-        runtime._senders = senders
-        runtime._close_senders()
-        outbox.close()
-    return {sender.sink.name: sender.delivered_total for sender in senders}
-
-
-def _frames(video: Path | None, wanted: set[int], width: int, height: int) -> dict[int, np.ndarray]:
-    if video is None or not wanted:
-        return {}
-    out: dict[int, np.ndarray] = {}
-    capture = cv2.VideoCapture(str(video))
-    try:
-        index = 0
-        last = max(wanted)
-        while index <= last:
-            ok, image = capture.read()
-            if not ok:
-                break
-            if index in wanted:
-                out[index] = cv2.resize(image, (width, height)) if image.shape[1] != width else image
-            index += 1
-    finally:
-        capture.release()
     return out

@@ -120,7 +120,7 @@ def test_a_bug_keeps_its_traceback_but_not_the_secrets(tmp_path: Path) -> None:
     config.write_text(text)
     child = (
         "import sys, threading\n"
-        "import streamer.runtime as runtime\n"
+        "from streamer.pipeline import Pipeline\n"
         "from streamer.cli import main\n"
         "def broken(self):\n"
         "    url, key = self.config.camera.source, self.config.sinks[0].api_key.get_secret_value()\n"
@@ -130,7 +130,7 @@ def test_a_bug_keeps_its_traceback_but_not_the_secrets(tmp_path: Path) -> None:
         "    worker.start()\n"
         "    worker.join()\n"
         "    raise RuntimeError(f'bug while opening {url} with {key}')\n"
-        "runtime.Runtime.run = broken\n"
+        "Pipeline.run = broken\n"
         f"sys.exit(main(['run', {str(config)!r}]))\n"
     )
     result = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)

@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
 # Lowest first. A module belongs to the first entry naming it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("streamer", "streamer.errors", "streamer.redact", "streamer.backoff",
-              "streamer.imaging", "streamer.cache")),
+              "streamer.imaging", "streamer.cache", "streamer.health", "streamer.rate")),
     ("config sections", ("streamer.schema",)),
     ("stages", ("streamer.source", "streamer.detect", "streamer.track", "streamer.rules")),
     # `streamer events ...` subcommands: the CLI's code, kept beside the outbox it reads.
@@ -29,7 +29,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("sinks", ("streamer.sinks",)),
     ("registry", ("streamer.plugins", "streamer.config")),
     ("views", ("streamer.overlay", "streamer.monitor")),
-    ("pipeline", ("streamer.runtime", "streamer.replay", "streamer.demo", "streamer.assets")),
+    ("pipeline", ("streamer.pipeline", "streamer.runtime", "streamer.replay", "streamer.demo",
+                  "streamer.assets")),
 ]
 ORDER = ["base", "config sections", "stages", "events", "sinks", "registry", "views",
          "pipeline", "cli"]

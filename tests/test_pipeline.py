@@ -140,15 +140,12 @@ def test_stop_request_keeps_accepted_events(tmp_path: Path, video: Path) -> None
     def report(line: str) -> None:
         accepted.append(line)
 
-    runtime = Runtime(load_config(config), RunOptions(progress_s=60), stop=stop, report=report)
-    original = runtime._process
-
-    def process_then_stop(frame: Any, *args: Any) -> None:
-        original(frame, *args)
+    def stop_after_frame_30(frame: Any, _events: Any, _seconds: float) -> None:
         if frame.index == 30:
             stop.set()
 
-    runtime._process = process_then_stop  # type: ignore[method-assign]
+    runtime = Runtime(load_config(config), RunOptions(progress_s=60, on_step=stop_after_frame_30),
+                      stop=stop, report=report)
     summary = runtime.run()
     assert summary.ended_by == "a stop request"
     assert summary.frames == 31

@@ -30,16 +30,15 @@ log = logging.getLogger("streamer.source")
 
 
 class Source(Protocol):
-    """A file, camera or stream as the frame loop sees it (stopped by the run's ``stop``)."""
+    """A file, camera or stream as the frame loop sees it (stopped by the run's ``stop``);
+    ``replay``'s recorded frames are one too."""
 
-    config: CameraConfig
     name: str
     ready: threading.Event  # set once the first frame told size and fps
     width: int
     height: int
     fps: float
     frame_count: int | None
-    stats: SourceStats
 
     def start(self) -> None: ...
     def read(self, timeout: float = 0.5) -> Frame | None: ...

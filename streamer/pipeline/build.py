@@ -1,0 +1,96 @@
+"""``build_pipeline``: the one place that wires the stages.
+
+``run``, ``demo``, ``replay`` and the benchmarks call it; what it returns runs with
+:meth:`Pipeline.run` (``run.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from contextlib import ExitStack
+
+import httpx
+
+from streamer.config.models import Config, config_secrets
+from streamer.detect import build_detector
+from streamer.detect.multi import DetectorSet
+from streamer.events.outbox import Outbox
+from streamer.events.writer import EventWriter
+from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
+from streamer.pipeline.camera import CameraStage
+from streamer.pipeline.delivery import Delivery, build_sinks
+from streamer.pipeline.events import EventsStage
+from streamer.pipeline.options import RunOptions
+from streamer.pipeline.run import Pipeline
+from streamer.pipeline.step import FrameStep
+from streamer.pipeline.summary import RunSummary
+from streamer.source import Capture, Source
+
+
+def stderr_report(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def build_pipeline(
+    config: Config,
+    options: RunOptions = RunOptions(),
+    *,
+    stop: threading.Event | None = None,
+    report: Callable[[str], None] = stderr_report,
+    source: Source | None = None,
+) -> Pipeline:
+    """Wire one camera's stages; nothing starts until :meth:`Pipeline.run`.
+
+    ``source`` replaces the camera (``replay``'s recorded frames); by default the
+    config's camera is opened. What this opens is closed again if a later stage fails.
+    """
+    stop = stop or threading.Event()
+    secrets = config_secrets(config)
+    summary = RunSummary()
+    stages: list[HasStatus] = []
+    metrics = Metrics(lambda: assemble_status(stages))
+    with ExitStack() as undo:
+        delivery: Delivery | None = None
+        if options.deliver:
+            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True)
+            undo.callback(outbox.close)
+            clients: list[httpx.Client] = []
+            undo.callback(_close_clients, clients)
+            delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
+            undo.callback(delivery.close)
+        detectors = DetectorSet.of([build_detector(model) for model in config.models], config.models)
+        undo.callback(detectors.close)
+        events = EventsStage(None)
+        step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
+        step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
+        if delivery is not None:
+            events.writer = EventWriter(
+                delivery.outbox,
+                delivery.sink_names,
+                device_id=config.device_id,
+                stream_id=config.camera.id,
+                render_snapshot=step.draw_event,
+                queue_size=config.outbox.queue_size if options.event_queue is None else options.event_queue,
+                on_accepted=delivery.wake,
+                backlog_bytes=int(config.outbox.backlog_mb * 2**20),
+                include_input_image=any(
+                    getattr(sink_config, "upload_input_image", False) for sink_config in config.sinks
+                ),
+            )
+        camera = CameraStage(
+            source or Capture(config.camera, stop), config.camera, secrets, lambda: summary.frames
+        )
+        stages += [camera, step, events, *([delivery] if delivery is not None else [])]
+        pipeline = Pipeline(
+            config, options, stop, report, summary=summary, camera=camera, step=step,
+            events=events, delivery=delivery, metrics=metrics, stages=stages, secrets=secrets,
+        )
+        undo.pop_all()
+    return pipeline
+
+
+def _close_clients(clients: list[httpx.Client]) -> None:
+    for client in clients:
+        client.close()

@@ -1,0 +1,98 @@
+"""The camera stage as the pipeline sees it: a source (a live or file ``Capture``, or
+``replay``'s recorded frames), its health events and its ``/api/status`` section."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from streamer.events.health import health_event
+from streamer.events.payload import iso_utc
+from streamer.redact import redact, replace_urls
+from streamer.rate import RateMeter
+from streamer.rules.base import RuleEvent
+from streamer.schema import CameraConfig
+from streamer.source import Frame, Source
+
+
+class CameraStage:
+    """The source plus what the pipeline derives from it.
+
+    ``frames`` reads the frame loop's count (for ``frames_total`` and ``fps_out``).
+    """
+
+    def __init__(self, source: Source, config: CameraConfig, secrets: Sequence[str],
+                 frames: Callable[[], int]) -> None:
+        self.source = source
+        self._config = config
+        self._secrets = secrets
+        self._frames = frames
+        self._fps_out = RateMeter()
+        self._last_frame: Frame | None = None  # frame loop only: health events' picture
+
+    def started_loop(self) -> None:
+        """Seed the rate meter so the first /api/status reads a rate over the whole run."""
+        self._fps_out.rate(0)
+
+    def ended_reason(self) -> str:
+        last_error = self.source.health().get("last_error") or ""
+        return "end of input" + (f" ({last_error})" if last_error else "")
+
+    def health_events(self, frame: Frame | None) -> list[tuple[RuleEvent, Frame]]:
+        """The camera's health changes as events (``camera.health_events``), each with its
+        picture: the last frame, or a black one while there has been none."""
+        source = self.source
+        if frame is not None:
+            self._last_frame = frame
+        wanted = self._config.health_events
+        out: list[tuple[RuleEvent, Frame]] = []
+        for change in source.health_changes():
+            if change.state not in wanted:
+                continue
+            last = self._last_frame
+            image = last.image if last is not None else np.zeros(
+                (source.height or 360, source.width or 640, 3), np.uint8
+            )
+            t_s = last.t_s if last is not None else 0.0
+            # Events leave the box: they name the camera by its id, never by its URL.
+            camera_id = self._config.id
+            reason = replace_urls(redact(change.reason, self._secrets), f"camera {camera_id}")
+            event = health_event(
+                change.state, change.previous, reason, camera_id, t_s,
+                away_s=change.away_s, attempts=change.attempts,
+            )
+            out.append((event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts)))
+        return out
+
+    def status(self) -> dict[str, object]:
+        """``/api/status``'s ``camera``."""
+        frames = self._frames()
+        camera: dict[str, object] = {
+            "id": self._config.id,
+            "source": redact(self._config.source, self._secrets),
+            "state": "connecting",
+            "frames_total": frames,
+            "fps_out": round(self._fps_out.rate(frames), 2),
+        }
+        source = self.source
+        health = source.health()
+        next_wall = health["next_attempt_wall_ts"]
+        camera.update(
+            state=health["state"],
+            fps_in=health["fps"],
+            frames_read_total=health["frames_read_total"],
+            frames_dropped_total=health["frames_dropped_total"],
+            frames_skipped_total=health["frames_skipped_total"],
+            reconnects_total=health["reconnects_total"],
+            last_frame_age_s=health["last_frame_age_s"],
+            last_error=redact(health["last_error"], self._secrets),
+            reconnect_attempts=health["reconnect_attempts"],
+            next_attempt_at=iso_utc(next_wall) if next_wall else None,
+            next_attempt_in_s=health["next_attempt_in_s"],
+            away_s=health["away_s"],
+            reconnect_max_s=health["reconnect_max_s"],
+            width=source.width,
+            height=source.height,
+        )
+        return {"camera": camera}

@@ -1,0 +1,85 @@
+"""The events stage as the pipeline sees it: the writer's hand-off, its status and the
+recent events the page lists. With ``deliver`` off (``replay`` without --send) there is no
+writer and events stay with the caller."""
+
+from __future__ import annotations
+
+import logging
+
+from streamer.events.writer import EventWriter
+from streamer.rules.base import RuleEvent
+from streamer.source.frame import Frame
+
+log = logging.getLogger("streamer.pipeline")
+
+
+class EventsStage:
+    def __init__(self, writer: EventWriter | None) -> None:
+        self.writer = writer
+
+    def start(self) -> None:
+        if self.writer is not None:
+            self.writer.start()
+
+    def submit(self, event: RuleEvent, frame: Frame) -> None:
+        if self.writer is not None:
+            self.writer.submit(event, frame)
+
+    def stop(self, give_up_s: float) -> None:
+        """A failing outbox gets ``give_up_s`` before its events are counted unstored."""
+        if self.writer is not None and not self.writer.stop(give_up_s=give_up_s):
+            log.error("the event writer did not finish in time")
+
+    def status(self) -> dict[str, object]:
+        """``/api/status``'s ``events`` (empty while there is no writer)."""
+        writer = self.writer
+        if writer is None:
+            return {"events": {}}
+        return {
+            "events": {
+                "accepted_total": writer.accepted_total,
+                "dropped_total": writer.dropped_total,
+                "unstored_total": writer.unstored_total,
+                "unstored_reasons": {r: n for r, n in dict(writer.unstored_reasons).items() if n > 0},
+                "waiting": writer.waiting,
+                "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
+                "degraded": bool(writer.store_error),
+                "store_error": writer.store_error,
+                "by_rule": dict(writer.accepted_by_rule),
+            }
+        }
+
+    def recent(self, limit: int = 20) -> list[dict[str, object]]:
+        """The latest events accepted in this run, newest first."""
+        if self.writer is None:
+            return []
+        items = list(self.writer.recent)[-limit:]
+        return [
+            {
+                "eventId": item.event_id,
+                "timestamp": item.timestamp,
+                "rule_id": item.event.rule_id,
+                "description": item.event.describe(),
+                "reason": item.event.reason,
+                "t_s": round(item.event.t_s, 3),
+                "delivery": "accepted",
+            }
+            for item in reversed(items)
+        ]
+
+    def image(self, event_id: str) -> bytes | None:
+        if self.writer is None:
+            return None
+        for item in list(self.writer.recent):
+            if item.event_id == event_id:
+                return item.snapshot
+        return None
+
+    def recent_lines(self) -> list[str]:
+        """The closing summary's "latest events" lines."""
+        if self.writer is None:
+            return []
+        return [
+            f"{item.event.t_s:8.2f}s  {item.event.rule_id}: {item.event.reason}  ({item.event_id})"
+            for item in self.writer.recent
+        ]

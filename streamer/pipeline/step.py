@@ -1,0 +1,107 @@
+"""The frame loop's one step: detect, track, run the scene's rules, hand events on.
+
+Everything here runs on the frame-loop thread. What monitor threads read is either an
+immutable value replaced whole (``scene``, ``rules_state``) or counters read atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import IO
+
+import cv2
+import numpy as np
+import supervision as sv
+
+from streamer.config.models import Config
+from streamer.detect.multi import DetectorSet
+from streamer.detect.replay import detections_to_row
+from streamer.monitor import LiveView
+from streamer.pipeline.events import EventsStage
+from streamer.pipeline.scene import Scene, build_scene
+from streamer.rules import rules_state
+from streamer.rules.base import RuleEvent
+from streamer.source import Frame
+from streamer.track import Tracker
+
+# Rule state is copied for the monitor at most this often, on the frame loop.
+RULES_STATE_EVERY_S = 0.25
+
+
+class FrameStep:
+    """``step(frame) -> events``; the scene and tracker come with the first frame's size."""
+
+    def __init__(self, config: Config, detectors: DetectorSet, events: EventsStage,
+                 observe_inference: Callable[[float], None]) -> None:
+        self._config = config
+        self.detectors = detectors
+        self._events = events
+        self._observe_inference = observe_inference
+        # Set once while the pipeline is wired, before any thread starts.
+        self.live: LiveView | None = None
+        self.scene: Scene | None = None  # swapped whole by begin() and reload
+        self.rules_state: dict[str, object] = {}  # replaced whole, never changed in place
+        self._rules_state_at = 0.0
+        self._tracker: Tracker | None = None
+        self.video: cv2.VideoWriter | None = None
+        self.recorder: IO[str] | None = None
+
+    def begin(self, width: int, height: int, fps: float) -> None:
+        """The camera's size and rate are known: build the tracker and the scene."""
+        self._tracker = Tracker(self._config.tracker, fps)
+        self.scene = build_scene(self._config, width, height)
+
+    def step(self, frame: Frame) -> list[RuleEvent]:
+        scene, tracker = self.scene, self._tracker
+        assert scene is not None and tracker is not None, "begin() comes first"
+        detect_started = time.perf_counter()
+        # every_n_frames / when are decided inside; see streamer/detect/multi.py.
+        dets = self.detectors.detect(frame)
+        self._observe_inference(time.perf_counter() - detect_started)
+        if self.recorder is not None:
+            self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
+        tracked = tracker.update(frame.t_s, dets)
+        fired: list[RuleEvent] = []
+        for rule in scene.rules:
+            for event in rule.update(frame.t_s, tracked, frame.wall_ts):
+                self._events.submit(event, frame)
+                fired.append(event)
+        if self.video is not None:
+            self.video.write(scene.overlay.draw(frame, tracked))
+        if self.live is not None:
+            self.live.publish(frame, tracked)
+        now = time.monotonic()
+        if now - self._rules_state_at >= RULES_STATE_EVERY_S:
+            # Copied here, on the frame loop, so monitor threads never read a rule while it changes.
+            self._rules_state_at = now
+            self.rules_state = rules_state(list(scene.rules), frame.t_s)
+        return fired
+
+    # --- drawing, for other threads: they read the scene current at the time -----------
+
+    def draw_live(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
+        scene = self.scene
+        return scene.overlay.draw(frame, dets) if scene is not None else frame.image.copy()
+
+    def draw_event(self, frame: Frame, event: RuleEvent) -> np.ndarray:
+        """The overlay's drawing, or the bare picture while the camera's size is unknown."""
+        scene = self.scene
+        return scene.overlay.draw_event(frame, event) if scene is not None else frame.image.copy()
+
+    def status(self) -> dict[str, object]:
+        """``/api/status``'s ``models``, ``rules`` and ``places``."""
+        state = self.rules_state
+        return {
+            "models": self.detectors.stats(),
+            "rules": state.get("rules", {}),
+            "places": {key: state.get(key) for key in ("zones", "lines", "indeterminate_persons")},
+        }
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.release()
+        if self.recorder is not None:
+            self.recorder.close()
+        self.detectors.close()
