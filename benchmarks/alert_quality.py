@@ -33,7 +33,7 @@ import numpy as np
 from streamer.assets import ASSET_SOURCES, fetch_asset
 from streamer.config.models import Config, LineRuleConfig, ZoneRuleConfig
 from streamer.detect.base import make_detections
-from streamer.replay import replay
+from streamer.replay import run_replay
 from streamer.rules import build_rules
 from streamer.rules.geometry import edge_distances, line_offsets, points_in_polygon
 
@@ -161,7 +161,7 @@ def measured_counts(config: Config, rows: list[dict[str, object]]) -> Counter[st
     with tempfile.TemporaryDirectory(prefix="alert-quality-") as tmp:
         path = Path(tmp) / "dets.jsonl"
         path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-        for item in replay(config, path, WIDTH, HEIGHT, FPS, 1_767_600_000.0):
+        for item in run_replay(config, path, WIDTH, HEIGHT, FPS, 1_767_600_000.0).events:
             counts[_key(item.event.rule_id, item.event.extra.get("direction"))] += 1
     return counts
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,17 +201,6 @@ def run_replay(
     summary = pipeline.run()
     return ReplayResult(fired, summary.delivered, time.perf_counter() - began)
 
-
-def replay(
-    config: Config,
-    detections: Path,
-    width: int,
-    height: int,
-    fps: float,
-    start_wall_ts: float,
-) -> Iterator[ReplayedEvent]:
-    """The events the rules fire over the recording, in order (nothing is delivered)."""
-    return iter(run_replay(config, detections, width, height, fps, start_wall_ts).events)
 
 
 def event_row(item: ReplayedEvent) -> tuple[str, str, str, str]:

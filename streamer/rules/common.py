@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import supervision as sv
@@ -121,6 +121,35 @@ class RuleCore:
             "suppressed_total": self.suppressed_total,
             "cooldowns_s": self._cooldown.remaining(self._last_t_s),
         }
+
+
+S = TypeVar("S")
+
+
+class TrackedRule(RuleCore, Generic[S]):
+    """A rule that keeps state per track (zone, line, loiter) in ``_tracks``: cleared when
+    its schedule window closes, and a track's entry swept (with its cooldown) once the
+    tracker would have forgotten the track, so memory stays bounded on a busy camera."""
+
+    def __init__(self, config: Any, forget_after_s: float) -> None:
+        super().__init__(config, forget_after_s)
+        self._tracks: dict[int, S] = {}
+
+    def _reset(self) -> None:
+        self._tracks.clear()
+
+    def _seen_s(self, state: S) -> float:
+        """Frame time the track was last seen where this rule looks."""
+        return float(state.last_seen_s)  # type: ignore[attr-defined]
+
+    def _sweep(self, t_s: float) -> None:
+        if not self._forget_due(t_s):
+            return
+        stale = [tid for tid, state in self._tracks.items()
+                 if t_s - self._seen_s(state) > self._forget_after_s]
+        for track_id in stale:
+            del self._tracks[track_id]
+            self._cooldown.forget(track_id, t_s)
 
 
 def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) -> np.ndarray | float:

@@ -23,7 +23,7 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
-from streamer.rules.common import RuleCore, band_widths, jumped
+from streamer.rules.common import TrackedRule, band_widths, jumped
 from streamer.schema import BandSettings, TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
@@ -70,7 +70,7 @@ class _TrackLine:
     last: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when last seen
 
 
-class LineRule(RuleCore):
+class LineRule(TrackedRule[_TrackLine]):
     """Args: config; the line's (start, end) in pixels; forget_after_s (tracker buffer)."""
 
     kind = "line"
@@ -88,13 +88,10 @@ class LineRule(RuleCore):
         length_sq = max(float(d @ d), 1e-12)
         self._normal = np.array([d[1], -d[0]]) / math.sqrt(length_sq)
         self._along = d / length_sq
+        # Running counts are the line's history, kept across schedule gaps (_reset
+        # clears only the tracks).
         self.in_count = 0  # left_to_right crossings
         self.out_count = 0  # right_to_left crossings
-        self._tracks: dict[int, _TrackLine] = {}
-
-    def _reset(self) -> None:
-        # Running counts are the line's history, kept across schedule gaps.
-        self._tracks.clear()
 
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
@@ -159,12 +156,7 @@ class LineRule(RuleCore):
                         {"direction": direction},
                     )
                 )
-        if not self._forget_due(t_s):
-            return events
-        stale = [t for t, s in self._tracks.items() if t_s - s.last_seen_s > self._forget_after_s]
-        for track_id in stale:
-            del self._tracks[track_id]
-            self._cooldown.forget(track_id, t_s)
+        self._sweep(t_s)
         return events
 
     def state(self) -> dict[str, object]:

@@ -16,7 +16,7 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
-from streamer.rules.common import RuleCore
+from streamer.rules.common import TrackedRule
 from streamer.rules.cooldown import EPS_S
 from streamer.schema import TrackRuleBase
 
@@ -45,7 +45,7 @@ class _Visit:
     fired: bool = False
 
 
-class LoiterRule(RuleCore):
+class LoiterRule(TrackedRule[_Visit]):
     """Args: config; the zone's polygon in pixels; forget_after_s (tracker buffer)."""
 
     kind = "loiter"
@@ -56,10 +56,6 @@ class LoiterRule(RuleCore):
         super().__init__(config, max(forget_after_s, config.gap_s))
         self.config: LoiterRuleConfig = config
         self.polygon = np.asarray(polygon, dtype=np.float64)
-        self._visits: dict[int, _Visit] = {}
-
-    def _reset(self) -> None:
-        self._visits.clear()
 
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
@@ -67,9 +63,9 @@ class LoiterRule(RuleCore):
         indices, ids = self._followed(dets)
         inside = view(dets).inside(c.anchor, self.polygon)[indices]
         for index, track_id in zip(indices[inside].tolist(), ids[inside].tolist()):
-            visit = self._visits.get(track_id)
+            visit = self._tracks.get(track_id)
             if visit is None or t_s - visit.last_inside_s > c.gap_s + EPS_S:
-                visit = self._visits[track_id] = _Visit(started_s=t_s, last_inside_s=t_s)
+                visit = self._tracks[track_id] = _Visit(started_s=t_s, last_inside_s=t_s)
             visit.last_inside_s = t_s
             dwell = t_s - visit.started_s
             if visit.fired or dwell + EPS_S < c.dwell_s:
@@ -83,20 +79,17 @@ class LoiterRule(RuleCore):
                     )
                 )
         # A visit ends after gap_s away; its state goes once the tracker would forget it.
-        if not self._forget_due(t_s):
-            return events
-        for track_id in [
-            t for t, v in self._visits.items() if t_s - v.last_inside_s > self._forget_after_s
-        ]:
-            del self._visits[track_id]
-            self._cooldown.forget(track_id, t_s)
+        self._sweep(t_s)
         return events
+
+    def _seen_s(self, state: _Visit) -> float:
+        return state.last_inside_s
 
     def state(self) -> dict[str, object]:
         t = self._last_t_s
         timers = {
             str(tid): round(t - v.started_s, 3)
-            for tid, v in self._visits.items()
+            for tid, v in self._tracks.items()
             if t - v.last_inside_s <= self.config.gap_s
         }
         return {**self._base_state(), "zone": self.config.zone, "dwell_s": timers}

@@ -20,7 +20,7 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import FrameView, RuleContext, RuleEvent, view
-from streamer.rules.common import RuleCore, band_widths
+from streamer.rules.common import TrackedRule, band_widths
 from streamer.rules.geometry import edge_distances, polygon_edge_arrays
 from streamer.schema import BandSettings, TrackRuleBase
 
@@ -53,7 +53,7 @@ class _TrackSide:
     last_seen_s: float = 0.0
 
 
-class ZoneRule(RuleCore):
+class ZoneRule(TrackedRule[_TrackSide]):
     """``update(t_s, dets, wall_ts)`` -> events, for one configured zone rule.
 
     Args:
@@ -69,7 +69,6 @@ class ZoneRule(RuleCore):
         super().__init__(config, forget_after_s)
         self.config: ZoneRuleConfig = config
         self.polygon = np.asarray(polygon, dtype=np.float64)
-        self._tracks: dict[int, _TrackSide] = {}
         # A zone narrower than two bands could never be entered: cap the band at a
         # quarter of the zone's smaller extent.
         extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
@@ -88,9 +87,6 @@ class ZoneRule(RuleCore):
             distances = frame.shared[self._distances_key] = edge_distances(points, self._edges)
         band = band_widths(self.config, float(frame.heights[index]))
         return bool(distances[index] >= min(band, self._max_band))
-
-    def _reset(self) -> None:
-        self._tracks.clear()
 
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
@@ -123,15 +119,8 @@ class ZoneRule(RuleCore):
             if (entered or exited) and self._try_fire(track_id, c.zone, t_s):
                 verb = "entered" if entered else "left"
                 events.append(self._track_event(t_s, dets, index, track_id, c.zone, f"{verb} {c.zone}"))
-        if self._forget_due(t_s):
-            self._forget(t_s)
+        self._sweep(t_s)
         return events
-
-    def _forget(self, t_s: float) -> None:
-        stale = [tid for tid, s in self._tracks.items() if t_s - s.last_seen_s > self._forget_after_s]
-        for track_id in stale:
-            del self._tracks[track_id]
-            self._cooldown.forget(track_id, t_s)
 
     def state(self) -> dict[str, object]:
         return {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from conftest import box, walker, write_replay
 from streamer.config.models import Config
-from streamer.replay import replay
+from streamer.replay import run_replay
 
 
 def config() -> Config:
@@ -37,7 +37,7 @@ def test_same_input_twice_gives_the_same_events(tmp_path: Path) -> None:
         return [
             (e.frame, e.wall_ts, e.event.rule_id, e.event.t_s, e.event.track_id, e.event.reason,
              e.event.describe(), e.event.detections.xyxy.tolist())
-            for e in replay(config(), path, 640, 360, 10.0, 1_767_600_000.0)
+            for e in run_replay(config(), path, 640, 360, 10.0, 1_767_600_000.0).events
         ]
 
     first, second = events(), events()
