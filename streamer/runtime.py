@@ -34,6 +34,7 @@ from streamer.events.payload import iso_utc
 from streamer.events.sender import Sender
 from streamer.events.writer import EventWriter
 from streamer.monitor import LiveView, Metrics, Monitor, MonitorFeed
+from streamer.monitor.review import PrecisionCollector, ReviewDesk, wall_now
 from streamer.overlay import Overlay
 from streamer.redact import redact, replace_urls
 from streamer.rate import RateMeter
@@ -186,6 +187,9 @@ class Runtime:
         self._watcher: ConfigWatcher | None = None
         self._fps_out = RateMeter()
         self.metrics = Metrics(self.status)
+        # Operator verdicts and snoozes (issue 16); set once the outbox is open.
+        self._review: ReviewDesk | None = None
+        self.metrics.registry.register(PrecisionCollector(self.status))
 
     # --- building -----------------------------------------------------------------
 
@@ -245,6 +249,12 @@ class Runtime:
             )
             writer.start()
             self._writer, self._outbox = writer, outbox
+            self._review = ReviewDesk(
+                outbox.store, sink_names, self.config.device_id, self.config.camera.id,
+                frame_now=wall_now(lambda: self._last_frame.wall_ts if self._last_frame else None),
+                schedules=lambda: {rule.id: getattr(rule, "schedule", None) for rule in self.config.rules},
+                wake_senders=lambda: [sender.wake() for sender in self._senders],
+            )
             capture = Capture(self.config.camera, self.stop)
             capture.start()  # a missing or undecodable file fails here, before any page
             self._capture = capture
@@ -415,7 +425,10 @@ class Runtime:
             stages.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
         tracked = stages.tracker.update(frame.t_s, dets)
         for rule in stages.rules:
-            for event in rule.update(frame.t_s, tracked, frame.wall_ts):
+            events = rule.update(frame.t_s, tracked, frame.wall_ts)
+            if self._review is not None:  # a snoozed rule's events go nowhere (issue 16)
+                events = self._review.book.filter(events, frame.wall_ts)
+            for event in events:
                 stages.writer.submit(event, frame)
         if stages.video is not None:
             stages.video.write(stages.overlay.draw(frame, tracked))
@@ -462,9 +475,10 @@ class Runtime:
         feed = MonitorFeed(
             live=self._live,
             status=self.status,
-            events=self.recent_events,
+            events=self._review.with_verdicts(self.recent_events) if self._review else self.recent_events,
             event_image=self.event_image,
             metrics=self.metrics,
+            review=self._review,
         )
         try:
             self.monitor = Monitor(
@@ -548,6 +562,7 @@ class Runtime:
             "places": {key: self.rules_state.get(key) for key in ("zones", "lines", "indeterminate_persons")},
             "events": events,
             "sinks": sinks,
+            "review": self._review.status() if self._review is not None else {},
         }
 
     def recent_events(self, limit: int = 20) -> list[dict[str, object]]:
