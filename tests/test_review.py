@@ -3,6 +3,7 @@ CLI (issue 16): real runtimes, real HTTP, a real outbox file, the real CLI."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -62,7 +63,9 @@ def test_a_snooze_silences_only_its_rule_ends_by_itself_and_survives_a_restart(t
 
 def test_writes_need_the_token_and_the_pages_own_origin(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
-    config = two_rule_config(tmp_path, 300, [{"type": "jsonl", "path": str(events)}])
+    # left-in works a shift that lasts all day (UTC): it ends at the next midnight.
+    config = two_rule_config(tmp_path, 300, [{"type": "jsonl", "path": str(events)}],
+                             schedule={"hours": ["00:00-24:00"], "timezone": "UTC"})
     with running(config) as (runtime, url):
         event_id = wait_for(lambda: next((e["eventId"] for e in get(url, "/api/events")), None), 30, "an event")
         review = f"/api/events/{event_id}/review"
@@ -81,11 +84,15 @@ def test_writes_need_the_token_and_the_pages_own_origin(tmp_path: Path) -> None:
         status = get(url, "/api/status")
         assert status["review"]["precision"] == {} and status["review"]["snoozes"] == {}
         assert not any(e["eventType"] in ("operator_feedback", "custom") for e in read_jsonl(events))
+        assert Feedback(Outbox(tmp_path / "outbox.db").store).latest([event_id]) == {}
         # Bad input: one clear line, 4xx.
         assert post(url, review, {"verdict": "maybe"}).status_code == 400
         assert post(url, "/api/events/no-such-event/review", {"verdict": "correct"}).status_code == 404
         assert post(url, "/api/rules/no-such-rule/snooze", {"for": "1h"}).status_code == 404
-        assert post(url, "/api/rules/left-in/snooze", {"for": "shift"}).status_code == 400  # no schedule
+        assert post(url, "/api/rules/right-in/snooze", {"for": "shift"}).status_code == 400  # no schedule
+        assert get(url, "/api/status")["review"]["shift_end"]["left-in"].endswith("T00:00:00.000Z")
+        until = post(url, "/api/rules/left-in/snooze", {"for": "shift"}).json()["until_ts"]
+        assert until % 86400 == 0 and 0 < until - time.time() <= 86400
         # And the page's own request goes through.
         assert post(url, review, {"verdict": "incorrect"}).status_code == 200
         precision = get(url, "/api/status")["review"]["precision"]
