@@ -84,7 +84,11 @@ def test_writes_need_the_token_and_the_pages_own_origin(tmp_path: Path) -> None:
         status = get(url, "/api/status")
         assert status["review"]["precision"] == {} and status["review"]["snoozes"] == {}
         assert not any(e["eventType"] in ("operator_feedback", "custom") for e in read_jsonl(events))
-        assert Feedback(Outbox(tmp_path / "outbox.db").store).latest([event_id]) == {}
+        handle = Outbox(tmp_path / "outbox.db")
+        try:
+            assert Feedback(handle.store).latest([event_id]) == {}
+        finally:
+            handle.close()
         # Bad input: one clear line, 4xx.
         assert post(url, review, {"verdict": "maybe"}).status_code == 400
         assert post(url, "/api/events/no-such-event/review", {"verdict": "correct"}).status_code == 404
@@ -98,8 +102,15 @@ def test_writes_need_the_token_and_the_pages_own_origin(tmp_path: Path) -> None:
         precision = get(url, "/api/status")["review"]["precision"]
         rule = next(iter(precision))
         assert precision[rule]["incorrect"] == 1 and precision[rule]["precision"] == 0.0
+        # The terminal, while the run is live: its sender delivers the verdict within seconds.
+        other = next(e["eventId"] for e in get(url, "/api/events?limit=200") if e["eventId"] != event_id)
+        done = run_cli("events", "review", other, "correct", "--outbox", str(tmp_path / "outbox.db"))
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: any(e["eventType"] == "operator_feedback" and e["eventData"]["relatedEventId"] == other
+                             for e in read_jsonl(events)), 15, "the terminal's verdict in the sink")
         metrics = httpx.get(url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
-        assert f'streamer_rule_precision{{rule="{rule}",stream_id="dock-3"}} 0.0' in metrics
+        assert f'streamer_rule_reviews{{rule="{rule}",stream_id="dock-3",verdict="incorrect"}} 1.0' in metrics
+        assert "streamer_rule_precision{" in metrics
 
 
 def test_a_terminal_review_of_a_finished_run_is_delivered_by_the_next_run(tmp_path: Path) -> None:
