@@ -56,6 +56,7 @@ def test_a_snooze_silences_only_its_rule_ends_by_itself_and_survives_a_restart(t
         wait_for(lambda: runtime.status()["events"].get("by_rule", {}).get("right-in", 0) >= 3, 30,
                  "right-in firing in the second run")
         assert runtime.status()["events"]["by_rule"].get("left-in", 0) == 0
+        assert runtime.status()["review"]["hidden_by_snooze"]["left-in"] >= 2
         assert post(url, "/api/rules/left-in/wake", {"by": "Ana"}).json()["woken"] is True
         wait_for(lambda: runtime.status()["events"]["by_rule"].get("left-in", 0) >= 1, 30,
                  "left-in firing once woken")

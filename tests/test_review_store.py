@@ -119,6 +119,7 @@ def test_the_snooze_book_hides_only_that_rule_and_only_until_its_end() -> None:
     events = [_event("a"), _event("b")]
     assert [e.rule_id for e in book.filter(events, 99.9)] == ["b"]
     assert [e.rule_id for e in book.filter(events, 100.0)] == ["a", "b"]
+    assert book.hidden == {"a": 1}  # counted, never silently gone
     book.wake("a")
     assert [e.rule_id for e in book.filter(events, 50.0)] == ["a", "b"]
 

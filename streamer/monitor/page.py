@@ -190,7 +190,8 @@ function showRules(rules, review) {
     row.children[0].textContent = ruleWords(id, state, review);
     const snooze = (review.snoozes || {})[id];
     row.children[1].textContent = snooze ? "Snoozed" + (snooze.by ? " by " + snooze.by : "") + " until " +
-      new Date(snooze.until).toLocaleTimeString() + " (" + duration(snooze.remaining_s) + " left)" : "";
+      new Date(snooze.until).toLocaleTimeString() + " (" + duration(snooze.remaining_s) + " left · " +
+      plural((review.hidden_by_snooze || {})[id] || 0, "alert", "alerts") + " held back)" : "";
     const shift = (review.shift_end || {})[id];
     const controls = snooze ? "wake" : "snooze" + (shift || "");
     const actions = row.children[2];

@@ -111,6 +111,7 @@ class ReviewDesk:
         return {
             "precision": self.feedback.precision(),
             "snoozes": snoozes,
+            "hidden_by_snooze": dict(self.book.hidden),
             "shift_end": {rule: iso_utc(end) if end else None for rule, end in ends.items()},
             # Acceptance time in the outbox is the clock's, so the age is too.
             "last_alert_age_s": {

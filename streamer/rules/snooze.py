@@ -8,6 +8,7 @@ assignment), so the monitor's threads may change it while the frame loop reads i
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,6 +23,9 @@ class SnoozeBook:
 
     def __init__(self, until: Mapping[str, float] | None = None) -> None:
         self._until: dict[str, float] = dict(until or {})
+        # Events each rule fired while snoozed: never dropped silently (design.md rule 2).
+        # Written by the frame loop only.
+        self.hidden: Counter[str] = Counter()
 
     def replace(self, until: Mapping[str, float]) -> None:
         self._until = dict(until)
@@ -41,7 +45,13 @@ class SnoozeBook:
         until = self._until
         if not until:
             return list(events)
-        return [event for event in events if not self.snoozed(event.rule_id, wall_ts)]
+        kept = []
+        for event in events:
+            if self.snoozed(event.rule_id, wall_ts):
+                self.hidden[event.rule_id] += 1
+            else:
+                kept.append(event)
+        return kept
 
 
 def shift_end(schedule: ScheduleConfig | None, wall_ts: float) -> float | None:
