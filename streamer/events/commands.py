@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.errors import ConfigError, StreamerError
+from streamer.events.feedback import VERDICTS, Feedback, ReviewError
 from streamer.events.queries import Queries
 
 _STATES = ("pending", "delivered", "dead")
@@ -43,6 +44,8 @@ def add_events_commands(commands: Any) -> None:
     ls.add_argument("--until", help="ISO-8601 time or an age such as 30m, 2h, 1d")
     ls.add_argument("--limit", type=int, help="at most N events")
     ls.add_argument("--json", action="store_true", help="one JSON object per line")
+    ls.add_argument("--unreviewed", action="store_true",
+                    help="only rule events no operator has judged yet")
     ls.set_defaults(func=_cmd_ls)
 
     show = sub.add_parser("show", parents=[where], help="one event: payload and deliveries")
@@ -71,8 +74,18 @@ def add_events_commands(commands: Any) -> None:
                         "supplies it)")
     export.set_defaults(func=_cmd_export)
 
-    stats = sub.add_parser("stats", parents=[where], help="counters per sink, as JSON")
+    stats = sub.add_parser("stats", parents=[where],
+                           help="counters per sink and precision per rule, as JSON")
     stats.set_defaults(func=_cmd_stats)
+
+    review = sub.add_parser(
+        "review", parents=[where],
+        help="judge an event (sent as operator_feedback; also while a run is live)",
+    )
+    review.add_argument("event_id", help="an eventId (a unique prefix is enough)")
+    review.add_argument("verdict", choices=VERDICTS)
+    review.add_argument("--by", help="your name, kept with the verdict")
+    review.set_defaults(func=_cmd_review)
 
 
 def _group_where() -> argparse.ArgumentParser:
@@ -149,6 +162,8 @@ def _iso(epoch_s: float) -> str:
 
 def _cmd_ls(args: argparse.Namespace) -> int:
     outbox = _open(args)
+    if args.unreviewed:
+        return _print_unreviewed(outbox, args)
     rows = outbox.list_events(
         state=args.state,
         sink=args.sink,
@@ -246,5 +261,32 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    print(json.dumps(_open(args).stats(), indent=2, sort_keys=True))
+    outbox = _open(args)
+    stats = outbox.stats()
+    stats["rules"] = Feedback(outbox.store).precision()
+    print(json.dumps(stats, indent=2, sort_keys=True))
+    return 0
+
+
+def _print_unreviewed(outbox: Queries, args: argparse.Namespace) -> int:
+    rows = Feedback(outbox.store).unreviewed(args.limit)
+    for row in rows:
+        if args.json:
+            print(json.dumps(row, sort_keys=True))
+        else:
+            print(f"{row['event_id']}  {_iso(row['created_ts'])}  {row['rule_id']}  {row['event_type']}")
+    if not args.json:
+        print(f"{len(rows)} unreviewed event(s)", file=sys.stderr)
+    return 0
+
+
+def _cmd_review(args: argparse.Namespace) -> int:
+    outbox = _open(args)
+    event_id = _resolve_id(outbox, args.event_id)
+    try:
+        record = Feedback(outbox.store).review(event_id, args.verdict, args.by)
+    except ReviewError as exc:
+        raise StreamerError(str(exc)) from None
+    print(f"{event_id}: {args.verdict}, sent as operator_feedback {record.event_id}; a running "
+          f"streamer delivers it within seconds, else the next run")
     return 0

@@ -27,25 +27,8 @@ class Deliveries:
 
     def add(self, record: EventRecord, sinks: Iterable[str]) -> None:
         """Commit an event, its images and a pending delivery per sink, atomically."""
-        now = time.time()
-        sinks = list(sinks)
         with self._store.transaction() as conn:
-            conn.execute(
-                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?)",
-                (record.event_id, record.created_ts or now, record.rule_id,
-                 json.dumps(record.payload, separators=(",", ":"))),
-            )
-            conn.executemany(
-                "INSERT INTO images (event_id, idx, jpeg) VALUES (?, ?, ?)",
-                [(record.event_id, i, sqlite3.Binary(jpeg)) for i, jpeg in enumerate(record.images)],
-            )
-            conn.executemany(
-                "INSERT INTO deliveries (event_id, sink, state, updated_ts) "
-                "VALUES (?, ?, 'pending', ?)",
-                [(record.event_id, sink, now) for sink in sinks],
-            )
-            for sink in sinks:
-                bump(conn, sink, "accepted")
+            insert_event(conn, record, sinks)
 
     def count(self, sinks: Iterable[str], name: str, n: int = 1) -> None:
         """Add ``n`` to a cumulative counter of each sink (``COUNTER_NAMES``)."""
@@ -178,3 +161,26 @@ class Deliveries:
         counts = self.counts()
         names = counts.keys() if sinks is None else sinks
         return sum(counts.get(name, {}).get("pending", 0) for name in names)
+
+
+def insert_event(conn: sqlite3.Connection, record: EventRecord, sinks: Iterable[str]) -> None:
+    """An event, its images and a pending delivery per sink, inside the caller's
+    transaction (so an operator's verdict and its feedback event commit together)."""
+    now = time.time()
+    sinks = list(sinks)
+    conn.execute(
+        f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?)",
+        (record.event_id, record.created_ts or now, record.rule_id,
+         json.dumps(record.payload, separators=(",", ":"))),
+    )
+    conn.executemany(
+        "INSERT INTO images (event_id, idx, jpeg) VALUES (?, ?, ?)",
+        [(record.event_id, i, sqlite3.Binary(jpeg)) for i, jpeg in enumerate(record.images)],
+    )
+    conn.executemany(
+        "INSERT INTO deliveries (event_id, sink, state, updated_ts) "
+        "VALUES (?, ?, 'pending', ?)",
+        [(record.event_id, sink, now) for sink in sinks],
+    )
+    for sink in sinks:
+        bump(conn, sink, "accepted")

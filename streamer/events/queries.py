@@ -30,6 +30,10 @@ class Queries:
     def path(self) -> Path:
         return self._store.path
 
+    @property
+    def store(self) -> Store:
+        return self._store
+
     def close(self) -> None:
         self._store.close()
 

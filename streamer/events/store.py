@@ -54,6 +54,24 @@ CREATE TABLE IF NOT EXISTS counters (
     value INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (sink, name)
 );
+-- Operator verdicts (issue 16): one row per click, the latest per event counts. The
+-- rule id is copied here so a rule's precision outlives its evicted events.
+CREATE TABLE IF NOT EXISTS verdicts (
+    event_id          TEXT NOT NULL,
+    rule_id           TEXT NOT NULL,
+    verdict           TEXT NOT NULL CHECK (verdict IN ('correct', 'incorrect', 'inconclusive')),
+    reviewer          TEXT,
+    feedback_event_id TEXT NOT NULL,
+    ts                REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS verdicts_by_event ON verdicts (event_id);
+-- Rules an operator silenced until a wall-clock time (frame time, as event timestamps).
+CREATE TABLE IF NOT EXISTS snoozes (
+    rule_id  TEXT PRIMARY KEY,
+    until_ts REAL NOT NULL,
+    by_name  TEXT,
+    set_ts   REAL NOT NULL
+);
 """
 
 COUNTER_NAMES = (

@@ -1,9 +1,11 @@
 """The monitor page: one self-contained HTML file (no build step, no external assets).
 
 The picture is the MJPEG stream; the state panels poll ``/api/status`` and
-``/api/events``. Rule state is shown generically (every scalar of a rule's state), so a
-new rule type appears without touching this page. A ``?token=`` in the page's URL is
-passed on to every request it makes.
+``/api/events``. Rule cards speak an operator's words ("2 people inside · last alert
+3 min ago · cooling down 12 s"); the raw state stays on ``/api/status``. Each event can be
+judged (Correct / Incorrect / Inconclusive) and each rule snoozed or woken: same-origin
+JSON POSTs (monitor/review.py). A ``?token=`` in the page's URL is passed on to every
+request it makes.
 """
 
 PAGE = """<!doctype html>
@@ -37,10 +39,20 @@ PAGE = """<!doctype html>
   .chip { display: inline-block; margin: .1rem .25rem .1rem 0; padding: 0 .4rem; border-radius: .3rem;
           background: #2a313a; font-size: .85rem; }
   .events { display: flex; flex-direction: column; gap: .5rem; }
-  .event { display: flex; gap: .6rem; align-items: center; }
+  .event { display: flex; gap: .6rem; align-items: flex-start; }
   .event img { width: 96px; height: auto; border-radius: .25rem; flex: none; }
   .event .what { font-weight: 600; } .event .when { color: var(--muted); font-size: .8rem; }
   .error { color: var(--bad); }
+  .say { display: block; margin: .15rem 0; }
+  .actions { display: flex; flex-wrap: wrap; gap: .3rem; margin-top: .25rem; }
+  button { font: inherit; font-size: .85rem; padding: .3rem .6rem; border-radius: .3rem; border: 1px solid #3a434e;
+           background: #2a313a; color: var(--text); min-height: 2rem; cursor: pointer; }
+  button[aria-pressed="true"] { background: var(--accent); color: #000; border-color: var(--accent); }
+  .snoozed { color: var(--warn); font-weight: 600; }
+  #who { font: inherit; padding: .2rem .4rem; border-radius: .3rem; border: 1px solid #3a434e;
+         background: #111418; color: var(--text); width: 11rem; max-width: 100%; }
+  #note { color: var(--warn); }
+  .event .verdict { color: var(--muted); font-size: .8rem; }
   @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; } }
 </style>
 </head>
@@ -50,6 +62,8 @@ PAGE = """<!doctype html>
   <span id="health" class="badge">connecting</span>
   <span id="rates"></span>
   <span id="degraded" class="badge offline" hidden>outbox not writable: events at risk</span>
+  <input id="who" placeholder="Your name (optional)" aria-label="your name, kept with reviews and snoozes" maxlength="80">
+  <span id="note" role="status"></span>
 </header>
 <main>
   <div id="view"><img id="live" alt="live view"></div>
@@ -97,17 +111,7 @@ async function refreshStatus() {
         : "in " + fmt(camera.next_attempt_in_s) + " s · " + camera.next_attempt_at]);
     }
     kv(el("camera"), cameraRows);
-    const rules = el("rules"); rules.replaceChildren();
-    for (const [id, state] of Object.entries(status.rules || {})) {
-      const row = document.createElement("div"); row.className = "rule"; row.dataset.rule = id;
-      const name = document.createElement("strong"); name.append(text(id + " "));
-      row.append(name);
-      for (const [key, value] of Object.entries(state)) {
-        const chip = document.createElement("span"); chip.className = "chip";
-        chip.append(text(key + ": " + fmt(value))); row.append(chip);
-      }
-      rules.append(row);
-    }
+    showRules(status.rules || {}, status.review || {});
     const events = status.events || {};
     el("degraded").hidden = !events.degraded;
     const pairs = [["accepted", events.accepted_total], ["dropped", events.dropped_total]];
@@ -128,6 +132,78 @@ async function refreshStatus() {
     el("health").textContent = "monitor unreachable"; el("health").className = "badge offline";
   }
 }
+// --- rules in words, with snooze and wake ------------------------------------------
+const who = el("who");
+who.value = localStorage.getItem("streamer-who") || "";
+who.addEventListener("change", () => localStorage.setItem("streamer-who", who.value.trim()));
+function say(message) { el("note").textContent = message; }
+async function post(path, body) {
+  try {
+    const response = await fetch(withToken(path), {method: "POST", headers: {"Content-Type": "application/json"},
+      body: JSON.stringify({...body, by: who.value.trim() || null})});
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) { say("not done: " + (answer.error || response.status)); return null; }
+    say(""); return answer;
+  } catch (error) { say("not done: the monitor is unreachable"); return null; }
+}
+const plural = (n, one, many) => n + " " + (n === 1 ? one : many);
+const title = (id) => { const words = id.replace(/[-_]+/g, " ").trim(); return words.charAt(0).toUpperCase() + words.slice(1); };
+function ago(s) { return s < 5 ? "just now" : duration(s) + " ago"; }
+function ruleWords(id, state, review) {
+  const parts = [title(id)];
+  if (state.type === "zone") parts.push(plural(state.inside || 0, "person", "people") + " inside");
+  else if (state.type === "count") parts.push(plural(state.count || 0, "object", "objects") + " counted");
+  else if (state.type === "line") parts.push((state.in || 0) + " crossed in · " + (state.out || 0) + " out");
+  else if (state.type === "loiter") {
+    const longest = Math.max(0, ...Object.values(state.dwell_s || {}).map(Number));
+    parts.push(longest > 0 ? "longest stay " + duration(longest) : "nobody lingering");
+  } else if (state.type === "missing_ppe" && state.indeterminate) parts.push(plural(state.indeterminate, "person", "people") + " unclear");
+  const age = (review.last_alert_age_s || {})[id];
+  parts.push(age === undefined ? "no alert yet" : "last alert " + ago(age));
+  const cooling = Math.max(0, ...Object.values(state.cooldowns_s || {}).map(Number));
+  if (cooling > 0) parts.push("cooling down " + Math.ceil(cooling) + " s");
+  if (state.active === false) parts.push("off (outside its hours)");
+  parts.push(plural(state.fired_total || 0, "alert", "alerts") + " this run");
+  const judged = (review.precision || {})[id];
+  if (judged && judged.reviewed) {
+    parts.push((judged.precision === null ? "no decisive review" : Math.round(judged.precision * 100) + "% correct")
+      + " of " + plural(judged.reviewed, "review", "reviews"));
+  }
+  return parts.join(" · ");
+}
+function button(label, onClick, pressed) {
+  const b = document.createElement("button"); b.type = "button"; b.append(text(label));
+  if (pressed !== undefined) b.setAttribute("aria-pressed", String(pressed));
+  b.addEventListener("click", onClick); return b;
+}
+const ruleRows = {};
+function showRules(rules, review) {
+  const box = el("rules");
+  for (const id of Object.keys(ruleRows)) if (!(id in rules)) { ruleRows[id].remove(); delete ruleRows[id]; }
+  for (const [id, state] of Object.entries(rules)) {
+    let row = ruleRows[id];
+    if (!row) {
+      row = document.createElement("div"); row.className = "rule"; row.dataset.rule = id;
+      row.innerHTML = '<span class="say"></span><span class="say snoozed"></span><div class="actions"></div>';
+      box.append(row); ruleRows[id] = row;
+    }
+    row.children[0].textContent = ruleWords(id, state, review);
+    const snooze = (review.snoozes || {})[id];
+    row.children[1].textContent = snooze ? "Snoozed" + (snooze.by ? " by " + snooze.by : "") + " until " +
+      new Date(snooze.until).toLocaleTimeString() + " (" + duration(snooze.remaining_s) + " left · " +
+      plural((review.hidden_by_snooze || {})[id] || 0, "alert", "alerts") + " held back)" : "";
+    const shift = (review.shift_end || {})[id];
+    const controls = snooze ? "wake" : "snooze" + (shift || "");
+    const actions = row.children[2];
+    if (actions.dataset.controls === controls) continue;  // keep buttons steady under the finger
+    actions.dataset.controls = controls; actions.replaceChildren();
+    const act = (path, body) => async () => { if (await post("/api/rules/" + encodeURIComponent(id) + path, body)) refreshStatus(); };
+    if (snooze) { actions.append(button("Wake now", act("/wake", {}))); continue; }
+    actions.append(button("Snooze 15 min", act("/snooze", {for: "15m"})), button("Snooze 1 h", act("/snooze", {for: "1h"})),
+      shift ? button("Snooze to end of shift (" + new Date(shift).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + ")", act("/snooze", {for: "shift"}))
+            : button("Snooze 8 h", act("/snooze", {for: "8h"})));
+  }
+}
 function backlogText(counts) {
   // Only a real backlog is worth a line: its oldest event's age and when it should be gone.
   if (!counts.backlog || counts.backlog_age_s == null || counts.backlog_age_s < 10) return "";
@@ -144,7 +220,7 @@ async function refreshEvents() {
   try {
     const response = await fetch(withToken("/api/events?limit=12"));
     const events = await response.json();
-    const key = events.map((e) => e.eventId).join(",");
+    const key = events.map((e) => e.eventId + ":" + e.verdict).join(",");
     if (key === shownEvents) return;
     shownEvents = key;
     const list = el("events"); list.replaceChildren();
@@ -156,7 +232,17 @@ async function refreshEvents() {
       const what = document.createElement("div"); what.className = "what"; what.append(text(event.description));
       const when = document.createElement("div"); when.className = "when";
       when.append(text(event.timestamp + " · " + event.rule_id + " · " + event.delivery));
-      body.append(what, when); row.append(image, body); list.append(row);
+      const verdict = document.createElement("div"); verdict.className = "verdict";
+      verdict.append(text(event.verdict ? "Reviewed: " + event.verdict : "Not reviewed yet"));
+      const actions = document.createElement("div"); actions.className = "actions";
+      for (const choice of ["correct", "incorrect", "inconclusive"]) {
+        actions.append(button(choice.charAt(0).toUpperCase() + choice.slice(1), async () => {
+          if (await post("/api/events/" + encodeURIComponent(event.eventId) + "/review", {verdict: choice})) {
+            shownEvents = ""; refreshEvents(); refreshStatus();
+          }
+        }, event.verdict === choice));
+      }
+      body.append(what, when, verdict, actions); row.append(image, body); list.append(row);
     }
   } catch (error) { /* the status panel already shows the monitor is unreachable */ }
 }

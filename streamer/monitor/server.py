@@ -43,6 +43,7 @@ from streamer.errors import ConfigError, StreamerError
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
+from streamer.monitor.review import ReviewDesk, review_routes
 
 log = logging.getLogger("streamer.monitor")
 
@@ -59,6 +60,7 @@ class MonitorFeed:
         events: the latest ``limit`` events, newest first (JSON-friendly).
         event_image: an event's snapshot JPEG by event id, or ``None``.
         metrics: the Prometheus registry.
+        review: the operator's writes (review, snooze, wake); None: a read-only monitor.
     """
 
     live: LiveView
@@ -66,6 +68,7 @@ class MonitorFeed:
     events: Callable[[int], list[dict[str, Any]]]
     event_image: Callable[[str], bytes | None]
     metrics: Metrics
+    review: ReviewDesk | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,7 @@ def build_app(
             Route("/snapshot.jpg", snapshot),
             Route("/stream.mjpg", stream),
             Route("/metrics", metrics),
+            *(review_routes(feed.review) if feed.review is not None else []),
         ],
         middleware=middleware,
     )

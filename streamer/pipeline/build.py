@@ -19,6 +19,7 @@ from streamer.detect.multi import DetectorSet
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
 from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
+from streamer.monitor.review import PrecisionCollector, ReviewDesk, wall_now
 from streamer.pipeline.camera import CameraStage
 from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
@@ -79,16 +80,49 @@ def build_pipeline(
                     getattr(sink_config, "upload_input_image", False) for sink_config in config.sinks
                 ),
             )
+        review: ReviewDesk | None = None
+        if delivery is not None:
+            review = _review_desk(config, delivery, step)
+            step.snoozes = review.book
         camera = CameraStage(
             source or Capture(config.camera, stop), config.camera, secrets, lambda: summary.frames
         )
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
+        if review is not None:
+            stages.append(_ReviewStatus(review))
+            metrics.registry.register(PrecisionCollector(lambda: assemble_status(stages)))
         pipeline = Pipeline(
             config, options, stop, report, summary=summary, camera=camera, step=step,
             events=events, delivery=delivery, metrics=metrics, stages=stages, secrets=secrets,
+            review=review,
         )
         undo.pop_all()
     return pipeline
+
+
+def _review_desk(config: Config, delivery: Delivery, step: FrameStep) -> ReviewDesk:
+    """Operators' verdicts and snoozes (issue 16): stored in the outbox, snoozes timed by
+    the newest frame's wall clock, shift ends from the rules as the current scene has them."""
+
+    def schedules() -> dict[str, object]:
+        rules = (step.scene.config if step.scene is not None else config).rules
+        return {rule.id: getattr(rule, "schedule", None) for rule in rules}
+
+    return ReviewDesk(
+        delivery.outbox.store, delivery.sink_names, config.device_id, config.camera.id,
+        frame_now=wall_now(lambda: step.last_wall_ts), schedules=schedules,  # type: ignore[arg-type]
+        wake_senders=delivery.wake,
+    )
+
+
+class _ReviewStatus:
+    """``/api/status``'s ``review``: precision per rule, live snoozes, alerts held back."""
+
+    def __init__(self, desk: ReviewDesk) -> None:
+        self._desk = desk
+
+    def status(self) -> dict[str, object]:
+        return {"review": self._desk.status()}
 
 
 def _close_clients(clients: list[httpx.Client]) -> None:

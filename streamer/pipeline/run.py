@@ -18,6 +18,7 @@ from streamer.config.models import Config, JsonlSinkConfig
 from streamer.config.watch import ConfigWatcher
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_status
+from streamer.monitor.review import ReviewDesk
 from streamer.pipeline.camera import CameraStage
 from streamer.pipeline.delivery import Delivery
 from streamer.pipeline.events import EventsStage
@@ -53,7 +54,9 @@ class Pipeline:
         metrics: Metrics,
         stages: Sequence[HasStatus],
         secrets: Sequence[str],
+        review: ReviewDesk | None = None,
     ) -> None:
+        self.review = review  # operators' verdicts and snoozes; None without an outbox
         self.config = config
         self.options = options
         self.stop = stop
@@ -227,9 +230,10 @@ class Pipeline:
         feed = MonitorFeed(
             live=live,
             status=self.status,
-            events=self.events.recent,
+            events=self.review.with_verdicts(self.events.recent) if self.review else self.events.recent,
             event_image=self.events.image,
             metrics=self.metrics,
+            review=self.review,
         )
         try:
             monitor = Monitor(

@@ -23,6 +23,7 @@ from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state
 from streamer.rules.base import RuleEvent
+from streamer.rules.snooze import SnoozeBook
 from streamer.source import Frame
 from streamer.track import Tracker
 
@@ -47,6 +48,8 @@ class FrameStep:
         self._tracker: Tracker | None = None
         self.video: cv2.VideoWriter | None = None
         self.recorder: IO[str] | None = None
+        self.snoozes: SnoozeBook | None = None  # operators' snoozes (issue 16)
+        self.last_wall_ts: float | None = None  # the newest frame's wall time
 
     def begin(self, width: int, height: int, fps: float) -> None:
         """The camera's size and rate are known: build the tracker and the scene."""
@@ -64,8 +67,12 @@ class FrameStep:
             self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
         tracked = tracker.update(frame.t_s, dets)
         fired: list[RuleEvent] = []
+        self.last_wall_ts = frame.wall_ts
         for rule in scene.rules:
-            for event in rule.update(frame.t_s, tracked, frame.wall_ts):
+            events = rule.update(frame.t_s, tracked, frame.wall_ts)
+            if self.snoozes is not None:  # a snoozed rule's events go nowhere (counted)
+                events = self.snoozes.filter(events, frame.wall_ts)
+            for event in events:
                 self._events.submit(event, frame)
                 fired.append(event)
         if self.video is not None:
