@@ -96,7 +96,10 @@ class Child:
         raise AssertionError(f"{what} did not happen; stderr:\n{''.join(self.stderr)}")
 
     def finish(self) -> str:
-        stdout, _ = self.process.communicate(timeout=120)
+        # Not communicate(): it would read stderr too, racing the reader thread for it.
+        self.process.wait(timeout=120)
+        assert self.process.stdout is not None
+        stdout = self.process.stdout.read()
         self._reader.join(5)
         assert self.process.returncode == 0, "".join(self.stderr)
         return stdout

@@ -98,7 +98,11 @@ def test_endpoints_of_a_running_pipeline(tmp_path: Path) -> None:
         assert cv2.imdecode(np.frombuffer(snapshot.content, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
         assert client.get("/events/nope/snapshot.jpg").status_code == 404
 
-        status = client.get("/api/status").json()
+        # The rules' state is copied on the frame loop a few times a second, and the JSONL
+        # sink delivers on its own thread: wait until both caught up with the event.
+        status = wait_for(lambda: (s := client.get("/api/status").json())["rules"]["lane-intrusion"]
+                          ["fired_total"] == 1 and s["sinks"]["jsonl"]["delivered"] == 1 and s,
+                          10, "the rule's state and the JSONL sink showing the event")
         camera = status["camera"]
         assert camera["id"] == "dock-3" and camera["state"] == "live"
         assert camera["frames_total"] > 10 and camera["frames_dropped_total"] == 0
