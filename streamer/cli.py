@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | validate``.
+"""Command line: ``streamer run | demo | validate | replay | optimize``.
 
 User errors (:class:`StreamerError`) print one ``error:`` line and exit non-zero without
 a traceback; ``validate`` exits 0 for a good file and 2 for a bad one.
@@ -129,6 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     from streamer.events.commands import add_events_commands
 
     add_events_commands(commands)
+    from streamer.optimize import add_optimize_command
+
+    add_optimize_command(commands)
     return parser
 
 
