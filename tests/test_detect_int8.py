@@ -44,8 +44,9 @@ def test_head_is_found_from_the_graph_not_from_names(tmp_path: Path) -> None:
     # decode, sigmoid, concat, the DFL softmax and its fixed conv, and the two last convs
     assert {"/head/Concat_1", "/head/Sigmoid", "/head/dfl/Softmax", "/head/dfl/Conv",
             "/box/Conv", "/cls/Conv"} <= head
-    # the body (feature convs and their activations) is quantized
-    assert not head & {"/b0/Conv", "/b1/Conv", "/b2/Conv", "/b2/Mul"}
+    # the stem conv reading the raw image stays float; the body between is quantized
+    assert {"/b0/Conv", "/b0/Sig", "/b0/Mul"} <= head
+    assert not head & {"/b1/Conv", "/b2/Conv", "/b2/Mul"}
 
 
 def test_second_start_reuses_the_cache(tmp_path: Path, cache: Path,

@@ -40,13 +40,14 @@ from streamer.errors import ModelError
 
 log = logging.getLogger("streamer.detect.int8")
 
-RECIPE_VERSION = "1"  # bump when the recipe changes: old cache entries are then ignored
+RECIPE_VERSION = "2"  # bump when the recipe changes: old cache entries are then ignored
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 MATCH_IOU = 0.5
 # Walking back from the outputs passes through a Conv fed by one of these (YOLO's DFL
 # integrates a softmax over distance bins with a fixed 1x1 conv: post-processing, not features).
 PASS_THROUGH_CONV_INPUTS = {"Softmax"}
 LIVE_READ_TIMEOUT_S = 30.0
+HISTOGRAM_FRAMES = 12  # Entropy/Percentile: calibration frames kept in memory at once
 
 Progress = Callable[[str], None]
 # raw output [4+nc, N] -> (xyxy, scores, class ids) above a threshold, after NMS
@@ -82,7 +83,29 @@ def head_nodes(model: Any) -> list[str]:
             )
 
         head = _walk_back(model, stop=feature_conv)
-    return head
+    return head + [name for name in stem_nodes(model) if name not in head]
+
+
+def stem_nodes(model: Any) -> list[str]:
+    """The Conv(s) reading the raw image and their activation, up to the next Conv: kept
+    float too (measured on the person model: recall of fp32's boxes 0.897 -> 0.928 at the
+    same count, for ~7 % of int8's speed)."""
+    readers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    initializers = {init.name for init in model.graph.initializer}
+    stem: dict[str, None] = {}
+    stack = [node for graph_input in model.graph.input if graph_input.name not in initializers
+             for node in readers.get(graph_input.name, []) if node.op_type == "Conv"]
+    while stack:
+        node = stack.pop()
+        if node.name in stem or not node.name:
+            continue
+        stem[node.name] = None
+        stack.extend(reader for out in node.output for reader in readers.get(out, [])
+                     if reader.op_type != "Conv")
+    return list(stem)
 
 
 def _walk_back(model: Any, stop: Callable[[str, Any], bool]) -> list[str]:
@@ -534,6 +557,10 @@ def _try_method(request: Int8Request, method: str, number: int, calib: list[np.n
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     started = time.perf_counter()
+    if method != "minmax":
+        # Histogram calibrators hold every intermediate tensor of every frame at once
+        # (a YOLOv8s at 640: hundreds of MB a frame; 48 frames got the process killed).
+        calib = calib[:: max(1, -(-len(calib) // HISTOGRAM_FRAMES))]
     progress(f"model {request.model_id!r}: int8 calibration {number}/{len(request.methods)} "
              f"({METHODS[method]}) on {len(calib)} frames, {len(exclude)} head nodes kept float")
     out = target.with_name(f"{target.stem}.{method}.onnx")

@@ -79,8 +79,10 @@ class OnnxModelConfig(ModelBase):
         "a quarter choose int8's threshold, a quarter judge parity)."
     )
     calibration_methods: list[Literal["minmax", "entropy", "percentile"]] = Field(
-        default_factory=lambda: ["minmax", "entropy", "percentile"], min_length=1,
-        description="int8: calibration methods tried; the best parity is kept."
+        default_factory=lambda: ["minmax"], min_length=1,
+        description="int8: calibration methods tried, the best parity kept (entropy and "
+        "percentile hold every activation of their frames in memory: at most 12 frames, "
+        "minutes each on a small CPU)."
     )
     int8_min_recall: float = Field(
         0.97, ge=0, le=1, description="int8: least share of fp32's boxes it must find "
