@@ -76,7 +76,7 @@ class OnnxModelConfig(ModelBase):
     )
     calibration_frames: int = Field(
         96, ge=8, le=2000, description="int8: frames read for calibration (half calibrate, "
-        "a quarter choose int8's threshold, a quarter judge parity)."
+        "three quarters choose int8's threshold, the last quarter judges parity)."
     )
     calibration_methods: list[Literal["minmax", "entropy", "percentile"]] = Field(
         default_factory=lambda: ["minmax"], min_length=1,
