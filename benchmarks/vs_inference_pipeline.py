@@ -13,7 +13,11 @@ onnxruntime's default intra-op threads (one per core): inference 0.59.1 has no t
 setting, so streamer keeps the default too (--threads changes streamer's only, and says
 so). The model is placed in inference's local cache, so nothing goes to the network.
 
-    python benchmarks/vs_inference_pipeline.py [--frames 250] [--repeats 2]
+    python benchmarks/vs_inference_pipeline.py [--frames 250] [--repeats 2] [--precision int8]
+
+``--precision int8``: streamer runs the int8 copy calibrated on the same video (made before
+the timed passes if not cached); each pass also times streamer fp32, and the run ends with
+int8's parity against fp32 on every benchmark frame (recall, precision, count, IoU).
 
 Target: streamer / InferencePipeline >= 1.0; aim 1.3. Needs ``pip install -e '.[roboflow]'``.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import statistics
@@ -75,7 +80,8 @@ def inference_pipeline_fps(video: Path, frames: int) -> tuple[float, int]:
     return frames / (done_at - started), seen
 
 
-def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, int]:
+def streamer_fps(out: Path, frames: int, threads: int | None,
+                 int8: dict[str, object] | None = None) -> tuple[float, int]:
     from streamer.config.models import OnnxModelConfig
     from streamer.demo import demo_config
     from streamer.pipeline import RunOptions, build_pipeline
@@ -84,7 +90,7 @@ def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, in
     model = config.models[0]
     assert isinstance(model, OnnxModelConfig)
     config = config.model_copy(update={
-        "models": [model.model_copy(update={"threads": threads})],
+        "models": [model.model_copy(update={"threads": threads, **(int8 or {})})],
         "monitor": config.monitor.model_copy(update={"enabled": False}),
     })
     summary = build_pipeline(
@@ -94,11 +100,44 @@ def streamer_fps(out: Path, frames: int, threads: int | None) -> tuple[float, in
     return summary.fps, summary.events_accepted
 
 
+def print_parity(base: object, int8: object, frames: list) -> None:
+    """int8's detections against fp32's on every benchmark frame (the calibration and
+    tuning frames included; the held-out-only figures are in `streamer optimize`)."""
+    from streamer.detect.int8 import parity
+    from streamer.detect.onnx import OnnxDetector
+
+    fp32 = OnnxDetector(base.model_copy(update={"precision": "fp32"}))  # type: ignore[attr-defined]
+    boxes: dict[str, list] = {"fp32": [], "int8": []}
+    for frame in frames:
+        for name, detector in (("fp32", fp32), ("int8", int8)):
+            dets = detector.detect(frame)  # type: ignore[attr-defined]
+            boxes[name].append((dets.xyxy, dets.confidence, dets.class_id))
+    fp32.close()
+    figures = parity(boxes["fp32"], boxes["int8"], fp32.class_names)
+    print(f"parity int8 vs fp32 on {len(frames)} frames: fp32 {figures['fp32_boxes']} boxes, "
+          f"int8 {figures['int8_boxes']} (count {figures['count_ratio']:.3f}x), recall "
+          f"{figures['recall']:.3f}, precision {figures['precision']:.3f}, mean IoU "
+          f"{figures['mean_iou']:.3f}")
+    for name, row in figures["per_class"].items():
+        print(f"  {name}: fp32 {row['fp32_boxes']}, int8 {row['int8_boxes']}, recall "
+              f"{row['recall']:.3f}, precision {row['precision']:.3f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=250, help="bikes.mp4 has 250")
     parser.add_argument("--repeats", type=int, default=3, help="passes of each kind")
+    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32",
+                        help="streamer's model precision (int8: calibrated on the video)")
+    parser.add_argument("--methods", default="minmax",
+                        help="int8 calibration methods, comma-separated (entropy and "
+                        "percentile each took > 5 min on the loaded 2-core machine)")
+    parser.add_argument("--force", action="store_true",
+                        help="int8: time it even below its parity thresholds")
+    parser.add_argument("--calibration-frames", type=int, default=160,
+                        help="int8: frames read from the video (1/2 calibrate, 1/4 tune the "
+                        "threshold, 1/4 judge)")
     parser.add_argument("--threads", type=int, default=None,
                         help="streamer's onnxruntime threads (default: onnxruntime's, as "
                         "inference uses)")
@@ -125,9 +164,21 @@ def main() -> int:
     warnings.simplefilter("ignore")
 
     memory = load_frames(video, args.frames)
-    detector = OnnxDetector(OnnxModelConfig(
+    # The same int8 settings for every detector here: they key the cached copy.
+    int8 = {"precision": "int8", "calibration": video,
+            "calibration_frames": args.calibration_frames,
+            "calibration_methods": args.methods.split(","),
+            **({"int8_min_recall": 0.0, "int8_max_count_error": 1.0} if args.force else {}),
+            } if args.precision == "int8" else None
+    base = OnnxModelConfig(
         kind="onnx", id="people", path=weights, confidence=0.5,
-        class_map={"Normal": "person", "Fall": "person"}, threads=args.threads))
+        class_map={"Normal": "person", "Fall": "person"}, threads=args.threads)
+    # Built before any timing: with int8 this makes (or reuses) the cached int8 copy.
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    detector = OnnxDetector(base.model_copy(update=int8 or {}))
+    logging.getLogger().setLevel(logging.WARNING)
+    if args.precision == "int8" and detector.precision != "int8":
+        print("int8 kept off by its parity check (see the log); timing fp32 instead")
     print(f"machine: {os.cpu_count()} cores, no GPU; python {sys.version.split()[0]}; "
           f"inference {version('inference')}; video {video.name}, {len(memory)} frames; "
           f"onnxruntime threads: {args.threads or 'default (one per core)'} for streamer, "
@@ -135,17 +186,24 @@ def main() -> int:
     if args.threads is not None:
         print("warning: --threads applies to streamer only; inference 0.59.1 cannot set it")
 
-    theirs, ours, model = [], [], []
+    theirs, ours, model, ours_fp32 = [], [], [], []
     try:
         for attempt in range(args.repeats):
             fps, seen = inference_pipeline_fps(video, len(memory))
             theirs.append(fps)
-            fps_ours, events = streamer_fps(workdir / f"run{attempt}", len(memory), args.threads)
+            fps_ours, events = streamer_fps(
+                workdir / f"run{attempt}", len(memory), args.threads, int8)
             ours.append(fps_ours)
+            if args.precision == "int8":
+                ours_fp32.append(streamer_fps(
+                    workdir / f"fp32-{attempt}", len(memory), args.threads)[0])
+                print(f"pass {attempt + 1}: streamer fp32 {ours_fp32[-1]:.2f} fps", flush=True)
             model.append(model_only_fps(detector, memory))
             print(f"pass {attempt + 1}: InferencePipeline {theirs[-1]:.2f} fps, "
-                  f"streamer {ours[-1]:.2f} fps ({events} events), "
+                  f"streamer {args.precision} {ours[-1]:.2f} fps ({events} events), "
                   f"model-only {model[-1]:.2f} fps", flush=True)
+        if args.precision == "int8":
+            print_parity(base, detector, memory)
     finally:
         detector.close()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -157,7 +215,12 @@ def main() -> int:
     ratio = statistics.median(ratios)
     print(f"per-pass ratios: {', '.join(f'{r:.2f}' for r in ratios)}")
     print(f"InferencePipeline, no-op sink (median): {theirs_fps:.2f} fps")
-    print(f"streamer, tracking + rules + event sink (median): {ours_fps:.2f} fps")
+    print(f"streamer {args.precision}, tracking + rules + event sink (median): {ours_fps:.2f} fps")
+    if ours_fp32:
+        fp32_fps = statistics.median(ours_fp32)
+        fp32_ratios = [a / b for a, b in zip(ours_fp32, theirs)]
+        print(f"streamer fp32, same (median): {fp32_fps:.2f} fps; ratio to InferencePipeline "
+              f"{statistics.median(fp32_ratios):.3f}; int8 / fp32 {ours_fps / fp32_fps:.3f}")
     print(f"model-only, streamer's detector (median): {model_fps:.2f} fps  [ceiling here]")
     verdict = "aim met" if ratio >= 1.3 else "target met" if ratio >= 1.0 else "NOT met"
     print(f"ratio streamer / InferencePipeline (median of passes): {ratio:.3f}  "

@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | replay | validate | events``.
+"""Command line: ``streamer run | demo | replay | validate | optimize | events``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     from streamer.events.commands import add_events_commands
 
     add_events_commands(commands)
+    from streamer.optimize import add_optimize_command
+
+    add_optimize_command(commands)
     return parser
 
 

@@ -27,6 +27,7 @@ from pydantic import (
     SecretStr,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from streamer.health import EVENT_STATES
@@ -533,6 +534,15 @@ class ConfigBase(StreamerModel):
     sinks: list[SinkBase] = Field(default_factory=list)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+
+    @model_validator(mode="after")
+    def _models_know_the_camera(self) -> ConfigBase:
+        """A model that calibrates on the camera's frames (int8) learns its source here."""
+        for model in self.models:
+            adopt = getattr(model, "adopt_camera", None)
+            if adopt is not None:
+                adopt(self.camera.source)
+        return self
 
 
 def check_references(config: ConfigBase) -> list[tuple[Loc, str]]:

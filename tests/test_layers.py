@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("config sections", ("streamer.schema",)),
     ("stages", ("streamer.source", "streamer.detect", "streamer.track", "streamer.rules")),
     # `streamer events ...` subcommands: the CLI's code, kept beside the outbox it reads.
-    ("cli", ("streamer.cli", "streamer.__main__", "streamer.events.commands")),
+    ("cli", ("streamer.cli", "streamer.__main__", "streamer.events.commands",
+             "streamer.optimize")),
     ("events", ("streamer.events",)),
     ("sinks", ("streamer.sinks",)),
     ("registry", ("streamer.plugins", "streamer.config")),

@@ -20,9 +20,11 @@ import cv2
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
+from streamer.cache import cache_root
 from streamer.detect.base import filter_classes, make_detections
+from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build, time_sessions
 from streamer.errors import ModelError
 from streamer.schema import ModelBase
 from streamer.source.frame import Frame
@@ -62,6 +64,47 @@ class OnnxModelConfig(ModelBase):
         True, description="A float16 model on a CPU-only session runs converted to float32 "
         "(converted once, cached under the streamer cache): CPU kernels are float32."
     )
+
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32", description="int8: a copy quantized (static QDQ, head kept float) and "
+        "calibrated on this camera's frames, made once and cached; kept only when its "
+        "detections match fp32's (int8_min_recall, int8_max_count_error)."
+    )
+    calibration: Path | None = Field(
+        None, description="int8: a video or a folder of images to calibrate on; default: "
+        "the camera's source (a file: frames spread over it; live: its first frames)."
+    )
+    calibration_frames: int = Field(
+        96, ge=8, le=2000, description="int8: frames read for calibration (half calibrate, "
+        "three quarters choose int8's threshold, the last quarter judges parity)."
+    )
+    calibration_methods: list[Literal["minmax", "entropy", "percentile"]] = Field(
+        default_factory=lambda: ["minmax"], min_length=1,
+        description="int8: calibration methods tried, the best parity kept (entropy and "
+        "percentile hold every activation of their frames in memory: at most 12 frames, "
+        "minutes each on a small CPU)."
+    )
+    int8_min_recall: float = Field(
+        0.97, ge=0, le=1, description="int8: least share of fp32's boxes it must find "
+        "(IoU >= 0.5) on held-out frames, else fp32 runs."
+    )
+    int8_max_count_error: float = Field(
+        0.05, ge=0, le=1, description="int8: largest relative difference from fp32's box "
+        "count on held-out frames, else fp32 runs."
+    )
+    trt_fp16: bool = Field(
+        True, description="TensorRT: build fp16 engines (Jetson and recent NVIDIA cards)."
+    )
+    trt_cache_dir: Path | None = Field(
+        None, description="TensorRT: where built engines are kept; default: the streamer "
+        "cache's trt/ folder."
+    )
+    # The camera's source, set by the config (default calibration set); not a YAML key.
+    _camera_source: int | str | None = PrivateAttr(None)
+
+    def adopt_camera(self, source: int | str) -> None:
+        """Remember the camera's source: int8 calibrates on it unless `calibration` is set."""
+        self._camera_source = source
 
     def build(self) -> OnnxDetector:
         return OnnxDetector(self)
@@ -117,6 +160,49 @@ class OnnxDetector:
         self._output_name, num_classes = self._check_output()
         self.class_names: list[str] = self._resolve_names(num_classes)
         self._num_classes = num_classes
+        self.confidence: float = config.confidence
+        self.precision: str = "fp32"
+        if config.precision == "int8":
+            self._use_int8()
+
+    # --- int8 ---------------------------------------------------------------------------
+
+    def int8_request(self) -> Int8Request:
+        """What the int8 copy of this model is made from (the loaded float32 file)."""
+        source = self.config.calibration or self.config._camera_source
+        if source is None:
+            raise self._fail("precision: int8 needs `calibration: PATH` or a camera source")
+        return Int8Request(
+            model_id=self.model_id, model_path=self._float_path, calibration=source,
+            frames=self.config.calibration_frames,
+            methods=tuple(dict.fromkeys(self.config.calibration_methods)),
+            confidence=self.config.confidence, iou=self.config.iou,
+            input_size=self.input_size, threads=self.config.threads,
+        )
+
+    def int8_plan(self, rebuild: bool = False) -> Int8Plan:
+        """The cached int8 copy, calibrated first when missing (progress lines in the log)."""
+        return load_or_build(
+            self.int8_request(), self._decode, lambda image: self._preprocess(image)[0],
+            self.class_names, log.info, rebuild=rebuild,
+        )
+
+    def _use_int8(self) -> None:
+        """Swap in the int8 session when its parity holds; otherwise say why and stay fp32."""
+        if self._input_dtype != np.float32:
+            raise self._fail("precision: int8 needs a float32 model (or fp32_cache: true)")
+        plan = self.int8_plan()
+        reason = plan.verdict(self.config.int8_min_recall, self.config.int8_max_count_error)
+        if reason is not None:
+            log.warning("model %r: int8 kept off, running fp32: %s", self.model_id, reason)
+            return
+        self._session = self._new_session(plan.path, self._providers())
+        self.confidence = plan.confidence
+        self.precision = "int8"
+        log.info("model %r: running int8 %s (%s, threshold %.3f; %.2fx fp32's speed)%s",
+                 self.model_id, plan.path.name, plan.report["method"], self.confidence,
+                 plan.report["fp32_ms"] / max(plan.report["int8_ms"], 1e-9),
+                 "" if plan.calibrated_now else " from the cache")
 
     # --- loading ------------------------------------------------------------------------
 
@@ -152,6 +238,26 @@ class OnnxDetector:
             options.intra_op_num_threads = self.config.threads
         return options
 
+    def _new_session(self, path: Path, providers: list[str]) -> ort.InferenceSession:
+        """A session on ``path``; TensorRT gets its engine cache on disk (building an engine
+        takes minutes on a Jetson: once per model, input size and precision, not per start)."""
+        configured: list[str | tuple[str, dict[str, str]]] = list(providers)
+        if "TensorrtExecutionProvider" in providers:
+            engines = self.config.trt_cache_dir or cache_root() / "trt"
+            engines.mkdir(parents=True, exist_ok=True)
+            options = {
+                "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(engines),
+                "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(engines),
+                "trt_fp16_enable": str(self.config.trt_fp16),
+                # an int8 (QDQ) model carries its own scales: TensorRT reads them
+                "trt_int8_enable": str(self.config.precision == "int8"),
+            }
+            configured[providers.index("TensorrtExecutionProvider")] = (
+                "TensorrtExecutionProvider", options)
+        return ort.InferenceSession(
+            str(path), sess_options=self._session_options(), providers=configured
+        )
+
     def _open_session(self) -> ort.InferenceSession:
         if not self.path.exists():
             raise self._fail(f"no such file: {self.path}")
@@ -159,17 +265,19 @@ class OnnxDetector:
             raise self._fail(f"{self.path} is not a file")
         providers = self._providers()
         try:
-            session = ort.InferenceSession(
-                str(self.path), sess_options=self._session_options(), providers=providers
-            )
+            session = self._new_session(self.path, providers)
         except Exception as err:  # onnxruntime raises its own pybind types, not one base
             fp16_error: Exception | None = err
             session = None
         else:
             fp16_error = None
+        self._float_path = self.path
         if self.config.fp32_cache and providers == ["CPUExecutionProvider"]:
             fp32_path = self._fp32_copy(session, fp16_error)
             if fp32_path is not None:
+                self._float_path = fp32_path
+                if self.config.precision == "int8":  # int8 is made from the float32 copy
+                    return self._new_session(fp32_path, providers)
                 return self._pick_faster(session, fp32_path, providers)
         if session is None:
             assert fp16_error is not None
@@ -206,9 +314,7 @@ class OnnxDetector:
         """Keep whichever of the float16 model and its float32 copy runs faster here
         (CPU kernels are mostly float32: the float16 graph is full of casts, or lacks kernels)."""
         try:
-            fp32 = ort.InferenceSession(
-                str(fp32_path), sess_options=self._session_options(), providers=providers
-            )
+            fp32 = self._new_session(fp32_path, providers)
         except Exception as err:
             if fp16 is None:
                 raise self._fail(
@@ -226,7 +332,7 @@ class OnnxDetector:
         try:
             use_fp32 = bool(json.loads(choice_path.read_text())["use_fp32"])
         except (OSError, ValueError, KeyError, TypeError):
-            fp16_s, fp32_s = _time_sessions(fp16, fp32)
+            fp16_s, fp32_s = time_sessions(fp16, fp32)
             use_fp32 = fp32_s < fp16_s
             log.info("model %r: float16 %.0f ms, float32 copy %.0f ms per inference; using %s",
                      self.model_id, fp16_s * 1000, fp32_s * 1000,
@@ -369,7 +475,7 @@ class OnnxDetector:
         started = time.perf_counter()
         output = self._session.run([self._output_name], {self._input_name: blob})[0]
         self.last_inference_s = time.perf_counter() - started
-        boxes, scores, class_ids = self._decode(output[0])
+        boxes, scores, class_ids = self._decode(output[0], self.confidence)
         # Undo the letterbox: remove the padding, then the resize.
         boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad_x) / scale
         boxes[:, [1, 3]] = (boxes[:, [1, 3]] - pad_y) / scale
@@ -377,9 +483,7 @@ class OnnxDetector:
         boxes[:, [1, 3]] = np.clip(boxes[:, [1, 3]], 0, frame.height)
         names = [self.class_names[index] for index in class_ids]
         dets = make_detections(boxes, scores, names, self.model_id, class_ids=class_ids)
-        return filter_classes(
-            dets, self.config.class_map, self.config.classes, self.config.confidence
-        )
+        return filter_classes(dets, self.config.class_map, self.config.classes, self.confidence)
 
     def _preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
         """Letterbox into the input size (aspect kept, grey 114 borders, centred), as the
@@ -399,13 +503,16 @@ class OnnxDetector:
             blob = blob.astype(self._input_dtype)
         return blob, scale, float(pad_x), float(pad_y)
 
-    def _decode(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``[4+nc, N]`` → (xyxy in input pixels, score, class id) after class-aware NMS."""
+    def _decode(
+        self, raw: np.ndarray, confidence: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``[4+nc, N]`` → (xyxy in input pixels, score, class id) above ``confidence``
+        after class-aware NMS."""
         raw = raw.astype(np.float32, copy=False)
         class_scores = raw[4:]
         class_ids = class_scores.argmax(axis=0)
         scores = class_scores[class_ids, np.arange(class_scores.shape[1])]
-        keep = np.flatnonzero(scores >= self.config.confidence)
+        keep = np.flatnonzero(scores >= confidence)
         if len(keep) > MAX_CANDIDATES:
             keep = keep[np.argsort(-scores[keep])[:MAX_CANDIDATES]]
         if len(keep) == 0:
@@ -415,8 +522,7 @@ class OnnxDetector:
         xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
         chosen = np.asarray(
             cv2.dnn.NMSBoxesBatched(
-                xywh, scores, class_ids.astype(np.int32), self.config.confidence,
-                self.config.iou,
+                xywh, scores, class_ids.astype(np.int32), confidence, self.config.iou,
             ),
             dtype=int,
         ).reshape(-1)[:MAX_DETECTIONS]
@@ -428,27 +534,6 @@ class OnnxDetector:
     def close(self) -> None:
         """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
         self._session = None
-
-
-def _time_sessions(*sessions: ort.InferenceSession, rounds: int = 3) -> list[float]:
-    """Best seconds per inference of each session, interleaved so that a burst of load
-    from other processes hits both alike; the first run of each only warms it."""
-    feeds = []
-    for session in sessions:
-        spec = session.get_inputs()[0]
-        shape = [dim if isinstance(dim, int) and dim > 0 else DEFAULT_INPUT_SIZE
-                 for dim in spec.shape]
-        shape[0] = 1
-        dtype = np.float16 if spec.type == "tensor(float16)" else np.float32
-        feeds.append({spec.name: np.full(shape, 0.5, dtype=dtype)})
-        session.run(None, feeds[-1])
-    best = [float("inf")] * len(sessions)
-    for _ in range(rounds):
-        for index, session in enumerate(sessions):
-            started = time.perf_counter()
-            session.run(None, feeds[index])
-            best[index] = min(best[index], time.perf_counter() - started)
-    return best
 
 
 def _anchor_count(height: int, width: int) -> int:
