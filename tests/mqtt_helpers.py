@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 
 from conftest import require_program, wait_for
 
@@ -59,7 +58,7 @@ class TlsFiles:
 
 def make_tls_files(folder: Path, name: str = "test-ca") -> TlsFiles:
     """A throwaway CA, a server certificate for 127.0.0.1/localhost and a client one."""
-    pytest.importorskip("cryptography")
+    # cryptography is in the test extra: a missing one is an install error, not a skip.
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec

@@ -73,7 +73,7 @@ def test_camera_id_with_a_wildcard_cannot_fill_the_topic(tmp_path: Path) -> None
     config["camera"]["id"] = "dock#3"
     code, stderr, path = validate(tmp_path, config)
     assert code == 2
-    assert f"sinks[0].topic: stream_id 'dock#3' fills the topic: '#' is a wildcard" in stderr
+    assert "sinks[0].topic: stream_id 'dock#3' fills the topic: '#' is a wildcard" in stderr
 
 
 @pytest.mark.parametrize("host", ["broker.example.com", "127.example.com", "10.0.0.5"])
@@ -144,7 +144,6 @@ def subscribe(port: int, got: list[tuple[str, dict[str, Any]]]) -> Any:
 
 
 def test_tls_with_a_client_certificate_delivers_every_event(tmp_path: Path) -> None:
-    pytest.importorskip("paho.mqtt")
     tls = make_tls_files(tmp_path / "pki")
     tls_port, plain_port = free_port(), free_port()
     make_video(tmp_path / "clip.mp4", frames=40, fps=10.0)
@@ -171,7 +170,6 @@ def test_tls_with_a_client_certificate_delivers_every_event(tmp_path: Path) -> N
 
 
 def test_tls_broker_with_a_certificate_from_another_ca_is_retried_not_trusted(tmp_path: Path) -> None:
-    pytest.importorskip("paho.mqtt")
     from streamer.sinks.mqtt import MqttSink
 
     theirs = make_tls_files(tmp_path / "theirs", name="someone-else")
