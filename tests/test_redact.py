@@ -68,6 +68,17 @@ def test_the_config_secrets_are_registered_by_value() -> None:
     assert "hook-tok-42" not in text
 
 
+def test_a_short_webhook_path_is_no_secret_to_mask_everywhere() -> None:
+    """``/in`` is not a token: masking it by value would garble every "/in…" in the logs."""
+    config = parse_config(
+        "camera: {source: clip.mp4}\n" + BASE
+        + "sinks: [{type: webhook, url: 'https://hooks.example/in'}]\n"
+    )
+    secrets = config_secrets(config)
+    assert "/in" not in secrets
+    assert redact("reading /input/clip.mp4", secrets) == "reading /input/clip.mp4"
+
+
 def test_urls_in_text_that_leaves_the_box_become_the_camera_id() -> None:
     reason = "cannot open stream rtsp://***@cam-3:554/stream1?x=***: unreachable"
     assert replace_urls(reason, "camera dock-3") == "cannot open stream camera dock-3: unreachable"

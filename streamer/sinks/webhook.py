@@ -19,7 +19,6 @@ import hmac
 import re
 from dataclasses import replace
 from typing import Literal
-from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
@@ -84,9 +83,10 @@ class WebhookSinkConfig(SinkBase):
         return insecure_http("url", self.url, what, self.allow_insecure_http)
 
     def secrets(self) -> list[str]:
-        """Slack, Teams and Discord put the token in the URL's path."""
-        path = urlsplit(self.url).path
-        return ([path] if path.strip("/") else []) + list(url_credentials(self.url))
+        """Slack, Teams and Discord put the token in the URL's path: the URL, a path long
+        enough to be a token (not ``/hook``, which would mask every "/hook" in the logs),
+        and any credentials or query values in it."""
+        return [*url_secrets(self.url), *url_credentials(self.url)]
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
