@@ -67,13 +67,15 @@ class FrameQueue:
                     return False
 
     def end(self) -> None:
-        """The end marker always gets in: if the frame loop is gone or stopping, a waiting
-        frame makes room for it."""
+        """The end marker always gets in. A slow frame loop gets every frame first; only
+        once the run is stopping (nobody will read them) does a waiting frame make room."""
         while True:
             try:
                 self._queue.put(END, timeout=0.2)
                 return
             except queue.Full:
+                if not self._stop.is_set():
+                    continue
                 try:
                     self._queue.get_nowait()
                 except queue.Empty:
