@@ -165,10 +165,20 @@ class EventWriter:
         seconds (a write that hangs) has its outstanding events counted unstored too.
         """
         if not self._thread.is_alive():
+            # Ended before it was asked to (a bug in it): what it still held is named.
+            with self._lock:
+                outstanding = self.submitted_total - self.accepted_total - self.unstored_total
+                if outstanding > 0:
+                    self._count_unstored(outstanding, "the event writer stopped on an internal error")
             return True
         self._give_up_s = give_up_s
-        self._queue.put(_STOP)
-        self._thread.join(give_up_s + timeout)
+        deadline = time.monotonic() + give_up_s + timeout
+        try:
+            # Bounded: a write that hangs with the queue full must not hang the shutdown too.
+            self._queue.put(_STOP, timeout=give_up_s + timeout)
+        except queue.Full:
+            pass
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         if not self._thread.is_alive():
             return True
         with self._lock:
@@ -318,7 +328,8 @@ class EventWriter:
         touches the disk); ``streamer events stats`` in another process reads them."""
         for name, total in (("dropped", self.dropped_total), ("unstored", self.unstored_total)):
             delta = total - self._recorded[name]
-            if delta > 0:
+            # Negative after a shutdown gave up on events that were stored after all.
+            if delta:
                 try:
                     self._outbox.count(self._sinks, name, delta)
                     self._recorded[name] = total
