@@ -12,7 +12,10 @@ from streamer.errors import StreamerError
 
 def open_video(path: Path, fps: float, width: int, height: int) -> cv2.VideoWriter:
     """``--save-video``: an mp4 at the rate the frame loop sees frames."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StreamerError(f"--save-video: cannot write {path}: {exc}") from None
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise StreamerError(f"--save-video: cannot write a video to {path}")

@@ -202,8 +202,7 @@ class Pipeline:
         while not source.ready.wait(0.25):
             self._submit_health(None)
             if self.stop.is_set():
-                self.summary.ended_by = "a stop request"
-                return False
+                return False  # _shut_down names it a stop request and skips the drain
             waited_s = time.monotonic() - started
             if self.options.duration_s is not None and waited_s >= self.options.duration_s:
                 raise source.no_frame_error(waited_s)
