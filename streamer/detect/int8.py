@@ -36,6 +36,7 @@ import cv2
 import numpy as np
 
 from streamer.cache import cache_root
+from streamer.detect.fp16 import file_digest
 from streamer.errors import ModelError
 
 log = logging.getLogger("streamer.detect.int8")
@@ -234,17 +235,9 @@ def calibration_digest(source: int | str | Path) -> str:
     for file in files:
         digest.update(file.name.encode())
         try:
-            digest.update(file_sha256(file).encode())
+            digest.update(file_digest(file).encode())
         except OSError:
             digest.update(b"unreadable")
-    return digest.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -394,7 +387,7 @@ def cache_paths(request: Int8Request, cache_dir: Path | None = None) -> tuple[Pa
     source = request.calibration
     if not is_live(source) and not Path(source).exists():
         raise ModelError(f"{where}: no such file or folder: {source}")
-    key = request.key(file_sha256(request.model_path), calibration_digest(source))
+    key = request.key(file_digest(request.model_path), calibration_digest(source))
     folder = (cache_dir or cache_root()) / "int8"
     return folder / f"{key}.onnx", folder / f"{key}.json"
 
