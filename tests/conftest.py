@@ -14,9 +14,11 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -327,3 +329,37 @@ def noisy_jpeg(seed: int, size: int = 160) -> bytes:
     ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok
     return data.tobytes()
+
+
+@contextmanager
+def running(config_path: Path, start_s: float = 15.0, stop_s: float = 20.0,
+            **options: Any) -> Iterator[tuple[Runtime, str]]:
+    """A runtime on its own thread until the block ends; yields it and its monitor URL
+    (the monitor must be up within ``start_s``, the run over within ``stop_s`` of the stop)."""
+    stop = threading.Event()
+    settings = {"progress_s": 3600, "drain_s": 0, **options}
+    runtime = Runtime(load_config(config_path), RunOptions(**settings), stop=stop,
+                      report=lambda line: None)
+    thread = threading.Thread(target=runtime.run, daemon=True)
+    thread.start()
+    monitor = wait_for(lambda: runtime.monitor, start_s, "the monitor")
+    try:
+        yield runtime, monitor.url.rstrip("/")
+    finally:
+        stop.set()
+        thread.join(stop_s)
+        assert not thread.is_alive()
+
+
+@contextmanager
+def phone_page(playwright: Any, chromium: str) -> Iterator[Any]:
+    """A page in Debian's headless Chromium (``chromium``: its path) at a phone's size."""
+    browser = playwright.chromium.launch(
+        executable_path=chromium,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run"],
+    )
+    try:
+        yield browser.new_page(viewport={"width": 390, "height": 844})
+    finally:
+        browser.close()

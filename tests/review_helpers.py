@@ -1,19 +1,14 @@
-"""Shared by the review tests (issue 16): a two-rule scene with alerts every second, a
-runtime in a thread, and the monitor's writes as the page sends them."""
+"""Shared by the review tests (issue 16): a two-rule scene with alerts every second and
+the monitor's writes as the page sends them (the runtime in a thread is conftest's)."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from conftest import box, make_video, wait_for, write_config, write_replay
-from streamer.config import load_config
-from streamer.runtime import RunOptions, Runtime
+from conftest import box, make_video, write_config, write_replay
 
 TOKEN = "review-token-0123456789"
 API_KEY = "review-test-key"
@@ -66,23 +61,6 @@ def two_rule_config(
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "monitor": monitor,
     })
-
-
-@contextmanager
-def running(config_path: Path) -> Iterator[tuple[Runtime, str]]:
-    """A runtime on its own thread until the block ends; yields it and its monitor URL."""
-    stop = threading.Event()
-    runtime = Runtime(load_config(config_path), RunOptions(progress_s=3600, drain_s=5),
-                      stop=stop, report=lambda line: None)
-    thread = threading.Thread(target=runtime.run, daemon=True)
-    thread.start()
-    monitor = wait_for(lambda: runtime.monitor, 30, "the monitor")
-    try:
-        yield runtime, monitor.url.rstrip("/")
-    finally:
-        stop.set()
-        thread.join(30)
-        assert not thread.is_alive()
 
 
 def post(url: str, path: str, body: dict[str, Any], token: str | None = TOKEN,

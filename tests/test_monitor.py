@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,9 @@ import numpy as np
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import make_video, require_program, wait_for, walker, write_config, write_replay
+from conftest import (
+    make_video, phone_page, require_program, running, wait_for, walker, write_config, write_replay,
+)
 from streamer.config import load_config
 from streamer.config.loader import parse_config
 from streamer.errors import ConfigError
@@ -48,22 +48,6 @@ def scene_config(tmp_path: Path, frames: int, monitor: dict[str, Any]) -> Path:
         "outbox": {"path": str(tmp_path / "outbox.db")},
         "monitor": monitor,
     })
-
-
-@contextmanager
-def running(config_path: Path, **options: Any) -> Iterator[tuple[Runtime, str]]:
-    stop = threading.Event()
-    runtime = Runtime(load_config(config_path), RunOptions(progress_s=3600, drain_s=0, **options),
-                      stop=stop, report=lambda line: None)
-    thread = threading.Thread(target=runtime.run, daemon=True)
-    thread.start()
-    monitor = wait_for(lambda: runtime.monitor, 15, "the monitor")
-    try:
-        yield runtime, monitor.url.rstrip("/")
-    finally:
-        stop.set()
-        thread.join(20)
-        assert not thread.is_alive()
 
 
 
@@ -319,13 +303,7 @@ def test_demo_page_in_a_real_browser(tmp_path: Path) -> None:
         assert url, "the demo did not print its monitor URL"
         threading.Thread(target=demo.stderr.read, daemon=True).start()  # keep the pipe drained
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
-            )
-            try:
-                page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+            with phone_page(playwright, chromium) as page:
                 page.goto(url)
                 page.wait_for_selector("[data-event-id]", timeout=90000)  # the model at ~1 fps on a loaded machine
                 page.wait_for_function("document.getElementById('live').naturalWidth > 0", timeout=10000)
@@ -343,8 +321,6 @@ def test_demo_page_in_a_real_browser(tmp_path: Path) -> None:
                 # Phone-sized: nothing wider than the screen.
                 assert page.evaluate("document.documentElement.scrollWidth") <= 390
                 page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
-            finally:
-                browser.close()
     finally:
         demo.terminate()
         demo.wait(30)

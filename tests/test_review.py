@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import read_jsonl, run_cli, wait_for
-from review_helpers import API_KEY, TOKEN, get, post, running, two_rule_config
+from conftest import read_jsonl, run_cli, running, wait_for
+from review_helpers import API_KEY, TOKEN, get, post, two_rule_config
 from streamer.config import load_config
 from streamer.events.feedback import Feedback
 from streamer.events.outbox import Outbox
@@ -34,7 +34,7 @@ def _alerts(path: Path, rule: str) -> list[float]:
 def test_a_snooze_silences_only_its_rule_ends_by_itself_and_survives_a_restart(tmp_path: Path) -> None:
     events = tmp_path / "events.jsonl"
     config = two_rule_config(tmp_path, 400, [{"type": "jsonl", "path": str(events)}])
-    with running(config) as (runtime, url):
+    with running(config, start_s=30, stop_s=30, drain_s=5) as (runtime, url):
         wait_for(lambda: _alerts(events, "left-in") and _alerts(events, "right-in"), 30, "both rules firing")
         answer = post(url, "/api/rules/left-in/snooze", {"for": 4, "by": "Ana"})
         assert answer.status_code == 200, answer.text
@@ -51,7 +51,7 @@ def test_a_snooze_silences_only_its_rule_ends_by_itself_and_survives_a_restart(t
         # An hour now: it must outlive this run.
         assert post(url, "/api/rules/left-in/snooze", {"for": "1h"}).status_code == 200
 
-    with running(config) as (runtime, url):
+    with running(config, start_s=30, stop_s=30, drain_s=5) as (runtime, url):
         assert "left-in" in get(url, "/api/status")["review"]["snoozes"]
         wait_for(lambda: runtime.status()["events"].get("by_rule", {}).get("right-in", 0) >= 3, 30,
                  "right-in firing in the second run")
@@ -67,7 +67,7 @@ def test_writes_need_the_token_and_the_pages_own_origin(tmp_path: Path) -> None:
     # left-in works a shift that lasts all day (UTC): it ends at the next midnight.
     config = two_rule_config(tmp_path, 300, [{"type": "jsonl", "path": str(events)}],
                              schedule={"hours": ["00:00-24:00"], "timezone": "UTC"})
-    with running(config) as (runtime, url):
+    with running(config, start_s=30, stop_s=30, drain_s=5) as (runtime, url):
         event_id = wait_for(lambda: next((e["eventId"] for e in get(url, "/api/events")), None), 30, "an event")
         review = f"/api/events/{event_id}/review"
         refused = [

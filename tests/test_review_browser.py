@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_program, wait_for
-from review_helpers import API_KEY, TOKEN, get, running, two_rule_config
+from conftest import phone_page, require_program, running, wait_for
+from review_helpers import API_KEY, TOKEN, get, two_rule_config
 from vision_events_server import VisionEventsServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -24,14 +24,8 @@ def test_review_and_snooze_from_the_page(tmp_path: Path) -> None:
         sinks = [{"type": "vision_events", "api_url": server.url, "api_key": API_KEY,
                   "use_case": "site-safety", "timeout_s": 5}]
         config = two_rule_config(tmp_path, 600, sinks)
-        with running(config) as (runtime, url), sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=chromium,
-                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run"],
-            )
-            try:
-                page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+        with running(config, start_s=30, stop_s=30, drain_s=5) as (runtime, url), sync_playwright() as playwright:
+            with phone_page(playwright, chromium) as page:
                 page.goto(f"{url}/?token={TOKEN}")
                 page.fill("#who", "Ana")
                 page.locator("#who").dispatch_event("change")
@@ -80,5 +74,3 @@ def test_review_and_snooze_from_the_page(tmp_path: Path) -> None:
                 with server.lock:
                     records = [e["eventData"]["value"] for e in server.events.values() if e["eventType"] == "custom"]
                 assert any("left-in snoozed by Ana" in value for value in records)
-            finally:
-                browser.close()
