@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from streamer.redact import redact
+from streamer.redact import redact, url_secrets
 from streamer.events.delivery import SendOutcome
 
 # Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
@@ -200,9 +200,10 @@ def mask_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}/…"
 
 
-def url_secrets(url: str) -> tuple[str, ...]:
-    """Literal parts of a secret URL to mask everywhere: the URL and its path and query
-    (long enough to be a token, so that a short path such as ``/hook`` is left alone)."""
+def secret_url_parts(url: str) -> tuple[str, ...]:
+    """Literal parts of a URL that is itself a secret (a webhook's), to mask everywhere: the
+    URL, its path and query when long enough to be a token (a short path such as ``/hook``
+    is left alone), and any credentials or query values in it (:func:`url_secrets`)."""
     out = [url]
     try:
         parts = urlsplit(url)
@@ -211,6 +212,7 @@ def url_secrets(url: str) -> tuple[str, ...]:
     tail = parts.path + (f"?{parts.query}" if parts.query else "")
     if len(parts.path) >= 12:
         out += [tail, parts.path]
+    out += url_secrets(url)
     return tuple(dict.fromkeys(out))
 
 

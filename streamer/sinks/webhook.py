@@ -24,7 +24,6 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from streamer.events.record import EventRecord
-from streamer.redact import url_secrets as url_credentials
 from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, json_body
 from streamer.sinks.http import (
@@ -36,8 +35,8 @@ from streamer.sinks.http import (
     halts_batch,
     mask_url,
     outcome,
+    secret_url_parts,
     send_outcome,
-    url_secrets,
 )
 
 # --- config ---------------------------------------------------------------------------
@@ -86,7 +85,7 @@ class WebhookSinkConfig(SinkBase):
         """Slack, Teams and Discord put the token in the URL's path: the URL, a path long
         enough to be a token (not ``/hook``, which would mask every "/hook" in the logs),
         and any credentials or query values in it."""
-        return [*url_secrets(self.url), *url_credentials(self.url)]
+        return list(secret_url_parts(self.url))
 
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -109,7 +108,7 @@ class WebhookSink:
         self._client = client
         self._secret = config.secret.get_secret_value() if config.secret else None
         self._shown_url = mask_url(config.url)
-        secrets = url_secrets(config.url) + ((self._secret,) if self._secret else ())
+        secrets = secret_url_parts(config.url) + ((self._secret,) if self._secret else ())
         self._endpoint = Endpoint(url_key="url", refused="the webhook refused our credentials",
                                   secrets=secrets, mask_urls=True)
 
