@@ -6,6 +6,7 @@ reads them, asks for health, and stops every source through the run's ``stop`` e
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
@@ -24,7 +25,8 @@ from streamer.source.filters import FpsCap, fit
 from streamer.source.frame import Frame
 from streamer.source.handoff import END, FrameQueue, LatestFrame
 from streamer.source.health import HealthChange, SourceHealth
-from streamer.source.openers import OpenedStream, SourceKind, classify
+from streamer.source.openers import OpenedStream, SourceKind, classify, open_stream
+from streamer.source.packets import PacketSink, PacketStream
 
 log = logging.getLogger("streamer.source")
 
@@ -80,8 +82,11 @@ class CaptureBase:
         stop: threading.Event,
         clock: Callable[[], float],
         handoff: LatestFrame | FrameQueue,
+        on_packet: PacketSink | None = None,
     ) -> None:
         self.config = config
+        self._on_packet = on_packet  # set: the camera's packets go to the clip recorder
+        self._epochs = itertools.count(1)
         self.kind: SourceKind = classify(config.source)
         self.name = redact(config.source)
         self.stats = SourceStats()
@@ -186,7 +191,7 @@ class CaptureBase:
     def _finish(self) -> None:
         """Release what the capture thread held (before the end marker goes out)."""
 
-    def _adopt(self, stream: OpenedStream) -> None:
+    def _adopt(self, stream: OpenedStream | PacketStream) -> None:
         """Take size and fps from the first stream that opened (later reopens keep them)."""
         if self.ready.is_set():
             return
@@ -204,9 +209,19 @@ class CaptureBase:
         self.stats.last_frame_wall_ts = wall_ts
         self._fps_in.sample(self.stats.frames_read_total)
 
-    def _frame(self, image: np.ndarray, index: int, t_s: float, wall_ts: float) -> Frame | None:
+    def _open(self) -> OpenedStream | PacketStream:
+        """Open the source (a new epoch of stream times each time)."""
+        return open_stream(self.config, self.kind, self._on_packet, next(self._epochs))
+
+    def _frame(
+        self, image: np.ndarray, index: int, t_s: float, wall_ts: float,
+        stream: OpenedStream | PacketStream,
+    ) -> Frame | None:
         """The frame to hand over, resized; None when the ``fps`` cap skips it."""
         if not self._cap.keep(t_s):
             self.stats.frames_skipped_total += 1
             return None
-        return Frame(image=fit(image, self.width, self.height), index=index, t_s=t_s, wall_ts=wall_ts)
+        return Frame(
+            image=fit(image, self.width, self.height), index=index, t_s=t_s, wall_ts=wall_ts,
+            stream_ts=stream.last_stream_ts, stream_epoch=stream.epoch,
+        )

@@ -15,7 +15,8 @@ from streamer.schema import CameraConfig
 from streamer.health import HealthState
 from streamer.source.base import CaptureBase
 from streamer.source.handoff import FrameQueue, LatestFrame
-from streamer.source.openers import OpenedStream, open_stream
+from streamer.source.openers import OpenedStream
+from streamer.source.packets import PacketSink, PacketStream
 
 
 class FileSource(CaptureBase):
@@ -24,15 +25,17 @@ class FileSource(CaptureBase):
     final_state = HealthState.ENDED
 
     def __init__(
-        self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time
+        self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time,
+        on_packet: PacketSink | None = None,
     ) -> None:
         # `realtime` hands over like a camera (newest wins); else every frame, in order.
-        super().__init__(config, stop, clock, LatestFrame() if config.realtime else FrameQueue(stop))
-        self._stream: OpenedStream | None = None
+        handoff = LatestFrame() if config.realtime else FrameQueue(stop)
+        super().__init__(config, stop, clock, handoff, on_packet)
+        self._stream: OpenedStream | PacketStream | None = None
 
     def start(self) -> None:
         """Open the file (raises :class:`SourceError` if it cannot be read), then read it."""
-        self._stream = open_stream(self.config, self.kind)
+        self._stream = self._open()
         self._adopt(self._stream)
         self._set_state(HealthState.LIVE)
         super().start()
@@ -55,11 +58,11 @@ class FileSource(CaptureBase):
                 # `loop: true`: start the file again; frame time keeps counting up so rules
                 # see one continuous video.
                 self._stream.release()
-                self._stream = open_stream(self.config, self.kind)
+                self._stream = self._open()
                 continue
             t_s = index / fps
             self._count_read(self._clock())
-            frame = self._frame(image, index, t_s, start_wall + t_s)
+            frame = self._frame(image, index, t_s, start_wall + t_s, self._stream)
             index += 1
             if frame is None:
                 continue

@@ -20,12 +20,18 @@ class Frame:
             monotonic seconds since the capture started for live sources.
         wall_ts: UTC wall-clock time of capture (epoch seconds); for files the run's start
             plus ``t_s``. Becomes the event's ``timestamp``.
+        stream_ts: the picture's presentation time in the camera's own stream (seconds),
+            where the source was read packet by packet for clips; else ``None``.
+        stream_epoch: which opening of the source ``stream_ts`` belongs to (a reconnect
+            or a file's loop starts a new one; their times do not compare).
     """
 
     image: np.ndarray
     index: int
     t_s: float
     wall_ts: float
+    stream_ts: float | None = None
+    stream_epoch: int = 0
 
     @property
     def width(self) -> int:

@@ -28,7 +28,8 @@ from streamer.redact import redact
 from streamer.source.base import CaptureBase
 from streamer.source.filters import FrozenDetector
 from streamer.source.handoff import LatestFrame
-from streamer.source.openers import open_stream
+from streamer.source.openers import OpenedStream
+from streamer.source.packets import PacketSink, PacketStream
 
 log = logging.getLogger("streamer.source")
 
@@ -63,10 +64,11 @@ class LiveSource(CaptureBase):
     """Supervises readers of a camera or stream, for ever, until ``stop``."""
 
     def __init__(
-        self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time
+        self, config: CameraConfig, stop: threading.Event, clock: Callable[[], float] = time.time,
+        on_packet: PacketSink | None = None,
     ) -> None:
         self._slot = LatestFrame()  # a camera's newest frame wins
-        super().__init__(config, stop, clock, self._slot)
+        super().__init__(config, stop, clock, self._slot, on_packet)
         self.reconnect_max_s = config.reconnect_max_s or RECONNECT_MAX_S[self.kind]
         self._lock = threading.Lock()  # guards the generation
         self._generation = 0
@@ -154,7 +156,7 @@ class LiveSource(CaptureBase):
     def _read_connection(self, conn: _Connection) -> None:
         """Reader thread: open, then read until the stream fails or the supervisor moves on."""
         try:
-            stream = open_stream(self.config, self.kind)
+            stream = self._open()
         except Exception as exc:  # SourceError, or OpenCV failing in a new way
             conn.error = _reason(exc)
             conn.phase = "ended"
@@ -169,14 +171,14 @@ class LiveSource(CaptureBase):
                 ok, image = stream.read()
                 if not ok or image is None:
                     # A failed read never recovers in OpenCV (isOpened stays True): reopen.
-                    conn.error = "read failed (stream ended or camera gone)"
+                    conn.error = getattr(stream, "error", "") or "read failed (stream ended or camera gone)"
                     return
-                self._deliver(conn, image)
+                self._deliver(conn, image, stream)
         finally:
             conn.phase = "ended"
             stream.release()
 
-    def _deliver(self, conn: _Connection, image: np.ndarray) -> None:
+    def _deliver(self, conn: _Connection, image: np.ndarray, stream: OpenedStream | PacketStream) -> None:
         now_mono = time.monotonic()
         wall_ts = self._clock()
         frozen = self._frozen.update(image, now_mono)
@@ -188,7 +190,7 @@ class LiveSource(CaptureBase):
             conn.frames += 1
         self._count_read(wall_ts)
         self._note_picture(frozen)
-        frame = self._frame(image, self.stats.frames_read_total - 1, now_mono - self._started_mono, wall_ts)
+        frame = self._frame(image, self.stats.frames_read_total - 1, now_mono - self._started_mono, wall_ts, stream)
         if frame is None:
             return
         with self._lock:

@@ -20,6 +20,7 @@ import numpy as np
 from streamer.errors import SourceError
 from streamer.redact import redact
 from streamer.schema import CameraConfig
+from streamer.source.packets import PacketSink, PacketStream, open_packet_stream
 
 SourceKind = Literal["file", "rtsp", "http", "usb"]
 
@@ -50,6 +51,9 @@ class OpenedStream:
     height: int
     frame_count: int | None
     _pending: list[np.ndarray] = field(default_factory=list)
+    # OpenCV gives no stream times: frames read this way get no clip of packets.
+    last_stream_ts: float | None = None
+    epoch: int = 0
 
     def read(self) -> tuple[bool, np.ndarray | None]:
         if self._pending:
@@ -61,8 +65,16 @@ class OpenedStream:
         self.capture.release()
 
 
-def open_stream(config: CameraConfig, kind: SourceKind) -> OpenedStream:
-    """Open ``config.source``; raise :class:`SourceError` with one line saying why not."""
+def open_stream(
+    config: CameraConfig, kind: SourceKind, on_packet: PacketSink | None = None, epoch: int = 0
+) -> OpenedStream | PacketStream:
+    """Open ``config.source``; raise :class:`SourceError` with one line saying why not.
+
+    With ``on_packet`` (clips are on) a file or RTSP camera is read packet by packet with
+    PyAV, which hands each compressed packet on; USB and HTTP cameras stay with OpenCV.
+    """
+    if on_packet is not None and kind in ("file", "rtsp"):
+        return open_packet_stream(config, kind, on_packet, epoch)
     source = config.source
     shown = redact(source)
     if kind == "file":
