@@ -26,7 +26,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # `streamer events ...` subcommands: the CLI's code, kept beside the outbox it reads.
     ("cli", ("streamer.cli", "streamer.__main__", "streamer.events.commands",
              "streamer.optimize")),
-    ("events", ("streamer.events",)),
+    ("events", ("streamer.events", "streamer.clips")),
     ("sinks", ("streamer.sinks",)),
     ("registry", ("streamer.plugins", "streamer.config")),
     ("views", ("streamer.overlay", "streamer.monitor")),
