@@ -253,6 +253,21 @@ Anchor = Literal[
 CooldownScope = Literal["rule", "track", "zone"]
 
 
+class ClipSettings(StreamerModel):
+    """An event's video clip (issue 17): the seconds before the event and after it."""
+
+    pre_s: float = Field(5.0, ge=0, le=60, description="Seconds of picture before the event.")
+    post_s: float = Field(5.0, ge=0, le=60, description="Seconds of picture after the event.")
+    annotated: bool = Field(
+        False,
+        description=(
+            "Draw the overlay (boxes, zones, lines) on the clip. Off: the camera's own "
+            "H.264 packets are copied, no re-encode; on: the frames are drawn and encoded "
+            "with H.264 off the frame loop."
+        ),
+    )
+
+
 class RuleBase(StreamerModel):
     """Base of every rule's config; ``type`` (a Literal in each plugin) picks the plugin."""
 
@@ -269,6 +284,13 @@ class RuleBase(StreamerModel):
         None, description="Active only on these days/hours; default always."
     )
     event: EventSpec = Field(default_factory=EventSpec)
+    clip: ClipSettings | Literal[False] | None = Field(
+        None,
+        description=(
+            "A video clip with each event: {pre_s, post_s, annotated}; `false` turns the "
+            "camera-wide `clips.default` off for this rule. Default: `clips.default`."
+        ),
+    )
 
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
@@ -415,6 +437,32 @@ class OutboxConfig(StreamerModel):
     )
 
 
+class ClipsConfig(StreamerModel):
+    """Clips for the camera's events: the memory they may use and the rules' default."""
+
+    buffer_mb: float = Field(
+        64,
+        gt=0,
+        le=4096,
+        description=(
+            "Memory for the picture kept before events. The camera's own packets take "
+            "about 3 MB for 5 s of 1080p at 10 fps; decoded frames (annotated clips, USB "
+            "and HTTP cameras) about 6 MB each at 1080p. Past it a clip starts later and "
+            "says so."
+        ),
+    )
+    default: ClipSettings | None = Field(
+        None, description="Clip settings for every rule that has no `clip` of its own."
+    )
+
+
+def rule_clip(rule: RuleBase, clips: ClipsConfig) -> ClipSettings | None:
+    """The clip a rule's events get: its own ``clip``, else the camera-wide default."""
+    if rule.clip is False:
+        return None
+    return rule.clip or clips.default
+
+
 MIN_TOKEN_CHARS = 16
 
 
@@ -534,6 +582,7 @@ class ConfigBase(StreamerModel):
     sinks: list[SinkBase] = Field(default_factory=list)
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    clips: ClipsConfig = Field(default_factory=ClipsConfig)
 
     @model_validator(mode="after")
     def _models_know_the_camera(self) -> ConfigBase:

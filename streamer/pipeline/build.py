@@ -13,6 +13,7 @@ from contextlib import ExitStack
 
 import httpx
 
+from streamer.clips import ClipRecorder
 from streamer.config.models import Config, config_secrets
 from streamer.detect import build_detector
 from streamer.detect.multi import DetectorSet
@@ -27,6 +28,7 @@ from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
+from streamer.schema import rule_clip
 from streamer.source import Capture, Source
 
 
@@ -84,20 +86,36 @@ def build_pipeline(
         if delivery is not None:
             review = _review_desk(config, delivery, step)
             step.snoozes = review.book
+        clips = _clip_recorder(config, events, step) if delivery is not None else None
+        step.clips = clips
         camera = CameraStage(
-            source or Capture(config.camera, stop), config.camera, secrets, lambda: summary.frames
+            source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None),
+            config.camera, secrets, lambda: summary.frames,
         )
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
+        if clips is not None:
+            stages.append(clips)
         if review is not None:
             stages.append(_ReviewStatus(review))
             metrics.registry.register(PrecisionCollector(lambda: assemble_status(stages)))
         pipeline = Pipeline(
             config, options, stop, report, summary=summary, camera=camera, step=step,
             events=events, delivery=delivery, metrics=metrics, stages=stages, secrets=secrets,
-            review=review,
+            review=review, clips=clips,
         )
         undo.pop_all()
     return pipeline
+
+
+def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:
+    """The clip recorder, where any rule's events get clips (a reload may change their
+    lengths; one that adds the first clip takes effect on the next start)."""
+    clips = [c for rule in config.rules if (c := rule_clip(rule, config.clips)) is not None]
+    if not clips:
+        return None
+    return ClipRecorder(
+        config.clips.buffer_mb, max(c.pre_s for c in clips), events.attach_clip, step.draw_live
+    )
 
 
 def _review_desk(config: Config, delivery: Delivery, step: FrameStep) -> ReviewDesk:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from streamer.clips import ClipRecorder
 from streamer.config.models import Config, JsonlSinkConfig
 from streamer.config.watch import ConfigWatcher
 from streamer.errors import ConfigError, StreamerError
@@ -55,6 +56,7 @@ class Pipeline:
         stages: Sequence[HasStatus],
         secrets: Sequence[str],
         review: ReviewDesk | None = None,
+        clips: ClipRecorder | None = None,
     ) -> None:
         self.review = review  # operators' verdicts and snoozes; None without an outbox
         self.config = config
@@ -65,6 +67,7 @@ class Pipeline:
         self.camera = camera
         self.step = step
         self.events = events
+        self.clips = clips
         self.delivery = delivery
         self.metrics = metrics
         self._stages = tuple(stages)
@@ -96,6 +99,8 @@ class Pipeline:
                 # Senders start before the camera: a backlog drains even while it connects.
                 self.delivery.start()
             self.events.start()
+            if self.clips is not None:
+                self.clips.start()
             source.start()  # a missing or undecodable file fails here, before any page
             # The monitor comes up before the first frame, so a camera away at start shows
             # as such on the page instead of the page being missing too.
@@ -260,6 +265,10 @@ class Pipeline:
             self._watcher.join()
         self.camera.source.join(timeout=5.0)
         summary.frames_dropped = self.camera.source.dropped_total
+        if self.clips is not None:
+            # Open clips close at the last frame they have, before the writer stops,
+            # so every clip reaches the outbox with its event.
+            self.clips.stop()
         # A failing outbox gets the same grace as the senders before its events are
         # counted unstored.
         self.events.stop(give_up_s=self.options.drain_s)

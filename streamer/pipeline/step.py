@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Callable
 from typing import IO
 
@@ -15,7 +16,9 @@ import cv2
 import numpy as np
 import supervision as sv
 
+from streamer.clips import ClipRecorder
 from streamer.config.models import Config
+from streamer.events.clips import ClipPlan
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
 from streamer.monitor import LiveView
@@ -24,11 +27,15 @@ from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state
 from streamer.rules.base import RuleEvent
 from streamer.rules.snooze import SnoozeBook
+from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
 from streamer.track import Tracker
 
 # Rule state is copied for the monitor at most this often, on the frame loop.
 RULES_STATE_EVERY_S = 0.25
+# How long sinks that carry clips wait for one, past its last second, before they send
+# the event without it (a file may be processed slower than real time).
+CLIP_GRACE_S = 60.0
 
 
 class FrameStep:
@@ -50,6 +57,8 @@ class FrameStep:
         self.recorder: IO[str] | None = None
         self.snoozes: SnoozeBook | None = None  # operators' snoozes (issue 16)
         self.last_wall_ts: float | None = None  # the newest frame's wall time
+        self.clips: ClipRecorder | None = None  # event clips (issue 17)
+        self._clip_rules: tuple[Scene | None, dict[str, ClipSettings]] = (None, {})
 
     def begin(self, width: int, height: int, fps: float) -> None:
         """The camera's size and rate are known: build the tracker and the scene."""
@@ -66,6 +75,8 @@ class FrameStep:
         if self.recorder is not None:
             self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
         tracked = tracker.update(frame.t_s, dets)
+        if self.clips is not None:
+            self.clips.note(frame, tracked)
         fired: list[RuleEvent] = []
         self.last_wall_ts = frame.wall_ts
         for rule in scene.rules:
@@ -73,7 +84,7 @@ class FrameStep:
             if self.snoozes is not None:  # a snoozed rule's events go nowhere (counted)
                 events = self.snoozes.filter(events, frame.wall_ts)
             for event in events:
-                self._events.submit(event, frame)
+                self._submit(scene, event, frame)
                 fired.append(event)
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
@@ -85,6 +96,34 @@ class FrameStep:
             self._rules_state_at = now
             self.rules_state = rules_state(list(scene.rules), frame.t_s)
         return fired
+
+    def _submit(self, scene: Scene, event: RuleEvent, frame: Frame) -> None:
+        """Hand the event on; where its rule has a clip, the recorder starts it."""
+        settings = self._clip_settings(scene).get(event.rule_id) if self.clips else None
+        if settings is None or self.clips is None:
+            self._events.submit(event, frame)
+            return
+        plan = ClipPlan(
+            settings.pre_s, settings.post_s, settings.annotated,
+            due_ts=time.time() + settings.post_s + CLIP_GRACE_S,
+        )
+        event_id = str(uuid.uuid4())
+        if self._events.submit(event, frame, event_id=event_id, clip=plan):
+            self.clips.begin(event_id, plan, frame)
+
+    def _clip_settings(self, scene: Scene) -> dict[str, ClipSettings]:
+        """Each rule's clip in this scene (worked out again after a reload)."""
+        known, settings = self._clip_rules
+        if known is not scene:
+            config = scene.config
+            settings = {
+                rule.id: clip for rule in config.rules
+                if (clip := rule_clip(rule, config.clips)) is not None
+            }
+            self._clip_rules = (scene, settings)
+            if self.clips is not None:
+                self.clips.want_frames = any(clip.annotated for clip in settings.values())
+        return settings
 
     # --- drawing, for other threads: they read the scene current at the time -----------
 
