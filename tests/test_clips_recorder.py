@@ -21,19 +21,24 @@ import pytest
 import supervision as sv
 
 from conftest import make_video
+from rtsp_helpers import FAST, RtspServer
 from streamer.assets import sample_video
 from streamer.clips import ClipRecorder
 from streamer.events.clips import ClipPlan
 from streamer.schema import CameraConfig
-from streamer.source import FileSource, Frame
+from streamer.source import Frame, open_source
 
 FPS = 25.0  # bikes.mp4: 250 frames at 25 fps, keyframes at 0, 1.2, 3.04, 5.48, 7.48, 9.68 s
 KEYFRAME_GAP_S = 2.44  # the longest keyframe interval of bikes.mp4
 
 
-def record(video: Path, events: dict[int, ClipPlan], buffer_mb: float = 64,
-           annotated_draw: Any = None, stop_at: int | None = None) -> dict[str, tuple[bytes | None, dict[str, Any], Frame]]:
-    """Play the frame loop over ``video``: an event fires on each frame index in ``events``."""
+Clips = dict[str, tuple[bytes | None, dict[str, Any], Frame]]
+
+
+def record(video: Path | str, events: dict[int, ClipPlan], buffer_mb: float = 64,
+           annotated_draw: Any = None, stop_at: int | None = None, **camera: Any) -> Clips:
+    """Play the frame loop over ``video`` (a file or a camera's URL): an event fires on
+    each frame index in ``events``; a camera's run stops at ``stop_at``."""
     clips: dict[str, tuple[bytes | None, dict[str, Any]]] = {}
     draw = annotated_draw or (lambda frame, dets: frame.image.copy())
     recorder = ClipRecorder(buffer_mb, max(p.pre_s for p in events.values()),
@@ -41,15 +46,15 @@ def record(video: Path, events: dict[int, ClipPlan], buffer_mb: float = 64,
     recorder.want_frames = any(p.annotated for p in events.values())
     recorder.start()
     stop = threading.Event()
-    source = FileSource(CameraConfig(source=str(video)), stop, on_packet=recorder.on_packet)
+    source = open_source(CameraConfig(source=str(video), **camera), stop, on_packet=recorder.on_packet)
     source.start()
     fired: dict[str, Frame] = {}
     while True:
         try:
-            frame = source.read(2.0)
+            frame = source.read(5.0)
         except EOFError:
             break
-        assert frame is not None, "the file source stopped handing frames over"
+        assert frame is not None, f"no frame from {source.name} in 5 s: {source.health()}"
         recorder.note(frame, sv.Detections.empty())
         if frame.index in events:
             event_id = f"event-{frame.index}"
@@ -161,3 +166,25 @@ def test_a_video_a_browser_cannot_play_copied_is_encoded_as_h264(tmp_path: Path)
     assert mp4 is not None and meta["copied"] is False and meta["codec"] == "h264", meta
     assert meta["start_s"] == pytest.approx(-1.0) and meta["end_s"] == pytest.approx(1.0), meta
     assert len(decode(mp4)) == 21
+
+
+@pytest.mark.integration
+@pytest.mark.system
+def test_a_clip_of_the_real_rtsp_camera_is_its_own_stream_around_the_event(clip: Path) -> None:
+    """The real RTSP server (GStreamer, H.264, a keyframe each second, 25 fps): the clip
+    copies the camera's packets and its picture at the event is the frame the loop saw."""
+    server = RtspServer(clip).start()
+    try:
+        clips = record(server.url(), {50: plan(1.0, 1.0)}, stop_at=90, **FAST)
+    finally:
+        server.kill()
+    mp4, meta, frame = clips["event-50"]
+    assert mp4 is not None and meta["copied"] is True and meta["codec"] == "h264", meta
+    assert -2.0 <= meta["start_s"] <= -1.0 and meta["end_s"] >= 1.0 - 1 / FPS, meta
+    pictures = decode(mp4)
+    assert len(pictures) == meta["frames"]
+    at_event = round(-meta["start_s"] * FPS)
+    difference = np.abs(pictures[at_event].astype(int) - frame.image.astype(int)).mean()
+    assert difference < 1.0, f"the clip's picture at the event differs from the frame the loop saw ({difference:.1f})"
+    # Its neighbours differ from it (testsrc2 moves): the match above is that moment's.
+    assert np.abs(pictures[at_event - 5].astype(int) - frame.image.astype(int)).mean() > 1.0

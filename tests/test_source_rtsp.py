@@ -37,8 +37,11 @@ def stop() -> Iterator[threading.Event]:
 
 
 
-def start_capture(source: str, stop: threading.Event, **overrides: object) -> tuple[Capture, Reader]:
-    capture = Capture(CameraConfig(source=source, **{**FAST, **overrides}), stop)
+def start_capture(source: str, stop: threading.Event, packets: bool = False,
+                  **overrides: object) -> tuple[Capture, Reader]:
+    """``packets``: read as with clips on (PyAV, each packet handed on) instead of OpenCV."""
+    on_packet = (lambda packet: None) if packets else None
+    capture = Capture(CameraConfig(source=source, **{**FAST, **overrides}), stop, on_packet=on_packet)
     capture.start()
     return capture, Reader(capture, stop)
 
@@ -58,8 +61,11 @@ def test_live_stream_reports_health(server: RtspServer, stop: threading.Event) -
     assert reader.states == ["live"]
 
 
-def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop: threading.Event) -> None:
-    capture, reader = start_capture(server.url(), stop)
+@pytest.mark.parametrize("packets", [False, True], ids=["opencv", "packets-for-clips"])
+def test_server_killed_goes_offline_then_frames_return(
+    server: RtspServer, stop: threading.Event, packets: bool
+) -> None:
+    capture, reader = start_capture(server.url(), stop, packets)
     wait_for(lambda: reader.frames > 10, 15)
     server.kill()
     wait_for(lambda: capture.health()["state"] == "offline", FAST["stall_timeout_s"], "offline")
@@ -75,9 +81,12 @@ def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop:
     assert reader.states[:3] == ["live", "offline", "live"]
 
 
-def test_hung_server_is_detected_and_reopened(server: RtspServer, stop: threading.Event) -> None:
+@pytest.mark.parametrize("packets", [False, True], ids=["opencv", "packets-for-clips"])
+def test_hung_server_is_detected_and_reopened(
+    server: RtspServer, stop: threading.Event, packets: bool
+) -> None:
     """SIGSTOP keeps the socket open and silent, like a camera losing power (facts.md)."""
-    capture, reader = start_capture(server.url(), stop)
+    capture, reader = start_capture(server.url(), stop, packets)
     wait_for(lambda: reader.frames > 10, 15)
     server.pause()
     try:
