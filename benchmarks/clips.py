@@ -28,6 +28,7 @@ import cv2
 
 from streamer.assets import sample_video
 from streamer.cache import cache_root
+from streamer.clips.recorder import LEAD_S
 from streamer.clips.ring import PacketRing
 from streamer.config.models import Config
 from streamer.demo import demo_config
@@ -74,7 +75,7 @@ def buffer_figures(video: Path, seconds: float) -> tuple[float, float, int]:
     """MB of packets in the fullest ``seconds`` window of the video, and in the ring as
     the recorder keeps it (``seconds`` plus its lead and a GOP); packets in the window."""
     packets: list[StreamPacket] = []
-    ring = PacketRing(seconds + 5.0, 1 << 40)
+    ring = PacketRing(seconds + LEAD_S, 1 << 40)
     held = 0
 
     def keep(packet: StreamPacket) -> None:
@@ -131,7 +132,7 @@ def main() -> int:
     window_mb, ring_mb, count = buffer_figures(video, 5.0)
     frame_mb = SIZE[0] * SIZE[1] * 3 / 2**20
     print(f"buffer at 1080p {FPS} fps for 5 s: packets {window_mb:.2f} MB ({count} packets); "
-          f"the ring as kept (5 s + 5 s lead + a GOP) peaked at {ring_mb:.2f} MB")
+          f"the ring as kept (5 s + 2 s lead + a GOP) peaked at {ring_mb:.2f} MB")
     print(f"the same 5 s as decoded frames: {5 * FPS} x {frame_mb:.1f} MB = {5 * FPS * frame_mb:.0f} MB")
     return 0
 

@@ -34,7 +34,7 @@ Attach = Callable[[str, "bytes | None", dict[str, Any]], None]
 COPYABLE = {"h264"}
 # A file source decodes ahead of the frame loop (its hand-off queue): the packet ring
 # keeps this much more than the longest pre_s so an event still finds its pre-roll.
-LEAD_S = 5.0
+LEAD_S = 2.0
 # A clip that starts or ends within this of what was asked is not "short".
 SLACK_S = 0.25
 _STOP = object()
