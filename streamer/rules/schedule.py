@@ -11,10 +11,10 @@ from zoneinfo import ZoneInfo
 
 from streamer.schema import ScheduleConfig
 
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-def _minutes(text: str) -> int:
+def minutes_of(text: str) -> int:
     hours, minutes = text.strip().split(":")
     return int(hours) * 60 + int(minutes)
 
@@ -28,12 +28,12 @@ class Schedule:
 
     def __init__(self, config: ScheduleConfig | None) -> None:
         self._zone = ZoneInfo(config.timezone) if config else None
-        days = config.weekdays if config and config.weekdays else list(_DAYS)
-        self._days = {_DAYS.index(day) for day in days}
+        days = config.weekdays if config and config.weekdays else list(WEEKDAYS)
+        self._days = {WEEKDAYS.index(day) for day in days}
         self._windows: list[tuple[int, int]] = []
         for window in (config.hours if config else None) or ["00:00-24:00"]:
             start, end = window.split("-")
-            self._windows.append((_minutes(start), _minutes(end)))
+            self._windows.append((minutes_of(start), minutes_of(end)))
         self._always = config is None
 
     def active(self, wall_ts: float | None) -> bool:

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from streamer.rules.base import RuleEvent
-from streamer.rules.schedule import _DAYS, _minutes
+from streamer.rules.schedule import WEEKDAYS, minutes_of
 from streamer.schema import ScheduleConfig
 
 
@@ -62,12 +62,12 @@ def shift_end(schedule: ScheduleConfig | None, wall_ts: float) -> float | None:
     local = datetime.fromtimestamp(wall_ts, tz=ZoneInfo(schedule.timezone))
     midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
     minute = local.hour * 60 + local.minute
-    days = {_DAYS.index(day) for day in (schedule.weekdays or _DAYS)}
+    days = {WEEKDAYS.index(day) for day in (schedule.weekdays or WEEKDAYS)}
     weekday = local.weekday()
     ends: list[datetime] = []
     for window in schedule.hours or ["00:00-24:00"]:
         first, _, last = window.partition("-")
-        start, end = _minutes(first), _minutes(last)
+        start, end = minutes_of(first), minutes_of(last)
         if start < end and weekday in days and start <= minute < end:
             ends.append(midnight + timedelta(minutes=end))
         elif start > end:
