@@ -189,6 +189,20 @@ class ClipRecorder:
             if self._thread.is_alive():
                 log.error("the clip recorder did not finish writing clips in %.0f s", timeout)
 
+    def describe(self) -> str:
+        """The line ``run`` prints once the camera's first frame came."""
+        with self._lock:
+            codec = self._codec
+        if codec in COPYABLE:
+            how = f"the camera's own {codec} packets are copied (no re-encode)"
+        elif codec:
+            how = f"the camera sends {codec}, which browsers do not play: frames are encoded as H.264"
+        else:
+            how = "frames are encoded as H.264 (this camera is not read packet by packet)"
+        if self.want_frames:
+            how += "; annotated clips are drawn and encoded"
+        return f"clips: {how}; up to {self._budget / 2**20:g} MB kept from before events"
+
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``clips``."""
         stats = self.stats

@@ -113,6 +113,8 @@ class Pipeline:
                 + (f", {source.frame_count} frames" if source.frame_count else "")
             )
             self.step.begin(source.width, source.height, source.fps)
+            if self.clips is not None:
+                self.report(self.clips.describe())
             self._open_outputs()
             if self.options.watch_config is not None:
                 self._watcher = ConfigWatcher(self.options.watch_config, self.stop)
@@ -269,6 +271,7 @@ class Pipeline:
             # Open clips close at the last frame they have, before the writer stops,
             # so every clip reaches the outbox with its event.
             self.clips.stop()
+            summary.clips = dict(self.clips.status()["clips"])  # type: ignore[call-overload]
         # A failing outbox gets the same grace as the senders before its events are
         # counted unstored.
         self.events.stop(give_up_s=self.options.drain_s)

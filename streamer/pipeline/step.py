@@ -64,6 +64,7 @@ class FrameStep:
         """The camera's size and rate are known: build the tracker and the scene."""
         self._tracker = Tracker(self._config.tracker, fps)
         self.scene = build_scene(self._config, width, height)
+        self._clip_settings(self.scene)  # annotated clips: the recorder keeps frames from now
 
     def step(self, frame: Frame) -> list[RuleEvent]:
         scene, tracker = self.scene, self._tracker

@@ -30,6 +30,7 @@ class RunSummary:
     backlog_at_start: int = 0
     recent_events: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
+    clips: dict[str, object] = field(default_factory=dict)  # the recorder's counters, if on
 
     @property
     def fps(self) -> float:
@@ -55,6 +56,14 @@ def summary_lines(s: RunSummary) -> list[str]:
     ]
     for reason, n in sorted(s.events_unstored.items()):
         out.append(f"{n} events could not be stored: {reason}")
+    if s.clips:
+        c = s.clips
+        out.append(
+            f"clips: {c.get('written_total', 0)} written ({c.get('copied_total', 0)} copied from "
+            f"the camera's stream, {c.get('encoded_total', 0)} encoded), {c.get('short_total', 0)} "
+            f"shorter than asked, {c.get('failed_total', 0)} failed"
+            + (f": {c['last_error']}" if c.get("last_error") else "")
+        )
     if s.pending:
         out.append(
             f"{s.pending} deliveries stay in the outbox; the next run with the same "
