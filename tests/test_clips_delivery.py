@@ -108,3 +108,43 @@ def test_a_clip_too_big_for_a_bundle_is_left_out_not_the_event(monkeypatch: pyte
     assert not any(name.startswith("clips/") for name in names)
     assert payload["customMetadata"]["clip"] == "missing"
     assert "too big" in payload["customMetadata"]["clip_missing"]
+
+
+def test_jsonl_with_send_clip_writes_the_clip_beside_the_snapshots_and_evicts_it_with_the_line(
+    tmp_path: Path,
+) -> None:
+    from conftest import read_jsonl
+    from streamer.config.models import JsonlSinkConfig
+    from streamer.sinks.jsonl import JsonlSink
+    from streamer.sinks.retention import Retention
+
+    outbox = Outbox(tmp_path / "outbox.db")
+    clip = make_mp4(1.0, noise=True)
+    sink = JsonlSink(JsonlSinkConfig(type="jsonl", path=tmp_path / "events.jsonl", send_clip=True),
+                     Retention.of(2.5 * len(clip) / 2**20, None))
+    sender = Sender(sink, outbox, idle_s=0.1)
+    sender.start()
+    try:
+        first = with_plan(60)
+        outbox.add(first, [sink.name])
+        time.sleep(0.5)
+        assert read_jsonl(tmp_path / "events.jsonl") == []  # waiting for its clip
+        outbox.attach_clip(first.event_id, clip, {})
+        sender.wake()
+        wait_for(lambda: len(read_jsonl(tmp_path / "events.jsonl")) == 1, 30, "the line with its clip")
+        [line] = read_jsonl(tmp_path / "events.jsonl")
+        path = Path(line["customMetadata"]["clip_file"])
+        assert line["customMetadata"]["clip"] == "file"
+        assert path == sink.snapshots_dir / f"{first.event_id}.mp4" and path.read_bytes() == clip
+        # Two more clips pass the sink's quota: the oldest line goes, its clip file with it.
+        for _ in range(2):
+            record = with_plan(60)
+            outbox.add(record, [sink.name])
+            outbox.attach_clip(record.event_id, clip, {})
+        sender.wake()
+        wait_for(lambda: outbox.counts()[sink.name]["delivered"] == 3, 30, "all three delivered")
+    finally:
+        assert sender.stop()
+    ids = [line["eventId"] for line in read_jsonl(tmp_path / "events.jsonl")]
+    assert first.event_id not in ids and not path.exists()
+    assert sink.evicted_total >= 1
