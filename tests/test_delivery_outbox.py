@@ -193,3 +193,40 @@ def test_a_full_queue_drops_without_blocking_and_the_outbox_counts_it(tmp_path: 
     for sink in ("ve", "jsonl"):
         assert stats[sink]["dropped"] == writer.dropped_total  # type: ignore[index]
         assert stats[sink]["accepted"] == accepted  # type: ignore[index]
+
+
+def test_events_export_writes_each_clip_inside_its_bundle_and_beside_it(tmp_path: Path) -> None:
+    import time
+    from dataclasses import replace
+
+    from clip_helpers import decoded_frames, make_mp4
+    from streamer.events.clips import ClipPlan
+
+    db = tmp_path / "outbox.db"
+    outbox = Outbox(db)
+    plan = ClipPlan(pre_s=2, post_s=2, annotated=False, due_ts=time.time() + 600)
+    ready, failed, plain = (replace(make_record(), clip=plan), replace(make_record(), clip=plan),
+                            make_record())
+    for record in (ready, failed, plain):
+        outbox.add(record, ["bundle"])
+    mp4 = make_mp4(1.0)
+    outbox.attach_clip(ready.event_id, mp4, {"duration_s": 1.0})
+    outbox.attach_clip(failed.event_id, None, {"reason": "no frames after the event"})
+    outbox.close()
+    out = tmp_path / "usb"
+    result = run_cli("events", "export", "--bundle", str(out), "--outbox", str(db))
+    assert result.returncode == 0, result.stderr
+    clips = sorted(out.glob("*.mp4"))
+    assert [c.name for c in clips] == [f"event_20250501T120000Z_{ready.event_id}.mp4"]
+    assert clips[0].read_bytes() == mp4 and decoded_frames(clips[0].read_bytes())[0] == 10
+    assert str(clips[0]) in result.stdout.splitlines()
+    bundles = {f.name.split("_")[-1][:-7]: f for f in out.glob("*.tar.gz")}
+    assert set(bundles) == {ready.event_id, failed.event_id, plain.event_id}
+    with tarfile.open(bundles[ready.event_id]) as archive:
+        payload = json.load(archive.extractfile("payload.json"))  # type: ignore[arg-type]
+        assert archive.extractfile(payload["customMetadata"]["clip_file"]).read() == mp4  # type: ignore[union-attr]
+    with tarfile.open(bundles[failed.event_id]) as archive:
+        payload = json.load(archive.extractfile("payload.json"))  # type: ignore[arg-type]
+    assert payload["customMetadata"]["clip_missing"] == "no frames after the event"
+    shown = json.loads(run_cli("events", "show", ready.event_id, "--outbox", str(db)).stdout)
+    assert shown["clip"]["state"] == "ready" and shown["clip"]["bytes"] == len(mp4)

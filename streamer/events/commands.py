@@ -13,6 +13,7 @@ import json
 import re
 import sys
 import time
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,8 @@ def add_events_commands(commands: Any) -> None:
     purge.set_defaults(func=_cmd_purge)
 
     export = sub.add_parser("export", parents=[where],
-                            help="write events as v1 bundles (air-gapped transfer)")
+                            help="write events as v1 bundles (air-gapped transfer), each "
+                            "event's clip inside it and as an .mp4 beside it")
     export.add_argument("--bundle", type=Path, required=True, help="folder for the .tar.gz files")
     export.add_argument("--state", choices=(*_STATES, "all"), default="pending",
                         help="events with a delivery in this state (default pending)")
@@ -208,9 +210,17 @@ def _cmd_show(args: argparse.Namespace) -> int:
         "rule_id": record.rule_id,
         "deliveries": outbox.deliveries(event_id),
         "images": [{"index": i, "bytes": len(jpeg)} for i, jpeg in enumerate(record.images)],
+        "clip": _clip_summary(outbox, event_id),
         "payload": record.payload,
     }, indent=2, sort_keys=True))
     return 0
+
+
+def _clip_summary(outbox: Queries, event_id: str) -> dict[str, Any] | None:
+    clip = outbox.clip(event_id)
+    if clip is None:
+        return None
+    return {"state": clip.state, "bytes": len(clip.mp4 or b""), "due": _iso(clip.due_ts), "meta": clip.meta}
 
 
 def _cmd_retry(args: argparse.Namespace) -> int:
@@ -232,6 +242,7 @@ def _cmd_purge(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from streamer.sinks.base import write_atomic
     from streamer.sinks.bundle import write_bundle
 
     outbox = _open(args)
@@ -245,8 +256,16 @@ def _cmd_export(args: argparse.Namespace) -> int:
         record = outbox.get(str(row["event_id"]))
         if record is None:  # purged meanwhile by the runtime's quota
             continue
+        # The clip goes inside the bundle (as the bundle sink writes it) and beside it as
+        # an .mp4 a person can open without unpacking anything.
+        record = replace(record, stored_clip=outbox.clip(record.event_id))
         try:
             path = write_bundle(args.bundle, record, args.use_case)
+            clip = record.stored_clip
+            if clip is not None and clip.missing() is None and clip.mp4:
+                clip_file = path.with_name(path.name.removesuffix(".tar.gz") + ".mp4")
+                write_atomic(clip_file, clip.mp4)
+                print(clip_file)
         except ValueError as exc:
             failed += 1
             print(f"skipped {record.event_id}: {exc}", file=sys.stderr)

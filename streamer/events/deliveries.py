@@ -12,6 +12,8 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import Any
 
 from streamer.events.record import EventRecord
 from streamer.events.store import EVENT_COLUMNS, Store, bump, unreadable
@@ -29,6 +31,30 @@ class Deliveries:
         """Commit an event, its images and a pending delivery per sink, atomically."""
         with self._store.transaction() as conn:
             insert_event(conn, record, sinks)
+
+    def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> bool:
+        """Store an event's clip (``mp4`` None: ``failed``, ``meta["reason"]`` says why),
+        merging ``meta`` into what the plan wrote; False when the event is not in the
+        outbox (never stored, or already evicted)."""
+        state = "failed" if mp4 is None else "ready"
+        with self._store.transaction() as conn:
+            row = conn.execute("SELECT meta FROM clips WHERE event_id = ?", (event_id,)).fetchone()
+            if row is None:
+                if conn.execute("SELECT 1 FROM events WHERE event_id = ?", (event_id,)).fetchone() is None:
+                    return False
+                merged = dict(meta)
+                conn.execute(
+                    "INSERT INTO clips (event_id, state, due_ts, meta) VALUES (?, 'recording', ?, '{}')",
+                    (event_id, time.time()),
+                )
+            else:
+                merged = {**json.loads(row[0] or "{}"), **meta}
+            conn.execute(
+                "UPDATE clips SET state = ?, mp4 = ?, meta = ? WHERE event_id = ?",
+                (state, None if mp4 is None else sqlite3.Binary(mp4),
+                 json.dumps(merged, separators=(",", ":"), default=str), event_id),
+            )
+        return True
 
     def count(self, sinks: Iterable[str], name: str, n: int = 1) -> None:
         """Add ``n`` to a cumulative counter of each sink (``COUNTER_NAMES``)."""
@@ -67,9 +93,16 @@ class Deliveries:
             if changed:
                 bump(conn, sink, state, changed)
 
-    def pending(self, sink: str, limit: int = 50, newest: int = 0) -> list[EventRecord]:
+    def pending(
+        self, sink: str, limit: int = 50, newest: int = 0, clips: bool = False,
+        now: float | None = None,
+    ) -> list[EventRecord]:
         """The next batch for ``sink``: its ``newest`` most recent pending events plus its
         oldest ones up to ``limit``, in time order.
+
+        With ``clips`` (a sink that carries them) an event whose clip is still recording
+        and not yet due (``now`` < ``due_ts``) is held back, so events behind it may go
+        first; each record comes with ``stored_clip`` (its MP4 when ready).
 
         ``newest`` 0 drains a backlog strictly in order. Above 0 it interleaves both ends
         (issue 14): an alert raised during hours of backlog goes out with the next batch,
@@ -80,11 +113,19 @@ class Deliveries:
         parses) is quarantined: dead for this sink with the reason, so the rest flows.
         """
         conn = self._store.conn()
+        now = time.time() if now is None else now
         newest = max(0, min(newest, limit))
         select = (
             "SELECT e.event_id, e.created_ts, e.rule_id, e.payload, e.rowid AS r FROM deliveries d "
             "JOIN events e ON e.event_id = d.event_id WHERE d.sink = ? AND d.state = 'pending' "
         )
+        params: tuple[object, ...] = (sink,)
+        if clips:
+            select += (
+                "AND NOT EXISTS (SELECT 1 FROM clips c WHERE c.event_id = e.event_id "
+                "AND c.state = 'recording' AND c.due_ts > ?) "
+            )
+            params = (sink, now)
         try:
             # Both ends together hold every pending event when fewer than ``limit`` wait;
             # UNION drops the overlap.
@@ -92,17 +133,26 @@ class Deliveries:
                 f"SELECT * FROM ({select} ORDER BY e.created_ts DESC, e.rowid DESC LIMIT ?) "
                 f"UNION SELECT * FROM ({select} ORDER BY e.created_ts, e.rowid LIMIT ?) "
                 "ORDER BY 2, 5",
-                (sink, newest, sink, limit - newest),
+                (*params, newest, *params, limit - newest),
             ).fetchall()]
         except sqlite3.Error as exc:
             if not unreadable(exc):
                 raise
-            return self._pending_one_by_one(conn, sink, limit)
+            return self._pending_one_by_one(conn, sink, limit, clips, now)
         return self._readable_all(
-            sink, [(row[0], lambda row=row: self._store.record(conn, row)) for row in rows]
+            sink, [(row[0], lambda row=row: self._with_clip(conn, self._store.record(conn, row), clips))
+                   for row in rows]
         )
 
-    def _pending_one_by_one(self, conn: sqlite3.Connection, sink: str, limit: int) -> list[EventRecord]:
+    def _with_clip(self, conn: sqlite3.Connection, record: EventRecord, clips: bool) -> EventRecord:
+        """``record`` with its stored clip, for a sink that carries clips."""
+        if not clips:
+            return record
+        return replace(record, stored_clip=self._store.clip(record.event_id, conn=conn))
+
+    def _pending_one_by_one(
+        self, conn: sqlite3.Connection, sink: str, limit: int, clips: bool, now: float
+    ) -> list[EventRecord]:
         """The slow path past a corrupt page: ids from the deliveries, then each event."""
         ids = [
             row[0]
@@ -112,15 +162,15 @@ class Deliveries:
                 (sink, limit),
             )
         ]
-        return self._readable_all(
-            sink, [(event_id, lambda event_id=event_id: self._fetch(conn, event_id)) for event_id in ids]
-        )
+        reads = [(event_id, lambda event_id=event_id: self._fetch(conn, event_id, clips)) for event_id in ids]
+        records = self._readable_all(sink, reads)
+        return [r for r in records if r.stored_clip is None or not r.stored_clip.held(now)]
 
-    def _fetch(self, conn: sqlite3.Connection, event_id: str) -> EventRecord:
+    def _fetch(self, conn: sqlite3.Connection, event_id: str, clips: bool) -> EventRecord:
         record = self._store.get(event_id, conn)
         if record is None:
             raise ValueError("the event row is missing")
-        return record
+        return self._with_clip(conn, record, clips)
 
     def _readable_all(
         self, sink: str, reads: list[tuple[str, Callable[[], EventRecord]]]
@@ -182,5 +232,13 @@ def insert_event(conn: sqlite3.Connection, record: EventRecord, sinks: Iterable[
         "VALUES (?, ?, 'pending', ?)",
         [(record.event_id, sink, now) for sink in sinks],
     )
+    if record.clip is not None:
+        plan = record.clip
+        conn.execute(
+            "INSERT INTO clips (event_id, state, due_ts, meta) VALUES (?, 'recording', ?, ?)",
+            (record.event_id, plan.due_ts, json.dumps(
+                {"pre_s": plan.pre_s, "post_s": plan.post_s, "annotated": plan.annotated},
+                separators=(",", ":"))),
+        )
     for sink in sinks:
         bump(conn, sink, "accepted")

@@ -35,6 +35,9 @@ class Sink(Protocol):
     """A delivery target. ``send`` runs on the sink's own sender thread, never the frame loop.
 
     It must not raise for a failed delivery: it reports each event's outcome instead.
+    A sink whose ``carries_clips`` attribute is true (optional, default false) gets events
+    whose clip is still recording only once it is attached or due, each with its
+    ``stored_clip``.
     """
 
     name: str

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from typing import Any
+
+from streamer.events.clips import StoredClip
 from streamer.events.deliveries import Deliveries
 from streamer.events.queries import Queries
 from streamer.events.record import EventRecord
@@ -34,14 +37,17 @@ class Outbox:
         max_mb: float | None = None,
         ttl_days: float | None = None,
         repair: bool = False,
+        busy_timeout_s: float = 30.0,
     ) -> None:
         """Open (or create) the outbox; ``max_mb``/``ttl_days`` None means no limit.
 
         With ``repair`` (the runtime, not the read-only CLI) the file is checked first
         (``PRAGMA quick_check``): a corrupt one is moved aside under a dated name and a
         fresh one started, so one bad page cannot block every sink for ever.
+        ``busy_timeout_s``: how long a write waits for another process's lock before it
+        counts as failed.
         """
-        self.store = Store(path, repair=repair)
+        self.store = Store(path, repair=repair, busy_timeout_s=busy_timeout_s)
         self.deliveries = Deliveries(self.store)
         self.retention = OutboxRetention(self.store, max_mb, ttl_days)
         self.queries = Queries(self.store)
@@ -75,7 +81,25 @@ class Outbox:
         """Commit an event, its images and a pending delivery per sink, atomically; the
         limits are applied every few adds."""
         self.deliveries.add(record, sinks)
-        self.retention.added()
+        self.retention.added(sum(len(image) for image in record.images) + len(str(record.payload)))
+
+    def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> bool:
+        """Store an event's clip (``mp4`` None: failed, ``meta["reason"]``); False when
+        the event is not here. Its bytes count against ``max_mb`` at once."""
+        attached = self.deliveries.attach_clip(event_id, mp4, meta)
+        if attached:
+            self.retention.added(len(mp4 or b""), events=0)
+        return attached
+
+    def clip(self, event_id: str) -> StoredClip | None:
+        """An event's clip with its MP4 (while ``ready``), or None when it has none."""
+        return self.store.clip(event_id)
+
+    def clip_states(self, event_ids: list[str], now: float | None = None) -> dict[str, str]:
+        """``{eventId: state}`` for those of ``event_ids`` with a clip, as the page shows
+        them: ``recording``, ``ready``, ``failed``, or ``overdue`` (still recording past
+        its due time: sinks went on without it)."""
+        return self.queries.clip_states(event_ids, now)
 
     def count_dropped(self, sinks: Iterable[str], n: int = 1) -> None:
         """Record events the frame loop could not hand over (full queue): never silent."""

@@ -9,6 +9,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from streamer.events.clips import StoredClip
 from streamer.events.record import EventRecord
 from streamer.events.store import COUNTER_NAMES, Store
 
@@ -40,6 +41,24 @@ class Queries:
     def get(self, event_id: str) -> EventRecord | None:
         """One stored event with its JPEGs, or None."""
         return self._store.get(event_id)
+
+    def clip(self, event_id: str) -> StoredClip | None:
+        """An event's clip with its MP4 (while ``ready``), or None when it has none."""
+        return self._store.clip(event_id)
+
+    def clip_states(self, event_ids: list[str], now: float | None = None) -> dict[str, str]:
+        """``{eventId: state}`` of those events with a clip; a clip still recording past
+        its due time reads ``overdue`` (sinks went on without it)."""
+        if not event_ids:
+            return {}
+        now = time.time() if now is None else now
+        marks = ",".join("?" * len(event_ids))
+        return {
+            event_id: "overdue" if state == "recording" and due_ts <= now else state
+            for event_id, state, due_ts in self._store.conn().execute(
+                f"SELECT event_id, state, due_ts FROM clips WHERE event_id IN ({marks})", event_ids
+            )
+        }
 
     def match_ids(self, prefix: str, limit: int = 3) -> list[str]:
         """Event ids starting with ``prefix`` (``%``/``_`` taken literally), at most ``limit``."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamer.events.clips import ClipPlan, StoredClip
+
 
 @dataclass(frozen=True)
 class EventRecord:
@@ -14,6 +16,10 @@ class EventRecord:
     ``payload["images"]`` has no ``sourceId`` yet: ``images[i]`` holds that entry's JPEG
     bytes, and each sink says how it refers to them (an uploaded ``sourceId``, a local
     ``file`` path, a path inside a bundle).
+
+    ``clip`` is the plan the frame loop made (storing the event then expects a clip);
+    ``stored_clip`` is what the outbox holds of it, read back only for a sink that carries
+    clips (``Sink.carries_clips``), else None.
     """
 
     event_id: str
@@ -21,6 +27,8 @@ class EventRecord:
     images: list[bytes] = field(default_factory=list)
     created_ts: float = 0.0
     rule_id: str = ""
+    clip: ClipPlan | None = None
+    stored_clip: StoredClip | None = None
 
 
 # An images entry may name a second JPEG, the raw frame, by its index in

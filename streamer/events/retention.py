@@ -1,7 +1,8 @@
 """The outbox's limits: events past their age (``ttl_days``) or over the quota (``max_mb``).
 
 Fully delivered events go first; only then the oldest not yet delivered, each such loss
-counted per sink as ``evicted`` and logged (rule 2: never silent).
+counted per sink as ``evicted`` and logged (rule 2: never silent). An event's clip (issue
+17) counts against the quota and leaves with it (``ON DELETE CASCADE``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ log = logging.getLogger("streamer.events")
 # The quota is checked every this many adds (and at open): one PRAGMA pair is cheap, but
 # not free on an SD card.
 CHECK_EVERY_ADDS = 20
+# ... and sooner once this share of the quota was written since the last check: one
+# event's clip may be megabytes, so twenty of them could overshoot a small quota.
+CHECK_EVERY_SHARE = 0.02
 
 
 class OutboxRetention:
@@ -27,11 +31,16 @@ class OutboxRetention:
         self.max_bytes = int(max_mb * 1024 * 1024) if max_mb else None
         self.ttl_s = ttl_days * 86400.0 if ttl_days else None
         self._adds_since_check = 0
+        self._bytes_since_check = 0
 
-    def added(self) -> None:
-        """One more event was committed: apply the limits every ``CHECK_EVERY_ADDS``."""
-        self._adds_since_check += 1
-        if self._adds_since_check >= CHECK_EVERY_ADDS:
+    def added(self, nbytes: int = 0, events: int = 1) -> None:
+        """``events`` more events (or a clip, ``events`` 0) of about ``nbytes`` were
+        committed: apply the limits every ``CHECK_EVERY_ADDS`` events or once
+        ``CHECK_EVERY_SHARE`` of the quota was written."""
+        self._adds_since_check += events
+        self._bytes_since_check += nbytes
+        big = self.max_bytes is not None and self._bytes_since_check >= self.max_bytes * CHECK_EVERY_SHARE
+        if self._adds_since_check >= CHECK_EVERY_ADDS or big:
             try:
                 self.enforce()
             except sqlite3.Error as exc:  # the event is committed: its add succeeded
@@ -40,6 +49,7 @@ class OutboxRetention:
     def enforce(self, now: float | None = None) -> int:
         """Drop events past ``ttl_days``, then shrink under ``max_mb``; returns events removed."""
         self._adds_since_check = 0
+        self._bytes_since_check = 0
         removed = 0
         now = time.time() if now is None else now
         if self.ttl_s is not None:

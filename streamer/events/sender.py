@@ -25,6 +25,9 @@ log = logging.getLogger("streamer.events")
 
 BACKOFF_START_S = 1.0
 BACKOFF_MAX_S = 300.0
+# A sink that carries clips (issue 17) reads each event's MP4 with it: a few megabytes
+# each, so its batches stay small.
+CLIP_BATCH = 5
 
 
 class Sender:
@@ -45,6 +48,11 @@ class Sender:
         self.sink = sink
         self._outbox = outbox
         self._batch_size = batch_size or int(getattr(sink, "batch_size", 20))
+        # A sink that carries clips holds an event back while its clip is still recording
+        # (until it is due), and gets each event's stored clip with it.
+        self._clips = bool(getattr(sink, "carries_clips", False))
+        if self._clips:
+            self._batch_size = min(self._batch_size, CLIP_BATCH)
         # A network sink (fresh_first) takes half of each batch from the newest end of a
         # backlog, so a new alert is not queued behind hours of history (issue 14); a file
         # sink keeps strict time order, since its file is the record and drains fast.
@@ -138,7 +146,7 @@ class Sender:
 
     def _step(self) -> bool:
         """Send one batch; True when more may be waiting and no backoff applies."""
-        batch = self._outbox.pending(self.sink.name, self._batch_size, self._newest)
+        batch = self._outbox.pending(self.sink.name, self._batch_size, self._newest, clips=self._clips)
         if not batch:
             return False
         started = time.monotonic()

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from streamer.errors import SinkError
+from streamer.events.clips import StoredClip
 from streamer.events.record import EventRecord
 
 log = logging.getLogger("streamer.events")
@@ -43,6 +44,15 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     updated_ts REAL NOT NULL,
     PRIMARY KEY (event_id, sink)
+);
+-- An event's video clip (issue 17): 'recording' from the event's own commit until the
+-- recorder attaches it ('ready', mp4 set) or gives up ('failed', meta.reason).
+CREATE TABLE IF NOT EXISTS clips (
+    event_id TEXT PRIMARY KEY REFERENCES events(event_id) ON DELETE CASCADE,
+    state    TEXT NOT NULL CHECK (state IN ('recording', 'ready', 'failed')),
+    due_ts   REAL NOT NULL,
+    mp4      BLOB,
+    meta     TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS deliveries_by_state ON deliveries (sink, state);
 CREATE INDEX IF NOT EXISTS events_by_time ON events (created_ts);
@@ -77,18 +87,21 @@ CREATE TABLE IF NOT EXISTS snoozes (
 COUNTER_NAMES = (
     "accepted", "delivered", "retried", "dead", "evicted", "dropped", "unstored", "files_evicted",
 )
+CLIP_COLUMNS = "event_id, state, due_ts, mp4, meta"
 EVENT_COLUMNS = "event_id, created_ts, rule_id, payload"
 
 
 class Store:
     """The open outbox file; thread-safe, cheap to share between threads."""
 
-    def __init__(self, path: str | Path, repair: bool = False) -> None:
+    def __init__(self, path: str | Path, repair: bool = False, busy_timeout_s: float = 30.0) -> None:
         """Open (or create) the file; with ``repair`` a corrupt one is moved aside first.
+        ``busy_timeout_s``: how long a write waits for another process's lock.
 
         Raises :class:`SinkError` (one line naming ``outbox.path``) when it cannot be opened.
         """
         self.path = Path(path)
+        self._busy_timeout_s = busy_timeout_s
         self._local = threading.local()
         self._lock = threading.Lock()
         # Every thread's open connection, so close() reaches them all.
@@ -128,7 +141,8 @@ class Store:
             return conn
         # check_same_thread off only so close() may close it from another thread; each
         # connection is otherwise used by its own thread alone.
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        conn = sqlite3.connect(self.path, timeout=self._busy_timeout_s, isolation_level=None,
+                               check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a committed event survives a power cut, not only a process crash.
         conn.execute("PRAGMA synchronous=FULL")
@@ -181,6 +195,14 @@ class Store:
         ).fetchone()
         return None if row is None else self.record(conn, row)
 
+    def clip(self, event_id: str, with_mp4: bool = True,
+             conn: sqlite3.Connection | None = None) -> StoredClip | None:
+        """An event's clip row (its MP4 only ``with_mp4``), or None when it has none."""
+        conn = conn or self.conn()
+        columns = CLIP_COLUMNS if with_mp4 else CLIP_COLUMNS.replace("mp4", "NULL")
+        row = conn.execute(f"SELECT {columns} FROM clips WHERE event_id = ?", (event_id,)).fetchone()
+        return None if row is None else clip_of(row)
+
     def used_bytes(self) -> int:
         """Bytes of live pages (the file does not shrink; freed pages are reused)."""
         conn = self.conn()
@@ -191,6 +213,13 @@ class Store:
 
     def events_total(self) -> int:
         return int(self.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
+
+
+def clip_of(row: tuple) -> StoredClip:
+    """The :class:`StoredClip` of a ``CLIP_COLUMNS`` row."""
+    event_id, state, due_ts, mp4, meta = row
+    return StoredClip(event_id=event_id, state=state, due_ts=float(due_ts),
+                      mp4=None if mp4 is None else bytes(mp4), meta=json.loads(meta or "{}"))
 
 
 def bump(conn: sqlite3.Connection, sink: str, name: str, n: int = 1) -> None:

@@ -13,6 +13,11 @@ waits is bounded by bytes (``backlog_bytes``), not by count: one 1080p event is 
 hundred KB of JPEG, its raw frame 6 MB. An event that finally cannot be stored is counted
 as ``unstored`` with the reason (rule 2: never silent), and the writer reports itself
 degraded until a write succeeds again.
+
+An event may expect a clip (issue 17): :meth:`EventWriter.submit` takes its
+:class:`ClipPlan`, and the clip recorder later hands the MP4 to
+:meth:`EventWriter.attach_clip`. Both travel through the same queue, so a clip is always
+stored after its event (and waits behind it while the outbox fails).
 """
 
 from __future__ import annotations
@@ -24,10 +29,12 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
+from streamer.events.clips import ClipPlan, plan_metadata
 from streamer.events.outbox import Outbox
 from streamer.events.payload import build_payload
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
@@ -65,6 +72,30 @@ class _Prepared:
     record: EventRecord
     event: RuleEvent
     nbytes: int
+
+
+@dataclass(frozen=True)
+class _Submitted:
+    """What the frame loop hands over: the event, its frame, and the id and clip plan it
+    made up front (so the clip recorder knows the event's id)."""
+
+    event: RuleEvent
+    frame: Frame
+    event_id: str | None = None
+    clip: ClipPlan | None = None
+
+
+@dataclass(frozen=True)
+class _Clip:
+    """A clip the recorder attached (``mp4`` None: it failed), in the queue or waiting."""
+
+    event_id: str
+    mp4: bytes | None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.mp4 or b"") + 512
 
 
 class EventWriter:
@@ -108,10 +139,10 @@ class EventWriter:
         self._retry_start_s = retry_start_s
         self._retry_max_s = retry_max_s
         self._recorded = Counter[str]()  # counters already persisted in the outbox
-        self._queue: queue.Queue[tuple[RuleEvent, Frame] | object] = queue.Queue(queue_size)
+        self._queue: queue.Queue[_Submitted | _Clip | object] = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._last_drop_warning = 0.0
-        self._waiting: deque[_Prepared] = deque()
+        self._waiting: deque[_Prepared | _Clip] = deque()
         self._retry_s = 0.0
         self._next_try = 0.0
         self._give_up_s = 0.0
@@ -127,21 +158,38 @@ class EventWriter:
         # Non-empty while the outbox cannot be written: the run is degraded.
         self.store_error = ""
         self.accepted_by_rule: Counter[str] = Counter()
+        # Clips (issue 17): stored, given up (full queue, no room while the outbox fails),
+        # and attached for an event that is not in the outbox (never stored, or evicted).
+        self.clips_attached_total = 0
+        self.clips_lost_total = 0
+        self.clips_orphaned_total = 0
         # The latest few, for the run summary and the monitor (no database read there).
         self.recent: deque[AcceptedEvent] = deque(maxlen=20)
 
     @property
     def waiting(self) -> int:
         """Events prepared but not yet stored, held in memory while the outbox fails."""
-        return len(self._waiting)
+        return sum(isinstance(item, _Prepared) for item in list(self._waiting))
+
+    @property
+    def outbox(self) -> Outbox:
+        """Where accepted events go (the monitor reads clips from it)."""
+        return self._outbox
 
     def start(self) -> None:
         self._thread.start()
 
-    def submit(self, event: RuleEvent, frame: Frame) -> bool:
-        """Hand an event over without waiting; ``False`` (and a counted drop) when full."""
+    def submit(
+        self, event: RuleEvent, frame: Frame, event_id: str | None = None,
+        clip: ClipPlan | None = None,
+    ) -> bool:
+        """Hand an event over without waiting; ``False`` (and a counted drop) when full.
+
+        ``event_id`` (made by the caller, so the clip recorder knows it) becomes the
+        payload's ``eventId``; with ``clip`` the event is stored expecting that clip.
+        """
         try:
-            self._queue.put_nowait((event, frame))
+            self._queue.put_nowait(_Submitted(event, frame, event_id, clip))
             self.submitted_total += 1
             return True
         except queue.Full:
@@ -156,6 +204,23 @@ class EventWriter:
                     self.dropped_total,
                 )
             return False
+
+    def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> None:
+        """Hand an event's clip over without waiting (any thread); it is stored after the
+        event itself. ``mp4`` None marks the clip failed, ``meta["reason"]`` saying why.
+        A full queue loses the clip (counted, logged): the event is then delivered without
+        it once it is due."""
+        if mp4 is None and "reason" not in meta:
+            meta = {**meta, "reason": "the recorder gave no reason"}
+        try:
+            self._queue.put_nowait(_Clip(event_id, mp4, dict(meta)))
+        except queue.Full:
+            self._lose_clip(event_id, "the event queue was full")
+
+    def _lose_clip(self, event_id: str, why: str) -> None:
+        with self._lock:
+            self.clips_lost_total += 1
+        log.warning("clip of event %s not stored: %s (the event goes out without it)", event_id, why)
 
     def stop(self, timeout: float = 30.0, give_up_s: float = 10.0) -> bool:
         """Write everything already submitted, then end the thread; False if it hung.
@@ -200,42 +265,54 @@ class EventWriter:
             if item is _STOP:
                 self._finish()
                 return
-            if item is not None:
-                event, frame = item  # type: ignore[misc]
-                self._take(event, frame)
+            if isinstance(item, _Submitted):
+                self._take(item)
+            elif isinstance(item, _Clip):
+                self._queue_or_store(item)
             if self._waiting and time.monotonic() >= self._next_try:
                 self._flush()
 
-    def _take(self, event: RuleEvent, frame: Frame) -> None:
+    def _take(self, item: _Submitted) -> None:
+        event = item.event
         try:
-            prepared = self._prepare(event, frame)
+            prepared = self._prepare(item)
         except Exception as exc:  # one bad event must not end the writer
             log.error("could not prepare an event of rule %s: %s", event.rule_id, exc)
             self._give_up(1, f"could not prepare the event: {exc}")
             return
+        self._queue_or_store(prepared)
+
+    def _queue_or_store(self, item: _Prepared | _Clip) -> None:
         if self._waiting:
-            self._hold(prepared)  # behind the ones already waiting: order is kept
-        elif not self._store(prepared):
-            self._hold(prepared)
+            self._hold(item)  # behind the ones already waiting: order is kept
+        elif not self._store(item):
+            self._hold(item)
             self._schedule_retry()
 
-    def _prepare(self, event: RuleEvent, frame: Frame) -> _Prepared:
+    def _prepare(self, item: _Submitted) -> _Prepared:
+        event, frame = item.event, item.frame
         images = [encode_jpeg(self._render(frame, event))]
-        payload = build_payload(event, frame.wall_ts, self._device_id, self._stream_id)
+        payload = build_payload(event, frame.wall_ts, self._device_id, self._stream_id, item.event_id)
         if self._include_input_image:
             images.append(encode_jpeg(frame.image))
             payload["images"][0][INPUT_IMAGE_KEY] = 1
+        if item.clip is not None:
+            payload["customMetadata"].update(plan_metadata(item.clip))
         record = EventRecord(
             event_id=payload["eventId"],
             payload=payload,
             images=images,
             created_ts=time.time(),
             rule_id=event.rule_id,
+            clip=item.clip,
         )
         return _Prepared(record, event, sum(len(image) for image in images) + 2048)
 
-    def _store(self, prepared: _Prepared) -> bool:
-        """Commit one event; False (and ``store_error`` set) when the outbox failed."""
+    def _store(self, item: _Prepared | _Clip) -> bool:
+        """Commit one event or clip; False (and ``store_error`` set) when the outbox failed."""
+        if isinstance(item, _Clip):
+            return self._store_clip(item)
+        prepared = item
         record = prepared.record
         try:
             self._outbox.add(record, self._sinks)
@@ -243,13 +320,7 @@ class EventWriter:
             self._give_up(1, f"the outbox refused it: {exc}")
             return True
         except (sqlite3.Error, OSError) as exc:
-            reason = f"cannot write {self._outbox.path}: {exc}"
-            if reason != self.store_error:
-                log.error(
-                    "%s; events wait in memory (up to %.0f MB) and the write is retried",
-                    reason, self._backlog_bytes / 2**20,
-                )
-            self.store_error = reason
+            self._failed_write(exc)
             return False
         with self._lock:
             self.accepted_total += 1
@@ -263,17 +334,52 @@ class EventWriter:
         self._on_accepted()
         return True
 
-    def _hold(self, prepared: _Prepared) -> None:
-        self._waiting.append(prepared)
-        self.waiting_bytes += prepared.nbytes
+    def _store_clip(self, clip: _Clip) -> bool:
+        try:
+            attached = self._outbox.attach_clip(clip.event_id, clip.mp4, clip.meta)
+        except (sqlite3.Error, OSError) as exc:
+            self._failed_write(exc)
+            return False
+        if not attached:
+            self.clips_orphaned_total += 1
+            log.warning(
+                "a clip came for event %s, which is not in the outbox (never stored, or "
+                "evicted): clip dropped", clip.event_id,
+            )
+            return True
+        self.clips_attached_total += 1
+        self._on_accepted()  # senders holding the event back for its clip go on now
+        return True
+
+    def _failed_write(self, exc: BaseException) -> None:
+        reason = f"cannot write {self._outbox.path}: {exc}"
+        if reason != self.store_error:
+            log.error(
+                "%s; events wait in memory (up to %.0f MB) and the write is retried",
+                reason, self._backlog_bytes / 2**20,
+            )
+        self.store_error = reason
+
+    def _hold(self, item: _Prepared | _Clip) -> None:
+        self._waiting.append(item)
+        self.waiting_bytes += item.nbytes
         while self.waiting_bytes > self._backlog_bytes and self._waiting:
             oldest = self._waiting.popleft()
             self.waiting_bytes -= oldest.nbytes
-            self._give_up(
-                1,
+            self._drop_waiting(
+                [oldest],
                 f"no room left in memory ({self._backlog_bytes / 2**20:.3g} MB) while the outbox "
                 f"failed: {self.store_error}",
             )
+
+    def _drop_waiting(self, items: list[_Prepared | _Clip], reason: str) -> None:
+        """Give up on waiting items: events count as unstored, clips as lost."""
+        events = sum(isinstance(item, _Prepared) for item in items)
+        if events:
+            self._give_up(events, reason)
+        for item in items:
+            if isinstance(item, _Clip):
+                self._lose_clip(item.event_id, reason)
 
     def _flush(self) -> bool:
         """Store the waiting events in order; True when none is left."""
@@ -306,10 +412,10 @@ class EventWriter:
                 break
             time.sleep(min(self._retry_s, left))
         if self._waiting:
-            count = len(self._waiting)
+            items = list(self._waiting)
             self._waiting.clear()
             self.waiting_bytes = 0
-            self._give_up(count, f"{self.store_error} (still failing at shutdown)")
+            self._drop_waiting(items, f"{self.store_error} (still failing at shutdown)")
         self._record_counts()
 
     def _give_up(self, n: int, reason: str) -> None:

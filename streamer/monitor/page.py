@@ -4,8 +4,10 @@ The picture is the MJPEG stream; the state panels poll ``/api/status`` and
 ``/api/events``. Rule cards speak an operator's words ("2 people inside · last alert
 3 min ago · cooling down 12 s"); the raw state stays on ``/api/status``. Each event can be
 judged (Correct / Incorrect / Inconclusive) and each rule snoozed or woken: same-origin
-JSON POSTs (monitor/review.py). A ``?token=`` in the page's URL is passed on to every
-request it makes.
+JSON POSTs (monitor/review.py). An event with a ready clip shows it in a ``<video>``
+(``/api/events/{id}/clip.mp4``; "clip recording…" until then); a card redrawn keeps its
+video element, so a clip playing is not cut off by the next event. A ``?token=`` in the
+page's URL is passed on to every request it makes.
 """
 
 PAGE = """<!doctype html>
@@ -52,7 +54,8 @@ PAGE = """<!doctype html>
   #who { font: inherit; padding: .2rem .4rem; border-radius: .3rem; border: 1px solid #3a434e;
          background: #111418; color: var(--text); width: 11rem; max-width: 100%; }
   #note { color: var(--warn); }
-  .event .verdict { color: var(--muted); font-size: .8rem; }
+  .event .verdict, .event .clip-note { color: var(--muted); font-size: .8rem; }
+  .event video { display: block; width: 100%; max-width: 320px; margin-top: .25rem; border-radius: .25rem; background: #000; }
   @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; } }
 </style>
 </head>
@@ -220,10 +223,14 @@ async function refreshEvents() {
   try {
     const response = await fetch(withToken("/api/events?limit=12"));
     const events = await response.json();
-    const key = events.map((e) => e.eventId + ":" + e.verdict).join(",");
+    const key = events.map((e) => e.eventId + ":" + e.verdict + ":" + e.clip).join(",");
     if (key === shownEvents) return;
     shownEvents = key;
-    const list = el("events"); list.replaceChildren();
+    const list = el("events");
+    // Videos already on the page move into their redrawn card: one playing keeps playing.
+    const videos = {};
+    for (const video of list.querySelectorAll("video[data-clip]")) videos[video.dataset.clip] = video;
+    list.replaceChildren();
     for (const event of events) {
       const row = document.createElement("div"); row.className = "event"; row.dataset.eventId = event.eventId;
       const image = document.createElement("img"); image.loading = "lazy"; image.alt = "snapshot";
@@ -242,9 +249,28 @@ async function refreshEvents() {
           }
         }, event.verdict === choice));
       }
-      body.append(what, when, verdict, actions); row.append(image, body); list.append(row);
+      body.append(what, when, verdict, actions);
+      const clip = clipView(event, videos);
+      if (clip) body.append(clip);
+      row.append(image, body); list.append(row);
     }
   } catch (error) { /* the status panel already shows the monitor is unreachable */ }
+}
+const CLIP_NOTES = {recording: "clip recording…", failed: "no clip: the recording failed",
+  overdue: "no clip: not ready in time"};
+function clipView(event, videos) {
+  if (event.clip === "ready") {
+    let video = videos[event.eventId];
+    if (!video) {
+      video = document.createElement("video"); video.controls = true; video.preload = "metadata";
+      video.muted = true; video.playsInline = true; video.dataset.clip = event.eventId;
+      video.src = withToken("/api/events/" + encodeURIComponent(event.eventId) + "/clip.mp4");
+    }
+    return video;
+  }
+  if (!CLIP_NOTES[event.clip]) return null;
+  const note = document.createElement("div"); note.className = "clip-note";
+  note.append(text(CLIP_NOTES[event.clip])); return note;
 }
 el("live").src = withToken("/stream.mjpg");
 el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("/stream.mjpg?" + Date.now()); }, 2000));

@@ -1,7 +1,8 @@
 """The monitor's HTTP server: Starlette routes served by uvicorn in a background thread.
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
-``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/metrics``. With a token set,
+``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
+(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``. With a token set,
 every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
 token is not optional (:class:`Monitor` refuses to start without one). Every route also
 checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
@@ -14,10 +15,11 @@ import asyncio
 import hmac
 import ipaddress
 import logging
+import re
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -40,6 +42,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host, normal_host
 from streamer.errors import ConfigError, StreamerError
+from streamer.events.clips import StoredClip
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
@@ -61,6 +64,7 @@ class MonitorFeed:
         event_image: an event's snapshot JPEG by event id, or ``None``.
         metrics: the Prometheus registry.
         review: the operator's writes (review, snooze, wake); None: a read-only monitor.
+        event_clip: an event's stored clip by event id, or ``None`` (no clip, no outbox).
     """
 
     live: LiveView
@@ -69,6 +73,30 @@ class MonitorFeed:
     event_image: Callable[[str], bytes | None]
     metrics: Metrics
     review: ReviewDesk | None = None
+    event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
+
+
+_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+def ranged(data: bytes, range_header: str | None, media_type: str) -> Response:
+    """``data`` whole (200) or the one byte range asked for (206, ``Content-Range``), as a
+    ``<video>`` asks to seek; 416 for a range past the end. A multi-range or malformed
+    header is ignored (the whole body), as RFC 9110 allows."""
+    size = len(data)
+    headers = {"Accept-Ranges": "bytes", "Cache-Control": "max-age=3600"}
+    match = _RANGE.fullmatch((range_header or "").strip())
+    if match is None or match.group(1) == match.group(2) == "":
+        return Response(data, media_type=media_type, headers=headers)
+    first, last = match.groups()
+    if first == "":  # the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+    if start >= size or end < start:
+        return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return Response(data[start:end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
 @dataclass(frozen=True)
@@ -174,6 +202,13 @@ def build_app(
             return JSONResponse({"error": "no such event"}, status_code=404)
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "max-age=3600"})
 
+    async def event_clip(request: Request) -> Response:
+        clip = await anyio.to_thread.run_sync(feed.event_clip, request.path_params["event_id"])
+        if clip is None or clip.state != "ready" or not clip.mp4:
+            state = "no clip" if clip is None else f"clip {clip.state}"
+            return JSONResponse({"error": f"{state} for this event"}, status_code=404)
+        return ranged(clip.mp4, request.headers.get("range"), "video/mp4")
+
     async def snapshot(request: Request) -> Response:
         result = await anyio.to_thread.run_sync(feed.live.jpeg, -1, 5.0)
         if result is None:
@@ -214,6 +249,7 @@ def build_app(
             Route("/api/status", status),
             Route("/api/events", events),
             Route("/events/{event_id}/snapshot.jpg", event_image),
+            Route("/api/events/{event_id}/clip.mp4", event_clip),
             Route("/snapshot.jpg", snapshot),
             Route("/stream.mjpg", stream),
             Route("/metrics", metrics),

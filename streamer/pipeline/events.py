@@ -5,7 +5,10 @@ writer and events stay with the caller."""
 from __future__ import annotations
 
 import logging
+import sqlite3
+from typing import Any
 
+from streamer.events.clips import ClipPlan, StoredClip
 from streamer.events.writer import EventWriter
 from streamer.rules.base import RuleEvent
 from streamer.source.frame import Frame
@@ -21,9 +24,29 @@ class EventsStage:
         if self.writer is not None:
             self.writer.start()
 
-    def submit(self, event: RuleEvent, frame: Frame) -> None:
+    def submit(
+        self, event: RuleEvent, frame: Frame, event_id: str | None = None,
+        clip: ClipPlan | None = None,
+    ) -> None:
+        """Never waits; ``event_id`` becomes the payload's eventId, ``clip`` the clip it
+        expects (see :meth:`EventWriter.submit`)."""
         if self.writer is not None:
-            self.writer.submit(event, frame)
+            self.writer.submit(event, frame, event_id=event_id, clip=clip)
+
+    def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> None:
+        """The recorder's hand-off of an event's MP4 (None: failed); never waits."""
+        if self.writer is not None:
+            self.writer.attach_clip(event_id, mp4, meta)
+
+    def clip(self, event_id: str) -> StoredClip | None:
+        """An event's stored clip (the monitor's ``clip.mp4``); read on the caller's thread."""
+        if self.writer is None:
+            return None
+        try:
+            return self.writer.outbox.clip(event_id)
+        except sqlite3.Error as exc:
+            log.warning("cannot read the clip of event %s: %s", event_id, exc)
+            return None
 
     def stop(self, give_up_s: float) -> None:
         """A failing outbox gets ``give_up_s`` before its events are counted unstored."""
@@ -46,6 +69,11 @@ class EventsStage:
                 "degraded": bool(writer.store_error),
                 "store_error": writer.store_error,
                 "by_rule": dict(writer.accepted_by_rule),
+                "clips": {
+                    "attached_total": writer.clips_attached_total,
+                    "lost_total": writer.clips_lost_total,
+                    "orphaned_total": writer.clips_orphaned_total,
+                },
             }
         }
 
@@ -54,6 +82,11 @@ class EventsStage:
         if self.writer is None:
             return []
         items = list(self.writer.recent)[-limit:]
+        try:
+            clips = self.writer.outbox.clip_states([item.event_id for item in items])
+        except sqlite3.Error as exc:  # the list matters more than its clips
+            log.warning("cannot read clip states: %s", exc)
+            clips = {}
         return [
             {
                 "eventId": item.event_id,
@@ -63,6 +96,7 @@ class EventsStage:
                 "reason": item.event.reason,
                 "t_s": round(item.event.t_s, 3),
                 "delivery": "accepted",
+                "clip": clips.get(item.event_id),
             }
             for item in reversed(items)
         ]

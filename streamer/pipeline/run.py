@@ -238,6 +238,7 @@ class Pipeline:
             status=self.status,
             events=self.review.with_verdicts(self.events.recent) if self.review else self.events.recent,
             event_image=self.events.image,
+            event_clip=self.events.clip,
             metrics=self.metrics,
             review=self.review,
         )

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from streamer.events.clips import delivered_metadata
 from streamer.events.delivery import SendOutcome, Sink
 from streamer.events.record import EventRecord, image_refs
 from streamer.schema import FileLimitsConfig, OutboxConfig
@@ -46,10 +47,21 @@ class SinkContext:
         )
 
 
-def json_body(record: EventRecord, include_images: bool) -> bytes:
+def with_clip_metadata(payload: dict[str, Any], record: EventRecord, where: str) -> dict[str, Any]:
+    """``payload`` with ``customMetadata`` saying where the event's clip went (``where``)
+    or why it is missing, for a sink that carries clips; unchanged for other events."""
+    extra = delivered_metadata(record.stored_clip, where)
+    if extra:
+        metadata = payload.get("customMetadata")
+        payload["customMetadata"] = {**(metadata if isinstance(metadata, dict) else {}), **extra}
+    return payload
+
+
+def json_body(record: EventRecord, include_images: bool, clip_where: str = "attached") -> bytes:
     """The event as self-contained JSON (webhook, MQTT): the payload, each image entry's
-    JPEGs inlined as base64 when ``include_images``, the internal image keys removed."""
-    payload: dict[str, Any] = copy.deepcopy(record.payload)
+    JPEGs inlined as base64 when ``include_images``, the internal image keys removed; for a
+    sink that carries clips, ``customMetadata`` says ``clip_where`` or why it is missing."""
+    payload: dict[str, Any] = with_clip_metadata(copy.deepcopy(record.payload), record, clip_where)
     images = []
     for ref in image_refs(record):
         entry = copy.deepcopy(ref.entry)

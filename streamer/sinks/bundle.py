@@ -3,6 +3,10 @@
 One ``event_<UTC timestamp>_<eventId>.tar.gz`` per event, holding ``payload.json`` (the
 POST body plus ``"bundleFormatVersion": 1``, each image referenced by ``file`` and
 ``inputFile`` paths inside the archive instead of source ids) and ``images/<uuid>.jpg``.
+An event with a clip (issue 17) waits for it and carries it as ``clips/<eventId>.mp4``,
+named in ``customMetadata.clip_file`` (``clip: in_bundle``); without it (failed, not
+ready in time, or too big for the 25 MiB limit) ``clip: missing`` and ``clip_missing``
+say why. Metadata keeps the payload acceptable to the importer, unlike a new top-level key.
 Each archive is written under a temporary name, fsynced and renamed, so a reader (or a
 USB stick pulled mid-copy) never sees half an archive. The name depends only on the
 event, so a resend overwrites instead of duplicating.
@@ -17,6 +21,7 @@ import logging
 import tarfile
 import time
 import uuid
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -26,7 +31,15 @@ from pydantic import Field
 from streamer.errors import SinkError
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.schema import FileLimitsConfig, SinkBase
-from streamer.sinks.base import SendOutcome, SinkContext, cap_detections, fsync_dir, write_atomic
+from streamer.events.clips import StoredClip
+from streamer.sinks.base import (
+    SendOutcome,
+    SinkContext,
+    cap_detections,
+    fsync_dir,
+    with_clip_metadata,
+    write_atomic,
+)
 from streamer.sinks.retention import FolderQuota, Retention
 
 # --- config ---------------------------------------------------------------------------
@@ -65,15 +78,35 @@ def bundle_name(record: EventRecord) -> str:
     return f"event_{moment.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}_{record.event_id}.tar.gz"
 
 
+def clip_path(event_id: str) -> str:
+    """Where an event's clip lies inside its bundle."""
+    return f"clips/{event_id}.mp4"
+
+
 def build_bundle(record: EventRecord, use_case: str | None,
                  workflow_id: str | None = None) -> bytes:
     """The archive's bytes; ``ValueError`` when the event cannot make a valid bundle.
 
     ``useCaseId`` only when ``use_case`` is set: the uploader supplies it otherwise, and
-    a made-up one would name a use case that does not exist on the server.
+    a made-up one would name a use case that does not exist on the server. A clip that
+    would push the archive past 25 MiB is left out (and the metadata says so).
     """
+    try:
+        return _archive(record, use_case, workflow_id)
+    except ValueError as exc:
+        stored = record.stored_clip
+        if stored is None or stored.missing() is not None:
+            raise
+        size = len(stored.mp4 or b"") / 2**20
+        dropped = StoredClip(stored.event_id, "failed", stored.due_ts, None,
+                             {"reason": f"{size:.1f} MiB clip would make the bundle too big ({exc})"})
+        return _archive(replace(record, stored_clip=dropped), use_case, workflow_id)
+
+
+def _archive(record: EventRecord, use_case: str | None, workflow_id: str | None) -> bytes:
     refs = image_refs(record)
     payload: dict[str, Any] = cap_detections(copy.deepcopy(record.payload))
+    with_clip_metadata(payload, record, "in_bundle")
     if use_case:
         payload["useCaseId"] = use_case
     if workflow_id:
@@ -95,6 +128,10 @@ def build_bundle(record: EventRecord, use_case: str | None,
         images.append(entry)
     if "images" in payload:
         payload["images"] = images
+    stored = record.stored_clip
+    if stored is not None and stored.missing() is None and stored.mp4:
+        payload["customMetadata"]["clip_file"] = clip_path(record.event_id)
+        files.append((clip_path(record.event_id), stored.mp4))
     payload["bundleFormatVersion"] = BUNDLE_FORMAT_VERSION
     body = json.dumps(payload, indent=2, allow_nan=False).encode("utf-8")
     buffer = io.BytesIO()
@@ -127,6 +164,8 @@ class BundleSink:
 
     def __init__(self, config: BundleSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
+        # An event with a clip waits for it (until due) and carries it in the archive.
+        self.carries_clips = True
         self.dir = Path(config.dir).expanduser()
         self._config = config
         try:

@@ -9,6 +9,11 @@ The file and its snapshots keep to the sink's :class:`Retention` (the outbox's l
 unless the sink sets its own): past the quota or the age the oldest lines are cut from the
 head of the file (rewritten atomically) together with the snapshots they name, counted in
 ``evicted_total``.
+
+With ``send_clip`` an event with a clip (issue 17) waits for it (until due) and its MP4 is
+written beside the snapshots as ``<eventId>.mp4``, named by ``customMetadata.clip_file``
+(``clip: file``; ``clip: missing`` and ``clip_missing`` when it is not there); it is evicted
+with its line.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pydantic import Field
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
 from streamer.schema import FileLimitsConfig, SinkBase
-from streamer.sinks.base import SendOutcome, SinkContext, fsync_dir, write_atomic
+from streamer.sinks.base import SendOutcome, SinkContext, fsync_dir, with_clip_metadata, write_atomic
 from streamer.sinks.retention import AGE_CHECK_EVERY_S, LOW_WATER, Retention
 
 # --- config ---------------------------------------------------------------------------
@@ -39,6 +44,10 @@ class JsonlSinkConfig(FileLimitsConfig, SinkBase):
     path: Path = Field(description="File to append one Vision Events payload per line to.")
     snapshots_dir: Path | None = Field(
         None, description="Where snapshots are written; default: <path stem>_snapshots/."
+    )
+    send_clip: bool = Field(
+        False, description="Write an event's clip beside its snapshots (<eventId>.mp4, "
+        "customMetadata.clip_file); the event's line waits for its clip until due."
     )
 
     def build(self, context: SinkContext) -> JsonlSink:
@@ -54,6 +63,7 @@ log = logging.getLogger("streamer.sinks")
 class JsonlSink:
     def __init__(self, config: JsonlSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
+        self.carries_clips = config.send_clip
         self.retention = retention
         self.evicted_total = 0  # events whose line (and snapshots) were evicted
         self._next_age_check = 0.0
@@ -82,7 +92,12 @@ class JsonlSink:
                 except ValueError as exc:
                     final[record.event_id] = str(exc)
                     continue
-                payload = dict(record.payload)
+                payload = with_clip_metadata(dict(record.payload), record, "file")
+                clip = record.stored_clip
+                if clip is not None and clip.missing() is None and clip.mp4:
+                    target = self.snapshots_dir / f"{record.event_id}.mp4"
+                    write_atomic(target, clip.mp4)
+                    payload["customMetadata"]["clip_file"] = str(target)
                 images = []
                 for ref in refs:
                     entry = dict(ref.entry)
@@ -93,7 +108,7 @@ class JsonlSink:
                 if "images" in payload:
                     payload["images"] = images
                 lines.append((json.dumps(payload, separators=(",", ":")) + "\n").encode("utf-8"))
-            if any(record.images for record in batch):
+            if any(record.images or record.stored_clip for record in batch):
                 # The names of the snapshots must be durable before the lines naming them.
                 fsync_dir(self.snapshots_dir)
             self._append(lines)
@@ -102,7 +117,7 @@ class JsonlSink:
             return [SendOutcome(r.event_id, ok=False, retry=True, reason=reason) for r in batch]
         self._bytes += sum(len(line) for line in lines) + sum(
             len(image) for record in batch for image in record.images
-        )
+        ) + sum(len(r.stored_clip.mp4 or b"") for r in batch if r.stored_clip is not None)
         try:
             self.enforce_limits()
         except OSError as exc:  # the batch is written: eviction is retried on the next one
@@ -215,18 +230,20 @@ class JsonlSink:
         return dropped
 
     def _files_of(self, line: bytes) -> list[Path]:
-        """Our snapshot files named by a line (never a path outside the snapshots folder)."""
+        """Our snapshot (and clip) files named by a line (never a path outside the
+        snapshots folder)."""
         try:
-            images = json.loads(line).get("images") or []
+            payload = json.loads(line)
+            images = payload.get("images") or []
+            metadata = payload.get("customMetadata") or {}
         except (ValueError, AttributeError):
             return []
-        files = []
-        for entry in images if isinstance(images, list) else []:
-            for key in ("file", "inputFile"):
-                name = entry.get(key) if isinstance(entry, dict) else None
-                if isinstance(name, str) and Path(name).parent == self.snapshots_dir:
-                    files.append(Path(name))
-        return files
+        names = [entry.get(key) for entry in (images if isinstance(images, list) else [])
+                 if isinstance(entry, dict) for key in ("file", "inputFile")]
+        if isinstance(metadata, dict):
+            names.append(metadata.get("clip_file"))
+        return [Path(name) for name in names
+                if isinstance(name, str) and Path(name).parent == self.snapshots_dir]
 
     @staticmethod
     def _written_at(line: bytes, files: list[Path]) -> float:

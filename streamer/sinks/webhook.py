@@ -8,6 +8,12 @@ as for Vision Events: 408/429/5xx, timeouts and refused connections retried
 (``Retry-After`` honoured), 401/403 and any 3xx pause the sink, any other 4xx
 dead-letters the event with the answer.
 
+With ``send_clip`` an event with a clip (issue 17) waits for it (until it is due) and goes
+as ``multipart/form-data`` instead: a part ``event`` (``application/json``, the same JSON,
+``customMetadata.clip`` ``attached`` or ``missing`` with ``clip_missing``) and, when the
+clip is there, a part ``clip`` (``video/mp4``, filename ``<eventId>.mp4``). The signature
+then covers the whole multipart body, as sent.
+
 The URL itself is treated as a secret (Slack, Teams and Discord put the token in the
 path): every reason, log line and ``repr`` shows it as ``scheme://host/…`` only.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import uuid
 from dataclasses import replace
 from typing import Literal
 
@@ -53,6 +60,10 @@ class WebhookSinkConfig(SinkBase):
     headers: dict[str, str] = Field(default_factory=dict, description="Extra request headers.")
     include_images: bool = Field(
         True, description="Embed the JPEGs as base64 `imageBase64`/`inputImageBase64`."
+    )
+    send_clip: bool = Field(
+        False, description="Send an event with a clip as multipart/form-data: part `event` "
+        "(the JSON) and part `clip` (video/mp4); the event waits for its clip until due."
     )
     timeout_s: float = Field(10.0, gt=0)
     allow_insecure_http: bool = Field(
@@ -94,6 +105,21 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # --- plugin -----------------------------------------------------------------------------
 
 
+def multipart(parts: list[tuple[str, str | None, str, bytes]]) -> tuple[bytes, str]:
+    """``(body, content type)`` of a multipart/form-data body from ``(name, filename,
+    content type, bytes)`` parts; built here so the signature covers the exact bytes."""
+    boundary = f"streamer-{uuid.uuid4().hex}"
+    chunks: list[bytes] = []
+    for name, filename, content_type, data in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        chunks.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n"
+            f"Content-Type: {content_type}\r\n\r\n".encode() + data + b"\r\n"
+        )
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
 def sign(secret: str, body: bytes) -> str:
     """The signature header's value for ``body``: ``sha256=<hex digest>``."""
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
@@ -104,6 +130,7 @@ class WebhookSink:
 
     def __init__(self, config: WebhookSinkConfig, client: httpx.Client) -> None:
         self.name = config.name
+        self.carries_clips = config.send_clip
         self._config = config
         self._client = client
         self._secret = config.secret.get_secret_value() if config.secret else None
@@ -130,7 +157,14 @@ class WebhookSink:
             body = json_body(record, self._config.include_images)
         except (TypeError, ValueError) as exc:
             return Dead(str(exc))
-        headers = {"Content-Type": "application/json", **self._config.headers}
+        content_type = "application/json"
+        if self._config.send_clip and record.stored_clip is not None:
+            parts: list[tuple[str, str | None, str, bytes]] = [("event", None, content_type, body)]
+            clip = record.stored_clip
+            if clip.missing() is None and clip.mp4:
+                parts.append(("clip", f"{record.event_id}.mp4", "video/mp4", clip.mp4))
+            body, content_type = multipart(parts)
+        headers = {"Content-Type": content_type, **self._config.headers}
         if self._secret:
             headers[self._config.signature_header] = sign(self._secret, body)
         try:
