@@ -17,7 +17,9 @@ from streamer.events.outbox import Outbox
 
 FPS = 25.0  # bikes.mp4
 APPEARS = 150  # a person is first seen, inside the zone, on this frame (6.0 s)
-FIRES = APPEARS + 2  # zone rule, min_frames 3: the third frame inside
+# The tracker confirms the track on its second frame; the zone rule (min_frames 3) fires
+# on the third frame it sees it inside.
+FIRES = APPEARS + 3
 RIGHT_HALF = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
 
 
@@ -67,11 +69,11 @@ def test_an_event_of_a_rule_with_clip_has_its_clip_in_the_outbox(tmp_path: Path)
     pictures = frames_of(stored.mp4)
     assert len(pictures) == meta["frames"]
     capture = cv2.VideoCapture(str(sample_video()))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, FIRES)
-    ok, direct = capture.read()
-    assert ok
+    direct = [capture.read()[1] for _ in range(FIRES + 3)]  # read in order: seeking is approximate
     at_event = round(-meta["start_s"] * FPS)
-    assert np.abs(pictures[at_event].astype(int) - direct.astype(int)).mean() < 1.0
+    diffs = {i: np.abs(pictures[at_event].astype(int) - direct[i].astype(int)).mean() for i in range(FIRES - 2, FIRES + 3)}
+    # That moment's picture, and not its neighbours' (the video moves).
+    assert diffs[FIRES] < 1.0 and min(d for i, d in diffs.items() if i != FIRES) > 2.0, (meta, diffs)
 
 
 def test_a_camera_wide_default_gives_clips_and_false_turns_it_off(tmp_path: Path) -> None:

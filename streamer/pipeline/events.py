@@ -27,11 +27,13 @@ class EventsStage:
     def submit(
         self, event: RuleEvent, frame: Frame, event_id: str | None = None,
         clip: ClipPlan | None = None,
-    ) -> None:
+    ) -> bool:
         """Never waits; ``event_id`` becomes the payload's eventId, ``clip`` the clip it
-        expects (see :meth:`EventWriter.submit`)."""
-        if self.writer is not None:
-            self.writer.submit(event, frame, event_id=event_id, clip=clip)
+        expects (see :meth:`EventWriter.submit`). False when the event was not taken
+        (the queue was full, or there is no writer): no clip is started for it."""
+        if self.writer is None:
+            return False
+        return self.writer.submit(event, frame, event_id=event_id, clip=clip)
 
     def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> None:
         """The recorder's hand-off of an event's MP4 (None: failed); never waits."""
