@@ -15,7 +15,7 @@ perfect detector and tracker). So that a rule's own definition cannot hide real 
 the totals are printed next to plain geometry on the true tracks (a change of side by 5 %
 of the box height, and every change of side).
 
-    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--rows]
+    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--set tracker.rejoin=false] [--rows]
 """
 
 from __future__ import annotations
@@ -146,8 +146,10 @@ def make_config(truth: Truth, overrides: dict[str, object]) -> Config:
                       "for_s": 0.4, "clear_s": 0.4, "cooldown_s": 0})
         rules.append({"id": f"loiter {name}", "type": "loiter", "zone": name, "dwell_s": 2.0,
                       "gap_s": 1.0, "cooldown_s": 0})
+    tracker = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("tracker.")}
     return Config.model_validate({
         "camera": {"source": "gt.mp4", "fps": FPS},
+        "tracker": tracker,
         "models": [{"id": "m", "kind": "replay", "path": "gt.jsonl"}],
         "zones": [{"id": k, "polygon": v} for k, v in zones.items()],
         "lines": [{"id": k, "start": v[0], "end": v[1]} for k, v in lines.items()],
@@ -184,6 +186,25 @@ def true_counts(config: Config, truth: Truth) -> Counter[str]:
             for event in rule.update(frame / FPS, dets, None):
                 counts[_key(event.rule_id, event.extra.get("direction"))] += 1
     return counts
+
+
+def edge_range(config: Config, truth: Truth) -> dict[str, tuple[int, int]]:
+    """How far the truth itself moves when it is asked a little differently: the same
+    rules on the true tracks with the band 30 % narrower or wider (the annotations' own
+    boxes wobble by more than that near a line), and without the sequence's last 0.2 s
+    (a crossing still under way when the recording stops). A noisy count outside the
+    truth but inside this range is a person on the knife's edge, whom no threshold
+    decides the same way under 4 px of jitter; the benchmark counts it as a miss all the
+    same and reports it apart."""
+    variants: list[Counter[str]] = []
+    for scale in (0.7, 1.3):
+        rules = [r.model_copy(update={"band_ratio": r.band_ratio * scale})
+                 if r.type in ("line", "zone") else r for r in config.rules]
+        variants.append(true_counts(config.model_copy(update={"rules": rules}), truth))
+    cut = max(truth) - int(round(0.2 * FPS))
+    variants.append(true_counts(config, {f: rows for f, rows in truth.items() if f <= cut}))
+    return {key: (min(v[key] for v in variants), max(v[key] for v in variants))
+            for key in keys(config)}
 
 
 def geometric_counts(config: Config, truth: Truth, band_ratio: float) -> tuple[int, int]:
@@ -237,18 +258,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="noise seeds per noisy level")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="line and zone rule option, e.g. band_ratio=0.1, or line.min_frames=3 "
-                        "for one kind (repeatable)")
+                        "for one kind, tracker.KEY for the tracker (repeatable)")
     parser.add_argument("--rows", action="store_true", help="print every rule's row")
     parser.add_argument("--cache", default=None, help="asset cache (default ~/.cache/streamer)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     started = time.perf_counter()
-    exact: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    exact: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     for sequence in SEQUENCES:
         name = f"{sequence}-gt.txt"
         truth = load_truth(fetch_asset(name, args.cache))
         config = make_config(truth, overrides)
         want = true_counts(config, truth)
+        edges = edge_range(config, truth)
         print(f"\n{sequence}: {len(truth)} frames, "
               f"{len({b[0] for rows in truth.values() for b in rows})} people "
               f"(source: {ASSET_SOURCES[name].requirement}, {ASSET_SOURCES[name].licence})")
@@ -269,20 +291,25 @@ def main() -> None:
                 values = [g[key] for g in got]
                 kind = key.split()[0]
                 tally = exact[(kind, level.name)]
+                low, high = min(edges[key][0], want[key]), max(edges[key][1], want[key])
                 tally[0] += sum(v == want[key] for v in values)
                 tally[1] += len(values)
+                tally[2] += sum(v != want[key] and low <= v <= high for v in values)
                 if args.rows or any(v != want[key] for v in values):
                     mark = "" if all(v == want[key] for v in values) else "  <- differs"
+                    if mark and (low, high) != (want[key], want[key]):
+                        mark += f" (truth on the edge: {low}..{high})"
                     print(f"{key:<28}{level.name:<10}{want[key]:>5}  "
                           f"{' '.join(str(v) for v in values)}{mark}")
-    print("\nshare of exact counts (rule x position x seed), both sequences:")
-    print(f"{'rule':<8}" + "".join(f"{n.name:>14}" for n in NOISE))
+    print("\nshare of exact counts (rule x position x seed), both sequences; in brackets the "
+          "misses where the truth itself is on the edge (edge_range):")
+    print(f"{'rule':<8}" + "".join(f"{n.name:>20}" for n in NOISE))
     for kind in ("line", "zone", "count", "loiter"):
         cells = []
         for level in NOISE:
-            hit, total = exact[(kind, level.name)]
-            cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}%")
-        print(f"{kind:<8}" + "".join(f"{c:>14}" for c in cells))
+            hit, total, edge = exact[(kind, level.name)]
+            cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}% [{edge}]")
+        print(f"{kind:<8}" + "".join(f"{c:>20}" for c in cells))
     print(f"options: {overrides or 'defaults'}; {time.perf_counter() - started:.1f} s")
 
 
