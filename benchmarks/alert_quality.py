@@ -15,7 +15,7 @@ perfect detector and tracker). So that a rule's own definition cannot hide real 
 the totals are printed next to plain geometry on the true tracks (a change of side by 5 %
 of the box height, and every change of side).
 
-    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--set tracker.rejoin=false] [--rows]
+    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--set tracker.rejoin=false] [--rows] [--audit]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from streamer.detect.base import make_detections
 from streamer.replay import run_replay
 from streamer.rules import build_rules
 from streamer.rules.geometry import edge_distances, line_offsets, points_in_polygon
+from streamer.track import Tracker
 
 WIDTH, HEIGHT, FPS = 640, 480, 25.0
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
@@ -72,17 +73,22 @@ def load_truth(path: Path) -> Truth:
     return dict(frames)
 
 
-def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator) -> list[dict[str, object]]:
-    """Replay JSONL rows: the true boxes without identities, with ``noise`` applied."""
+def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator,
+               identities: dict[int, list[int]] | None = None) -> list[dict[str, object]]:
+    """Replay JSONL rows: the true boxes without identities, with ``noise`` applied.
+    ``identities``, when given, receives per frame the true identity of each row's box
+    (-1 for a false box), for the tracker audit; the replay never sees them."""
     sizes = np.array([(b[3] - b[1], b[4] - b[2]) for rows in truth.values() for b in rows])
     rows: dict[int, list[dict[str, object]]] = defaultdict(list)
+    who: dict[int, list[int]] = defaultdict(list)
     last = max(truth)
     for frame in range(last + 1):
-        for _, x1, y1, x2, y2 in truth.get(frame, []):
+        for ident, x1, y1, x2, y2 in truth.get(frame, []):
             if rng.random() < noise.miss:
                 continue
             box = np.array([x1, y1, x2, y2]) + rng.normal(0, noise.jitter_px, 4)
             rows[frame].append(_row(box, float(rng.uniform(0.5, 0.95))))
+            who[frame].append(ident)
         # False boxes: a person-sized box anywhere, for one or two frames.
         for _ in range(rng.poisson(noise.false_per_frame)):
             w, h = sizes[rng.integers(len(sizes))]
@@ -91,7 +97,41 @@ def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator) -> list[dic
             for extra in range(int(rng.integers(1, 3))):
                 box = np.array([x, y, x + w, y + h]) + rng.normal(0, noise.jitter_px, 4)
                 rows[frame + extra].append(_row(box, confidence))
+                who[frame + extra].append(-1)
+    if identities is not None:
+        identities.update({f: who[f] for f in rows if f <= last})
     return [{"frame": f, "detections": d} for f, d in sorted(rows.items()) if f <= last]
+
+
+def tracker_audit(config: Config, rows: list[dict[str, object]],
+                  identities: dict[int, list[int]]) -> tuple[int, int, int, int]:
+    """(fragments, switches, false-box takeovers, re-joins) of the tracker stage alone:
+    a fragment is an identity's second or later track id, a switch a track id whose next
+    sighting is another identity, a takeover one whose next sighting is (or was) a false
+    box. How the re-join is judged: it should cut fragments without adding switches."""
+    tracker = Tracker(config.tracker, FPS)
+    held: dict[int, set[int]] = defaultdict(set)  # identity -> track ids
+    last: dict[int, int] = {}  # track id -> identity last seen under it
+    switches = takeovers = 0
+    for row in rows:
+        frame, boxes = int(row["frame"]), row["detections"]
+        xyxy = [[b["x1"], b["y1"], b["x2"], b["y2"]] for b in boxes]  # type: ignore[index,union-attr]
+        confidences = [b["confidence"] for b in boxes]  # type: ignore[index,union-attr]
+        out = tracker.update(frame / FPS, make_detections(xyxy, confidences, ["person"] * len(xyxy), "m"))
+        who = {tuple(np.float32(b)): i for b, i in zip(xyxy, identities[frame])}
+        for box, track_id in zip(out.xyxy, out.tracker_id.tolist()):
+            if track_id < 0:
+                continue
+            ident = who[tuple(np.float32(box))]
+            if ident >= 0:
+                held[ident].add(track_id)
+            previous = last.get(track_id)
+            if previous is not None and previous != ident:
+                takeovers += ident < 0 or previous < 0
+                switches += ident >= 0 and previous >= 0
+            last[track_id] = ident
+    fragments = sum(len(ids) - 1 for ids in held.values())
+    return fragments, switches, takeovers, tracker.joined_total
 
 
 def _row(box: np.ndarray, confidence: float) -> dict[str, object]:
@@ -260,11 +300,14 @@ def main() -> None:
                         help="line and zone rule option, e.g. band_ratio=0.1, or line.min_frames=3 "
                         "for one kind, tracker.KEY for the tracker (repeatable)")
     parser.add_argument("--rows", action="store_true", help="print every rule's row")
+    parser.add_argument("--audit", action="store_true",
+                        help="also audit the tracker alone, re-join off and on (slower)")
     parser.add_argument("--cache", default=None, help="asset cache (default ~/.cache/streamer)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     started = time.perf_counter()
     exact: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    audit: dict[tuple[str, bool], list[int]] = {}
     for sequence in SEQUENCES:
         name = f"{sequence}-gt.txt"
         truth = load_truth(fetch_asset(name, args.cache))
@@ -285,8 +328,17 @@ def main() -> None:
             print(header)
         for level in NOISE:
             seeds = [0] if level.miss == 0 and level.jitter_px == 0 else list(range(args.seeds))
-            got = [measured_counts(config, noisy_rows(truth, level, np.random.default_rng(s)))
-                   for s in seeds]
+            got = []
+            for seed in seeds:
+                identities: dict[int, list[int]] = {}
+                rows = noisy_rows(truth, level, np.random.default_rng(seed), identities)
+                got.append(measured_counts(config, rows))
+                for joined in (False, True) if args.audit else ():
+                    tracker = config.tracker.model_copy(update={"rejoin": joined})
+                    counts = tracker_audit(config.model_copy(update={"tracker": tracker}),
+                                           rows, identities)
+                    total = audit.get((level.name, joined), [0, 0, 0, 0])
+                    audit[(level.name, joined)] = [a + b for a, b in zip(total, counts)]
             for key in keys(config):
                 values = [g[key] for g in got]
                 kind = key.split()[0]
@@ -310,7 +362,18 @@ def main() -> None:
             hit, total, edge = exact[(kind, level.name)]
             cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}% [{edge}]")
         print(f"{kind:<8}" + "".join(f"{c:>20}" for c in cells))
+    if args.audit:
+        print_audit(audit)
     print(f"options: {overrides or 'defaults'}; {time.perf_counter() - started:.1f} s")
+
+
+def print_audit(audit: dict[tuple[str, bool], list[int]]) -> None:
+    print("\nthe tracker alone, both sequences, all seeds: fragments (an identity's extra "
+          "track ids) / switches (a track id moving to another person) / takeovers (to or "
+          "from a false box) / re-joins")
+    for (name, joined), (fragments, switches, takeovers, joins) in sorted(audit.items()):
+        print(f"{name:<8} re-join {'on ' if joined else 'off'}: "
+              f"{fragments} / {switches} / {takeovers} / {joins}")
 
 
 if __name__ == "__main__":
