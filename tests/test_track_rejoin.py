@@ -72,3 +72,36 @@ def test_the_joined_track_keeps_the_side_it_came_from() -> None:
             tracked = tracker.update(i / FPS, detections(i, x0=567.0))  # type: ignore[arg-type]
             events += rule.update(i / FPS, tracked)
         assert len(events) == crossings, (rejoin, [e.reason for e in events])
+
+
+def standing_person(seed: int, stand_y: float, leave_y: float) -> list[object]:
+    """Detections (no ids) of a 50 x 150 person who walks 2 s from y=200 to ``stand_y``,
+    stands there 10 s and walks 2 s to ``leave_y``, seen by a detector that misses 12 %
+    of frames and jitters each box edge by 4 px."""
+    rng = np.random.default_rng(seed)
+    steps = int(2 * FPS)
+    ys = ([200 + (stand_y - 200) * i / steps for i in range(steps)] + [stand_y] * int(10 * FPS)
+          + [stand_y + (leave_y - stand_y) * i / steps for i in range(1, steps + 1)])
+    frames = []
+    for y in ys:
+        boxes = []
+        if rng.random() >= 0.12:
+            boxes.append(np.array([295.0, y - 150, 345.0, y]) + rng.normal(0, 4.0, 4))
+        frames.append(make_detections(boxes, [0.9] * len(boxes), ["person"] * len(boxes), "m"))
+    return frames
+
+
+def test_standing_6px_from_a_line_through_the_tracker_gives_only_real_crossings() -> None:
+    # The same person as tests/rules/test_hysteresis.py, through ByteTrack and the re-join:
+    # a lost and re-joined track must not turn the jitter into crossings.
+    line = np.array([[0.0, 300.0], [640.0, 300.0]])
+    for stand_y, leave_y, real in ((294.0, 200.0, 0), (306.0, 420.0, 1)):
+        counted = []
+        for seed in range(10):
+            tracker = Tracker(TrackerConfig(), FPS)
+            rule = LineRule(LineRuleConfig(id="gate", type="line", line="gate", cooldown_s=0), line, 3.0)
+            events = []
+            for i, dets in enumerate(standing_person(seed, stand_y, leave_y)):
+                events += rule.update(i / FPS, tracker.update(i / FPS, dets))  # type: ignore[arg-type]
+            counted.append(len(events))
+        assert counted == [real] * 10, (stand_y, counted)
