@@ -43,11 +43,12 @@ class Tracker:
 
     Re-join (issue 18): ByteTrack loses a person when a false box takes their track over
     for a frame or two (the track follows the false box, the person starts a new track).
-    A newly confirmed track that appears within MAX_GAP_S of a confirmed track's last
-    sighting, no further from it than a person walks (continuity), about its size, and while that
-    track is not output in the same frame, takes that track's id: rules see one person
-    with one id, so a zone counts them once and a line keeps the side they came from.
-    The nearest pair joins first; the lost track is dropped so its id is never output twice.
+    A newly confirmed track that appears within MAX_GAP_S of one of a confirmed track's
+    last SIGHTINGS, no further from it than a person walks (continuity), about its size,
+    while that track is not output in the same frame, takes that track's id: rules see one
+    person with one id, so a zone counts them once and a line keeps the side they came
+    from. The nearest pair joins first; the lost track is dropped so its id is never
+    output twice.
     """
 
     def __init__(self, config: TrackerConfig, fps: float) -> None:
@@ -62,6 +63,9 @@ class Tracker:
         )
         self._rejoin = config.rejoin
         self._seen: dict[int, list[_Sighting]] = {}
+        # ByteTrack hands out ids in increasing order: an id from here on is newborn (an
+        # old id the library finds again after MAX_GAP_S is not, though it left _seen).
+        self._first_new_id = 0
         self.joined_total = 0
 
     def update(self, t_s: float, dets: sv.Detections) -> sv.Detections:
@@ -84,8 +88,9 @@ class Tracker:
         heights = xyxy[:, 3] - xyxy[:, 1]
         rows = [(int(i), k) for k, i in enumerate(ids.tolist()) if i >= 0]
         present = {i for i, _ in rows}
-        newborn = [(i, k) for i, k in rows if i not in self._seen]
+        newborn = [(i, k) for i, k in rows if i >= self._first_new_id]
         if newborn:
+            self._first_new_id = max(i for i, _ in newborn) + 1
             pairs = []
             for old, sightings in self._seen.items():
                 if old in present:
@@ -109,7 +114,8 @@ class Tracker:
                 self.joined_total += 1
         for i, k in ((int(i), k) for k, i in enumerate(ids.tolist()) if i >= 0):
             sightings = self._seen.setdefault(i, [])
-            sightings.append(_Sighting(t_s, (float(centres[k, 0]), float(centres[k, 1])), float(heights[k])))
+            centre = (float(centres[k, 0]), float(centres[k, 1]))
+            sightings.append(_Sighting(t_s, centre, float(heights[k])))
             del sightings[:-SIGHTINGS]
         if len(self._seen) > 4 * max(len(present), 16):
             self._seen = {i: s for i, s in self._seen.items() if t_s - s[-1].t_s <= MAX_GAP_S}
