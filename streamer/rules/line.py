@@ -25,7 +25,7 @@ from pydantic import Field
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, band_widths
 from streamer.schema import BandSettings, TrackRuleBase
-from streamer.track.continuity import MAX_GAP_S, jumped
+from streamer.track.continuity import JUMP_SLACK_H, MAX_GAP_S, MAX_SPEED_H_PER_S
 
 # --- config ---------------------------------------------------------------------------
 
@@ -105,19 +105,21 @@ class LineRule(TrackedRule[_TrackLine]):
         sides = (offsets >= band).astype(np.int8) - (offsets <= -band)
         sides[(along < 0) | (along > 1)] = _BEYOND
         tracks = self._tracks
-        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist())
-        for index, track_id, side, point in rows:
+        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist(), heights.tolist())
+        for index, track_id, side, point, height in rows:
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackLine(origin=point)
-            elif t_s - state.last_seen_s > MAX_GAP_S or (
-                state.side
-                and jumped(state.last, float(frame.heights[index]), state.last_seen_s, *point, t_s)
-            ):
-                # Unseen too long, or moved further than a person moves: maybe another
-                # person under this id (an id switch, a false box taking the track over for
-                # a frame); their sides must not make a crossing together.
-                state.side, state.candidate, state.streak, state.fresh = 0, 0, 0, False
+            else:
+                # Unseen too long, or moved further than a person moves (continuity.jumped,
+                # inlined: it runs for every track on every frame): maybe another person
+                # under this id (an id switch, a false box taking the track over for a
+                # frame); their sides must not make a crossing together.
+                gap = t_s - state.last_seen_s
+                reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * gap)
+                dx, dy = point[0] - state.last[0], point[1] - state.last[1]
+                if gap > MAX_GAP_S or (state.side and dx * dx + dy * dy > reach * reach):
+                    state.side, state.candidate, state.streak, state.fresh = 0, 0, 0, False
             state.last, state.last_seen_s = point, t_s
             if not state.travelled:
                 state.travelled = (
