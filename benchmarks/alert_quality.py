@@ -15,7 +15,7 @@ perfect detector and tracker). So that a rule's own definition cannot hide real 
 the totals are printed next to plain geometry on the true tracks (a change of side by 5 %
 of the box height, and every change of side).
 
-    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--rows]
+    python benchmarks/alert_quality.py [--seeds 10] [--set band_ratio=0.1] [--set tracker.rejoin=false] [--rows] [--audit]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from streamer.detect.base import make_detections
 from streamer.replay import run_replay
 from streamer.rules import build_rules
 from streamer.rules.geometry import edge_distances, line_offsets, points_in_polygon
+from streamer.track import Tracker
 
 WIDTH, HEIGHT, FPS = 640, 480, 25.0
 SEQUENCES = ("TUD-Campus", "TUD-Stadtmitte")
@@ -72,17 +73,22 @@ def load_truth(path: Path) -> Truth:
     return dict(frames)
 
 
-def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator) -> list[dict[str, object]]:
-    """Replay JSONL rows: the true boxes without identities, with ``noise`` applied."""
+def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator,
+               identities: dict[int, list[int]] | None = None) -> list[dict[str, object]]:
+    """Replay JSONL rows: the true boxes without identities, with ``noise`` applied.
+    ``identities``, when given, receives per frame the true identity of each row's box
+    (-1 for a false box), for the tracker audit; the replay never sees them."""
     sizes = np.array([(b[3] - b[1], b[4] - b[2]) for rows in truth.values() for b in rows])
     rows: dict[int, list[dict[str, object]]] = defaultdict(list)
+    who: dict[int, list[int]] = defaultdict(list)
     last = max(truth)
     for frame in range(last + 1):
-        for _, x1, y1, x2, y2 in truth.get(frame, []):
+        for ident, x1, y1, x2, y2 in truth.get(frame, []):
             if rng.random() < noise.miss:
                 continue
             box = np.array([x1, y1, x2, y2]) + rng.normal(0, noise.jitter_px, 4)
             rows[frame].append(_row(box, float(rng.uniform(0.5, 0.95))))
+            who[frame].append(ident)
         # False boxes: a person-sized box anywhere, for one or two frames.
         for _ in range(rng.poisson(noise.false_per_frame)):
             w, h = sizes[rng.integers(len(sizes))]
@@ -91,7 +97,41 @@ def noisy_rows(truth: Truth, noise: Noise, rng: np.random.Generator) -> list[dic
             for extra in range(int(rng.integers(1, 3))):
                 box = np.array([x, y, x + w, y + h]) + rng.normal(0, noise.jitter_px, 4)
                 rows[frame + extra].append(_row(box, confidence))
+                who[frame + extra].append(-1)
+    if identities is not None:
+        identities.update({f: who[f] for f in rows if f <= last})
     return [{"frame": f, "detections": d} for f, d in sorted(rows.items()) if f <= last]
+
+
+def tracker_audit(config: Config, rows: list[dict[str, object]],
+                  identities: dict[int, list[int]]) -> tuple[int, int, int, int]:
+    """(fragments, switches, false-box takeovers, re-joins) of the tracker stage alone:
+    a fragment is an identity's second or later track id, a switch a track id whose next
+    sighting is another identity, a takeover one whose next sighting is (or was) a false
+    box. How the re-join is judged: it should cut fragments without adding switches."""
+    tracker = Tracker(config.tracker, FPS)
+    held: dict[int, set[int]] = defaultdict(set)  # identity -> track ids
+    last: dict[int, int] = {}  # track id -> identity last seen under it
+    switches = takeovers = 0
+    for row in rows:
+        frame, boxes = int(row["frame"]), row["detections"]
+        xyxy = [[b["x1"], b["y1"], b["x2"], b["y2"]] for b in boxes]  # type: ignore[index,union-attr]
+        confidences = [b["confidence"] for b in boxes]  # type: ignore[index,union-attr]
+        out = tracker.update(frame / FPS, make_detections(xyxy, confidences, ["person"] * len(xyxy), "m"))
+        who = {tuple(np.float32(b)): i for b, i in zip(xyxy, identities[frame])}
+        for box, track_id in zip(out.xyxy, out.tracker_id.tolist()):
+            if track_id < 0:
+                continue
+            ident = who[tuple(np.float32(box))]
+            if ident >= 0:
+                held[ident].add(track_id)
+            previous = last.get(track_id)
+            if previous is not None and previous != ident:
+                takeovers += ident < 0 or previous < 0
+                switches += ident >= 0 and previous >= 0
+            last[track_id] = ident
+    fragments = sum(len(ids) - 1 for ids in held.values())
+    return fragments, switches, takeovers, tracker.joined_total
 
 
 def _row(box: np.ndarray, confidence: float) -> dict[str, object]:
@@ -146,8 +186,10 @@ def make_config(truth: Truth, overrides: dict[str, object]) -> Config:
                       "for_s": 0.4, "clear_s": 0.4, "cooldown_s": 0})
         rules.append({"id": f"loiter {name}", "type": "loiter", "zone": name, "dwell_s": 2.0,
                       "gap_s": 1.0, "cooldown_s": 0})
+    tracker = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("tracker.")}
     return Config.model_validate({
         "camera": {"source": "gt.mp4", "fps": FPS},
+        "tracker": tracker,
         "models": [{"id": "m", "kind": "replay", "path": "gt.jsonl"}],
         "zones": [{"id": k, "polygon": v} for k, v in zones.items()],
         "lines": [{"id": k, "start": v[0], "end": v[1]} for k, v in lines.items()],
@@ -184,6 +226,25 @@ def true_counts(config: Config, truth: Truth) -> Counter[str]:
             for event in rule.update(frame / FPS, dets, None):
                 counts[_key(event.rule_id, event.extra.get("direction"))] += 1
     return counts
+
+
+def edge_range(config: Config, truth: Truth) -> dict[str, tuple[int, int]]:
+    """How far the truth itself moves when it is asked a little differently: the same
+    rules on the true tracks with the band 30 % narrower or wider (the annotations' own
+    boxes wobble by more than that near a line), and without the sequence's last 0.2 s
+    (a crossing still under way when the recording stops). A noisy count outside the
+    truth but inside this range is a person on the knife's edge, whom no threshold
+    decides the same way under 4 px of jitter; the benchmark counts it as a miss all the
+    same and reports it apart."""
+    variants: list[Counter[str]] = []
+    for scale in (0.7, 1.3):
+        rules = [r.model_copy(update={"band_ratio": r.band_ratio * scale})
+                 if r.type in ("line", "zone") else r for r in config.rules]
+        variants.append(true_counts(config.model_copy(update={"rules": rules}), truth))
+    cut = max(truth) - int(round(0.2 * FPS))
+    variants.append(true_counts(config, {f: rows for f, rows in truth.items() if f <= cut}))
+    return {key: (min(v[key] for v in variants), max(v[key] for v in variants))
+            for key in keys(config)}
 
 
 def geometric_counts(config: Config, truth: Truth, band_ratio: float) -> tuple[int, int]:
@@ -237,18 +298,22 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10, help="noise seeds per noisy level")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="line and zone rule option, e.g. band_ratio=0.1, or line.min_frames=3 "
-                        "for one kind (repeatable)")
+                        "for one kind, tracker.KEY for the tracker (repeatable)")
     parser.add_argument("--rows", action="store_true", help="print every rule's row")
+    parser.add_argument("--audit", action="store_true",
+                        help="also audit the tracker alone, re-join off and on (slower)")
     parser.add_argument("--cache", default=None, help="asset cache (default ~/.cache/streamer)")
     args = parser.parse_args()
     overrides = parse_overrides(args.set)
     started = time.perf_counter()
-    exact: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    exact: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    audit: dict[tuple[str, bool], list[int]] = {}
     for sequence in SEQUENCES:
         name = f"{sequence}-gt.txt"
         truth = load_truth(fetch_asset(name, args.cache))
         config = make_config(truth, overrides)
         want = true_counts(config, truth)
+        edges = edge_range(config, truth)
         print(f"\n{sequence}: {len(truth)} frames, "
               f"{len({b[0] for rows in truth.values() for b in rows})} people "
               f"(source: {ASSET_SOURCES[name].requirement}, {ASSET_SOURCES[name].licence})")
@@ -263,27 +328,52 @@ def main() -> None:
             print(header)
         for level in NOISE:
             seeds = [0] if level.miss == 0 and level.jitter_px == 0 else list(range(args.seeds))
-            got = [measured_counts(config, noisy_rows(truth, level, np.random.default_rng(s)))
-                   for s in seeds]
+            got = []
+            for seed in seeds:
+                identities: dict[int, list[int]] = {}
+                rows = noisy_rows(truth, level, np.random.default_rng(seed), identities)
+                got.append(measured_counts(config, rows))
+                for joined in (False, True) if args.audit else ():
+                    tracker = config.tracker.model_copy(update={"rejoin": joined})
+                    counts = tracker_audit(config.model_copy(update={"tracker": tracker}),
+                                           rows, identities)
+                    total = audit.get((level.name, joined), [0, 0, 0, 0])
+                    audit[(level.name, joined)] = [a + b for a, b in zip(total, counts)]
             for key in keys(config):
                 values = [g[key] for g in got]
                 kind = key.split()[0]
                 tally = exact[(kind, level.name)]
+                low, high = min(edges[key][0], want[key]), max(edges[key][1], want[key])
                 tally[0] += sum(v == want[key] for v in values)
                 tally[1] += len(values)
+                tally[2] += sum(v != want[key] and low <= v <= high for v in values)
                 if args.rows or any(v != want[key] for v in values):
                     mark = "" if all(v == want[key] for v in values) else "  <- differs"
+                    if mark and (low, high) != (want[key], want[key]):
+                        mark += f" (truth on the edge: {low}..{high})"
                     print(f"{key:<28}{level.name:<10}{want[key]:>5}  "
                           f"{' '.join(str(v) for v in values)}{mark}")
-    print("\nshare of exact counts (rule x position x seed), both sequences:")
-    print(f"{'rule':<8}" + "".join(f"{n.name:>14}" for n in NOISE))
+    print("\nshare of exact counts (rule x position x seed), both sequences; in brackets the "
+          "misses where the truth itself is on the edge (edge_range):")
+    print(f"{'rule':<8}" + "".join(f"{n.name:>20}" for n in NOISE))
     for kind in ("line", "zone", "count", "loiter"):
         cells = []
         for level in NOISE:
-            hit, total = exact[(kind, level.name)]
-            cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}%")
-        print(f"{kind:<8}" + "".join(f"{c:>14}" for c in cells))
+            hit, total, edge = exact[(kind, level.name)]
+            cells.append(f"{hit}/{total} {100 * hit / max(total, 1):3.0f}% [{edge}]")
+        print(f"{kind:<8}" + "".join(f"{c:>20}" for c in cells))
+    if args.audit:
+        print_audit(audit)
     print(f"options: {overrides or 'defaults'}; {time.perf_counter() - started:.1f} s")
+
+
+def print_audit(audit: dict[tuple[str, bool], list[int]]) -> None:
+    print("\nthe tracker alone, both sequences, all seeds: fragments (an identity's extra "
+          "track ids) / switches (a track id moving to another person) / takeovers (to or "
+          "from a false box) / re-joins")
+    for (name, joined), (fragments, switches, takeovers, joins) in sorted(audit.items()):
+        print(f"{name:<8} re-join {'on ' if joined else 'off'}: "
+              f"{fragments} / {switches} / {takeovers} / {joins}")
 
 
 if __name__ == "__main__":

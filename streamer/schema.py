@@ -339,6 +339,11 @@ class TrackerConfig(StreamerModel):
         0.3, ge=0, le=1, description="Minimum score for a detection to start a track."
     )
     min_iou: float = Field(0.1, gt=0, le=1, description="IoU to match a detection to a track.")
+    rejoin: bool = Field(
+        True,
+        description="A track born where a track was lost under 0.4 s before, no further than "
+        "a person moves, takes the lost track's id (README: \"Band and travel\").",
+    )
 
 
 # --- sinks ----------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
 
@@ -161,18 +160,3 @@ def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) ->
     if isinstance(heights, float):
         return max(float(config.band_ratio) * heights, floor)
     return np.maximum(float(config.band_ratio) * heights, floor)
-
-
-# Measured with benchmarks/alert_quality.py (README "Band and travel"): a person moves at
-# most MAX_SPEED_H_PER_S box heights per second (running is about 3), plus
-# JUMP_SLACK_H of the box's height for the detector's jitter. An anchor that moves
-# further has been handed to another object by the tracker (an id switch), not walked.
-MAX_SPEED_H_PER_S = 4.0
-JUMP_SLACK_H = 0.1
-
-
-def jumped(last: list[float], height: float, last_s: float, x: float, y: float, t_s: float) -> bool:
-    """Whether an anchor now at (x, y), on a box ``height`` tall, is too far from where it
-    was last seen (``last`` at ``last_s``) to be the same object."""
-    reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * (t_s - last_s))
-    return math.hypot(x - last[0], y - last[1]) > reach

@@ -8,7 +8,7 @@ standing by the line, whose anchor a detector's jitter carries across it, never 
 the settled side; a missing frame neither extends nor breaks it; a point beyond the
 segment's ends unsettles the side, so walking round the end is no crossing. A track
 counts crossings only once it has moved ``min_travel_px`` from where it was first seen,
-and a side it settled is forgotten after SIDE_MEMORY_S unseen or a jump no person could
+and a side it settled is forgotten after MAX_GAP_S unseen or a jump no person could
 make (an id switch in the tracker): two people's sides never make one crossing.
 """
 
@@ -23,8 +23,9 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
-from streamer.rules.common import TrackedRule, band_widths, jumped
+from streamer.rules.common import TrackedRule, band_widths
 from streamer.schema import BandSettings, TrackRuleBase
+from streamer.track.continuity import JUMP_SLACK_H, MAX_GAP_S, MAX_SPEED_H_PER_S
 
 # --- config ---------------------------------------------------------------------------
 
@@ -54,9 +55,6 @@ class LineRuleConfig(BandSettings, TrackRuleBase):
 
 _DIRECTION = {1: "left_to_right", -1: "right_to_left"}
 _BEYOND = 2  # projection beyond the segment's ends
-# A settled side unseen for longer is forgotten: a lost track that the tracker hands to
-# another person later must not count a crossing between the two (alert_quality.py).
-SIDE_MEMORY_S = 0.6
 
 
 @dataclass
@@ -68,6 +66,7 @@ class _TrackLine:
     origin: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when first seen
     travelled: bool = False  # moved min_travel_px from origin: its crossings count
     last: list[float] = field(default_factory=lambda: [0.0, 0.0])  # anchor when last seen
+    fresh: bool = True  # no side settled nor forgotten yet: the first side needs one frame
 
 
 class LineRule(TrackedRule[_TrackLine]):
@@ -106,18 +105,21 @@ class LineRule(TrackedRule[_TrackLine]):
         sides = (offsets >= band).astype(np.int8) - (offsets <= -band)
         sides[(along < 0) | (along > 1)] = _BEYOND
         tracks = self._tracks
-        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist())
-        for index, track_id, side, point in rows:
+        rows = zip(indices.tolist(), ids.tolist(), sides.tolist(), points.tolist(), heights.tolist())
+        for index, track_id, side, point, height in rows:
             state = tracks.get(track_id)
             if state is None:
                 state = tracks[track_id] = _TrackLine(origin=point)
-            elif t_s - state.last_seen_s > SIDE_MEMORY_S or (
-                state.side and side == -state.side
-                and jumped(state.last, float(frame.heights[index]), state.last_seen_s, *point, t_s)
-            ):
-                # Unseen too long, or moved too fast: maybe another person under this id
-                # (an id switch); their sides must not make a crossing together.
-                state.side, state.candidate, state.streak = 0, 0, 0
+            else:
+                # Unseen too long, or moved further than a person moves (continuity.jumped,
+                # inlined: it runs for every track on every frame): maybe another person
+                # under this id (an id switch, a false box taking the track over for a
+                # frame); their sides must not make a crossing together.
+                gap = t_s - state.last_seen_s
+                reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * gap)
+                dx, dy = point[0] - state.last[0], point[1] - state.last[1]
+                if gap > MAX_GAP_S or (state.side and dx * dx + dy * dy > reach * reach):
+                    state.side, state.candidate, state.streak, state.fresh = 0, 0, 0, False
             state.last, state.last_seen_s = point, t_s
             if not state.travelled:
                 state.travelled = (
@@ -137,8 +139,11 @@ class LineRule(TrackedRule[_TrackLine]):
                 state.streak += 1
             else:
                 state.candidate, state.streak = side, 1
-            if state.streak < c.min_frames or state.side == side:
+            # A new track's first side needs one frame: the tracker held the object for
+            # frames before it gave the id, and a first side alone counts nothing.
+            if state.side == side or (state.streak < c.min_frames and not state.fresh):
                 continue
+            state.fresh = False
             previous, state.side = state.side, side
             if previous == 0 or not state.travelled:
                 continue  # first settled side, or a track that has not moved: no crossing

@@ -131,3 +131,14 @@ def test_distances_behind_the_band() -> None:
     square = np.array([[0, 0], [100, 0], [100, 100], [0, 100]], dtype=float)
     points = np.array([[50, 50], [10, 50], [-5, 50], [110, 110], [100, 40]])
     assert np.allclose(edge_distances(points, square), [50, 10, 5, np.hypot(10, 10), 0])
+
+
+def test_a_track_first_seen_one_frame_before_the_band_counts_its_crossing() -> None:
+    # The tracker confirms a track on its second frame, so a person who appears just
+    # before the line is followed for one frame past the band on their first side.
+    path = [frame(foot(1, x, 200, h=240)) for x in (170, 190, 210, 230, 230)]
+    assert timeline(play(line_rule(GATE), path)) == [(0.4, 1)]
+    # A side after an id switch (here: unseen for a second) still needs min_frames.
+    gap = [frame(foot(1, 170, 200, h=240))] * 2 + [frame()] * 10 + [
+        frame(foot(1, x, 200, h=240)) for x in (170, 190, 210, 230, 230)]
+    assert timeline(play(line_rule(GATE), gap)) == []
