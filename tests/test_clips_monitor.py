@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from clip_helpers import decoded_frames, make_mp4
+from clip_helpers import decoded_frames, make_mp4, plan, record
 from conftest import phone_page, require_program, wait_for
+from streamer.assets import sample_video
 from streamer.config.models import EventSpec
 from streamer.events.clips import ClipPlan
 from streamer.events.outbox import Outbox
@@ -104,12 +105,15 @@ def test_the_event_card_plays_its_clip_in_chromium(tmp_path: Path) -> None:
             card.wait_for(timeout=30000)
             wait_for(lambda: "clip recording…" in card.inner_text(), 15, "the recording note")
             assert card.locator("video").count() == 0
-            stage.attach_clip("evt-1", make_mp4(4.0, fps=10, width=320, height=240), {})
+            # A clip as the recorder makes it: bikes.mp4's own H.264 packets, copied.
+            mp4, meta, _ = record(sample_video(), {100: plan(1.0, 2.0)})["event-100"]
+            assert meta["copied"] is True
+            stage.attach_clip("evt-1", mp4, meta)
             video = card.locator("video")
             video.wait_for(timeout=30000)
             assert "clip recording" not in card.inner_text()
             wait_for(lambda: video.evaluate("v => v.readyState") >= 2, 30, "the clip loaded")
-            assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [320, 240]
+            assert video.evaluate("v => [v.videoWidth, v.videoHeight]") == [640, 272]
             assert video.evaluate("v => v.controls") is True
             video.evaluate("v => v.play()")
             wait_for(lambda: video.evaluate("v => v.currentTime") > 0.3, 30, "the clip playing")

@@ -3,6 +3,7 @@ its event a clip in the outbox that covers the seconds asked for and shows that 
 
 from __future__ import annotations
 
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def site(tmp_path: Path, clip: object, **clips: object) -> Path:
         "zones": [{"id": "lane", "polygon": RIGHT_HALF}],
         "rules": [{"id": "lane-intrusion", "type": "zone", "zone": "lane", "classes": ["person"],
                    "min_frames": 3, "clip": clip}],
-        "sinks": [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")}],
+        "sinks": [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")},
+                  {"type": "bundle", "dir": str(tmp_path / "bundles")}],
         "outbox": {"path": str(tmp_path / "outbox.db")},
     }
     if clips:
@@ -74,6 +76,11 @@ def test_an_event_of_a_rule_with_clip_has_its_clip_in_the_outbox(tmp_path: Path)
     diffs = {i: np.abs(pictures[at_event].astype(int) - direct[i].astype(int)).mean() for i in range(FIRES - 2, FIRES + 3)}
     # That moment's picture, and not its neighbours' (the video moves).
     assert diffs[FIRES] < 1.0 and min(d for i, d in diffs.items() if i != FIRES) > 2.0, (meta, diffs)
+    # The event's bundle (the air-gapped export) carries that same clip.
+    [bundle] = (tmp_path / "bundles").glob("*.tar.gz")
+    with tarfile.open(bundle) as archive:
+        member = archive.extractfile(f"clips/{event['eventId']}.mp4")
+        assert member is not None and member.read() == stored.mp4
 
 
 def test_a_camera_wide_default_gives_clips_and_false_turns_it_off(tmp_path: Path) -> None:

@@ -9,76 +9,21 @@ compared with frames OpenCV reads from the video directly.
 
 from __future__ import annotations
 
-import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 import pytest
 import supervision as sv
 
+from clip_helpers import decode, plan, record
 from conftest import make_video
 from rtsp_helpers import FAST, RtspServer
 from streamer.assets import sample_video
-from streamer.clips import ClipRecorder
-from streamer.events.clips import ClipPlan
-from streamer.schema import CameraConfig
-from streamer.source import Frame, open_source
+from streamer.source import Frame
 
 FPS = 25.0  # bikes.mp4: 250 frames at 25 fps, keyframes at 0, 1.2, 3.04, 5.48, 7.48, 9.68 s
 KEYFRAME_GAP_S = 2.44  # the longest keyframe interval of bikes.mp4
-
-
-Clips = dict[str, tuple[bytes | None, dict[str, Any], Frame]]
-
-
-def record(video: Path | str, events: dict[int, ClipPlan], buffer_mb: float = 64,
-           annotated_draw: Any = None, stop_at: int | None = None, **camera: Any) -> Clips:
-    """Play the frame loop over ``video`` (a file or a camera's URL): an event fires on
-    each frame index in ``events``; a camera's run stops at ``stop_at``."""
-    clips: dict[str, tuple[bytes | None, dict[str, Any]]] = {}
-    draw = annotated_draw or (lambda frame, dets: frame.image.copy())
-    recorder = ClipRecorder(buffer_mb, max(p.pre_s for p in events.values()),
-                            lambda event_id, mp4, meta: clips.__setitem__(event_id, (mp4, meta)), draw)
-    recorder.want_frames = any(p.annotated for p in events.values())
-    recorder.start()
-    stop = threading.Event()
-    source = open_source(CameraConfig(source=str(video), **camera), stop, on_packet=recorder.on_packet)
-    source.start()
-    fired: dict[str, Frame] = {}
-    while True:
-        try:
-            frame = source.read(5.0)
-        except EOFError:
-            break
-        assert frame is not None, f"no frame from {source.name} in 5 s: {source.health()}"
-        recorder.note(frame, sv.Detections.empty())
-        if frame.index in events:
-            event_id = f"event-{frame.index}"
-            recorder.begin(event_id, events[frame.index], frame)
-            fired[event_id] = frame
-        if stop_at is not None and frame.index >= stop_at:
-            stop.set()
-            break
-    recorder.stop()
-    source.join()
-    return {event_id: (*clips[event_id], frame) for event_id, frame in fired.items()}
-
-
-def decode(mp4: bytes) -> list[np.ndarray]:
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as handle:
-        handle.write(mp4)
-        handle.flush()
-        capture = cv2.VideoCapture(handle.name)
-        frames = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                return frames
-            frames.append(image)
 
 
 def source_frames(video: Path) -> list[np.ndarray]:
@@ -89,10 +34,6 @@ def source_frames(video: Path) -> list[np.ndarray]:
         if not ok:
             return frames
         frames.append(image)
-
-
-def plan(pre_s: float = 2.0, post_s: float = 2.0, annotated: bool = False) -> ClipPlan:
-    return ClipPlan(pre_s, post_s, annotated, due_ts=time.time() + 60)
 
 
 def test_a_copied_clip_covers_before_and_after_and_shows_that_moment() -> None:
