@@ -87,17 +87,22 @@ def record(video: Path | str, events: dict[int, ClipPlan], buffer_mb: float = 64
     return {event_id: (*clips[event_id], frame) for event_id, frame in fired.items()}
 
 
+def video_frames(path: Path | str) -> list[np.ndarray]:
+    """Every frame of a video as OpenCV reads it, in order (seeking is approximate)."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (read := capture.read())[0]:
+        frames.append(read[1])
+    capture.release()
+    return frames
+
+
 def decode(mp4: bytes) -> list[np.ndarray]:
+    """A clip's frames, decoded by OpenCV as a player would."""
     with tempfile.NamedTemporaryFile(suffix=".mp4") as handle:
         handle.write(mp4)
         handle.flush()
-        capture = cv2.VideoCapture(handle.name)
-        frames = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                return frames
-            frames.append(image)
+        return video_frames(handle.name)
 
 
 def plan(pre_s: float = 2.0, post_s: float = 2.0, annotated: bool = False) -> ClipPlan:

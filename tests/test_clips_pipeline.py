@@ -4,16 +4,16 @@ its event a clip in the outbox that covers the seconds asked for and shows that 
 from __future__ import annotations
 
 import tarfile
-import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import yaml
 
+from clip_helpers import decode, video_frames
 from conftest import box, read_jsonl, run_cli, run_in_process, write_config, write_replay
 from streamer.assets import sample_video
+from streamer.events.clips import StoredClip
 from streamer.events.outbox import Outbox
 
 FPS = 25.0  # bikes.mp4
@@ -42,36 +42,28 @@ def site(tmp_path: Path, clip: object, **clips: object) -> Path:
     return write_config(tmp_path / "site.yaml", config)
 
 
-def frames_of(mp4: bytes) -> list[np.ndarray]:
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as handle:
-        handle.write(mp4)
-        handle.flush()
-        capture = cv2.VideoCapture(handle.name)
-        out = []
-        while (read := capture.read())[0]:
-            out.append(read[1])
-        return out
+def stored_clip(folder: Path, event_id: str) -> StoredClip | None:
+    outbox = Outbox(folder / "outbox.db")
+    try:
+        return outbox.clip(event_id)
+    finally:
+        outbox.close()
 
 
 def test_an_event_of_a_rule_with_clip_has_its_clip_in_the_outbox(tmp_path: Path) -> None:
     summary = run_in_process(site(tmp_path, {"pre_s": 3, "post_s": 2}))
     assert summary.events_accepted == 1
     [event] = read_jsonl(tmp_path / "events.jsonl")
-    outbox = Outbox(tmp_path / "outbox.db")
-    try:
-        stored = outbox.clip(event["eventId"])
-    finally:
-        outbox.close()
+    stored = stored_clip(tmp_path, event["eventId"])
     assert stored is not None and stored.state == "ready" and stored.mp4, stored
     meta = stored.meta
     # The camera's own packets: from the keyframe at or before 3 s back (bikes.mp4 has
     # keyframes at 1.2, 3.04, 5.48 s; the event is at 6.08 s), to 2 s after.
     assert meta["copied"] is True and meta["codec"] == "h264", meta
     assert -3.0 - 2.44 <= meta["start_s"] <= -3.0 and meta["end_s"] >= 2.0 - 1 / FPS, meta
-    pictures = frames_of(stored.mp4)
+    pictures = decode(stored.mp4)
     assert len(pictures) == meta["frames"]
-    capture = cv2.VideoCapture(str(sample_video()))
-    direct = [capture.read()[1] for _ in range(FIRES + 3)]  # read in order: seeking is approximate
+    direct = video_frames(sample_video())
     at_event = round(-meta["start_s"] * FPS)
     diffs = {i: np.abs(pictures[at_event].astype(int) - direct[i].astype(int)).mean() for i in range(FIRES - 2, FIRES + 3)}
     # That moment's picture, and not its neighbours' (the video moves).
@@ -92,15 +84,11 @@ def test_a_camera_wide_default_gives_clips_and_false_turns_it_off(tmp_path: Path
     run_in_process(site(off, False, default={"pre_s": 1, "post_s": 1}))
     for folder, expected in ((on, True), (off, False)):
         [event] = read_jsonl(folder / "events.jsonl")
-        outbox = Outbox(folder / "outbox.db")
-        try:
-            stored = outbox.clip(event["eventId"])
-        finally:
-            outbox.close()
+        stored = stored_clip(folder, event["eventId"])
         assert (stored is not None) is expected, (folder.name, stored)
         if stored is not None:
             assert stored.meta["annotated"] is True and stored.meta["copied"] is False
-            assert len(frames_of(stored.mp4 or b"")) == stored.meta["frames"] == 51
+            assert len(decode(stored.mp4 or b"")) == stored.meta["frames"] == 51
 
 
 @pytest.mark.integration

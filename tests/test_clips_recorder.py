@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import supervision as sv
 
-from clip_helpers import decode, plan, record
+from clip_helpers import decode, plan, record, video_frames
 from conftest import make_video
 from rtsp_helpers import FAST, RtspServer
 from streamer.assets import sample_video
@@ -24,16 +24,6 @@ from streamer.source import Frame
 
 FPS = 25.0  # bikes.mp4: 250 frames at 25 fps, keyframes at 0, 1.2, 3.04, 5.48, 7.48, 9.68 s
 KEYFRAME_GAP_S = 2.44  # the longest keyframe interval of bikes.mp4
-
-
-def source_frames(video: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            return frames
-        frames.append(image)
 
 
 def test_a_copied_clip_covers_before_and_after_and_shows_that_moment() -> None:
@@ -50,7 +40,7 @@ def test_a_copied_clip_covers_before_and_after_and_shows_that_moment() -> None:
     pictures = decode(mp4)
     assert len(pictures) == meta["frames"]
     first = round((7.0 + meta["start_s"]) * FPS)
-    direct = source_frames(video)
+    direct = video_frames(video)
     for offset, picture in enumerate(pictures):
         difference = np.abs(picture.astype(int) - direct[first + offset].astype(int)).mean()
         assert difference < 1.0, f"clip frame {offset} differs from source frame {first + offset}"

@@ -61,10 +61,13 @@ def test_live_stream_reports_health(server: RtspServer, stop: threading.Event) -
     assert reader.states == ["live"]
 
 
-@pytest.mark.parametrize("packets", [False, True], ids=["opencv", "packets-for-clips"])
-def test_server_killed_goes_offline_then_frames_return(
-    server: RtspServer, stop: threading.Event, packets: bool
-) -> None:
+# Both ways a camera is read: OpenCV, and packet by packet (PyAV) when clips are on.
+both_readers = pytest.mark.parametrize("packets", [False, True], ids=["opencv", "packets-for-clips"])
+
+
+@both_readers
+def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop: threading.Event,
+                                                       packets: bool) -> None:
     capture, reader = start_capture(server.url(), stop, packets)
     wait_for(lambda: reader.frames > 10, 15)
     server.kill()
@@ -81,7 +84,7 @@ def test_server_killed_goes_offline_then_frames_return(
     assert reader.states[:3] == ["live", "offline", "live"]
 
 
-@pytest.mark.parametrize("packets", [False, True], ids=["opencv", "packets-for-clips"])
+@both_readers
 def test_hung_server_is_detected_and_reopened(
     server: RtspServer, stop: threading.Event, packets: bool
 ) -> None:
