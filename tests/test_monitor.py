@@ -311,11 +311,14 @@ def test_demo_page_in_a_real_browser(tmp_path: Path) -> None:
                 time.sleep(1.0)
                 second = page.locator("#live").screenshot()
                 assert first != second, "the live image did not update"
-                rule = page.locator("[data-rule='walkway-intrusion']").inner_text()
+                # The first event may be another rule's (the line fires at ~1.4 s): wait for this one's.
+                intrusion = page.locator("[data-rule='walkway-intrusion']")
+                wait_for(lambda: " inside · last alert " in intrusion.inner_text(), 90, "the intrusion alert")
+                rule = intrusion.inner_text()
                 # In an operator's words (issue 16); the raw keys stay on /api/status.
                 assert "Walkway intrusion · " in rule and " inside · last alert " in rule and " this run" in rule
                 assert "fired_total" not in rule
-                assert "entered the walkway" in page.locator("#events").inner_text()
+                wait_for(lambda: "entered the walkway" in page.locator("#events").inner_text(), 10, "its card")
                 assert page.locator("#health").inner_text() == "live"
                 assert "demo-bikes" in page.locator("#title").inner_text()
                 # Phone-sized: nothing wider than the screen.
