@@ -37,7 +37,7 @@ def viewer(url: str, stop: threading.Event, counts: list[int]) -> None:
 
 
 def one_pass(out: Path, frames: int, viewers: int) -> tuple[float, int, int]:
-    config = demo_config(out, report=lambda line: None)
+    config = demo_config(out, report=lambda line: None, clips=False)
     config = config.model_copy(update={"monitor": MonitorConfig(bind="127.0.0.1:0")})
     pipeline = build_pipeline(config, RunOptions(max_frames=frames, drain_s=1.0, progress_s=3600),
                              report=lambda line: None)

@@ -51,7 +51,7 @@ def model_only_fps(detector: OnnxDetector, frames: list[Frame]) -> float:
 
 
 def pipeline_fps(out: Path, frames: int, threads: int | None) -> tuple[float, int]:
-    config = demo_config(out, report=lambda line: None)
+    config = demo_config(out, report=lambda line: None, clips=False)
     model = config.models[0]
     assert isinstance(model, OnnxModelConfig)
     config = config.model_copy(update={"models": [model.model_copy(update={"threads": threads})]})

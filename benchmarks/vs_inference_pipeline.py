@@ -86,7 +86,7 @@ def streamer_fps(out: Path, frames: int, threads: int | None,
     from streamer.demo import demo_config
     from streamer.pipeline import RunOptions, build_pipeline
 
-    config = demo_config(out, report=lambda line: None)
+    config = demo_config(out, report=lambda line: None, clips=False)
     model = config.models[0]
     assert isinstance(model, OnnxModelConfig)
     config = config.model_copy(update={

@@ -15,14 +15,18 @@ from pathlib import Path
 
 from streamer.config import Config, parse_config
 from streamer.config.models import HogModelConfig, OnnxModelConfig
+from streamer.schema import ClipsConfig
 
 
 def demo_config_text() -> str:
     return (resources.files("streamer.configs") / "demo.yaml").read_text(encoding="utf-8")
 
 
-def demo_config(out: Path, detector: str = "onnx", report: Callable[[str], None] = print) -> Config:
-    """The demo's config, with its assets fetched and outputs under ``out``."""
+def demo_config(
+    out: Path, detector: str = "onnx", report: Callable[[str], None] = print, clips: bool = True
+) -> Config:
+    """The demo's config, with its assets fetched and outputs under ``out``; ``clips=False``
+    turns its event clips off (benchmarks comparing with peers that record none)."""
     from streamer.assets import ASSET_SOURCES, AssetError, person_model, sample_video
 
     video = sample_video()
@@ -43,6 +47,8 @@ def demo_config(out: Path, detector: str = "onnx", report: Callable[[str], None]
         STREAMER_DEMO_OUT=str(out),
     )
     config = parse_config(demo_config_text(), source_name="configs/demo.yaml", env=env)
+    if not clips:
+        config = config.model_copy(update={"clips": ClipsConfig()})
     if model is None:
         onnx = config.models[0]
         assert isinstance(onnx, OnnxModelConfig)
