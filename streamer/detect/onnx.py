@@ -75,8 +75,8 @@ class OnnxModelConfig(ModelBase):
         "the camera's source (a file: frames spread over it; live: its first frames)."
     )
     calibration_frames: int = Field(
-        96, ge=8, le=2000, description="int8: frames read for calibration (half calibrate, "
-        "three quarters choose int8's threshold, the last quarter judges parity)."
+        160, ge=8, le=2000, description="int8: frames read for calibration (a quarter "
+        "calibrates, half chooses int8's threshold, the other half judges parity)."
     )
     calibration_methods: list[Literal["minmax", "entropy", "percentile"]] = Field(
         default_factory=lambda: ["minmax"], min_length=1,
