@@ -49,6 +49,17 @@ def test_head_is_found_from_the_graph_not_from_names(tmp_path: Path) -> None:
     assert not head & {"/b1/Conv", "/b2/Conv", "/b2/Mul"}
 
 
+def test_deep_body_keeps_its_two_ends_float_within_the_cap(tmp_path: Path) -> None:
+    model = onnx.load(str(make_yolo_onnx(tmp_path / "m.onnx", extra_body=17)))
+    head = set(head_nodes(model))
+    float_body = sorted(int(name[2:].split("/")[0]) for name in head
+                        if name[2:3].isdigit() and name.endswith("/Conv"))
+    # 20 body Convs (at most 40 % float): the 6 nearest the image and the one feeding the
+    # head stay float, the 13 between are int8
+    assert float_body == [0, 1, 2, 3, 4, 5, 19]
+    assert {"/b19/Sig", "/b19/Mul", "/b0/Mul"} <= head
+
+
 def test_second_start_reuses_the_cache(tmp_path: Path, cache: Path,
                                        caplog: pytest.LogCaptureFixture) -> None:
     model, video = make_yolo_onnx(tmp_path / "m.onnx"), make_video(tmp_path / "v.avi")

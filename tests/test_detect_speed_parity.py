@@ -204,3 +204,20 @@ def test_graph_optimisation_level_is_configurable_and_keeps_the_boxes(
     finally:
         detector.close()
     assert ref_hit == ref_total
+
+
+def test_inter_op_threads_run_the_parallel_executor_and_keep_the_boxes(
+    frames: dict[int, np.ndarray],
+) -> None:
+    detector = _detector(assets.person_model(), inter_op_threads=2)
+    try:
+        assert detector._session is not None
+        options = detector._session.get_session_options()
+        assert options.execution_mode == ort.ExecutionMode.ORT_PARALLEL
+        assert options.inter_op_num_threads == 2
+        hit, total, _, _ = agreement(
+            detector, plain_session(assets.person_model()),
+            {index: frames[index] for index in FRAMES[:2]})
+    finally:
+        detector.close()
+    assert hit == total

@@ -33,7 +33,7 @@ def test_optimize_prints_parity_and_keeps_fp32_below_thresholds(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     for column in ("recall", "prec.", "count", "IoU", "c0", "speed: fp32", "tried minmax",
-                   "tried percentile"):
+                   "tried percentile", "(not judged)"):
         assert column in out
     assert "model 'tiny': keeping fp32: " in out and "--force" in out
     assert "int8 calibration 1/2" in result.stderr  # progress while it works

@@ -17,7 +17,8 @@ CELLS = (SIZE // 8) ** 2
 BINS = 4
 
 
-def make_yolo_onnx(path: Path, seed: int = 0, classes: int = 2) -> Path:
+def make_yolo_onnx(path: Path, seed: int = 0, classes: int = 2, extra_body: int = 0) -> Path:
+    """``extra_body``: more 3x3 Convs (stride 1) after the three strided ones, a deeper body."""
     rng = np.random.default_rng(seed)
     inits: list[onnx.TensorProto] = []
     nodes: list[onnx.NodeProto] = []
@@ -42,6 +43,8 @@ def make_yolo_onnx(path: Path, seed: int = 0, classes: int = 2) -> Path:
     x = conv("b0", "images", 3, 16, 3, 2, True)
     x = conv("b1", x, 16, 32, 3, 2, True)
     x = conv("b2", x, 32, 32, 3, 2, True)
+    for index in range(3, 3 + extra_body):
+        x = conv(f"b{index}", x, 32, 32, 3, 1, True)
     box = conv("box", x, 32, 4 * BINS, 1, 1, False)       # [1, 16, 8, 8]
     cls = conv("cls", x, 32, classes, 1, 1, False)        # [1, nc, 8, 8]
     inits.append(numpy_helper.from_array(np.array([1, 4, BINS, CELLS], np.int64), "s_box"))
