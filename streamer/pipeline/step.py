@@ -33,8 +33,11 @@ from streamer.track import Tracker
 
 # Rule state is copied for the monitor at most this often, on the frame loop.
 RULES_STATE_EVERY_S = 0.25
-# How long sinks that carry clips wait for one, past its last second, before they send
-# the event without it (a file may be processed slower than real time).
+# How long sinks that carry clips wait for one before they send the event without it:
+# post_s of picture may take up to CLIP_SLOWDOWN times as long to arrive (a file read by
+# a model slower than its own rate), plus CLIP_GRACE_S to write and store it. The
+# recorder attaches every clip, ready or failed, well before that on a healthy box.
+CLIP_SLOWDOWN = 10.0
 CLIP_GRACE_S = 60.0
 
 
@@ -106,7 +109,7 @@ class FrameStep:
             return
         plan = ClipPlan(
             settings.pre_s, settings.post_s, settings.annotated,
-            due_ts=time.time() + settings.post_s + CLIP_GRACE_S,
+            due_ts=time.time() + settings.post_s * CLIP_SLOWDOWN + CLIP_GRACE_S,
         )
         event_id = str(uuid.uuid4())
         if self._events.submit(event, frame, event_id=event_id, clip=plan):
