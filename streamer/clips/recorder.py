@@ -21,7 +21,7 @@ from typing import Any
 import supervision as sv
 
 from streamer.clips.mp4 import Draw, copy_packets, encode_frames
-from streamer.clips.ring import FrameRing, Noted, PacketRing, packet_time
+from streamer.clips.ring import FrameRing, Noted, PacketRing, decode_time, packet_time
 from streamer.events.clips import ClipPlan
 from streamer.source import Frame
 from streamer.source.packets import StreamPacket
@@ -113,10 +113,11 @@ class ClipRecorder:
         """A frame the loop processed, with its tracked detections."""
         with self._lock:
             framed = [clip for clip in self._open if clip.epoch is None]
-            if not (framed or self._frames_needed(frame)):
+            keep = self._frames_needed(frame)
+            if not (framed or keep):
                 return
             noted = Noted(frame, detections)
-            if self._frames_needed(frame):
+            if keep:
                 self._frames.add(noted)
             for clip in framed:
                 if clip.frame_bytes + frame.image.nbytes > self._budget:
@@ -161,12 +162,8 @@ class ClipRecorder:
         last = clip.packets[-1] if clip.packets else None
         if last is None:
             return
-        decode_s = last.dts_s if last.dts_s is not None else packet_time(last)
-        if decode_s > clip.end_s:
-            clip.packets = [
-                p for p in clip.packets
-                if (p.dts_s if p.dts_s is not None else packet_time(p)) <= clip.end_s
-            ] or clip.packets[:1]
+        if decode_time(last) > clip.end_s:
+            clip.packets = [p for p in clip.packets if decode_time(p) <= clip.end_s] or clip.packets[:1]
             self._finish(clip)
 
     def _finish(self, clip: _Clip, why: str = "") -> None:

@@ -93,6 +93,11 @@ def packet_time(packet: StreamPacket) -> float:
     return packet.dts_s if packet.dts_s is not None else 0.0
 
 
+def decode_time(packet: StreamPacket) -> float:
+    """Decode time, else presentation time: the order packets arrive in."""
+    return packet.dts_s if packet.dts_s is not None else packet_time(packet)
+
+
 @dataclass(frozen=True)
 class Noted:
     """A frame the frame loop processed and what was tracked on it (for annotation)."""

@@ -65,6 +65,16 @@ class OpenedStream:
         self.capture.release()
 
 
+def _video_file(source: Union[int, str]) -> Path:
+    """The path of a video file source; :class:`SourceError` if it is not a readable file."""
+    path = Path(str(source)).expanduser()
+    if not path.exists():
+        raise SourceError(f"camera.source: no such video file: {path}")
+    if not path.is_file():
+        raise SourceError(f"camera.source: {path} is not a file")
+    return path
+
+
 def open_stream(
     config: CameraConfig, kind: SourceKind, on_packet: PacketSink | None = None, epoch: int = 0
 ) -> OpenedStream | PacketStream:
@@ -73,16 +83,12 @@ def open_stream(
     With ``on_packet`` (clips are on) a file or RTSP camera is read packet by packet with
     PyAV, which hands each compressed packet on; USB and HTTP cameras stay with OpenCV.
     """
+    path = _video_file(config.source) if kind == "file" else None
     if on_packet is not None and kind in ("file", "rtsp"):
-        return open_packet_stream(config, kind, on_packet, epoch)
+        return open_packet_stream(config, path, on_packet, epoch)
     source = config.source
     shown = redact(source)
-    if kind == "file":
-        path = Path(str(source)).expanduser()
-        if not path.exists():
-            raise SourceError(f"camera.source: no such video file: {path}")
-        if not path.is_file():
-            raise SourceError(f"camera.source: {path} is not a file")
+    if path is not None:
         capture = cv2.VideoCapture(str(path))
         what = f"video file {path}"
     elif kind == "usb":

@@ -128,27 +128,22 @@ def to_bgr(picture: Any) -> np.ndarray:
 
 
 def open_packet_stream(
-    config: CameraConfig, kind: str, on_packet: PacketSink, epoch: int
+    config: CameraConfig, path: Path | None, on_packet: PacketSink, epoch: int
 ) -> PacketStream:
-    """Open a file or RTSP camera with PyAV; :class:`SourceError` with one line if not."""
-    source = str(config.source)
+    """Open a video file (``path``, already checked) or else the RTSP camera of ``config``
+    with PyAV; :class:`SourceError` with one line if not."""
     options: dict[str, str] = {}
-    if kind == "file":
-        path = Path(source).expanduser()
-        if not path.exists():
-            raise SourceError(f"camera.source: no such video file: {path}")
-        if not path.is_file():
-            raise SourceError(f"camera.source: {path} is not a file")
+    if path is not None:
         target, what = str(path), f"video file {path}"
     else:
         options["rtsp_transport"] = config.rtsp_transport
-        target, what = source, f"stream {redact(source)}"
+        target, what = str(config.source), f"stream {redact(config.source)}"
     try:
         container = av.open(
             target, options=options, timeout=(config.open_timeout_s, config.read_timeout_s)
         )
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        hint = "not a video FFmpeg can decode" if kind == "file" else "unreachable, refused or not a video stream"
+        hint = "not a video FFmpeg can decode" if path else "unreachable, refused or not a video stream"
         raise SourceError(f"camera.source: cannot open {what}: {hint} ({_short(exc)})") from None
     if not container.streams.video:
         container.close()
