@@ -342,7 +342,9 @@ class TrackerConfig(StreamerModel):
     rejoin: bool = Field(
         True,
         description="A track born where a track was lost under 0.4 s before, no further than "
-        "a person moves, takes the lost track's id (README: \"Band and travel\").",
+        "a person moves, takes the lost track's id; a track whose box jumps, or changes size "
+        "more than a person's does, is shown without an id meanwhile (README: \"Band and "
+        "travel\").",
     )
 
 

@@ -4,6 +4,8 @@ so a zone counts them once and a line keeps the side they came from."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from streamer.config.models import LineRuleConfig, TrackerConfig
@@ -105,3 +107,64 @@ def test_standing_6px_from_a_line_through_the_tracker_gives_only_real_crossings(
                 events += rule.update(i / FPS, tracker.update(i / FPS, dets))  # type: ignore[arg-type]
             counted.append(len(events))
         assert counted == [real] * 10, (stand_y, counted)
+
+
+def crossing_line(rejoin: bool, frames: Callable[[int], object], line: np.ndarray,
+                  count: int = 45) -> tuple[list[str], list[list[tuple[int, float]]]]:
+    """The line rule's events over ``count`` frames through the tracker, and per frame the
+    (tracker id, box bottom) of every output row."""
+    tracker = Tracker(TrackerConfig(rejoin=rejoin), FPS)
+    rule = LineRule(LineRuleConfig(id="gate", type="line", line="gate", cooldown_s=0), line, 3.0)
+    events, rows = [], []
+    for i in range(count):
+        tracked = tracker.update(i / FPS, frames(i))  # type: ignore[arg-type]
+        rows.append([(int(t), float(b[3])) for t, b in zip(tracked.tracker_id, tracked.xyxy)])
+        events += rule.update(i / FPS, tracked)
+    return [e.reason for e in events], rows
+
+
+def false_box_below(i: int) -> object:
+    """The person walking left across x=500 (just past it at frame 19), missed in frames 20
+    and 21, where a false box reaching far below their feet takes their track over (as in
+    TUD-Stadtmitte, seed 9)."""
+    x1, _, x2, _ = person(i, 547.5)
+    if i in (20, 21):
+        return make_detections([[x1 - 15, 190.0, x2 + 15, 400.0]], [0.5], ["person"], "m")
+    return make_detections([person(i, 547.5)], [0.9], ["person"], "m")
+
+
+def test_a_false_box_that_took_the_track_for_two_frames_costs_no_crossing() -> None:
+    # Without the guard the track's anchor jumps 150 px down and back: the line rule
+    # forgets the side the person came from, and their crossing is lost.
+    line = np.array([[500.0, 0.0], [500.0, 480.0]])
+    assert crossing_line(False, false_box_below, line)[0] == []
+    events, rows = crossing_line(True, false_box_below, line)
+    assert events == ["person #0 crossed gate right_to_left"]
+    # The false box is drawn, but under no id.
+    assert [t for frame in rows[20:22] for t, _ in frame] == [-1, -1]
+
+
+TALL = [300.0, 102.0, 350.0, 302.0]  # 200 px, feet 22 px below the line
+SHORT = [302.0, 97.0, 347.0, 262.0]  # 165 px, feet 18 px above it, in the same place
+
+
+def two_people(i: int) -> object:
+    """A tall person standing below the line; from frame 20 a shorter one stands in front
+    of them, who hides them for three frames (as in TUD-Stadtmitte, seed 1)."""
+    boxes = ([TALL] if not 20 <= i < 23 else []) + ([SHORT] if i >= 20 else [])
+    return make_detections(boxes, [0.9] * len(boxes), ["person"] * len(boxes), "m")
+
+
+def test_a_track_handed_to_a_shorter_person_in_front_counts_no_crossing() -> None:
+    # ByteTrack hands the tall person's track to the short one (IoU 0.7): their sides
+    # would make one crossing nobody made. The box shrank by 17 %, more than a person's
+    # box changes in a frame: the short person's rows go out under no id until the tall
+    # one is back, who gets their id again; the short person gets a new one.
+    line = np.array([[0.0, 280.0], [640.0, 280.0]])
+    events, rows = crossing_line(False, two_people, line)
+    assert events == ["person #0 crossed gate left_to_right"]
+    assert {t for frame in rows for t, bottom in frame if bottom == 262.0} >= {0}
+    events, rows = crossing_line(True, two_people, line)
+    assert events == []
+    assert {t for frame in rows for t, bottom in frame if bottom == 302.0 and t >= 0} == {0}
+    assert 0 not in {t for frame in rows for t, bottom in frame if bottom == 262.0}
