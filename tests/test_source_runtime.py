@@ -22,9 +22,10 @@ class Running:
     """A Runtime on its own thread, unbounded until the test stops it."""
 
     def __init__(self, tmp_path: Path, source: str, **camera: Any) -> None:
-        # A person present for 10 frames, absent for 10: the count rule fires every 20
-        # frames read, whatever the connection they came from (indices keep counting).
-        rows = {i: [box("person", 100, 60, 140, 200)] for i in range(20000) if (i // 10) % 2 == 0}
+        # A person present for 10 frames, absent for 20 (0.8 s at 25 fps: longer than the
+        # 0.4 s a count holds a tracked person the detector missed): the count rule fires
+        # every 30 frames read, whatever the connection they came from (indices keep counting).
+        rows = {i: [box("person", 100, 60, 140, 200)] for i in range(30000) if (i // 10) % 3 == 0}
         replay = write_replay(tmp_path / "dets.jsonl", rows)
         self.events_path = tmp_path / "events.jsonl"
         config_path = write_config(tmp_path / "site.yaml", {

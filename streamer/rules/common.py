@@ -8,8 +8,9 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import supervision as sv
 
-from streamer.rules.base import RuleEvent, class_mask, first_class, tracker_ids
+from streamer.rules.base import FrameView, RuleEvent, class_mask, first_class, tracker_ids
 from streamer.rules.cooldown import Cooldown
+from streamer.rules.geometry import edge_distances, polygon_edge_arrays
 from streamer.rules.schedule import Schedule
 
 
@@ -160,3 +161,35 @@ def band_widths(config: Any, heights: np.ndarray | float, floor: float = 0.0) ->
     if isinstance(heights, float):
         return max(float(config.band_ratio) * heights, floor)
     return np.maximum(float(config.band_ratio) * heights, floor)
+
+
+class ZoneBand:
+    """A zone's band, for the rules that settle a side of it (zone, count): the polygon's
+    edges computed once, and the band capped at a quarter of the zone's smaller extent,
+    so a narrow strip can still be entered."""
+
+    def __init__(self, polygon: np.ndarray, anchor: str) -> None:
+        self.polygon = np.asarray(polygon, dtype=np.float64)
+        extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
+        self._max_band = float(extent.min()) / 4
+        self._edges = polygon_edge_arrays(self.polygon)
+        self._anchor = anchor
+        # Rules on the same zone share the frame's distances to its edges (FrameView.shared).
+        self._key = ("edge_distance", anchor, self.polygon.tobytes())
+
+    def inside(self, frame: FrameView) -> np.ndarray:
+        """Whether each detection's anchor is in the zone (shared: do not modify)."""
+        return frame.inside(self._anchor, self.polygon)
+
+    def past(self, frame: FrameView, config: Any, indices: np.ndarray | int) -> np.ndarray | bool:
+        """Whether detections ``indices`` are further from every edge than their band;
+        the frame's distances to this zone's edges are computed once, on first need."""
+        distances = frame.shared.get(self._key)
+        if distances is None:
+            points = frame.anchors(self._anchor)
+            distances = frame.shared[self._key] = edge_distances(points, self._edges)
+        if isinstance(indices, int):  # a zone rule asks one at a time: skip numpy's overhead
+            band = band_widths(config, float(frame.heights[indices]))
+            return bool(distances[indices] >= min(band, self._max_band))
+        bands = np.minimum(band_widths(config, frame.heights[indices]), self._max_band)
+        return distances[indices] >= bands

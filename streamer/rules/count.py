@@ -1,13 +1,16 @@
 """Count rule: how many matching objects are in a zone (or the frame), held for ``for_s``.
 
-Counts every matching detection, tracked or not (a count needs no identity). design.md:
-``for_s`` starts at the first frame where the condition holds and the rule fires on the
-first frame where ``t - start >= for_s``; it fires once and re-arms only after the
-condition has been false for ``clear_s``.
+Counts every matching detection, tracked or not (a count needs no identity), and tracked
+objects the detector missed for under MAX_GAP_S where they were last counted. In a zone,
+a tracked object's anchor must get past the band (as for zone rules) to change the side
+it is counted on (issue 18). design.md: ``for_s`` starts at the first frame where the
+condition holds and the rule fires on the first frame where ``t - start >= for_s``; it
+fires once and re-arms only after the condition has been false for ``clear_s``.
 """
 
 from __future__ import annotations
 
+import math
 import operator
 from typing import Literal
 
@@ -15,15 +18,16 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent, class_mask, view
-from streamer.rules.common import RuleCore
+from streamer.rules.base import FrameView, RuleContext, RuleEvent, class_mask, view
+from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
-from streamer.schema import Anchor, CooldownScope, EventSpec, RuleBase
+from streamer.schema import Anchor, BandSettings, CooldownScope, EventSpec, RuleBase
+from streamer.track.continuity import MAX_GAP_S
 
 # --- config ---------------------------------------------------------------------------
 
 
-class CountRuleConfig(RuleBase):
+class CountRuleConfig(BandSettings, RuleBase):
     type: Literal["count"]
     zone: str | None = Field(None, description="Count inside this zone; default the whole frame.")
     op: Literal[">=", ">", "<=", "<", "=="] = ">="
@@ -31,6 +35,9 @@ class CountRuleConfig(RuleBase):
     for_s: float = Field(0.0, ge=0, description="Seconds the condition must hold before firing.")
     clear_s: float = Field(
         1.0, ge=0, description="Seconds the condition must be false before the rule re-arms."
+    )
+    band_ratio: float = Field(
+        0.08, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
     anchor: Anchor = "bottom_center"
     cooldown_scope: CooldownScope = "rule"
@@ -56,7 +63,8 @@ class CountRule(RuleCore):
     ) -> None:
         super().__init__(config, forget_after_s)
         self.config: CountRuleConfig = config
-        self.polygon = None if polygon is None else np.asarray(polygon, dtype=np.float64)
+        self._zone = None if polygon is None else ZoneBand(polygon, config.anchor)
+        self.polygon = None if self._zone is None else self._zone.polygon
         self._compare = _OPS[config.op]
         self._reset()
 
@@ -65,13 +73,18 @@ class CountRule(RuleCore):
         self._armed = True
         self._true_since: float | None = None
         self._false_since: float | None = None
+        # Tracked objects: frame time each was last seen, and those counted then.
+        self._last_seen: dict[int, float] = {}
+        self._counted: set[int] = set()
 
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
+        frame = view(dets)
         mask = class_mask(dets, c.classes, c.min_confidence)
-        if self.polygon is not None:
-            mask &= view(dets).inside(c.anchor, self.polygon)
-        self.count = int(np.count_nonzero(mask))
+        tracked = mask & (frame.ids >= 0)
+        if self._zone is not None:
+            mask &= self._members(t_s, frame, tracked)
+        self.count = int(np.count_nonzero(mask)) + self._held(t_s, frame.ids, tracked, mask)
         if not self._compare(self.count, c.threshold):
             self._true_since = None
             if not self._armed:
@@ -106,6 +119,41 @@ class CountRule(RuleCore):
                 count=self.count,
             )
         ]
+
+    def _members(self, t_s: float, frame: FrameView, tracked: np.ndarray) -> np.ndarray:
+        """Whether each detection counts as in the zone: its anchor is, except that a
+        tracked object inside the band keeps the side it was counted on, so a person
+        standing at the zone's edge, whose anchor jitter carries in and out, does not
+        make the count flicker (and break ``for_s``)."""
+        inside = self._zone.inside(frame)  # type: ignore[union-attr]
+        rows = np.flatnonzero(tracked)
+        if not len(rows) or not self._last_seen:
+            return inside
+        near = rows[~self._zone.past(frame, self.config, rows)]  # type: ignore[union-attr]
+        if not len(near):
+            return inside
+        inside = inside.copy()
+        for k, track_id in zip(near.tolist(), frame.ids[near].tolist()):
+            if t_s - self._last_seen.get(track_id, -math.inf) <= MAX_GAP_S:
+                inside[k] = track_id in self._counted
+        return inside
+
+    def _held(self, t_s: float, ids: np.ndarray, tracked: np.ndarray, mask: np.ndarray) -> int:
+        """Tracked objects counted though not in this frame: counted when last seen, under
+        MAX_GAP_S ago. A detector misses a person in one frame of eight; without this, a
+        count of two held for 0.4 s at 25 fps would hold in 8 % of tries (0.88 ** 20).
+        Set operations, not a loop: a count rule sees every person in the frame."""
+        present = ids[tracked].tolist()
+        self._last_seen.update(dict.fromkeys(present, t_s))
+        counted = self._counted
+        counted.difference_update(present)
+        counted.update(ids[tracked & mask].tolist())
+        absent = counted.difference(present)
+        gone = {i for i in absent if t_s - self._last_seen[i] > MAX_GAP_S}
+        counted -= gone
+        if self._forget_due(t_s):
+            self._last_seen = {i: t for i, t in self._last_seen.items() if t_s - t <= MAX_GAP_S}
+        return len(absent) - len(gone)
 
     def state(self) -> dict[str, object]:
         held = None if self._true_since is None else round(self._last_t_s - self._true_since, 3)

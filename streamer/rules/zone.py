@@ -19,9 +19,8 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import FrameView, RuleContext, RuleEvent, view
-from streamer.rules.common import TrackedRule, band_widths
-from streamer.rules.geometry import edge_distances, polygon_edge_arrays
+from streamer.rules.base import RuleContext, RuleEvent, view
+from streamer.rules.common import TrackedRule, ZoneBand
 from streamer.schema import BandSettings, TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
@@ -68,32 +67,15 @@ class ZoneRule(TrackedRule[_TrackSide]):
     def __init__(self, config: ZoneRuleConfig, polygon: np.ndarray, forget_after_s: float) -> None:
         super().__init__(config, forget_after_s)
         self.config: ZoneRuleConfig = config
-        self.polygon = np.asarray(polygon, dtype=np.float64)
-        # A zone narrower than two bands could never be entered: cap the band at a
-        # quarter of the zone's smaller extent.
-        extent = self.polygon.max(axis=0) - self.polygon.min(axis=0)
-        self._max_band = float(extent.min()) / 4
-        # Rules on the same zone share the frame's distances to its edges (FrameView.shared).
-        self._distances_key = ("edge_distance", config.anchor, self.polygon.tobytes())
-        self._edges = polygon_edge_arrays(self.polygon)
-
-    def _past_band(self, frame: FrameView, index: int) -> bool:
-        """Whether detection ``index`` is further from every edge than its band. Asked
-        only on the way to a new side; the distances of the frame's anchors to this
-        zone's edges are computed once, for every rule on the zone, on first need."""
-        distances = frame.shared.get(self._distances_key)
-        if distances is None:
-            points = frame.anchors(self.config.anchor)
-            distances = frame.shared[self._distances_key] = edge_distances(points, self._edges)
-        band = band_widths(self.config, float(frame.heights[index]))
-        return bool(distances[index] >= min(band, self._max_band))
+        self._zone = ZoneBand(polygon, config.anchor)
+        self.polygon = self._zone.polygon
 
     def _step(self, t_s: float, dets: sv.Detections) -> list[RuleEvent]:
         c = self.config
         events: list[RuleEvent] = []
         indices, ids = self._followed(dets)
         frame = view(dets)
-        inside = frame.inside(c.anchor, self.polygon)[indices]
+        inside = self._zone.inside(frame)[indices]
         tracks = self._tracks
         for index, track_id, side in zip(indices.tolist(), ids.tolist(), inside.tolist()):
             state = tracks.get(track_id)
@@ -103,7 +85,7 @@ class ZoneRule(TrackedRule[_TrackSide]):
             if state.side == side:
                 state.candidate = side
                 continue  # settled and still there, band or not: the common case
-            if not self._past_band(frame, index):
+            if not self._zone.past(frame, c, index):
                 # Inside the band: the settled side stands, a streak towards the other breaks.
                 state.candidate, state.streak = None, 0
                 continue

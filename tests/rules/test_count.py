@@ -24,8 +24,15 @@ def rule(zone: bool = True, **overrides: object) -> CountRule:
 
 
 def people(n: int, outside: int = 0) -> object:
-    boxes = [foot(*p) for p in IN[:n]] + [foot(10 + i, 50, 50 + 10 * i) for i in range(outside)]
-    return frame(*boxes)
+    """The first ``n`` of the three people in the dock, the others seen outside it (they
+    walked out), and ``outside`` more people outside."""
+    boxes = [foot(*p) for p in IN[:n]] + [foot(i, 40 + 20 * i, 50) for i, _, _ in IN[n:]]
+    return frame(*boxes, *(foot(10 + i, 50, 50 + 10 * i) for i in range(outside)))
+
+
+def seen(n: int) -> object:
+    """The first ``n`` people in the dock and no one else: the others the detector missed."""
+    return frame(*(foot(*p) for p in IN[:n]))
 
 
 def test_fires_once_when_held_for_for_s() -> None:
@@ -57,8 +64,28 @@ def test_rule_cooldown_suppresses_a_rearmed_firing() -> None:
     assert [round(e.t_s, 3) for e in play(rule(cooldown_s=60), frames)] == [0.5]
 
 
+def test_a_person_the_detector_misses_for_a_few_frames_still_counts() -> None:
+    # A detector misses one frame in eight: a tracked person unseen for up to 0.4 s
+    # (continuity.MAX_GAP_S) is still in the count, so the condition holds through it.
+    frames = [people(3)] * 3 + [seen(2)] * 3 + [people(3)] * 4
+    assert [round(e.t_s, 3) for e in play(rule(), frames)] == [0.5]
+    # Unseen for longer, they are gone: the condition breaks at 0.5 and restarts at 0.7.
+    frames = [people(3)] + [seen(2)] * 6 + [people(3)] * 6
+    assert [round(e.t_s, 3) for e in play(rule(), frames)] == [1.2]
+    # Seen outside the dock, they left at once, tracked or not.
+    frames = [people(3)] * 3 + [people(2)] + [people(3)] * 4
+    assert play(rule(), frames) == []
+
+
+def test_an_untracked_detection_counts_only_while_seen() -> None:
+    dets = seen(3)
+    dets.tracker_id[:] = -1
+    frames = [dets] * 3 + [seen(2)] + [dets] * 4
+    assert play(rule(), frames) == []
+
+
 def test_whole_frame_counts_untracked_objects_too() -> None:
-    dets = people(1, outside=2)
+    dets = people(1)
     dets.tracker_id[:] = -1
     events = play(rule(zone=False, for_s=0), [dets])
     assert [e.count for e in events] == [3]
@@ -81,3 +108,20 @@ def test_description_template_and_state() -> None:
     assert event.describe() == "3 in dock"
     state = r.state()
     assert state["count"] == 3 and state["armed"] is False and state["type"] == "count"
+
+
+def test_a_person_standing_on_the_zone_edge_does_not_flicker_the_count() -> None:
+    # The third person walks to the dock's right edge (x=300) and stands there, their
+    # anchor 2 px in, then 2 px out: inside the band (0.08 x 60 px), so they stay counted
+    # on the side they came from and the condition holds. Without a band it breaks every
+    # other frame.
+    def at(x: float) -> object:
+        return frame(foot(1, 150, 200), foot(2, 200, 200), foot(3, x, 200))
+
+    frames = [at(250), at(280)] + [at(298), at(302)] * 5
+    assert [round(e.t_s, 3) for e in play(rule(), frames)] == [0.5]
+    assert play(rule(band_px=0), frames) == []
+    # Past the band outside, they left: the count is 2 at once.
+    r = rule()
+    play(r, frames + [at(310)])
+    assert r.count == 2
