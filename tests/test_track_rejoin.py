@@ -168,3 +168,15 @@ def test_a_track_handed_to_a_shorter_person_in_front_counts_no_crossing() -> Non
     assert events == []
     assert {t for frame in rows for t, bottom in frame if bottom == 302.0 and t >= 0} == {0}
     assert 0 not in {t for frame in rows for t, bottom in frame if bottom == 262.0}
+
+
+def test_at_two_frames_a_second_a_person_walking_up_to_the_camera_keeps_their_id() -> None:
+    # 0.5 s between frames: the box grows 20 % a frame, more than the guard allows within
+    # 0.4 s, but size is not judged across a slow pipeline's frames; position still is.
+    tracker = Tracker(TrackerConfig(), 2.0)
+    ids = []
+    for i in range(8):
+        h = 150.0 * 1.2**i
+        dets = make_detections([[300 - h / 6, 400 - h, 300 + h / 6, 400]], [0.9], ["person"], "m")
+        ids.append([int(t) for t in tracker.update(i / 2.0, dets).tracker_id])  # type: ignore[arg-type]
+    assert ids[1:] == [[0]] * 7, ids

@@ -1,7 +1,7 @@
 """Count rule: how many matching objects are in a zone (or the frame), held for ``for_s``.
 
 Counts every matching detection, tracked or not (a count needs no identity), and tracked
-objects the detector missed for under MAX_GAP_S where they were last counted. In a zone,
+objects the detector missed briefly (continuity.lost) where they were last counted. In a zone,
 a tracked object's anchor must get past the band (as for zone rules) to change the side
 it is counted on (issue 18). design.md: ``for_s`` starts at the first frame where the
 condition holds and the rule fires on the first frame where ``t - start >= for_s``; it
@@ -22,7 +22,7 @@ from streamer.rules.base import FrameView, RuleContext, RuleEvent, class_mask, v
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
 from streamer.schema import Anchor, BandSettings, CooldownScope, EventSpec, RuleBase
-from streamer.track.continuity import MAX_GAP_S
+from streamer.track.continuity import lost
 
 # --- config ---------------------------------------------------------------------------
 
@@ -134,14 +134,15 @@ class CountRule(RuleCore):
             return inside
         inside = inside.copy()
         for k, track_id in zip(near.tolist(), frame.ids[near].tolist()):
-            if t_s - self._last_seen.get(track_id, -math.inf) <= MAX_GAP_S:
+            if not lost(self._last_seen.get(track_id, -math.inf), t_s, self._previous_t_s):
                 inside[k] = track_id in self._counted
         return inside
 
     def _held(self, t_s: float, ids: np.ndarray, tracked: np.ndarray, mask: np.ndarray) -> int:
-        """Tracked objects counted though not in this frame: counted when last seen, under
-        MAX_GAP_S ago. A detector misses a person in one frame of eight; without this, a
-        count of two held for 0.4 s at 25 fps would hold in 8 % of tries (0.88 ** 20).
+        """Tracked objects counted though not in this frame: counted when last seen, and not
+        lost since (continuity.lost: unseen for under MAX_GAP_S, or only in this frame). A
+        detector misses a person in one frame of eight; without this, a count of two held
+        for 0.4 s at 25 fps would hold in 8 % of tries (0.88 ** 20).
         Set operations, not a loop: a count rule sees every person in the frame."""
         present = ids[tracked].tolist()
         self._last_seen.update(dict.fromkeys(present, t_s))
@@ -149,10 +150,11 @@ class CountRule(RuleCore):
         counted.difference_update(present)
         counted.update(ids[tracked & mask].tolist())
         absent = counted.difference(present)
-        gone = {i for i in absent if t_s - self._last_seen[i] > MAX_GAP_S}
+        previous = self._previous_t_s
+        gone = {i for i in absent if lost(self._last_seen[i], t_s, previous)}
         counted -= gone
         if self._forget_due(t_s):
-            self._last_seen = {i: t for i, t in self._last_seen.items() if t_s - t <= MAX_GAP_S}
+            self._last_seen = {i: t for i, t in self._last_seen.items() if not lost(t, t_s, previous)}
         return len(absent) - len(gone)
 
     def state(self) -> dict[str, object]:

@@ -8,7 +8,7 @@ standing by the line, whose anchor a detector's jitter carries across it, never 
 the settled side; a missing frame neither extends nor breaks it; a point beyond the
 segment's ends unsettles the side, so walking round the end is no crossing. A track
 counts crossings only once it has moved ``min_travel_px`` from where it was first seen,
-and a side it settled is forgotten after MAX_GAP_S unseen or a jump no person could
+and a side it settled is forgotten once it is lost (continuity.lost) or after a jump no person could
 make (an id switch in the tracker): two people's sides never make one crossing.
 """
 
@@ -25,7 +25,7 @@ from pydantic import Field
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, band_widths
 from streamer.schema import BandSettings, TrackRuleBase
-from streamer.track.continuity import JUMP_SLACK_H, MAX_GAP_S, MAX_SPEED_H_PER_S
+from streamer.track.continuity import JUMP_SLACK_H, MAX_SPEED_H_PER_S, lost
 
 # --- config ---------------------------------------------------------------------------
 
@@ -111,14 +111,16 @@ class LineRule(TrackedRule[_TrackLine]):
             if state is None:
                 state = tracks[track_id] = _TrackLine(origin=point)
             else:
-                # Unseen too long, or moved further than a person moves (continuity.jumped,
-                # inlined: it runs for every track on every frame): maybe another person
-                # under this id (an id switch, a false box taking the track over for a
-                # frame); their sides must not make a crossing together.
+                # Unseen too long (continuity.lost), or moved further than a person moves
+                # (continuity.jumped, inlined: it runs for every track on every frame):
+                # maybe another person under this id (an id switch, a false box taking the
+                # track over for a frame); their sides must not make a crossing together.
                 gap = t_s - state.last_seen_s
                 reach = height * (JUMP_SLACK_H + MAX_SPEED_H_PER_S * gap)
                 dx, dy = point[0] - state.last[0], point[1] - state.last[1]
-                if gap > MAX_GAP_S or (state.side and dx * dx + dy * dy > reach * reach):
+                if lost(state.last_seen_s, t_s, self._previous_t_s) or (
+                    state.side and dx * dx + dy * dy > reach * reach
+                ):
                     state.side, state.candidate, state.streak, state.fresh = 0, 0, 0, False
             state.last, state.last_seen_s = point, t_s
             if not state.travelled:

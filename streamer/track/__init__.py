@@ -14,7 +14,7 @@ from trackers import ByteTrackTracker
 
 from streamer.detect.base import empty_detections
 from streamer.schema import TrackerConfig
-from streamer.track.continuity import JOIN_SPEED_H_PER_S, MAX_GAP_S, jumped
+from streamer.track.continuity import JOIN_SPEED_H_PER_S, MAX_GAP_S, jumped, lost
 
 
 @dataclass
@@ -75,6 +75,7 @@ class Tracker:
         # ByteTrack hands out ids in increasing order: an id from here on is newborn (an
         # old id the library finds again after MAX_GAP_S is not, though it left _seen).
         self._first_new_id = 0
+        self._previous_t_s = float("-inf")  # the frame before this one (continuity.lost)
         self.joined_total = 0
 
     def update(self, t_s: float, dets: sv.Detections) -> sv.Detections:
@@ -86,6 +87,7 @@ class Tracker:
             out.tracker_id = np.array([], dtype=int)
         if self._rejoin:
             self._join(t_s, out)
+        self._previous_t_s = t_s
         return out
 
     def _join(self, t_s: float, out: sv.Detections) -> None:
@@ -127,24 +129,30 @@ class Tracker:
                 self.joined_total += 1
         for i, k in ((int(i), k) for k, i in enumerate(ids.tolist()) if i >= 0):
             sightings = self._seen.setdefault(i, [])
-            if sightings and t_s - sightings[-1].t_s > MAX_GAP_S:
+            if sightings and lost(sightings[-1].t_s, t_s, self._previous_t_s):
                 sightings.clear()  # maybe someone else now: their size starts afresh
             centre = (float(centres[k, 0]), float(centres[k, 1]))
             sightings.append(_Sighting(t_s, centre, float(heights[k])))
             del sightings[:-SIGHTINGS]
         if len(self._seen) > 4 * max(len(present), 16):
-            self._seen = {i: s for i, s in self._seen.items() if t_s - s[-1].t_s <= MAX_GAP_S}
+            self._seen = {i: s for i, s in self._seen.items()
+                          if not lost(s[-1].t_s, t_s, self._previous_t_s)}
 
     def _taken_over(self, track_id: int, t_s: float, centre: np.ndarray, height: float) -> bool:
         """Whether track ``track_id``'s box now is someone else's: it moved further, or
-        changed size more, than its person could since last seen under MAX_GAP_S ago."""
+        changed size more, than its person could since last seen (and not lost since).
+        Size is judged only within MAX_GAP_S: over the second between two frames of a slow
+        pipeline, a person walking up to a near camera grows by a third."""
         sightings = self._seen.get(track_id)
-        if not sightings or t_s - sightings[-1].t_s > MAX_GAP_S:
+        if not sightings or lost(sightings[-1].t_s, t_s, self._previous_t_s):
             return False
         last = sightings[-1]
-        ref = float(np.median([s.height for s in sightings]))
-        return abs(height / max(ref, 1e-9) - 1) > MAX_RESIZE or jumped(
-            last.centre, max(height, last.height), last.t_s, float(centre[0]), float(centre[1]), t_s)
+        if t_s - last.t_s <= MAX_GAP_S:
+            ref = float(np.median([s.height for s in sightings]))
+            if abs(height / max(ref, 1e-9) - 1) > MAX_RESIZE:
+                return True
+        x, y = float(centre[0]), float(centre[1])
+        return jumped(last.centre, max(height, last.height), last.t_s, x, y, t_s)
 
     def _relabel(self, new: int, old: int) -> None:
         """The library's tracklet ``new`` carries on as ``old``; the lost ``old`` goes."""

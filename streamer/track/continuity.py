@@ -22,6 +22,15 @@ JUMP_SLACK_H = 0.1
 MAX_GAP_S = 0.4
 
 
+def lost(last_s: float, t_s: float, previous_s: float) -> bool:
+    """Whether an object last seen at frame time ``last_s`` may be someone else at ``t_s``:
+    unseen for over MAX_GAP_S and missing from at least one processed frame (``previous_s``
+    is the frame before this one). A pipeline that processes 2 frames a second (0.5 s
+    apart) must not forget every track between two frames, nor a count drop a person
+    the detector missed once."""
+    return t_s - last_s > MAX_GAP_S and last_s < previous_s
+
+
 def jumped(last: list[float] | tuple[float, float], height: float, last_s: float,
            x: float, y: float, t_s: float, speed_h_per_s: float = MAX_SPEED_H_PER_S) -> bool:
     """Whether a point now at (x, y), on a box ``height`` tall, is too far from where it

@@ -90,3 +90,13 @@ def test_event_fields() -> None:
     (event,) = play(rule(), walk([L, L, R, R]))
     assert event.reason == "person #1 crossed gate left_to_right"
     assert event.zone_id == "gate" and len(event.detections) == 1
+
+
+@pytest.mark.parametrize("fps", [10.0, 2.0, 1.0])
+def test_a_slow_pipeline_still_counts_crossings(fps: float) -> None:
+    # A pipeline that manages 1 or 2 frames a second (a big model on a small CPU) sees each
+    # track 0.5-1 s apart: longer than the 0.4 s after which an unseen track's side is
+    # forgotten, but the track was in the previous frame, so it was never unseen.
+    xs = [100 + 60 * i / fps for i in range(int(5 * fps) + 1)]  # 60 px/s, x 100 -> 400
+    events = play(rule(), walk(xs), fps=fps)
+    assert [(e.track_id, e.extra["direction"]) for e in events] == [(1, "left_to_right")]
