@@ -28,7 +28,8 @@ class LoiterRuleConfig(TrackRuleBase):
     zone: str = Field(description="Id of a zone in `zones`.")
     dwell_s: float = Field(gt=0, description="Seconds inside the zone before an event.")
     gap_s: float = Field(
-        1.0, ge=0, description="Seconds outside or unseen that do not end a visit."
+        1.0, ge=0, description="Seconds outside or unseen that do not end a visit; a "
+        "person seen inside in the previous frame was never away."
     )
 
     def build(self, context: RuleContext) -> LoiterRule:
@@ -64,7 +65,12 @@ class LoiterRule(TrackedRule[_Visit]):
         inside = view(dets).inside(c.anchor, self.polygon)[indices]
         for index, track_id in zip(indices[inside].tolist(), ids[inside].tolist()):
             visit = self._tracks.get(track_id)
-            if visit is None or t_s - visit.last_inside_s > c.gap_s + EPS_S:
+            # A gap is time away and a frame missed: a slow pipeline's frames may lie
+            # further apart than gap_s (continuity.lost).
+            if visit is None or (
+                t_s - visit.last_inside_s > c.gap_s + EPS_S
+                and visit.last_inside_s < self._previous_t_s
+            ):
                 visit = self._tracks[track_id] = _Visit(started_s=t_s, last_inside_s=t_s)
             visit.last_inside_s = t_s
             dwell = t_s - visit.started_s

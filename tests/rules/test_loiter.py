@@ -52,3 +52,10 @@ def test_state_shows_running_timers() -> None:
     assert r.state()["dwell_s"] == {"1": 0.5}
     (event,) = play(rule(), path(*[IN] * 11))
     assert event.reason == "person #1 in z for 1.0 s" and event.extra["dwell_s"] == "1.0"
+
+
+def test_a_slow_pipeline_keeps_the_clock_between_frames_further_apart_than_gap_s() -> None:
+    # One frame a second against gap_s 0.3: every frame is 1 s after the last, yet the
+    # person was in each one. Missing from one, the visit ends.
+    assert timeline(play(rule(dwell_s=3.0), path(*[IN] * 5), fps=1.0)) == [(3.0, 1)]
+    assert play(rule(dwell_s=3.0), path(IN, IN, GONE, IN, IN, IN), fps=1.0) == []
