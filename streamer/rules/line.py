@@ -8,8 +8,9 @@ standing by the line, whose anchor a detector's jitter carries across it, never 
 the settled side; a missing frame neither extends nor breaks it; a point beyond the
 segment's ends unsettles the side, so walking round the end is no crossing. A track
 counts crossings only once it has moved ``min_travel_px`` from where it was first seen,
-and a side it settled is forgotten once it is lost (continuity.lost) or after a jump no person could
-make (an id switch in the tracker): two people's sides never make one crossing.
+and a side it settled is forgotten once the track is lost (continuity.lost) or after a
+jump no person could make (an id switch in the tracker): two people's sides never make
+one crossing.
 """
 
 from __future__ import annotations

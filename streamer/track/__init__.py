@@ -52,12 +52,13 @@ class Tracker:
     from. The nearest pair joins first; the lost track is dropped so its id is never
     output twice.
 
-    Takeover guard: when a confirmed track's box is further from its last sighting (under
-    MAX_GAP_S ago) than a person moves, or MAX_RESIZE taller or shorter than its recent
-    sightings, ByteTrack has handed the track to a false box or to someone standing in
-    front. That row goes out as -1 (drawn, counted by nothing that needs an id) until the
-    track is back where its person was, or the person, reborn, re-joins the id; after
-    MAX_GAP_S unseen the new box is taken as the track's (rules forget its side then).
+    Takeover guard: when a confirmed track's box is further from its last sighting than a
+    person moves, or MAX_RESIZE taller or shorter than its sightings of the last MAX_GAP_S,
+    ByteTrack has handed the track to a false box or to someone standing in front. That
+    row goes out as -1 (drawn, counted by nothing that needs an id) until the track is
+    back where its person was, or the person, reborn, re-joins the id; once the track's
+    person is lost (continuity.lost) the new box is taken as the track's, and the rules
+    forget its side then.
     """
 
     def __init__(self, config: TrackerConfig, fps: float) -> None:
