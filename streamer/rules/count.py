@@ -140,7 +140,7 @@ class CountRule(RuleCore):
 
     def _held(self, t_s: float, ids: np.ndarray, tracked: np.ndarray, mask: np.ndarray) -> int:
         """Tracked objects counted though not in this frame: counted when last seen, and not
-        lost since (continuity.lost: unseen for under MAX_GAP_S, or only in this frame). A
+        lost since (continuity.lost: unseen for at most MAX_GAP_S or two frame intervals). A
         detector misses a person in one frame of eight; without this, a count of two held
         for 0.4 s at 25 fps would hold in 8 % of tries (0.88 ** 20).
         Set operations, not a loop: a count rule sees every person in the frame."""

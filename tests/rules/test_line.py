@@ -26,7 +26,7 @@ def rule(segment: np.ndarray = GATE, **overrides: object) -> LineRule:
 H = 240.0
 
 
-def walk(xs: list[float], y: float = 200, track_id: int = 1) -> list[object]:
+def walk(xs: list[float | None], y: float = 200, track_id: int = 1) -> list[object]:
     return [frame(foot(track_id, x, y, h=H)) if x is not None else frame() for x in xs]
 
 
@@ -99,4 +99,13 @@ def test_a_slow_pipeline_still_counts_crossings(fps: float) -> None:
     # forgotten, but the track was in the previous frame, so it was never unseen.
     xs = [100 + 60 * i / fps for i in range(int(5 * fps) + 1)]  # 60 px/s, x 100 -> 400
     events = play(rule(), walk(xs), fps=fps)
+    assert [(e.track_id, e.extra["direction"]) for e in events] == [(1, "left_to_right")]
+
+
+def test_at_five_frames_a_second_a_missed_frame_costs_no_crossing() -> None:
+    # 0.4 s between the sightings around the missed frame: as long as the 0.4 s after
+    # which a side is forgotten, but only two frame intervals (continuity.lost).
+    xs: list[float | None] = [100 + 12.0 * i for i in range(16)]  # 60 px/s at 5 fps
+    xs[8] = None
+    events = play(rule(), walk(xs), fps=5.0)
     assert [(e.track_id, e.extra["direction"]) for e in events] == [(1, "left_to_right")]
