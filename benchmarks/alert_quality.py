@@ -399,7 +399,7 @@ def main() -> None:
         print(f"{kind:<8}" + "".join(f"{c:>20}" for c in cells))
     if args.audit:
         print_audit(audit)
-    print(f"options: {overrides or 'defaults'}; {time.perf_counter() - started:.1f} s")
+    print(f"options: {overrides or 'defaults'}; {FPS:g} fps; {time.perf_counter() - started:.1f} s")
 
 
 def print_audit(audit: dict[tuple[str, bool], list[int]]) -> None:
