@@ -32,15 +32,13 @@ class RuleCore:
         self._schedule = Schedule(config.schedule)
         self._active = True
         self._last_t_s = 0.0
-        # This frame's time and the one before it (continuity.lost).
-        self._frame_t_s = self._previous_t_s = float("-inf")
+        self._previous_t_s = float("-inf")  # the frame before this one (continuity.lost)
         self._last_forget_s = float("-inf")
         self.fired_total = 0
         self.suppressed_total = 0
 
     def update(self, t_s: float, dets: Any, wall_ts: float | None = None) -> list[Any]:
-        self._last_t_s = t_s
-        self._previous_t_s, self._frame_t_s = self._frame_t_s, t_s
+        self._previous_t_s, self._last_t_s = self._last_t_s, t_s
         active = self.config.enabled and self._schedule.active(wall_ts)
         if not active:
             if self._active:

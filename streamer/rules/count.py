@@ -64,7 +64,6 @@ class CountRule(RuleCore):
         super().__init__(config, forget_after_s)
         self.config: CountRuleConfig = config
         self._zone = None if polygon is None else ZoneBand(polygon, config.anchor)
-        self.polygon = None if self._zone is None else self._zone.polygon
         self._compare = _OPS[config.op]
         self._reset()
 
