@@ -213,7 +213,7 @@ def _setup_logging(verbose: bool) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_disk=True)
     rules = len(config.rules)
     print(
         f"{args.config}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
@@ -225,7 +225,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_disk=True)
     _adopt_secrets(args, config)
     return _run(config, args)
 

@@ -14,8 +14,9 @@ from contextlib import ExitStack
 import httpx
 
 from streamer.clips import ClipRecorder
+from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
-from streamer.detect import build_detector
+from streamer.detect import Detector, build_detector
 from streamer.detect.multi import DetectorSet
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
@@ -28,7 +29,8 @@ from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
-from streamer.schema import rule_clip
+from streamer.errors import ConfigError
+from streamer.schema import check_model_classes, rule_clip
 from streamer.source import Capture, Source
 
 
@@ -63,8 +65,10 @@ def build_pipeline(
             undo.callback(_close_clients, clients)
             delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
             undo.callback(delivery.close)
-        detectors = DetectorSet.of([build_detector(model) for model in config.models], config.models)
+        loaded = [build_detector(model) for model in config.models]
+        detectors = DetectorSet.of(loaded, config.models)
         undo.callback(detectors.close)
+        _check_loaded_classes(config, loaded)
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
@@ -105,6 +109,16 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _check_loaded_classes(config: Config, loaded: list[Detector]) -> None:
+    """`validate`'s class check again, with the names the loaded models report (a Roboflow
+    model fetched on this start, a names file edited since): a blind rule stops the run
+    before the first frame."""
+    own = [getattr(detector, "class_names", None) for detector in loaded]
+    problems = check_model_classes(config, own)
+    if problems:
+        raise ConfigError(config_where(config, problems))
 
 
 def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:
