@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 import cv2
@@ -133,7 +133,9 @@ class FrameStep:
 
     def draw_live(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
         scene = self.scene
-        return scene.overlay.draw(frame, dets) if scene is not None else frame.image.copy()
+        if scene is None:
+            return frame.image.copy()
+        return scene.overlay.draw(frame, dets, counts=zone_counts(self.rules_state))
 
     def draw_event(self, frame: Frame, event: RuleEvent) -> np.ndarray:
         """The overlay's drawing, or the bare picture while the camera's size is unknown."""
@@ -155,3 +157,12 @@ class FrameStep:
         if self.recorder is not None:
             self.recorder.close()
         self.detectors.close()
+
+
+
+def zone_counts(state: Mapping[str, object]) -> dict[str, int]:
+    """Zone id -> the number the page shows for it (``rules_state``'s per-zone count: a
+    zone rule's people inside, a count rule's count), for the overlay's zone labels, so
+    the picture and the rule card never disagree."""
+    zones = state.get("zones")
+    return {str(k): int(v) for k, v in zones.items()} if isinstance(zones, dict) else {}
