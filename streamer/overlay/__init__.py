@@ -77,6 +77,12 @@ class Overlay:
         )
         return scene
 
+    def draw_places(self, image: np.ndarray) -> np.ndarray:
+        """A copy of ``image`` with every zone and line and their ids (``streamer snapshot``)."""
+        scene = image.copy()
+        self._draw_geometry(scene, None)
+        return scene
+
     def _draw_geometry(
         self,
         scene: np.ndarray,
@@ -157,3 +163,48 @@ def _labels(dets: sv.Detections) -> list[str]:
         conf = float(dets.confidence[i]) if dets.confidence is not None else 1.0
         out.append(f"{name} #{track} {conf:.2f}" if track >= 0 else f"{name} {conf:.2f}")
     return out
+
+
+_GRID_COLOR = (255, 255, 255)
+
+
+def draw_grid(image: np.ndarray, step: float = 0.1) -> np.ndarray:
+    """A copy of ``image`` with a coordinate grid every ``step`` of the frame, each line
+    labelled with its fraction and its pixel (``x 0.3 = 192 px``), for writing zone corners
+    in either unit without guessing."""
+    scene = image.copy()
+    height, width = scene.shape[:2]
+    scale = max(0.35, min(0.6, width / 1600))
+    count = max(1, round(1 / step))
+    overlay = scene.copy()
+    for index in range(1, count):
+        x = round(width * index / count)
+        y = round(height * index / count)
+        cv2.line(overlay, (x, 0), (x, height - 1), _GRID_COLOR, 1)
+        cv2.line(overlay, (0, y), (width - 1, y), _GRID_COLOR, 1)
+    cv2.addWeighted(overlay, 0.45, scene, 0.55, 0, dst=scene)
+    (_, text_h), _ = cv2.getTextSize("0", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = 2 * (text_h + 5)  # the x labels' two rows along the top
+    for index in range(1, count):
+        fraction = index / count
+        x, y = round(width * fraction), round(height * fraction)
+        # x: the fraction above its pixel, centred on the line, along the top edge
+        for row, label in enumerate((f"{fraction:g}", f"{x}px")):
+            (text_w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            left = min(max(x - text_w // 2, 0), width - text_w - 1)
+            _text_box(scene, label, left, (row + 1) * (text_h + 5), scale)
+        # y: "0.4 = 109px" at the left edge, on its line, or under it near the top
+        top = y - 3 if y - 3 - text_h - 2 > band else y + text_h + 4
+        _text_box(scene, f"{fraction:g} = {y}px", 3, min(top, height - 2), scale)
+    corner = f"{width}x{height}px: all values 0..1 = fractions of the frame, else pixels"
+    _text_box(scene, corner, 3, height - 4, scale)
+    return scene
+
+
+def _text_box(scene: np.ndarray, label: str, left: int, baseline: int, scale: float) -> None:
+    """White text on a black box, readable on any picture."""
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(scene, (left - 2, baseline - text_h - 2), (left + text_w + 2, baseline + 3),
+                  (0, 0, 0), -1)
+    cv2.putText(scene, label, (left, baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, _GRID_COLOR, 1,
+                cv2.LINE_AA)
