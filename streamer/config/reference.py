@@ -90,6 +90,8 @@ class _ReferenceWriter:
             out += [f"## `{name}`", "", _SECTIONS.get(name, ""), ""]
             for variant in items["oneOf"]:
                 def_name = _ref_name(variant)
+                if def_name is None:  # a union member that is not a model: nothing to list
+                    continue
                 node = self.defs[def_name]
                 tag = node["properties"][key].get("const", def_name)
                 self.written.add(def_name)
