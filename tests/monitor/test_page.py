@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import phone_page, require_program, running, wait_for
-from review_helpers import TOKEN
-from test_server import first_run
+from review_helpers import TOKEN, first_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 

@@ -8,21 +8,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import read_jsonl, run_in_process, running
-from review_helpers import TOKEN, two_rule_config
+from conftest import running
+from review_helpers import TOKEN, first_run
 
 pytestmark = pytest.mark.integration
-
-
-def first_run(tmp_path: Path, frames: int = 60) -> tuple[Path, list[dict[str, object]]]:
-    """A run over ``frames`` frames of video at 10 fps, read frame by frame: two alerts a
-    second, then it ends."""
-    sinks = [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")}]
-    config = two_rule_config(tmp_path, frames, sinks, realtime=False)
-    run_in_process(config, drain_s=2)
-    events = read_jsonl(tmp_path / "events.jsonl")
-    assert len(events) >= 8
-    return config, events
 
 
 def api(url: str, path: str, **params: object) -> httpx.Response:
