@@ -263,3 +263,21 @@ def test_the_crowding_example_with_the_demo_model(tmp_path: Path) -> None:
     result = run_cli("validate", str(blind), env=env)
     assert result.returncode == 2
     assert "rules[0].classes[0]: no model outputs 'person'" in result.stderr
+
+
+def test_a_hot_reload_that_would_blind_a_rule_is_refused(tmp_path: Path) -> None:
+    """The running camera's config watcher checks an edit as `validate` does: an edit
+    that drops the class_map (so `person` never comes out) keeps the old config running."""
+    import os
+    import threading
+
+    from streamer.config.watch import ConfigWatcher
+
+    path = site(tmp_path)
+    watcher = ConfigWatcher(path, threading.Event())
+    path.write_text(path.read_text().replace("Normal: person", "Normal: standing")
+                    .replace("Fall: person", "Fall: fallen"))
+    os.utime(path, ns=(1, 1))  # a new modification time, however fast the edit
+    assert watcher.check() is False and watcher.take() is None
+    assert watcher.refused_total == 1 and "rules[0].classes[0]: no model outputs 'person'" in \
+        watcher.last_error
