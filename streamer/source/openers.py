@@ -39,6 +39,8 @@ def source_problem(source: Union[int, str]) -> str | None:
     device index, an existing file or device, or a URL of a scheme in ``URL_SCHEMES``."""
     if isinstance(source, int) or source.strip().isdigit():
         return None
+    if source.startswith("/dev/video") and source[len("/dev/video"):].isdigit():
+        return None  # a USB camera may be plugged in later: the capture waits for it
     scheme, separator, _ = source.partition("://")
     if separator:
         if scheme.lower() in URL_SCHEMES:

@@ -140,7 +140,8 @@ def test_a_source_that_can_never_open(tmp_path: Path, source: str, why: str) -> 
     assert why in found[0] and "hunter2" not in found[0]
 
 
-@pytest.mark.parametrize("source", ["0", "rtsp://cam/stream1", "https://cam/mjpeg", "RTSPS://cam/s"])
+@pytest.mark.parametrize("source", ["0", "/dev/video63", "rtsp://cam/stream1", "https://cam/mjpeg",
+                                    "RTSPS://cam/s"])
 def test_devices_and_known_urls_pass(tmp_path: Path, source: str) -> None:
     assert load_config(site(tmp_path, source=source), check_disk=True)
 
