@@ -136,18 +136,24 @@ class OnnxModelConfig(ModelBase):
             reason = " ".join(str(exc).split())[:160] or type(exc).__name__
             return ModelFacts(problems=((("path",), f"{path} is not a readable ONNX model: "
                                          f"{reason}"),))
+        indexed = _indexed_names(proto)
+        given: tuple[str, list[str]] | None = None
         if self.names is not None:
-            return ModelFacts(tuple(self.names))
-        if self.names_file is not None:
+            given = ("names", list(self.names))
+        elif self.names_file is not None:
             try:
-                return ModelFacts(tuple(read_names_file(Path(self.names_file))))
+                given = ("names_file", read_names_file(Path(self.names_file)))
             except OSError as exc:
                 return ModelFacts(problems=((("names_file",), f"cannot read {self.names_file}: "
                                              f"{exc.strerror or exc}"),))
+        if given is not None:
+            key, names = given
+            if indexed is not None and len(names) != len(indexed):
+                return ModelFacts(problems=(((key,), f"gives {len(names)} class names but the "
+                                             f"model outputs {len(indexed)} classes"),))
+            return ModelFacts(tuple(names))
         metadata = {prop.key: prop.value for prop in proto.metadata_props}
-        names = parse_names_metadata(metadata.get("names"))
-        if names is None:
-            names = _indexed_names(proto)
+        names = parse_names_metadata(metadata.get("names")) or indexed
         return ModelFacts(tuple(names) if names is not None else None)
 
 

@@ -129,6 +129,14 @@ def test_a_names_file_that_cannot_be_read(tmp_path: Path) -> None:
     assert " models[0].names_file: cannot read " in problems(path)[0]
 
 
+def test_names_that_do_not_match_the_models_outputs(tmp_path: Path) -> None:
+    site(tmp_path)
+    path = site(tmp_path, model={"id": "people", "kind": "onnx", "path": str(tmp_path / "person.onnx"),
+                                 "names": ["person", "bicycle", "car"]})
+    assert problems(path) == [f"{path}:{line_of(path, 'names:')} models[0].names: gives 3 class "
+                              "names but the model outputs 2 classes"]
+
+
 @pytest.mark.parametrize("source, why", [
     ("rtps://viewer:hunter2@cam/stream1", "unknown URL scheme 'rtps://'"),
     ("videos/dock-3.mp4", "no such file or device: videos/dock-3.mp4"),
