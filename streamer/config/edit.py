@@ -166,15 +166,9 @@ def edit_place(
         (item for item in items if isinstance(item, CommentedMap) and item.get("id") == place_id), None
     )
     added = entry is None
-    if added:
+    if entry is None:
         units = "fractions"
         written = [[round(x, FRACTION_DIGITS), round(y, FRACTION_DIGITS)] for x, y in shape.points]
-    else:
-        assert entry is not None
-        existing = _existing_points(entry, shape, place_id, source_name)
-        units = "fractions" if is_fractions(existing) else "pixels"
-        written = _in_units(shape.points, existing, units, width, height, place_id)
-    if added:
         if not items:
             items.fa.set_block_style()  # `zones: []` becomes a block list, like its neighbours
         entry = CommentedMap([("id", place_id)])
@@ -183,11 +177,15 @@ def edit_place(
         else:
             entry["start"], entry["end"] = _flow(written[0]), _flow(written[1])
         items.append(entry)
-    elif section == "zones":
-        _set_points(entry["polygon"], written)
     else:
-        _set_points(entry["start"], written[0])
-        _set_points(entry["end"], written[1])
+        existing = _existing_points(entry, shape, place_id, source_name)
+        units = "fractions" if is_fractions(existing) else "pixels"
+        written = _in_units(shape.points, existing, units, width, height, place_id)
+        if section == "zones":
+            _set_points(entry["polygon"], written)
+        else:
+            _set_points(entry["start"], written[0])
+            _set_points(entry["end"], written[1])
     out = io.StringIO()
     yaml.dump(root, out)
     fractions = to_fractions(written, width, height)
@@ -348,8 +346,15 @@ class ConfigFile:
         return edited, parse_config(edited.text, source_name=str(self.path), env=self._env)
 
     def backups(self) -> list[Path]:
-        """This file's backups, oldest first."""
-        return sorted(self.path.parent.glob(f"{glob_escape(self.path.name)}.*.bak"))
+        """This file's backups, oldest first (by when they were written: several saves in
+        one second get numbered names that do not sort by age)."""
+        found: list[tuple[int, str, Path]] = []
+        for backup in self.path.parent.glob(f"{glob_escape(self.path.name)}.*.bak"):
+            try:
+                found.append((backup.stat().st_mtime_ns, backup.name, backup))
+            except OSError:
+                continue  # removed meanwhile
+        return [backup for _, _, backup in sorted(found)]
 
     def _backup(self, text: str) -> Path:
         stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime())

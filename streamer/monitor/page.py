@@ -324,7 +324,7 @@ function clipView(event, videos) {
 // Paths are relative to the page, so a camera's page under a prefix edits that camera.
 const placesApi = location.pathname.replace(/[^/]*$/, "") + "api/places";
 const SVG = "http://www.w3.org/2000/svg";
-const pe = {shapes: {}, order: [], key: null, corner: null, drag: null, paused: false, timer: null, width: 1, height: 1};
+const pe = {shapes: {}, order: [], key: null, corner: null, drag: null, paused: false, timer: null, width: 1, height: 1, drawnWidth: 0};
 const round4 = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
 const copyPoints = (points) => points.map((p) => [p[0], p[1]]);
 function peSay(message, kind) { const note = el("pe-note"); note.textContent = message; note.className = kind || ""; }
@@ -381,6 +381,7 @@ function svgNode(name, attrs) {
 function drawPlaces() {
   const svg = el("pe-svg"); svg.replaceChildren();
   const box = svg.getBoundingClientRect();
+  pe.drawnWidth = box.width;
   // Handles keep a finger's size on screen whatever the picture's scale.
   const scale = box.width > 0 ? pe.width / box.width : 1;
   const px = (p) => [p[0] * pe.width, p[1] * pe.height];
@@ -438,7 +439,10 @@ el("pe-svg").addEventListener("pointermove", (event) => {
   drawPlaces();
 });
 function endDrag(event) {
-  if (!pe.drag || event.pointerId !== pe.drag.pointer) return;
+  const drag = pe.drag; const shape = pe.shapes[pe.key];
+  if (!drag || event.pointerId !== drag.pointer) return;
+  // The finger's last position: a busy page may have merged the last moves into the lift.
+  if (event.type === "pointerup" && drag.moved && shape) shape.points[drag.index] = pointerFraction(event);
   pe.drag = null; fillPlaces(); drawPlaces();
 }
 el("pe-svg").addEventListener("pointerup", endDrag);
@@ -530,8 +534,13 @@ el("pe-new-line").addEventListener("click", () => newPlace("line"));
 document.addEventListener("keydown", (event) => {
   if (!el("places").hidden && (event.key === "Delete" || event.key === "Backspace") && event.target === document.body) deleteCorner();
 });
-window.addEventListener("resize", () => { if (!el("places").hidden) drawPlaces(); });
-el("pe-frame").addEventListener("load", drawPlaces);
+// Handles are sized for the screen: redraw when the picture's size on screen changes
+// (its first load, a turned phone), not on every refresh, so a handle under the finger stays.
+function redrawIfResized() {
+  if (!el("places").hidden && el("pe-svg").getBoundingClientRect().width !== pe.drawnWidth) drawPlaces();
+}
+window.addEventListener("resize", redrawIfResized);
+el("pe-frame").addEventListener("load", redrawIfResized);
 el("live").src = withToken("/stream.mjpg");
 el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("/stream.mjpg?" + Date.now()); }, 2000));
 refreshStatus(); refreshEvents();
