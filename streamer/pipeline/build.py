@@ -18,6 +18,7 @@ from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
 from streamer.detect import Detector, build_detector
 from streamer.detect.multi import DetectorSet
+from streamer.errors import ConfigError
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
 from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
@@ -29,7 +30,7 @@ from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
-from streamer.errors import ConfigError
+from streamer.rules.history import RuleHistory
 from streamer.schema import check_model_classes, rule_clip
 from streamer.source import Capture, Source
 
@@ -72,6 +73,8 @@ def build_pipeline(
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
+        if config.monitor.enabled and options.monitor:
+            step.history = RuleHistory()  # the places editor's "what would it have fired?"
         if delivery is not None:
             events.writer = EventWriter(
                 delivery.outbox,
