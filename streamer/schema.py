@@ -320,6 +320,12 @@ class RuleBase(StreamerModel):
         """Problems only the whole file shows, with key paths inside this rule."""
         return []
 
+    def places(self) -> set[str]:
+        """Ids of the zones and lines this rule watches (the places editor previews the
+        rules on a place it changes). A rule type whose place keys are not ``zone`` or
+        ``line`` overrides this."""
+        return {value for key in ("zone", "line") if isinstance(value := getattr(self, key, None), str)}
+
 
 class TrackRuleBase(RuleBase):
     """A rule that follows each track through one place (zone, line, loiter): it tests one

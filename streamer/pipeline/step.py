@@ -33,6 +33,7 @@ from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state, watched_places
 from streamer.rules.geometry import to_pixels
 from streamer.rules.base import RuleEvent
+from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
 from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
@@ -70,6 +71,7 @@ class FrameStep:
         self.snoozes: SnoozeBook | None = None  # operators' snoozes (issue 16)
         self.last_wall_ts: float | None = None  # the newest frame's wall time
         self.clips: ClipRecorder | None = None  # event clips (issue 17)
+        self.history: RuleHistory | None = None  # recent frames, for the places preview (issue 26)
         self._clip_rules: tuple[Scene | None, dict[str, ClipSettings]] = (None, {})
         self.plan: DetectPlan = detect_plan(config)
         self.gate: DetectGate | None = None  # built by begin() where the plan gates
@@ -101,6 +103,8 @@ class FrameStep:
             for event in events:
                 self._submit(scene, event, frame)
                 fired.append(event)
+        if self.history is not None:
+            self.history.add(frame.t_s, frame.wall_ts, tracked, fired)
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
         if self.live is not None:
