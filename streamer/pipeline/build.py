@@ -33,6 +33,8 @@ from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
 from streamer.schema import check_model_classes, rule_clip
 from streamer.source import Capture, Source
+from streamer.source.openers import classify
+from streamer.source.substream import SubStream
 
 
 def stderr_report(line: str) -> None:
@@ -93,6 +95,8 @@ def build_pipeline(
         if delivery is not None:
             review = _review_desk(config, delivery, step)
             step.snoozes = review.book
+        if config.camera.detect_source is not None and source is None:
+            step.detect_feed = _detect_feed(config, stop)
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
         camera = CameraStage(
@@ -122,6 +126,18 @@ def _check_loaded_classes(config: Config, loaded: list[Detector]) -> None:
     problems = check_model_classes(config, own)
     if problems:
         raise ConfigError(config_where(config, problems))
+
+
+def _detect_feed(config: Config, stop: threading.Event) -> SubStream:
+    """``camera.detect_source``: the same camera settings on the second stream, without
+    its own health events (the main stream's say whether the camera is there)."""
+    camera = config.camera
+    sub = camera.model_copy(
+        update={"source": camera.detect_source, "detect_source": None, "resize": None,
+                "health_events": []}
+    )
+    both_files = not camera.realtime and classify(camera.source) == "file" == classify(sub.source)
+    return SubStream(Capture(sub, stop), lockstep=both_files)
 
 
 def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:

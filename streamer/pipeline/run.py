@@ -104,6 +104,8 @@ class Pipeline:
             if self.clips is not None:
                 self.clips.start()
             source.start()  # a missing or undecodable file fails here, before any page
+            if self.step.detect_feed is not None:
+                self.step.detect_feed.start()  # camera.detect_source
             # The monitor comes up before the first frame, so a camera away at start shows
             # as such on the page instead of the page being missing too.
             if self.config.monitor.enabled and self.options.monitor:
