@@ -16,9 +16,11 @@ from streamer.source.openers import source_problem
 def disk_problems(config: ConfigBase) -> list[tuple[Loc, str]]:
     """Every problem found, each with the key path it points at (for ``file:line key``)."""
     problems: list[tuple[Loc, str]] = []
-    source = source_problem(config.camera.source)
-    if source is not None:
-        problems.append((("camera", "source"), redact(source)))
+    for key in ("source", "detect_source"):
+        source = getattr(config.camera, key, None)
+        why = source_problem(source) if source is not None else None
+        if why is not None:
+            problems.append((("camera", key), redact(why)))
     classes: list[tuple[str, ...] | None] = []
     for index, model in enumerate(config.models):
         facts = model.inspect()

@@ -148,6 +148,14 @@ def test_a_source_that_can_never_open(tmp_path: Path, source: str, why: str) -> 
     assert why in found[0] and "hunter2" not in found[0]
 
 
+def test_the_detection_stream_is_checked_too(tmp_path: Path) -> None:
+    path = site(tmp_path)
+    path.write_text(path.read_text().replace("  id: dock\n", "  id: dock\n  detect_source: rtps://cam/sub\n"))
+    assert problems(path) == [f"{path}:{line_of(path, 'detect_source')} camera.detect_source: unknown "
+                              "URL scheme 'rtps://' (a camera URL starts with rtsp://, rtsps://, "
+                              "http://, https://)"]
+
+
 @pytest.mark.parametrize("source", ["0", "/dev/video63", "rtsp://cam/stream1", "https://cam/mjpeg",
                                     "RTSPS://cam/s"])
 def test_devices_and_known_urls_pass(tmp_path: Path, source: str) -> None:
