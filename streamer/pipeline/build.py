@@ -26,10 +26,12 @@ from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
+from streamer.pipeline.scene import places_of, tamper_enabled
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.schema import rule_clip
 from streamer.source import Capture, Source
+from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 
 
 def stderr_report(line: str) -> None:
@@ -88,10 +90,10 @@ def build_pipeline(
             step.snoozes = review.book
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
-        camera = CameraStage(
-            source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None),
-            config.camera, secrets, lambda: summary.frames,
-        )
+        capture = source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None)
+        view = _view_watch(config, capture, stop) if delivery is not None and source is None else None
+        camera = CameraStage(capture, config.camera, secrets, lambda: summary.frames, view)
+        step.view_transform = view.transform if view is not None else None
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
         if clips is not None:
             stages.append(clips)
@@ -105,6 +107,14 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _view_watch(config: Config, source: Source, stop: threading.Event) -> ViewWatch | None:
+    """The tamper checks (issue 27), where on: the reference view lives beside the outbox."""
+    if not tamper_enabled(config):
+        return None
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    return ViewWatch(config.camera.tamper, store, config.camera.id, places_of(config), source.set_view, stop)
 
 
 def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:

@@ -12,8 +12,10 @@ from streamer.events.payload import iso_utc
 from streamer.redact import redact, replace_urls
 from streamer.rate import RateMeter
 from streamer.rules.base import RuleEvent
+from streamer.health import HealthState
 from streamer.schema import CameraConfig
 from streamer.source import Frame, Source
+from streamer.source.view import Places, ViewWatch
 
 
 class CameraStage:
@@ -23,8 +25,9 @@ class CameraStage:
     """
 
     def __init__(self, source: Source, config: CameraConfig, secrets: Sequence[str],
-                 frames: Callable[[], int]) -> None:
+                 frames: Callable[[], int], view: ViewWatch | None = None) -> None:
         self.source = source
+        self.view = view  # the tamper checks (issue 27); None where they are off
         self._config = config
         self._secrets = secrets
         self._frames = frames
@@ -45,10 +48,16 @@ class CameraStage:
         source = self.source
         if frame is not None:
             self._last_frame = frame
+            if self.view is not None:
+                self.view.offer(frame)
         wanted = self._config.health_events
         out: list[tuple[RuleEvent, Frame]] = []
         for change in source.health_changes():
-            if change.state not in wanted:
+            # The `live` that ends a reported tamper episode goes out with it, so a
+            # dashboard that saw `moved` also sees the view come back.
+            ends_episode = change.state is HealthState.LIVE and change.previous.view \
+                and change.previous in wanted
+            if change.state not in wanted and not ends_episode:
                 continue
             last = self._last_frame
             image = last.image if last is not None else np.zeros(
@@ -60,10 +69,27 @@ class CameraStage:
             reason = replace_urls(redact(change.reason, self._secrets), f"camera {camera_id}")
             event = health_event(
                 change.state, change.previous, reason, camera_id, t_s,
-                away_s=change.away_s, attempts=change.attempts,
+                away_s=change.away_s, attempts=change.attempts, figures=change.figures,
             )
             out.append((event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts)))
         return out
+
+    def start_view(self) -> None:
+        if self.view is not None:
+            self.view.start()
+
+    def stop_view(self) -> None:
+        if self.view is not None:
+            self.view.join()
+
+    def retake_reference(self, places: Places | None = None,
+                         reason: str = "the operator said the view is right") -> bool:
+        """Take the next frame as the camera's reference view (any thread, returns at once);
+        False where the tamper checks are off. ``places``: the places after an edit."""
+        if self.view is None:
+            return False
+        self.view.retake(places, reason)
+        return True
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``camera``."""
@@ -94,5 +120,6 @@ class CameraStage:
             reconnect_max_s=health["reconnect_max_s"],
             width=source.width,
             height=source.height,
+            view=self.view.status() if self.view is not None else None,
         )
         return {"camera": camera}
