@@ -48,6 +48,7 @@ SHARP_WIDTH = 640
 GRID = (8, 6)  # cells across, down, for the covered fraction
 # A cell whose grey level spread (std) is under this is flat: a cover, a wall, the sky.
 FLAT_STD = 6.0
+NIGHT_FLAT_STD = 1.5  # the same in a night view, whose contrast is a fraction of a day's
 # ... and one brighter on average than this is not dark (grey levels 0..255).
 DARK_MEAN = 30.0
 MIN_FEATURES = 40  # fewer corners in the reference or the live picture: no shift estimate
@@ -219,14 +220,16 @@ def compare(reference: ViewPrint, live: ViewPrint) -> ViewCheck:
         shift = float(np.hypot(dx, dy))
         rotation = float(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0])))
     # Covered: cells that had texture in the reference and are now flat, or (day view)
-    # dark. Cells flat in the reference (sky, a bare wall) tell nothing either way.
-    textured = reference.cell_std >= FLAT_STD * 1.5
-    if not textured.any():
-        textured = np.ones_like(textured)
-    flat = live.cell_std < np.maximum(FLAT_STD, reference.cell_std * 0.25)
-    dark = (live.cell_mean < DARK_MEAN) & ~reference.night
-    lost = (flat | dark) & textured
-    covered = float(lost.sum() / textured.sum())
+    # dark. Cells flat in the reference (sky, a bare wall) tell nothing either way. A night
+    # view has little contrast anywhere: there, texture is judged against its own levels.
+    night = reference.night
+    floor = NIGHT_FLAT_STD if night else FLAT_STD
+    textured = reference.cell_std >= floor * 1.5
+    covered = 0.0
+    if textured.any():
+        flat = live.cell_std < np.maximum(floor, reference.cell_std * 0.25)
+        dark = (live.cell_mean < DARK_MEAN) & ~night
+        covered = float(((flat | dark) & textured).sum() / textured.sum())
     ratio = live.sharpness / reference.sharpness if reference.sharpness > 0 else 1.0
     return ViewCheck(shift, dx, dy, rotation, matched, covered, ratio, live.brightness, transform)
 
