@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -12,10 +15,12 @@ from streamer.events.payload import iso_utc
 from streamer.redact import redact, replace_urls
 from streamer.rate import RateMeter
 from streamer.rules.base import RuleEvent
+from streamer.config.models import Config
 from streamer.health import HealthState
+from streamer.pipeline.scene import places_of
 from streamer.schema import CameraConfig
-from streamer.source import Frame, Source
-from streamer.source.view import Places, ViewWatch
+from streamer.source import Capture, Frame, Source
+from streamer.source.view import Places, ReferenceStore, ViewWatch, reference_path, take_reference
 
 
 class CameraStage:
@@ -123,3 +128,39 @@ class CameraStage:
             view=self.view.status() if self.view is not None else None,
         )
         return {"camera": camera}
+
+
+def take_camera_reference(config: Config, settle_s: float = 1.0) -> tuple[Path, Frame]:
+    """``streamer camera reference``: open the camera, take a frame after ``settle_s`` of
+    picture (a stream's first frames may still be settling) and store it as the camera's
+    reference view with the places as configured. A running streamer on this outbox picks
+    it up at its next check. Raises :class:`SourceError` when no frame comes."""
+    stop = threading.Event()
+    source = Capture(config.camera, stop)
+    source.start()
+    started = time.monotonic()
+    wait_s = config.camera.open_timeout_s + config.camera.read_timeout_s + 5.0
+    frame: Frame | None = None
+    first_at: float | None = None
+    try:
+        while True:
+            try:
+                got = source.read(timeout=0.25)
+            except EOFError:
+                break
+            if got is not None:
+                frame = got
+                first_at = first_at or time.monotonic()
+                if source.kind == "file" or time.monotonic() - first_at >= settle_s:
+                    break
+            elif frame is None and time.monotonic() - started > wait_s:
+                raise source.no_frame_error(time.monotonic() - started)
+    finally:
+        stop.set()
+        source.join(timeout=5.0)
+    if frame is None:
+        raise source.no_frame_error(time.monotonic() - started)
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    take_reference(store, config.camera.id, frame.image, places_of(config),
+                   "the operator said the view is right (streamer camera reference)")
+    return store.path, frame
