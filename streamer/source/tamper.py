@@ -53,6 +53,9 @@ NIGHT_FLAT_STD = 1.5  # the same in a night view, whose contrast is a fraction o
 DARK_MEAN = 30.0
 MIN_FEATURES = 40  # fewer corners in the reference or the live picture: no shift estimate
 MIN_INLIERS = 15  # fewer RANSAC inliers: the view does not match the reference at all
+# "Another view altogether" only where both pictures are rich in corners: a plain scene
+# with a changing clock overlay must not read as turned away.
+MIN_FEATURES_UNMATCHED = 120
 
 
 # --- the reference view -----------------------------------------------------------------
@@ -145,11 +148,12 @@ class ViewCheck:
             could be estimated (too few features: covered, dark, blurred, or another view).
         dx_px / dy_px: the centre's move along x and y (frame pixels).
         rotation_deg: the scene's rotation, degrees.
-        matched: RANSAC inliers / features matched; 0..1 (None: not estimated).
+        matched: RANSAC inliers / features matched; 0..1 (None: too few features to try).
         covered: share of the reference's textured cells that are now flat or dark, 0..1.
         sharpness_ratio: live sharpness / reference sharpness.
         brightness: mean grey level of the live picture, 0..255.
         transform: 2x3 matrix mapping reference frame pixels to live frame pixels, or None.
+        features_reference / features_live: ORB corners found in each picture.
     """
 
     shift_px: float | None
@@ -161,6 +165,8 @@ class ViewCheck:
     sharpness_ratio: float
     brightness: float
     transform: np.ndarray | None = field(default=None, compare=False, repr=False)
+    features_reference: int = 0
+    features_live: int = 0
 
     def figures(self) -> dict[str, float | None]:
         def r(value: float | None, digits: int) -> float | None:
@@ -231,7 +237,8 @@ def compare(reference: ViewPrint, live: ViewPrint) -> ViewCheck:
         dark = (live.cell_mean < DARK_MEAN) & ~night
         covered = float(((flat | dark) & textured).sum() / textured.sum())
     ratio = live.sharpness / reference.sharpness if reference.sharpness > 0 else 1.0
-    return ViewCheck(shift, dx, dy, rotation, matched, covered, ratio, live.brightness, transform)
+    return ViewCheck(shift, dx, dy, rotation, matched, covered, ratio, live.brightness, transform,
+                     len(reference.keypoints), len(live.keypoints))
 
 
 # --- holding a condition for its time ------------------------------------------------
@@ -295,8 +302,11 @@ class ViewJudge:
             t_s, not obstructed and check.covered < s.obstructed_fraction
             and check.sharpness_ratio <= s.blurred_ratio,
         )
-        unmatched = check.shift_px is None and check.matched is not None and check.covered < 0.3 \
+        unmatched = (
+            check.shift_px is None and check.matched is not None and check.covered < 0.3
             and check.sharpness_ratio > s.blurred_ratio
+            and min(check.features_reference, check.features_live) >= MIN_FEATURES_UNMATCHED
+        )
         moved = self._moved.update(
             t_s, (check.shift_px is not None and check.shift_px >= limit_px) or unmatched
         )

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 
@@ -178,3 +179,13 @@ def test_the_moved_transform_puts_a_place_where_it_now_falls(tmp_path: Path) -> 
     corner = np.array([0.1 * w, 0.5 * h])
     now = transform[:, :2] @ corner + transform[:, 2]
     np.testing.assert_allclose(now - corner, [0.05 * w, 0.05 * h], rtol=0.2)
+
+
+def test_a_camera_turned_to_another_view_is_moved_without_a_shift_figure(tmp_path: Path) -> None:
+    elsewhere = demo_still()
+    watched = Watched(tmp_path)
+    watched.feed(sampled(vtest(), lambda picture, _: cv2.resize(elsewhere.at(0), picture.shape[1::-1])))
+    assert watched.states == ["moved"]
+    [(_, _, figures)] = watched.verdicts
+    assert figures["shift_px"] is None and figures["matched"] is not None and figures["matched"] < 0.2
+    assert "no longer matches" in watched.watch.status()["reason"]
