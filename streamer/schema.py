@@ -335,6 +335,20 @@ class RuleBase(StreamerModel):
         ),
     )
 
+    expect_within_h: float | None = Field(
+        None, gt=0, le=24 * 366,
+        description=(
+            "Warn (a `rule_blind` event) when no object of this rule's classes has been in "
+            "its place for this many hours of picture (time the camera was away does not "
+            "count): the rule is probably blind. Default: never."
+        ),
+    )
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        """What ``expect_within_h`` waits for: the classes (None: any), the zone (None:
+        anywhere in view) and the point of the box tested against it."""
+        return self.classes, None, "bottom_center"
+
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
         ``streamer.rules.base.RuleContext`` (zones and lines in pixels, frame size)."""
