@@ -157,6 +157,10 @@ class ViewWatch:
         self._cond = threading.Condition()
         self._offered: Frame | None = None
         self._next_t = -math.inf
+        # At most one check per every_s of wall time too: on a camera frame time is wall
+        # time and nothing changes; a file read faster than real time would otherwise get
+        # a check every few frames and take the frame loop's CPU.
+        self._next_wall = -math.inf
         self._places: Places = places
         self._retake: str | None = None  # why the next frame becomes the reference
         self._judge: ViewJudge | None = None
@@ -172,12 +176,14 @@ class ViewWatch:
     # --- any thread ---------------------------------------------------------------
 
     def offer(self, frame: Frame) -> None:
-        """Frame loop: hand over a frame when a check is due. Never waits, never copies."""
-        if frame.t_s < self._next_t and self._retake is None:
+        """Frame loop: hand over a frame when a check is due (``every_s`` after the last
+        one, in frame time and in wall time). Never waits, never copies."""
+        if self._retake is None and (frame.t_s < self._next_t or time.monotonic() < self._next_wall):
             return
         with self._cond:
             self._offered = frame
             self._next_t = frame.t_s + self.settings.every_s
+            self._next_wall = time.monotonic() + self.settings.every_s
             self._cond.notify()
 
     def retake(self, places: Places | None = None, reason: str = "the operator said the view is right") -> None:
@@ -189,7 +195,7 @@ class ViewWatch:
             if places is not None:
                 self._places = places
             self._retake = reason
-            self._next_t = -math.inf
+            self._next_t = self._next_wall = -math.inf
 
     def transform(self) -> np.ndarray | None:
         """While ``moved``: the 2x3 matrix from reference to live frame pixels (for drawing
