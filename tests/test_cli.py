@@ -30,7 +30,7 @@ def test_camera_reference_stores_the_view_and_its_places_beside_the_outbox(tmp_p
     result = run_cli("camera", "reference", str(config))
     assert result.returncode == 0, result.stderr
     image_path = reference_path(tmp_path / "data" / "outbox.db", "dock 3/east")
-    assert image_path == tmp_path / "data" / "outbox.db.views" / "dock_3_east.jpg"
+    assert image_path == tmp_path / "data" / "outbox.views" / "dock_3_east.jpg"
     assert str(image_path) in result.stdout and "1 zone(s), 1 line(s)" in result.stdout
     assert cv2.imread(str(image_path)).shape == (360, 640, 3)
     meta = json.loads(image_path.with_suffix(".json").read_text())

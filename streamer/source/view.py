@@ -1,10 +1,11 @@
 """The reference view on disk and the thread that watches the picture against it (issue 27).
 
 The reference view is the picture a camera's places (zones, lines) were drawn on. It is
-kept beside the outbox (``<outbox>.views/<camera id>.jpg`` with a ``.json`` that says when,
-why, and for which places), so it survives restarts; it is taken on the first run, again
-whenever the places change, and whenever the operator says the view is right (the monitor,
-``streamer camera reference CONFIG``, or :meth:`ViewWatch.retake`).
+kept beside the outbox (``data/outbox.views/<camera id>.jpg`` for ``data/outbox.db``, with
+a ``.json`` that says when, why, and for which places), so it survives restarts; it is
+taken on the first run, again whenever the places change, and whenever the operator says
+the view is right (the monitor, ``streamer camera reference CONFIG``, or
+:meth:`ViewWatch.retake`).
 
 :class:`ViewWatch` runs on its own thread. The frame loop only *offers* it a frame every
 ``tamper.every_s`` of frame time (a comparison and an assignment: it never waits); the
@@ -47,7 +48,9 @@ def reference_path(outbox_path: str | os.PathLike[str], camera_id: str) -> Path:
     keeps its outbox across restarts keeps its references too."""
     outbox = Path(outbox_path)
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", camera_id) or "camera"
-    return outbox.parent / f"{outbox.name}.views" / f"{safe}.jpg"
+    # Not `outbox.db.views`: tools that take `outbox.db*` for the database and its WAL
+    # must not find a folder among them.
+    return outbox.parent / f"{outbox.stem}.views" / f"{safe}.jpg"
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def test_the_reference_survives_a_restart_and_a_shift_while_down_is_seen(tmp_pat
     first.feed(play(footage, 4.0, every_s=2.0))
     meta = json.loads(first.store.meta_path.read_text())
     assert meta["reason"] == "first run" and meta["places"] == PLACES
-    assert first.store.path.parent == tmp_path / "outbox.db.views"
+    assert first.store.path.parent == tmp_path / "outbox.views"
     # The process restarts; meanwhile someone knocked the camera: the stored view tells.
     again = Watched(tmp_path)
     again.feed(play(footage, 10.0, shifted(0.10), every_s=2.0))
