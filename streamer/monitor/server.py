@@ -2,8 +2,9 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
 ``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
-(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``,
-``POST /api/camera/reference`` (this view is right: take a new reference view). With a token set,
+(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, the
+places editor's ``/api/places...`` (monitor/places.py) and ``POST /api/camera/reference``
+(this view is right: take a new reference view). With a token set,
 every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
 token is not optional (:class:`Monitor` refuses to start without one). Every route also
 checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
@@ -47,6 +48,7 @@ from streamer.events.clips import StoredClip
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
+from streamer.monitor.places import PlacesDesk, places_routes
 from streamer.monitor.review import ReviewDesk, cross_site, json_body, review_routes
 
 log = logging.getLogger("streamer.monitor")
@@ -68,6 +70,7 @@ class MonitorFeed:
         event_clip: an event's stored clip by event id, or ``None`` (no clip, no outbox).
         retake_reference: take the next frame as the camera's reference view ("this view
             is right"); None where the tamper checks are off.
+        places: the places editor's reads and writes (``/api/places``); None: no editor.
     """
 
     live: LiveView
@@ -78,6 +81,7 @@ class MonitorFeed:
     review: ReviewDesk | None = None
     event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
     retake_reference: Callable[[], bool] | None = None
+    places: PlacesDesk | None = None
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -272,6 +276,7 @@ def build_app(
             Route("/metrics", metrics),
             Route("/api/camera/reference", reference, methods=["POST"]),
             *(review_routes(feed.review) if feed.review is not None else []),
+            *(places_routes(feed.places) if feed.places is not None else []),
         ],
         middleware=middleware,
     )

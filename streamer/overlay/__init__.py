@@ -127,7 +127,8 @@ class Overlay:
 
 
 def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
-    return np.asarray(points, np.float64) @ transform[:, :2].T + transform[:, 2]
+    moved: np.ndarray = np.asarray(points, np.float64) @ transform[:, :2].T + transform[:, 2]
+    return moved
 
 
 def _dashed(scene: np.ndarray, points: np.ndarray, dash_px: float = 12.0) -> None:

@@ -103,7 +103,9 @@ class ReferenceStore:
         _write_atomic(self.path, jpeg.tobytes())
         _write_atomic(self.meta_path, json.dumps(dict(meta), indent=1).encode())
         decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
-        return Reference(decoded, dict(meta), self.stamp())
+        if decoded is None:
+            raise OSError("could not decode the reference view just written")
+        return Reference(np.asarray(decoded), dict(meta), self.stamp())
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
