@@ -54,6 +54,43 @@ class StreamerModel(BaseModel):
 # --- camera ---------------------------------------------------------------------------
 
 
+class TamperConfig(StreamerModel):
+    """`camera.tamper`: does the camera still see what its places were drawn on? (moved,
+    obstructed, blurred; see docs/camera-health.md)."""
+
+    enabled: bool | None = Field(
+        None,
+        description=(
+            "Compare the picture with the camera's reference view. Default: on for live "
+            "cameras (and files with `realtime: true`), off for files read frame by frame."
+        ),
+    )
+    every_s: float = Field(
+        2.0, ge=0.2, le=60, description="Seconds of frame time between two checks (each costs a few ms "
+        "on its own thread, never on the frame loop).",
+    )
+    moved_fraction: float = Field(
+        0.03, gt=0, le=1,
+        description="A shift of the scene by more than this share of the frame's width is `moved`.",
+    )
+    moved_hold_s: float = Field(4.0, ge=0, description="`moved` only once the shift held this long.")
+    obstructed_fraction: float = Field(
+        0.6, gt=0, le=1,
+        description=(
+            "Share of the picture's textured area that went flat (covered) or dark (unless "
+            "the reference is a night view) beyond which the camera is `obstructed`."
+        ),
+    )
+    obstructed_hold_s: float = Field(
+        6.0, ge=0, description="`obstructed` only once it held this long (a truck passing does not count)."
+    )
+    blurred_ratio: float = Field(
+        0.4, gt=0, lt=1,
+        description="Sharpness at or below this share of the reference view's is `blurred`.",
+    )
+    blurred_hold_s: float = Field(8.0, ge=0, description="`blurred` only once it held this long.")
+
+
 class CameraConfig(StreamerModel):
     id: str = Field("camera", min_length=1, description="Vision Events streamId of this camera.")
     source: Union[int, str] = Field(
@@ -101,11 +138,17 @@ class CameraConfig(StreamerModel):
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
     health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["offline", "frozen"],
+        default_factory=lambda: ["offline", "frozen", "moved", "obstructed", "blurred"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "
-            "camera enters them; [] for none."
+            "camera enters them; [] for none. The `live` that ends a listed `moved`, "
+            "`obstructed` or `blurred` episode is always sent with it."
         ),
+    )
+    tamper: TamperConfig = Field(
+        default_factory=TamperConfig,  # type: ignore[arg-type]
+        description="Checks that the camera still sees what its places were drawn on (moved, "
+        "obstructed, blurred) against its reference view.",
     )
     loop: bool = Field(False, description="Files only: start again at the end (demos).")
     resize: tuple[int, int] | None = Field(
@@ -321,6 +364,20 @@ class RuleBase(StreamerModel):
             "camera-wide `clips.default` off for this rule. Default: `clips.default`."
         ),
     )
+
+    expect_within_h: float | None = Field(
+        None, gt=0, le=24 * 366,
+        description=(
+            "Warn (a `rule_blind` event) when no object of this rule's classes has been in "
+            "its place for this many hours of picture (time the camera was away does not "
+            "count): the rule is probably blind. Default: never."
+        ),
+    )
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        """What ``expect_within_h`` waits for: the classes (None: any), the zone (None:
+        anywhere in view) and the point of the box tested against it."""
+        return self.classes, None, "bottom_center"
 
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
