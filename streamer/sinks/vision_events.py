@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr
 
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.schema import ConfigBase, Loc, SinkBase, Url, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,
@@ -43,7 +43,7 @@ from streamer.sinks.http import (
 class VisionEventsSinkConfig(SinkBase):
     type: Literal["vision_events"]
     id: str | None = Field(None, description="Name in counters and the outbox; default: type.")
-    api_url: str = Field("https://api.roboflow.com", description="Base URL of the API.")
+    api_url: Url = Field("https://api.roboflow.com", description="Base URL of the API.")
     api_key: SecretStr = Field(
         description="Key with the vision-events:write scope; use ${ROBOFLOW_API_KEY}."
     )
