@@ -13,6 +13,8 @@ parts, each in its own module:
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from streamer.events.queries import Queries
 from streamer.events.record import EventRecord
 from streamer.events.retention import OutboxRetention
 from streamer.events.store import COUNTER_NAMES, SCHEMA, Store, corruption_of, unreadable
+
+log = logging.getLogger("streamer.events")
 
 __all__ = ["COUNTER_NAMES", "SCHEMA", "Outbox", "corruption_of", "unreadable"]
 
@@ -56,7 +60,8 @@ class Outbox:
         # repair check, which may move the file aside (issue 28, lock.py).
         self.owner_lock = OwnerLock.acquire(path, owner) if owner is not None else None
         try:
-            self.store = Store(path, repair=repair, busy_timeout_s=busy_timeout_s)
+            self.store = Store(path, repair=repair, busy_timeout_s=busy_timeout_s,
+                               keeps_time=owner is not None)
         except BaseException:
             if self.owner_lock is not None:
                 self.owner_lock.release()
@@ -87,7 +92,11 @@ class Outbox:
         self.dead = self.queries.dead
 
     def close(self) -> None:
-        """Close every thread's connection and give up ownership."""
+        """Save the outbox's clock, close every thread's connection, give up ownership."""
+        try:
+            self.store.save_run_clock()
+        except sqlite3.Error as exc:  # closing must go on: the clock loses this run's tail
+            log.warning("outbox: could not save its clock: %s", exc)
         self.store.close()
         if self.owner_lock is not None:
             self.owner_lock.release()
