@@ -328,6 +328,12 @@ class RuleBase(StreamerModel):
         """Problems only the whole file shows, with key paths inside this rule."""
         return []
 
+    def places(self) -> set[str]:
+        """Ids of the zones and lines this rule watches (the places editor previews the
+        rules on a place it changes). A rule type whose place keys are not ``zone`` or
+        ``line`` overrides this."""
+        return {value for key in ("zone", "line") if isinstance(value := getattr(self, key, None), str)}
+
 
 class TrackRuleBase(RuleBase):
     """A rule that follows each track through one place (zone, line, loiter): it tests one
@@ -338,7 +344,7 @@ class TrackRuleBase(RuleBase):
 
 
 class BandSettings(StreamerModel):
-    """Hysteresis shared by zone and line rules (README: "Band and travel")."""
+    """Hysteresis shared by zone and line rules (docs/rules.md, "Band and travel")."""
 
     band_px: float | None = Field(
         None,
@@ -366,8 +372,8 @@ class TrackerConfig(StreamerModel):
         True,
         description="A track born where a track was lost under 0.4 s before, no further than "
         "a person moves, takes the lost track's id; a track whose box jumps, or changes size "
-        "more than a person's does, is shown without an id meanwhile (README: \"Band and "
-        "travel\").",
+        "more than a person's does, is shown without an id meanwhile (docs: Rules and tuning, "
+        "\"Band and travel\").",
     )
 
 

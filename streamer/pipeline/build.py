@@ -28,6 +28,7 @@ from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
+from streamer.rules.history import RuleHistory
 from streamer.schema import rule_clip
 from streamer.source import Capture, Source
 
@@ -69,6 +70,8 @@ def build_pipeline(
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
+        if config.monitor.enabled and options.monitor:
+            step.history = RuleHistory()  # the places editor's "what would it have fired?"
         if delivery is not None:
             events.writer = EventWriter(
                 delivery.outbox,

@@ -26,6 +26,7 @@ from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state
 from streamer.rules.base import RuleEvent
+from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
 from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
@@ -61,6 +62,7 @@ class FrameStep:
         self.snoozes: SnoozeBook | None = None  # operators' snoozes (issue 16)
         self.last_wall_ts: float | None = None  # the newest frame's wall time
         self.clips: ClipRecorder | None = None  # event clips (issue 17)
+        self.history: RuleHistory | None = None  # recent frames, for the places preview (issue 26)
         self._clip_rules: tuple[Scene | None, dict[str, ClipSettings]] = (None, {})
 
     def begin(self, width: int, height: int, fps: float) -> None:
@@ -90,6 +92,8 @@ class FrameStep:
             for event in events:
                 self._submit(scene, event, frame)
                 fired.append(event)
+        if self.history is not None:
+            self.history.add(frame.t_s, frame.wall_ts, tracked, fired)
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
         if self.live is not None:

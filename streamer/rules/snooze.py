@@ -34,7 +34,7 @@ class SnoozeBook:
         self._until: dict[str, tuple[float, float | None]] = {
             rule: (ts, None) for rule, ts in (until or {}).items()
         }
-        # Events each rule fired while snoozed: never dropped silently (design.md rule 2).
+        # Events each rule fired while snoozed: never dropped silently (docs/architecture.md, rule 2).
         # Written by the frame loop only.
         self.hidden: Counter[str] = Counter()
 
