@@ -154,6 +154,7 @@ def cross_site(request: Request) -> str | None:
 
 
 async def json_body(request: Request) -> dict[str, Any] | Response:
+    """The write's JSON object, or the answer refusing it (415 not JSON, 400 malformed)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, 415)
     try:

@@ -2,8 +2,9 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
 ``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
-(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, and the
-places editor's ``/api/places...`` (monitor/places.py). With a token set,
+(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, the
+places editor's ``/api/places...`` (monitor/places.py) and ``POST /api/camera/reference``
+(this view is right: take a new reference view). With a token set,
 every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
 token is not optional (:class:`Monitor` refuses to start without one). Every route also
 checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
@@ -58,7 +59,7 @@ from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
 from streamer.monitor.places import PlacesDesk, places_routes
-from streamer.monitor.review import ReviewDesk, review_routes
+from streamer.monitor.review import ReviewDesk, cross_site, json_body, review_routes
 
 log = logging.getLogger("streamer.monitor")
 
@@ -84,6 +85,8 @@ class MonitorFeed:
         metrics: the Prometheus registry.
         review: the operator's writes (review, snooze, wake); None: a read-only monitor.
         event_clip: an event's stored clip by event id, or ``None`` (no clip, no outbox).
+        retake_reference: take the next frame as the camera's reference view ("this view
+            is right"); None where the tamper checks are off.
         places: the places editor's reads and writes (``/api/places``); None: no editor.
     """
 
@@ -94,6 +97,7 @@ class MonitorFeed:
     metrics: Metrics
     review: ReviewDesk | None = None
     event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
+    retake_reference: Callable[[], bool] | None = None
     places: PlacesDesk | None = None
 
 
@@ -131,6 +135,21 @@ def _bounded_int(digits: str) -> int | None:
         return None
     digits = digits.lstrip("0") or "0"
     return 10 ** _MAX_RANGE_DIGITS if len(digits) > _MAX_RANGE_DIGITS else int(digits)
+
+
+class _ViewerStream(StreamingResponse):
+    """An MJPEG stream that gives its viewer slot back however it ends (the client gone
+    before the first part included)."""
+
+    def __init__(self, watching: list[int], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watching = watching
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._watching[0] -= 1
 
 
 @dataclass(frozen=True)
@@ -273,13 +292,6 @@ def build_app(
         watching[0] += 1
 
         async def frames() -> AsyncIterator[bytes]:
-            try:
-                async for part in parts():
-                    yield part
-            finally:
-                watching[0] -= 1
-
-        async def parts() -> AsyncIterator[bytes]:
             seq = -1
             while not closing.is_set() and not await request.is_disconnected():
                 result = await newer_frame(seq, 1.0)
@@ -293,7 +305,8 @@ def build_app(
                     f"Content-Length: {len(jpeg)}\r\n\r\n"
                 ).encode() + jpeg + b"\r\n"
 
-        return StreamingResponse(
+        return _ViewerStream(
+            watching,
             frames(),
             media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
             headers={"Cache-Control": "no-store"},
@@ -302,6 +315,19 @@ def build_app(
     async def metrics(request: Request) -> Response:
         body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def reference(request: Request) -> Response:
+        """"This view is right": the next frame becomes the reference view (issue 27). A
+        write like the review's: token (middleware), same-origin, JSON body."""
+        refused = cross_site(request)
+        if refused is not None:
+            return JSONResponse({"error": f"refused: {refused}"}, 403)
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        if feed.retake_reference is None or not feed.retake_reference():
+            return JSONResponse({"error": "the tamper checks are off for this camera"}, 409)
+        return JSONResponse({"reference": "the next frame becomes the reference view"}, 202)
 
     # Outermost first: every answer unframeable, then Host, then the token, then the body
     # limit, so nothing of a request is read before it is known to be allowed.
@@ -322,6 +348,7 @@ def build_app(
             Route("/snapshot.jpg", snapshot),
             Route("/stream.mjpg", stream),
             Route("/metrics", metrics),
+            Route("/api/camera/reference", reference, methods=["POST"]),
             *(review_routes(feed.review) if feed.review is not None else []),
             *(places_routes(feed.places) if feed.places is not None else []),
         ],
