@@ -23,6 +23,7 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.events.clips import ClipPlan
+from streamer.detect.base import empty_detections
 from streamer.detect.gate import DetectGate, DetectPlan, detect_plan
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
@@ -31,15 +32,14 @@ from streamer.monitor import LiveView
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state, watched_places
-from streamer.rules.geometry import to_pixels
 from streamer.rules.base import RuleEvent
+from streamer.rules.geometry import to_pixels
 from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
 from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
 from streamer.source.substream import SubStream
 from streamer.track import Tracker
-from streamer.detect.base import empty_detections
 
 # Rule state is copied for the monitor at most this often, on the frame loop.
 RULES_STATE_EVERY_S = 0.25
