@@ -13,7 +13,9 @@ from streamer.overlay import Overlay
 from streamer.rules import Rule, build_rules, carry_state
 
 # Sections a reload cannot change without reopening the stream or the outbox.
-RESTART_SECTIONS = ("device_id", "camera", "models", "tracker", "sinks", "outbox", "monitor")
+RESTART_SECTIONS = (
+    "device_id", "camera", "models", "tracker", "detect", "motion", "sinks", "outbox", "monitor",
+)
 
 
 @dataclass(frozen=True)
