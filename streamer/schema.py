@@ -17,10 +17,11 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,23 @@ from streamer.health import EVENT_STATES
 
 Point = tuple[float, float]
 Loc = tuple[Union[str, int], ...]
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_control_chars(value: str) -> str:
+    """Refuse CR, LF and every other C0 control or DEL in a URL or host name: FFmpeg sent
+    a CR/LF from an RTSP URL inside its request, and an HTTP client would fail on every
+    send. Said at `validate`, without echoing the value (it may hold a password)."""
+    found = _CONTROL_CHARS.search(value)
+    if found is not None:
+        raise ValueError(f"holds a control character (U+{ord(found.group()):04X} at position "
+                         f"{found.start()}); a URL or host name cannot carry one")
+    return value
+
+
+# Every URL or host name in the config: the camera's source, sinks, webhooks.
+Url = Annotated[str, AfterValidator(no_control_chars)]
+
 # The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
 # took minutes. A drawn zone has a handful.
 MAX_POLYGON_POINTS = 256
@@ -50,6 +68,43 @@ class StreamerModel(BaseModel):
 
 
 # --- camera ---------------------------------------------------------------------------
+
+
+class TamperConfig(StreamerModel):
+    """`camera.tamper`: does the camera still see what its places were drawn on? (moved,
+    obstructed, blurred; see docs/camera-health.md)."""
+
+    enabled: bool | None = Field(
+        None,
+        description=(
+            "Compare the picture with the camera's reference view. Default: on for live "
+            "cameras (and files with `realtime: true`), off for files read frame by frame."
+        ),
+    )
+    every_s: float = Field(
+        2.0, ge=0.2, le=60, description="Seconds of frame time between two checks (each costs a few ms "
+        "on its own thread, never on the frame loop).",
+    )
+    moved_fraction: float = Field(
+        0.03, gt=0, le=1,
+        description="A shift of the scene by more than this share of the frame's width is `moved`.",
+    )
+    moved_hold_s: float = Field(4.0, ge=0, description="`moved` only once the shift held this long.")
+    obstructed_fraction: float = Field(
+        0.6, gt=0, le=1,
+        description=(
+            "Share of the picture's textured area that went flat (covered) or dark (unless "
+            "the reference is a night view) beyond which the camera is `obstructed`."
+        ),
+    )
+    obstructed_hold_s: float = Field(
+        6.0, ge=0, description="`obstructed` only once it held this long (a truck passing does not count)."
+    )
+    blurred_ratio: float = Field(
+        0.4, gt=0, lt=1,
+        description="Sharpness at or below this share of the reference view's is `blurred`.",
+    )
+    blurred_hold_s: float = Field(8.0, ge=0, description="`blurred` only once it held this long.")
 
 
 class CameraConfig(StreamerModel):
@@ -99,11 +154,17 @@ class CameraConfig(StreamerModel):
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
     health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["offline", "frozen"],
+        default_factory=lambda: ["offline", "frozen", "moved", "obstructed", "blurred"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "
-            "camera enters them; [] for none."
+            "camera enters them; [] for none. The `live` that ends a listed `moved`, "
+            "`obstructed` or `blurred` episode is always sent with it."
         ),
+    )
+    tamper: TamperConfig = Field(
+        default_factory=TamperConfig,  # type: ignore[arg-type]
+        description="Checks that the camera still sees what its places were drawn on (moved, "
+        "obstructed, blurred) against its reference view.",
     )
     loop: bool = Field(False, description="Files only: start again at the end (demos).")
     resize: tuple[int, int] | None = Field(
@@ -122,6 +183,11 @@ class CameraConfig(StreamerModel):
 
 
 # --- models ---------------------------------------------------------------------------
+
+    @field_validator("source")
+    @classmethod
+    def _source_has_no_control_chars(cls, value: Union[int, str]) -> Union[int, str]:
+        return no_control_chars(value) if isinstance(value, str) else value
 
 
 class ModelBase(StreamerModel):
@@ -301,6 +367,20 @@ class RuleBase(StreamerModel):
             "camera-wide `clips.default` off for this rule. Default: `clips.default`."
         ),
     )
+
+    expect_within_h: float | None = Field(
+        None, gt=0, le=24 * 366,
+        description=(
+            "Warn (a `rule_blind` event) when no object of this rule's classes has been in "
+            "its place for this many hours of picture (time the camera was away does not "
+            "count): the rule is probably blind. Default: never."
+        ),
+    )
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        """What ``expect_within_h`` waits for: the classes (None: any), the zone (None:
+        anywhere in view) and the point of the box tested against it."""
+        return self.classes, None, "bottom_center"
 
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a

@@ -30,6 +30,7 @@ PAGE = """<!doctype html>
   header h1 { font-size: 1.1rem; margin: 0; }
   .badge { padding: .1rem .5rem; border-radius: .8rem; font-weight: 600; background: var(--muted); color: #000; }
   .badge.live { background: var(--ok); } .badge.connecting, .badge.stalled, .badge.frozen { background: var(--warn); }
+  .badge.moved, .badge.obstructed, .badge.blurred { background: var(--bad); }
   .badge.offline, .badge.ended { background: var(--bad); }
   main { display: flex; flex-wrap: wrap; gap: 1rem; padding: 1rem; }
   #view { flex: 3 1 480px; min-width: 0; }
@@ -119,7 +120,8 @@ PAGE = """<!doctype html>
     </section>
   </div>
   <aside>
-    <section><h2>Camera</h2><div id="camera" class="kv"></div></section>
+    <section><h2>Camera</h2><div id="camera" class="kv"></div>
+      <div id="view-actions" class="actions" hidden><button type="button" id="reference">This view is right</button></div></section>
     <section><h2>Rules</h2><div id="rules"></div></section>
     <section><h2>Delivery</h2><div id="delivery" class="kv"></div></section>
     <section><h2>Latest events</h2><div id="events" class="events"></div></section>
@@ -161,6 +163,9 @@ async function refreshStatus() {
       cameraRows.push(["next attempt", camera.next_attempt_at === null ? "now (opening)"
         : "in " + fmt(camera.next_attempt_in_s) + " s · " + camera.next_attempt_at]);
     }
+    const view = camera.view;
+    el("view-actions").hidden = !view;
+    if (view) cameraRows.push(["view", viewWords(view)]);
     kv(el("camera"), cameraRows);
     showRules(status.rules || {}, status.review || {});
     const events = status.events || {};
@@ -188,6 +193,23 @@ const who = el("who");
 who.value = localStorage.getItem("streamer-who") || "";
 who.addEventListener("change", () => localStorage.setItem("streamer-who", who.value.trim()));
 function say(message) { el("note").textContent = message; }
+// The tamper checks (moved, obstructed, blurred) in words, with their figures.
+function viewWords(view) {
+  const f = view.figures || {};
+  const parts = [view.state || "not checked yet"];
+  if (view.reason) parts.push(view.reason);
+  else if (f.shift_px !== undefined) {
+    parts.push("shift " + (f.shift_px === null ? "?" : fmt(f.shift_px)) + " px · covered " +
+      Math.round((f.covered || 0) * 100) + "% · sharpness " + Math.round((f.sharpness_ratio || 0) * 100) + "%");
+  }
+  const ref = view.reference;
+  parts.push(view.retake_pending ? "new reference view on the next check"
+    : ref ? "reference " + ref.taken_at + (ref.night ? " (night view)" : "") : "no reference view yet");
+  return parts.join(" · ");
+}
+el("reference").addEventListener("click", async () => {
+  if (await post("/api/camera/reference", {})) say("the next frame becomes the reference view");
+});
 async function post(path, body) {
   try {
     const response = await fetch(withToken(path), {method: "POST", headers: {"Content-Type": "application/json"},

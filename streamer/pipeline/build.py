@@ -26,6 +26,7 @@ from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
+from streamer.pipeline.scene import places_of, tamper_enabled
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
@@ -33,6 +34,7 @@ from streamer.schema import rule_clip
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream
+from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 
 
 def stderr_report(line: str) -> None:
@@ -60,7 +62,8 @@ def build_pipeline(
     with ExitStack() as undo:
         delivery: Delivery | None = None
         if options.deliver:
-            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True)
+            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True,
+                            owner=f"camera {config.camera.id}")
             undo.callback(outbox.close)
             clients: list[httpx.Client] = []
             undo.callback(_close_clients, clients)
@@ -95,10 +98,10 @@ def build_pipeline(
             step.detect_feed = _detect_feed(config, stop)
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
-        camera = CameraStage(
-            source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None),
-            config.camera, secrets, lambda: summary.frames,
-        )
+        capture = source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None)
+        view = _view_watch(config, capture, stop) if delivery is not None and source is None else None
+        camera = CameraStage(capture, config.camera, secrets, lambda: summary.frames, view)
+        step.view_transform = view.transform if view is not None else None
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
         if clips is not None:
             stages.append(clips)
@@ -112,6 +115,14 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _view_watch(config: Config, source: Source, stop: threading.Event) -> ViewWatch | None:
+    """The tamper checks (issue 27), where on: the reference view lives beside the outbox."""
+    if not tamper_enabled(config):
+        return None
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    return ViewWatch(config.camera.tamper, store, config.camera.id, places_of(config), source.set_view, stop)
 
 
 def _detect_feed(config: Config, stop: threading.Event) -> SubStream:

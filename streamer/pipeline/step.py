@@ -73,6 +73,9 @@ class FrameStep:
         self.clips: ClipRecorder | None = None  # event clips (issue 17)
         self.history: RuleHistory | None = None  # recent frames, for the places preview (issue 26)
         self._clip_rules: tuple[Scene | None, dict[str, ClipSettings]] = (None, {})
+        # While the camera is `moved`: reference -> live pixels, to draw the places where
+        # they now fall on the picture (issue 27). None: tamper checks off.
+        self.view_transform: Callable[[], np.ndarray | None] | None = None
         self.plan: DetectPlan = detect_plan(config)
         self.gate: DetectGate | None = None  # built by begin() where the plan gates
         self.detect_feed: SubStream | None = None  # camera.detect_source, when set
@@ -216,7 +219,13 @@ class FrameStep:
 
     def draw_live(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
         scene = self.scene
-        return scene.overlay.draw(frame, dets) if scene is not None else frame.image.copy()
+        if scene is None:
+            return frame.image.copy()
+        picture = scene.overlay.draw(frame, dets)
+        transform = self.view_transform() if self.view_transform is not None else None
+        if transform is not None:
+            scene.overlay.draw_moved(picture, transform)
+        return picture
 
     def draw_event(self, frame: Frame, event: RuleEvent) -> np.ndarray:
         """The overlay's drawing, or the bare picture while the camera's size is unknown."""
