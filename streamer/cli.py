@@ -49,11 +49,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `streamer events ls | head`: the reader had enough. A normal end for a CLI, as
+        # for any Unix tool killed by SIGPIPE: quiet, with the shell's code for it.
+        _quiet_stdout()
+        return SIGPIPE_EXIT
     except Exception:  # a bug: keep its traceback, but through the redacting handler
         log.critical("internal error (please report it)", exc_info=True)
         return 1
     finally:
         threading.excepthook = previous_hook
+
+
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a program ended by SIGPIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _log_thread_crash(hook: threading.ExceptHookArgs) -> None:

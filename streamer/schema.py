@@ -17,10 +17,11 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,23 @@ from streamer.health import EVENT_STATES
 
 Point = tuple[float, float]
 Loc = tuple[Union[str, int], ...]
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_control_chars(value: str) -> str:
+    """Refuse CR, LF and every other C0 control or DEL in a URL or host name: FFmpeg sent
+    a CR/LF from an RTSP URL inside its request, and an HTTP client would fail on every
+    send. Said at `validate`, without echoing the value (it may hold a password)."""
+    found = _CONTROL_CHARS.search(value)
+    if found is not None:
+        raise ValueError(f"holds a control character (U+{ord(found.group()):04X} at position "
+                         f"{found.start()}); a URL or host name cannot carry one")
+    return value
+
+
+# Every URL or host name in the config: the camera's source, sinks, webhooks.
+Url = Annotated[str, AfterValidator(no_control_chars)]
+
 # The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
 # took minutes. A drawn zone has a handful.
 MAX_POLYGON_POINTS = 256
@@ -165,6 +183,11 @@ class CameraConfig(StreamerModel):
 
 
 # --- models ---------------------------------------------------------------------------
+
+    @field_validator("source")
+    @classmethod
+    def _source_has_no_control_chars(cls, value: Union[int, str]) -> Union[int, str]:
+        return no_control_chars(value) if isinstance(value, str) else value
 
 
 class ModelBase(StreamerModel):

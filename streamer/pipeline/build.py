@@ -62,7 +62,8 @@ def build_pipeline(
     with ExitStack() as undo:
         delivery: Delivery | None = None
         if options.deliver:
-            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True)
+            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True,
+                            owner=f"camera {config.camera.id}")
             undo.callback(outbox.close)
             clients: list[httpx.Client] = []
             undo.callback(_close_clients, clients)
