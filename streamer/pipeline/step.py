@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 import cv2
@@ -221,7 +221,7 @@ class FrameStep:
         scene = self.scene
         if scene is None:
             return frame.image.copy()
-        picture = scene.overlay.draw(frame, dets)
+        picture = scene.overlay.draw(frame, dets, counts=zone_counts(self.rules_state))
         transform = self.view_transform() if self.view_transform is not None else None
         if transform is not None:
             scene.overlay.draw_moved(picture, transform)
@@ -259,6 +259,14 @@ class FrameStep:
         if self.recorder is not None:
             self.recorder.close()
         self.detectors.close()
+
+
+def zone_counts(state: Mapping[str, object]) -> dict[str, int]:
+    """Zone id -> the number the page shows for it (``rules_state``'s per-zone count: a
+    zone rule's people inside, a count rule's count), for the overlay's zone labels, so
+    the picture and the rule card never disagree."""
+    zones = state.get("zones")
+    return {str(k): int(v) for k, v in zones.items()} if isinstance(zones, dict) else {}
 
 
 def _no_tracks() -> sv.Detections:
