@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events``.
+"""Command line: ``streamer run | demo | replay | validate | optimize | events | doctor``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -128,6 +128,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="print what this box offers: CPU features, onnxruntime providers, GPU and its "
+        "memory, video decoders, free disk, the cache's size",
+    )
+    doctor.add_argument(
+        "--cache-dir", type=Path,
+        help="the cache to measure (default: $STREAMER_CACHE, else ~/.cache/streamer)",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
     from streamer.events.commands import add_events_commands
 
     add_events_commands(commands)
@@ -220,6 +231,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
     )
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import print_report
+
+    return print_report(args.cache_dir)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
