@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events | doctor``.
+"""Command line: ``streamer run | demo | replay | validate | optimize | events | schema | doctor``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -139,6 +139,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     doctor.set_defaults(func=_cmd_doctor)
 
+    schema = commands.add_parser(
+        "schema",
+        help="print the config's JSON Schema (for editor completion), or its reference page",
+    )
+    schema.add_argument(
+        "--markdown", action="store_true", help="the Markdown reference instead of JSON Schema"
+    )
+    schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    schema.set_defaults(func=_cmd_schema)
+
     from streamer.events.commands import add_events_commands
 
     add_events_commands(commands)
@@ -237,6 +247,19 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
     from streamer.doctor import print_report
 
     return print_report(args.cache_dir)
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from streamer.config.reference import schema_text
+
+    text = schema_text(markdown=args.markdown)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise StreamerError(f"cannot write {args.output}: {err.strerror or err}") from err
+    return 0
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
