@@ -3,13 +3,13 @@
 #
 #   deploy/build-image.sh amd64    -> streamer:amd64   x86-64 box, CPU
 #   deploy/build-image.sh arm64    -> streamer:arm64   any 64-bit ARM box, CPU (built on x86 under qemu)
-#   deploy/build-image.sh jetson   -> streamer:jetson-jp6   on the Jetson itself: L4T JetPack base,
+#   deploy/build-image.sh jetson   -> streamer:jetson-jp6.2 on the Jetson itself: L4T JetPack base,
 #                                     onnxruntime-gpu (CUDA + TensorRT) from NVIDIA's Jetson index
 #
 # Options:
 #   --tag NAME         image name instead of streamer:<variant>
 #   --extras LIST      pip extras, e.g. "roboflow" for `kind: roboflow` models
-#   --jetpack 6|5      jetson only: JetPack 6 (L4T r36.4.0, the default) or 5 (see docs/deployment.md)
+#   --jetpack 6.2      jetson only: the JetPack release, 6.2 (default), 6.1 or 6.0 (docs/deployment.md)
 #   --base-only        get the base image and stop (CI keeps it between runs)
 #
 # The base: kept when Docker already has it, pulled when a registry answers, and otherwise made
@@ -20,16 +20,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+usage() { sed -n '2,/^set -/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 2; }
 die() { echo "build-image: $*" >&2; exit 1; }
 
-VARIANT="" TAG="" EXTRAS="" JETPACK=6 BASE_ONLY=0
+VARIANT="" TAG="" EXTRAS="" JETPACK=6.2 BASE_ONLY=0
 while [ $# -gt 0 ]; do
     case "$1" in
         amd64|arm64|jetson) VARIANT=$1 ;;
         --tag) TAG=${2:?--tag needs a name}; shift ;;
         --extras) EXTRAS=${2:?--extras needs a list}; shift ;;
-        --jetpack) JETPACK=${2:?--jetpack needs 5 or 6}; shift ;;
+        --jetpack) JETPACK=${2:?--jetpack needs a JetPack release, e.g. 6.2}; shift ;;
         --base-only) BASE_ONLY=1 ;;
         -h|--help) usage ;;
         *) echo "build-image: unknown argument $1" >&2; usage ;;
@@ -54,15 +54,20 @@ case "$VARIANT" in
         BUILD_ARGS+=(--build-arg "ORT_PACKAGE=onnxruntime==1.23.2") ;;
     jetson)
         ARCH=arm64
+        # NVIDIA's L4T JetPack base per JetPack release (Ubuntu 22.04, Python 3.10) and the
+        # CUDA build of onnxruntime-gpu for it on NVIDIA's Jetson AI Lab pip index.
         case "$JETPACK" in
-            # JetPack 6.1 and 6.2 (L4T 36.4.x): Ubuntu 22.04, Python 3.10, CUDA 12.6, TensorRT 10.3.
-            6) BASE=nvcr.io/nvidia/l4t-jetpack:r36.4.0
-               INDEX=https://pypi.jetson-ai-lab.io/jp6/cu126 ;;
-            # JetPack 5.1.2 (L4T 35.4.1) ships Python 3.8, below streamer's 3.10: not supported.
-            5) die "JetPack 5 (L4T r35, Python 3.8) is below streamer's Python 3.10; use JetPack 6" ;;
-            *) die "--jetpack $JETPACK: expected 6 (or 5, which is refused with its reason)" ;;
+            # L4T 36.4.x: CUDA 12.6, cuDNN 9.3, TensorRT 10.3.
+            6.2|6.1) L4T=r36.4.0 CUDA=cu126 ;;
+            # L4T 36.3.0: CUDA 12.2, cuDNN 8.9, TensorRT 8.6.
+            6.0) L4T=r36.3.0 CUDA=cu122 ;;
+            # L4T r35 ships Python 3.8, below streamer's 3.10.
+            5|5.*) die "JetPack $JETPACK (L4T r35, Python 3.8) is below streamer's Python 3.10: use JetPack 6" ;;
+            *) die "--jetpack $JETPACK: expected 6.2, 6.1 or 6.0" ;;
         esac
-        BUILD_ARGS+=(--build-arg "ORT_PACKAGE=onnxruntime-gpu" --build-arg "PIP_EXTRA_INDEX_URL=$INDEX")
+        BASE=nvcr.io/nvidia/l4t-jetpack:$L4T
+        BUILD_ARGS+=(--build-arg "ORT_PACKAGE=onnxruntime-gpu"
+                     --build-arg "PIP_EXTRA_INDEX_URL=https://pypi.jetson-ai-lab.io/jp6/$CUDA")
         VARIANT=jetson-jp$JETPACK ;;
 esac
 TAG=${TAG:-streamer:$VARIANT}

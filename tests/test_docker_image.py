@@ -91,8 +91,8 @@ def arch_image(request: pytest.FixtureRequest) -> tuple[str, str]:
             pytest.skip(f"the arm64 image is built and run under qemu, minutes: set "
                         f"{ARM64_TESTS_ENV}=1 (CI runs it in a step of its own)")
         require_program("qemu-aarch64-static", "qemu-user-static", "--version")
-    require_program("docker", "docker.io", "info")
-    return arch, build(arch)
+        return arch, build(arch)
+    return arch, request.getfixturevalue("image")
 
 
 @pytest.fixture
