@@ -149,8 +149,11 @@ fi
 [ "$BASE_ONLY" = 0 ] || exit 0
 
 started=$(date +%s)
-docker build -q -t "$TAG" --build-arg "BASE=$BASE" ${EXTRAS:+--build-arg "EXTRAS=$EXTRAS"} \
-    "${BUILD_ARGS[@]}" . >/dev/null
+# The build's steps run under the Docker daemon, not as this script's children, so `nice`
+# does not reach them: a low CPU weight does (it matters only when the CPU is contended, e.g.
+# by cameras running on the box, or CI's tests beside an emulated arm64 build).
+docker build -q -t "$TAG" --cpu-shares 256 --build-arg "BASE=$BASE" \
+    ${EXTRAS:+--build-arg "EXTRAS=$EXTRAS"} "${BUILD_ARGS[@]}" . >/dev/null
 machine=$(docker run --rm --entrypoint uname "$TAG" -m)
 size=$(docker image inspect --format '{{.Size}}' "$TAG")
 echo "image $TAG: built in $(( $(date +%s) - started )) s, $(( size / 1000000 )) MB, runs on $machine"

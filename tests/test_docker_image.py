@@ -296,8 +296,10 @@ def test_image_runs_on_its_architecture_validates_detects_and_delivers(
 
         started = time.monotonic()
         docker("run", "-d", "--name", container_name, "--network", "host",
-               # The image's own HEALTHCHECK command, probed every 2 s instead of 30.
+               # The image's own HEALTHCHECK command, probed every 2 s instead of 30; an
+               # emulated probe (a Python start under qemu) can outlast the image's 10 s.
                "--health-interval", "2s", "--health-start-period", "0s",
+               "--health-timeout", f"{10 * slow}s",
                "-e", f"STREAMER_MONITOR_PORT={port}", *mounts, tag)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client:
 
