@@ -43,6 +43,12 @@ class CountRuleConfig(BandSettings, RuleBase):
     cooldown_scope: CooldownScope = "rule"
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)] if self.zone is not None else None
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
+
     def build(self, context: RuleContext) -> CountRule:
         return CountRule(self, context.zone(self.zone), context.forget_after_s)
 
