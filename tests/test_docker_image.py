@@ -282,17 +282,19 @@ def test_image_runs_on_its_architecture_validates_detects_and_delivers(
         assert any(line.startswith("gpu:") and "none" in line for line in doctor), doctor
         assert any(line.startswith("cpu:") and machine in line for line in doctor), doctor
 
-        # The demo, as a user tries it first: the HOG detector, a few frames, its events.
+        # The demo, as a user tries it first: the HOG detector on a few frames (the sample
+        # clip from the data volume's cache: nothing is downloaded). Its events need ~40
+        # frames, minutes under emulation: the camera below delivers one instead.
         (data_dir / "cache").mkdir()
         shutil.copy(sample_video(), data_dir / "cache" / "bikes.mp4")
         demo = docker("run", "--rm", "--network", "none", "-v", f"{data_dir}:/data", tag, "demo",
-                      "--detector", "hog", "--max-frames", "60", "--out", "/data/demo",
-                      "--monitor", "off", "--drain-s", "2", timeout=300 * slow)
-        frames = re.search(r"frames: 60 in ([\d.]+) s \(([\d.]+) fps\)", demo.stdout)
+                      "--detector", "hog", "--max-frames", "15", "--out", "/data/demo",
+                      "--monitor", "off", "--drain-s", "2", timeout=120 * slow)
+        frames = re.search(r"frames: 15 in ([\d.]+) s \(([\d.]+) fps\)", demo.stdout)
         assert frames, demo.stdout + demo.stderr[-2000:]
-        print(f"{tag}: demo --detector hog, 60 frames at {frames.group(2)} fps"
+        print(f"{tag}: demo --detector hog, 15 frames at {frames.group(2)} fps"
               + (" (emulated)" if arch != "amd64" else ""))
-        assert (data_dir / "demo" / "events.jsonl").read_text().strip(), demo.stdout
+        assert "summary:" in demo.stdout and (data_dir / "demo" / "demo_annotated.mp4").stat().st_size
 
         started = time.monotonic()
         docker("run", "-d", "--name", container_name, "--network", "host",
