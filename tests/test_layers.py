@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("registry", ("streamer.plugins", "streamer.config")),
     ("views", ("streamer.overlay", "streamer.monitor")),
     ("pipeline", ("streamer.pipeline", "streamer.runtime", "streamer.replay", "streamer.demo",
-                  "streamer.assets")),
+                  "streamer.assets", "streamer.snapshot")),
 ]
 ORDER = ["base", "config sections", "stages", "events", "sinks", "registry", "views",
          "pipeline", "cli"]

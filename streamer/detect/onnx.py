@@ -36,7 +36,7 @@ from streamer.detect.providers import (
     with_cpu_fallback,
 )
 from streamer.errors import ModelError
-from streamer.schema import ModelBase
+from streamer.schema import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------
@@ -132,6 +132,41 @@ class OnnxModelConfig(ModelBase):
         if self.classes is not None or self.names is None:
             return super().output_classes()
         return {self.class_map.get(name, name) for name in self.names}
+
+    def inspect(self) -> ModelFacts:
+        """Class names from ``names``, ``names_file`` or the file's own metadata (what
+        Ultralytics exports write), read without starting a session (~50 ms for a YOLOv8s)."""
+        path = Path(self.path)
+        if not path.is_file():
+            why = "is not a file" if path.exists() else "no such file"
+            return ModelFacts(problems=((("path",), f"{why}: {path}"),))
+        try:
+            import onnx
+
+            proto = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # protobuf and onnx raise several unrelated types
+            reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+            return ModelFacts(problems=((("path",), f"{path} is not a readable ONNX model: "
+                                         f"{reason}"),))
+        indexed = _indexed_names(proto)
+        given: tuple[str, list[str]] | None = None
+        if self.names is not None:
+            given = ("names", list(self.names))
+        elif self.names_file is not None:
+            try:
+                given = ("names_file", read_names_file(Path(self.names_file)))
+            except OSError as exc:
+                return ModelFacts(problems=((("names_file",), f"cannot read {self.names_file}: "
+                                             f"{exc.strerror or exc}"),))
+        if given is not None:
+            key, names = given
+            if indexed is not None and len(names) != len(indexed):
+                return ModelFacts(problems=(((key,), f"gives {len(names)} class names but the "
+                                             f"model outputs {len(indexed)} classes"),))
+            return ModelFacts(tuple(names))
+        metadata = {prop.key: prop.value for prop in proto.metadata_props}
+        names = parse_names_metadata(metadata.get("names")) or indexed
+        return ModelFacts(tuple(names) if names is not None else None)
 
 
 # --- plugin -----------------------------------------------------------------------------
@@ -452,34 +487,18 @@ class OnnxDetector:
 
     def _read_names_file(self, path: Path) -> list[str]:
         try:
-            text = path.read_text(encoding="utf-8")
+            return read_names_file(path)
         except OSError as err:
             raise self._fail(f"cannot read names_file {path}: {err.strerror or err}") from err
-        # Blank lines (a trailing newline, an editor's extra line) are not classes.
-        return [line.strip() for line in text.splitlines() if line.strip()]
 
     def _metadata_names(self) -> list[str] | None:
         assert self._session is not None
         raw = self._session.get_modelmeta().custom_metadata_map.get("names")
-        if not raw:
-            return None
-        try:
-            # Ultralytics writes a Python literal such as "{0: 'Normal', 1: 'Fall'}".
-            value = ast.literal_eval(raw)
-        except (ValueError, SyntaxError):
+        names = parse_names_metadata(raw)
+        if raw and names is None:
             log.warning("model %r: unreadable `names` metadata %.80r; using class_<i>",
                         self.model_id, raw)
-            return None
-        if isinstance(value, dict):
-            try:
-                return [str(value[index]) for index in range(len(value))]
-            except KeyError:
-                log.warning("model %r: `names` metadata keys are not 0..n-1; using class_<i>",
-                            self.model_id)
-                return None
-        if isinstance(value, (list, tuple)):
-            return [str(item) for item in value]
-        return None
+        return names
 
     # --- per frame ----------------------------------------------------------------------
 
@@ -563,6 +582,47 @@ class OnnxDetector:
     def close(self) -> None:
         """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
         self._session = None
+
+
+def read_names_file(path: Path) -> list[str]:
+    """One class name per line; raises ``OSError`` when the file cannot be read."""
+    text = path.read_text(encoding="utf-8")
+    # Blank lines (a trailing newline, an editor's extra line) are not classes.
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse_names_metadata(raw: str | None) -> list[str] | None:
+    """Class names from a ``names`` metadata value, None when absent or unreadable.
+
+    Ultralytics writes a Python literal such as ``"{0: 'Normal', 1: 'Fall'}"``.
+    """
+    if not raw:
+        return None
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    if isinstance(value, dict):
+        try:
+            return [str(value[index]) for index in range(len(value))]
+        except KeyError:  # keys are not 0..n-1
+            return None
+    if isinstance(value, (list, tuple)):
+        return [str(item) for item in value]
+    return None
+
+
+def _indexed_names(proto: object) -> list[str] | None:
+    """``class_<i>`` for a model without names metadata, as the detector names them,
+    when the output's class count is written in the graph ([1, 4+classes, N])."""
+    try:
+        dims = proto.graph.output[0].type.tensor_type.shape.dim  # type: ignore[attr-defined]
+        channels = int(dims[1].dim_value) if len(dims) == 3 else 0
+        if 0 < int(dims[2].dim_value) < channels:
+            return None  # transposed: the detector refuses it at load
+    except (AttributeError, IndexError, ValueError):
+        return None
+    return [f"class_{index}" for index in range(channels - 4)] if channels > 4 else None
 
 
 def _anchor_count(height: int, width: int) -> int:
