@@ -1,4 +1,5 @@
-"""Command line: ``streamer run | demo | replay | validate | snapshot | optimize | events | schema | camera``.
+"""Command line: ``streamer run | demo | replay | validate | snapshot | optimize | events | schema |
+camera | doctor``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -158,6 +159,17 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="print what this box offers: CPU features, onnxruntime providers, GPU and its "
+        "memory, video decoders, free disk, the cache's size",
+    )
+    doctor.add_argument(
+        "--cache-dir", type=Path,
+        help="the cache to measure (default: $STREAMER_CACHE, else ~/.cache/streamer)",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
     camera = commands.add_parser("camera", help="the camera's reference view (tamper checks)")
     camera_commands = camera.add_subparsers(dest="camera_command", required=True)
     reference = camera_commands.add_parser(
@@ -277,6 +289,12 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
     )
     return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import print_report
+
+    return print_report(args.cache_dir)
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:

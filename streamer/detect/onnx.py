@@ -25,6 +25,16 @@ from pydantic import Field, PrivateAttr
 from streamer.cache import cache_root
 from streamer.detect.base import filter_classes, make_detections, note_invalid_boxes
 from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build, time_sessions
+from streamer.detect.providers import (
+    TENSORRT,
+    auto_providers,
+    engine_dir,
+    missing_providers,
+    precision_label,
+    tensorrt_options,
+    tensorrt_version,
+    with_cpu_fallback,
+)
 from streamer.errors import ModelError
 from streamer.schema import ModelBase, ModelFacts
 from streamer.source.frame import Frame
@@ -52,10 +62,11 @@ class OnnxModelConfig(ModelBase):
     threads: int | None = Field(
         None, ge=1, description="onnxruntime intra-op threads; default: all cores."
     )
-    providers: list[OnnxProvider] = Field(
-        default_factory=lambda: ["CPUExecutionProvider"], min_length=1,
-        description="onnxruntime execution providers, in order of preference "
-        "(TensorRT/CUDA need onnxruntime-gpu; CPU is always added last as a fallback).",
+    providers: list[OnnxProvider] | None = Field(
+        None, min_length=1,
+        description="onnxruntime execution providers, in order of preference (TensorRT/CUDA "
+        "need onnxruntime-gpu; CPU is always added last as a fallback). Default: the best "
+        "this onnxruntime build offers, TensorRT, then CUDA, then CPU (one log line says which).",
     )
     graph_optimization: Literal["disable", "basic", "extended", "all"] = Field(
         "all", description="onnxruntime graph optimisation level (an int8 model needs "
@@ -102,8 +113,9 @@ class OnnxModelConfig(ModelBase):
         True, description="TensorRT: build fp16 engines (Jetson and recent NVIDIA cards)."
     )
     trt_cache_dir: Path | None = Field(
-        None, description="TensorRT: where built engines are kept; default: the streamer "
-        "cache's trt/ folder."
+        None, description="TensorRT: where built engines are kept, in one folder per model "
+        "content, precision and TensorRT version; default: the streamer cache's trt/ folder "
+        "(/data/cache/trt in the image: the data volume)."
     )
     # The camera's source, set by the config (default calibration set); not a YAML key.
     _camera_source: int | str | None = PrivateAttr(None)
@@ -197,6 +209,10 @@ class OnnxDetector:
         self.path = Path(config.path)
         self.last_inference_s: float = 0.0
         self._session: ort.InferenceSession | None = self._open_session()
+        if config.providers is None:
+            log.info("model %r: providers chosen automatically (TensorRT, then CUDA, then CPU, "
+                     "as this onnxruntime %s build offers): running on %s", self.model_id,
+                     ort.__version__, ", ".join(self._session.get_providers()))
         self._input_name, self.input_size, self._input_dtype = self._check_input()
         self._output_name, num_classes = self._check_output()
         self.class_names: list[str] = self._resolve_names(num_classes)
@@ -251,23 +267,23 @@ class OnnxDetector:
         return ModelError(f"model {self.model_id!r}: {message}")
 
     def _providers(self) -> list[str]:
-        """The configured providers, checked against this onnxruntime build.
+        """The configured providers, checked against this onnxruntime build, or the best it
+        offers where the config names none.
 
         onnxruntime itself only warns and falls back to the CPU when a provider is
         missing, so a Jetson config run on a CPU-only wheel would be slow in silence.
         """
         available = ort.get_available_providers()
-        missing = [name for name in self.config.providers if name not in available]
+        if self.config.providers is None:
+            return auto_providers(available)
+        missing = missing_providers(self.config.providers, available)
         if missing:
             raise self._fail(
                 f"providers: {', '.join(missing)} not in this onnxruntime "
                 f"{ort.__version__} build (it has {', '.join(available)}); install "
                 "onnxruntime-gpu (CUDA/TensorRT) or list CPUExecutionProvider"
             )
-        providers = list(self.config.providers)
-        if "CPUExecutionProvider" not in providers:
-            providers.append("CPUExecutionProvider")  # for ops the GPU providers lack
-        return providers
+        return with_cpu_fallback(self.config.providers)
 
     def _session_options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -284,20 +300,15 @@ class OnnxDetector:
 
     def _new_session(self, path: Path, providers: list[str]) -> ort.InferenceSession:
         """A session on ``path``; TensorRT gets its engine cache on disk (building an engine
-        takes minutes on a Jetson: once per model, input size and precision, not per start)."""
+        takes minutes on a Jetson: once per model, precision and TensorRT version, not per
+        start)."""
         configured: list[str | tuple[str, dict[str, str]]] = list(providers)
-        if "TensorrtExecutionProvider" in providers:
-            engines = self.config.trt_cache_dir or cache_root() / "trt"
-            engines.mkdir(parents=True, exist_ok=True)
-            options = {
-                "trt_engine_cache_enable": "True", "trt_engine_cache_path": str(engines),
-                "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(engines),
-                "trt_fp16_enable": str(self.config.trt_fp16),
-                # an int8 (QDQ) model carries its own scales: TensorRT reads them
-                "trt_int8_enable": str(self.config.precision == "int8"),
-            }
-            configured[providers.index("TensorrtExecutionProvider")] = (
-                "TensorrtExecutionProvider", options)
+        if TENSORRT in providers:
+            fp16, int8 = self.config.trt_fp16, self.config.precision == "int8"
+            engines = engine_dir(self.config.trt_cache_dir or cache_root() / "trt", path,
+                                 precision_label(fp16, int8), tensorrt_version())
+            configured[providers.index(TENSORRT)] = (
+                TENSORRT, tensorrt_options(engines, fp16=fp16, int8=int8))
         return ort.InferenceSession(
             str(path), sess_options=self._session_options(), providers=configured
         )
