@@ -83,9 +83,21 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)
 
-    run = commands.add_parser("run", help="run one camera's pipeline")
-    run.add_argument("config", type=Path)
+    run = commands.add_parser(
+        "run", help="run a camera's pipeline; with several configs (or a folder of them), "
+        "every camera of the box in one process sharing the model",
+    )
+    run.add_argument("config", type=Path, nargs="+", help="a camera's config, several, or a folder")
     _run_flags(run)
+    run.add_argument(
+        "--inference-workers", type=_positive_int,
+        help="several cameras: inference calls run side by side (default: one per core, at "
+        "most one per camera)",
+    )
+    run.add_argument(
+        "--inference-threads", type=_positive_int, default=1,
+        help="several cameras: onnxruntime threads per inference call (default 1)",
+    )
     run.set_defaults(func=_cmd_run)
 
     demo = commands.add_parser(
@@ -224,10 +236,21 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
+    from streamer.pipeline.box import config_paths
 
-    config = load_config(args.config)
-    _adopt_secrets(args, config)
-    return _run(config, args)
+    paths = config_paths(args.config)
+    if len(paths) == 1 and not paths[0].is_dir() and args.config == paths:
+        # One camera: the same run as ever (its own model, its own monitor.bind).
+        args.config = paths[0]
+        config = load_config(args.config)
+        _adopt_secrets(args, config)
+        return _run(config, args)
+    configs = [(path, load_config(path)) for path in paths]
+    from streamer.config.models import config_secrets
+
+    args.secrets = tuple(secret for _, config in configs for secret in config_secrets(config))
+    protect_handlers(logging.getLogger().handlers, args.secrets)
+    return _run_box(configs, args)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -332,6 +355,53 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(f"  {line}")
     return 0
+
+
+def _run_box(configs: list[tuple[Path, Config]], args: argparse.Namespace) -> int:
+    """Every camera of the box in this process: one model per distinct model, one page."""
+    from streamer.pipeline import RunOptions
+    from streamer.pipeline.box import Box
+
+    for flag, value in (("--save-video", args.save_video), ("--record-detections", args.record_detections)):
+        if value is not None:
+            raise ConfigError(f"{flag}: writes one camera's output; run that camera's config alone")
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _say(f"{signal.Signals(signum).name}: stopping every camera; accepted events stay in their outboxes")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        box = Box(
+            configs,
+            RunOptions(max_frames=args.max_frames, duration_s=args.duration, drain_s=args.drain_s,
+                       progress_s=args.progress_s),
+            stop=stop, report=_say,
+            # The box's page: the first camera's monitor section (or --monitor).
+            monitor=_with_monitor_flag(configs[0][1], args.monitor),
+            workers=args.inference_workers, threads=args.inference_threads,
+        )
+        cameras = box.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = 0
+    for camera in cameras:
+        summary = camera.summary
+        print(f"camera {camera.id} ({camera.path}):")
+        if camera.error:
+            failed += 1
+            print(f"  stopped by an error: {camera.error}")
+        if summary is None:
+            continue
+        for line in summary.recent_events[-10:]:
+            print(f"  event: {line}")
+        for line in summary.lines():
+            print(f"  {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

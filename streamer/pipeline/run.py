@@ -228,12 +228,11 @@ class Pipeline:
 
     # --- monitor --------------------------------------------------------------------
 
-    def _start_monitor(self) -> None:
-        settings = self.config.monitor
-        token = settings.token
+    def monitor_feed(self) -> MonitorFeed:
+        """What the camera's page reads (its own monitor, or its page in a box's)."""
         live = self.step.live
         assert live is not None
-        feed = MonitorFeed(
+        return MonitorFeed(
             live=live,
             status=self.status,
             events=self.review.with_verdicts(self.events.recent) if self.review else self.events.recent,
@@ -242,6 +241,11 @@ class Pipeline:
             metrics=self.metrics,
             review=self.review,
         )
+
+    def _start_monitor(self) -> None:
+        settings = self.config.monitor
+        token = settings.token
+        feed = self.monitor_feed()
         try:
             monitor = Monitor(
                 feed, settings.bind, token.get_secret_value() if token is not None else None,
