@@ -80,3 +80,74 @@ def test_two_cameras_on_one_outbox_are_refused_in_one_line(tmp_path: Path) -> No
         "each camera of a box needs its own outbox file"
     ]
     assert not b_events.exists() and not shared.exists()
+
+
+@pytest.mark.system
+def test_a_killed_and_a_hung_camera_do_not_slow_the_others(tmp_path: Path) -> None:
+    """Four RTSP cameras at 10 fps share one ONNX model; one server is killed and one
+    frozen (SIGSTOP: the socket stays open and goes silent). The two healthy cameras keep
+    their rate within 5 %, and the other two report their outage."""
+    import threading
+    import time
+
+    from conftest import wait_for, write_config
+    from rtsp_helpers import FAST, RtspServer, make_clip
+    from streamer.config import load_config
+    from streamer.pipeline import RunOptions
+    from streamer.pipeline.box import Box
+    from yolo_model import make_yolo_onnx
+
+    clip = make_clip(tmp_path / "moving.h264", fps=10, seconds=4)
+    model = make_yolo_onnx(tmp_path / "model.onnx")
+    servers = [RtspServer(clip, fps=10).start() for _ in range(4)]
+    names = ["healthy-1", "healthy-2", "killed", "hung"]
+    configs = []
+    for name, server in zip(names, servers):
+        folder = tmp_path / name
+        folder.mkdir()
+        path = write_config(folder / "camera.yaml", {
+            "camera": {"id": name, "source": server.url(), **FAST},
+            "models": [{"id": "objects", "kind": "onnx", "path": str(model), "confidence": 0.3}],
+            "rules": [{"id": "any", "type": "count", "classes": ["c0"], "op": ">=", "threshold": 1,
+                       "cooldown_s": 5, "event": {"type": "inventory_count"}}],
+            "sinks": [{"type": "jsonl", "path": str(folder / "events.jsonl")}],
+            "outbox": {"path": str(folder / "outbox.db")},
+        })
+        configs.append((path, load_config(path)))
+    stop = threading.Event()
+    lines: list[str] = []
+    box = Box(configs, RunOptions(progress_s=3600, drain_s=0), stop=stop, report=lines.append,
+              monitor=None, workers=1)
+    thread = threading.Thread(target=box.run, daemon=True)
+    try:
+        thread.start()
+        cams = {camera.id: camera for camera in box.cameras}
+
+        def rate(seconds: float) -> dict[str, float]:
+            before = {n: cams[n].pipeline.summary.frames for n in names[:2]}
+            started = time.monotonic()
+            time.sleep(seconds)
+            elapsed = time.monotonic() - started
+            return {n: (cams[n].pipeline.summary.frames - before[n]) / elapsed for n in names[:2]}
+
+        wait_for(lambda: all(c.pipeline.summary.frames >= 30 for c in box.cameras), 30, "frames")
+        time.sleep(2)  # past the burst of frames buffered while the streams opened
+        healthy = rate(6)
+        servers[2].kill()
+        servers[3].pause()
+        during = rate(6)
+        # The outage is real: both cameras say so, and stopped delivering frames.
+        status = {c["id"]: c for c in box.status()["cameras"]}  # type: ignore[index]
+        assert status["killed"]["state"] == "offline"
+        assert status["hung"]["state"] in ("stalled", "offline")
+        inference = box.status()["box"]["inference"]  # type: ignore[index]
+        assert [m["cameras"] for m in inference["models"]] == [names]  # one model in memory
+        for name in names[:2]:
+            assert healthy[name] > 8.5, healthy  # keeping up with the 10 fps cameras
+            assert during[name] >= 0.95 * healthy[name], (healthy, during)
+    finally:
+        stop.set()
+        thread.join(30)
+        for server in servers:
+            server.kill()
+    assert not thread.is_alive()
