@@ -79,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    validate = commands.add_parser("validate", help="check a config file (exit 0 good, 2 bad)")
-    validate.add_argument("config", type=Path)
+    validate = commands.add_parser(
+        "validate", help="check a config file, or a box's (several, or a folder) (exit 0 good, 2 bad)"
+    )
+    validate.add_argument("config", type=Path, nargs="+")
     validate.set_defaults(func=_cmd_validate)
 
     run = commands.add_parser(
@@ -224,13 +226,17 @@ def _setup_logging(verbose: bool) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from streamer.config import load_config
+    from streamer.pipeline.box import check_box, config_paths
 
-    config = load_config(args.config)
-    rules = len(config.rules)
-    print(
-        f"{args.config}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
-        f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
-    )
+    configs = [(path, load_config(path)) for path in config_paths(args.config)]
+    if len(configs) > 1:
+        check_box(configs)  # what a box refuses: two cameras with one id or one outbox
+    for path, config in configs:
+        rules = len(config.rules)
+        print(
+            f"{path}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
+            f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
+        )
     return 0
 
 

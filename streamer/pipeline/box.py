@@ -15,7 +15,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -53,12 +53,22 @@ def config_paths(paths: Sequence[Path]) -> list[Path]:
     return out
 
 
+def own_outbox(config: Config, slug: str) -> Config:
+    """A camera that leaves ``outbox.path`` unset gets ``data/<camera>/outbox.db`` in a box:
+    one process, one working directory, so the single-camera default would be shared."""
+    if "path" in config.outbox.model_fields_set:
+        return config
+    outbox = config.outbox.model_copy(update={"path": Path("data") / slug / "outbox.db"})
+    return config.model_copy(update={"outbox": outbox})
+
+
 def check_box(configs: Sequence[tuple[Path, Config]]) -> None:
     """Refuse, in one line, two cameras that would write over each other: the same
     ``camera.id`` (events and pages name cameras by it) or the same outbox file."""
     ids: dict[str, Path] = {}
     outboxes: dict[Path, Path] = {}
-    for path, config in configs:
+    for (path, config), slug in zip(configs, slugs(config.camera.id for _, config in configs)):
+        config = own_outbox(config, slug)
         other = ids.setdefault(config.camera.id, path)
         if other != path:
             raise ConfigError(
@@ -110,6 +120,7 @@ class BoxCamera:
             "fps_out": camera.get("fps_out"),
             "detect_fps": round(self._detect_rate.rate(runs), 2),
             "frames_total": camera.get("frames_total", 0),
+            "last_frame_age_s": camera.get("last_frame_age_s"),
             "events_total": events.get("accepted_total", 0) if isinstance(events, dict) else 0,
             "latest": [
                 {key: event.get(key) for key in ("eventId", "timestamp", "rule_id", "description")}
@@ -146,14 +157,14 @@ class Box:
         self.models = SharedModels(pool, build_detector)
         self.cameras: list[BoxCamera] = []
         try:
-            for path, config in configs:
+            for (path, config), slug in zip(configs, slugs(c.camera.id for _, c in configs)):
+                config = own_outbox(config, slug)
                 camera_options = replace(options, monitor=False, watch_config=path)
                 pipeline = build_pipeline(
                     config, camera_options, stop=threading.Event(),
                     report=_prefixed(report, config.camera.id), models=self.models,
                 )
-                self.cameras.append(BoxCamera(path, config, pipeline, stop=pipeline.stop,
-                                              slug=_slug(config.camera.id, self.cameras)))
+                self.cameras.append(BoxCamera(path, config, pipeline, stop=pipeline.stop, slug=slug))
         except BaseException:
             self._close_built()
             raise
@@ -241,14 +252,16 @@ class Box:
         self.report(f"monitor: {monitor.url} (every camera: {monitor.url}cameras/<id>/)")
 
 
-def _slug(camera_id: str, others: Sequence[BoxCamera]) -> str:
-    """The camera's id as one URL path segment, unique in the box."""
-    base = re.sub(r"[^A-Za-z0-9._-]+", "-", camera_id).strip("-.") or "camera"
-    taken = {camera.slug for camera in others}
-    slug, n = base, 2
-    while slug in taken:
-        slug, n = f"{base}-{n}", n + 1
-    return slug
+def slugs(camera_ids: Iterable[str]) -> list[str]:
+    """Each camera's id as one URL path segment and folder name, unique in the box."""
+    taken: list[str] = []
+    for camera_id in camera_ids:
+        base = re.sub(r"[^A-Za-z0-9._-]+", "-", camera_id).strip("-.") or "camera"
+        slug, n = base, 2
+        while slug in taken:
+            slug, n = f"{base}-{n}", n + 1
+        taken.append(slug)
+    return taken
 
 
 def _prefixed(report: Callable[[str], None], camera_id: str) -> Callable[[str], None]:
@@ -268,4 +281,4 @@ def wait_started(box: Box, timeout_s: float) -> bool:
     return False
 
 
-__all__ = ["Box", "BoxCamera", "check_box", "config_paths"]
+__all__ = ["Box", "BoxCamera", "check_box", "config_paths", "own_outbox", "slugs"]
