@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events``.
+"""Command line: ``streamer run | demo | replay | validate | optimize | events | schema``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -142,6 +142,16 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
 
+    schema = commands.add_parser(
+        "schema",
+        help="print the config's JSON Schema (for editor completion), or its reference page",
+    )
+    schema.add_argument(
+        "--markdown", action="store_true", help="the Markdown reference instead of JSON Schema"
+    )
+    schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    schema.set_defaults(func=_cmd_schema)
+
     from streamer.events.commands import add_events_commands
 
     add_events_commands(commands)
@@ -237,6 +247,20 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{path}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
             f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
         )
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from streamer.config.reference import schema_text
+
+    text = schema_text(markdown=args.markdown)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise StreamerError(f"cannot write {args.output}: {err.strerror or err}") from err
     return 0
 
 

@@ -315,7 +315,7 @@ class TrackRuleBase(RuleBase):
 
 
 class BandSettings(StreamerModel):
-    """Hysteresis shared by zone and line rules (README: "Band and travel")."""
+    """Hysteresis shared by zone and line rules (docs/rules.md, "Band and travel")."""
 
     band_px: float | None = Field(
         None,
@@ -343,8 +343,8 @@ class TrackerConfig(StreamerModel):
         True,
         description="A track born where a track was lost under 0.4 s before, no further than "
         "a person moves, takes the lost track's id; a track whose box jumps, or changes size "
-        "more than a person's does, is shown without an id meanwhile (README: \"Band and "
-        "travel\").",
+        "more than a person's does, is shown without an id meanwhile (docs: Rules and tuning, "
+        "\"Band and travel\").",
     )
 
 

@@ -1,7 +1,7 @@
 """What operators tell the outbox: verdicts on events and snoozed rules (issue 16).
 
 A verdict is stored beside the event and turned, in the same transaction, into an
-``operator_feedback`` event (design.md, Vision Events) with a pending delivery for every
+``operator_feedback`` event (docs/architecture.md, "Vision Events") with a pending delivery for every
 sink the reviewed event went to: the senders deliver it like any other event, from a
 running streamer within seconds (WAL: the CLI may write while the runtime runs) or from
 the next run. A changed mind adds a row; the latest verdict of an event counts.

@@ -23,7 +23,7 @@ class SnoozeBook:
 
     def __init__(self, until: Mapping[str, float] | None = None) -> None:
         self._until: dict[str, float] = dict(until or {})
-        # Events each rule fired while snoozed: never dropped silently (design.md rule 2).
+        # Events each rule fired while snoozed: never dropped silently (docs/architecture.md, rule 2).
         # Written by the frame loop only.
         self.hidden: Counter[str] = Counter()
 

@@ -1,7 +1,7 @@
 """What one HTTP answer (or failure) means for delivery: the one classifier every HTTP sink uses.
 
 Vision Events and the webhook sink send different bodies but must agree on what an answer
-means (design.md, "Vision Events"): 2xx delivered; 408, 429, 5xx, timeouts and refused or
+means (docs/architecture.md, "Vision Events"): 2xx delivered; 408, 429, 5xx, timeouts and refused or
 dropped connections retried with backoff, honouring ``Retry-After``; 401/403 pause the
 sink (an operator must fix the key); any 3xx pauses it too (a redirect is a configuration
 problem: the request is never repeated at the new place, so the key never goes there);

@@ -2,7 +2,7 @@
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
 gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
-dead-letter it with the server's reason (design.md, "Vision Events"; rule 2).
+dead-letter it with the server's reason (docs/architecture.md, "Vision Events" and rule 2).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ class VisionEventsSink:
         rest of the batch is not attempted and gets the same outcome, so a dead server
         costs one timeout, not one per event. A batch refused with any final 4xx is resent
         one event at a time, so one bad or already-stored event never takes 99 others
-        with it (design.md, "Vision Events").
+        with it (docs/architecture.md, "Vision Events").
         """
         outcomes: dict[str, SendOutcome] = {}
         ready, halted = self._prepare_all(batch, outcomes)
