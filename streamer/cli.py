@@ -97,8 +97,9 @@ def _parser() -> argparse.ArgumentParser:
         "most one per camera)",
     )
     run.add_argument(
-        "--inference-threads", type=_positive_int, default=1,
-        help="several cameras: onnxruntime threads per inference call (default 1)",
+        "--inference-threads", type=_positive_int,
+        help="several cameras: onnxruntime threads per inference call (default: the cores "
+        "divided among the workers)",
     )
     run.set_defaults(func=_cmd_run)
 

@@ -51,6 +51,13 @@ def default_workers(cameras: int, cores: int | None = None) -> int:
     return max(1, min(cores, cameras))
 
 
+def default_threads(workers: int, cores: int | None = None) -> int:
+    """Each call's onnxruntime threads: the cores the workers leave (one camera on a 2-core
+    box: one worker with both cores, as a single camera runs)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
 @dataclass
 class _Call:
     fn: Callable[[], Any]
@@ -212,4 +219,4 @@ class SharedModels:
         self._loaded.clear()
 
 
-__all__ = ["InferencePool", "SharedModels", "default_workers"]
+__all__ = ["InferencePool", "SharedModels", "default_threads", "default_workers"]

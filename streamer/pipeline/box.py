@@ -21,7 +21,7 @@ from pathlib import Path
 
 from streamer.config.models import Config, config_secrets
 from streamer.detect import build_detector
-from streamer.detect.shared import InferencePool, SharedModels, default_workers
+from streamer.detect.shared import InferencePool, SharedModels, default_threads, default_workers
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor import Monitor
 from streamer.monitor.box import BoxFeed, build_box_app
@@ -133,7 +133,8 @@ class Box:
     """The cameras of one box, built from their configs; :meth:`run` runs them all.
 
     ``workers``/``threads``: inference workers and each call's onnxruntime threads, set
-    once for the box (default: one single-threaded worker per core, at most one per camera).
+    once for the box (default: one worker per core, at most one per camera, and the cores
+    the workers leave as each call's threads).
     """
 
     def __init__(
@@ -145,7 +146,7 @@ class Box:
         report: Callable[[str], None],
         monitor: Config | None = None,
         workers: int | None = None,
-        threads: int = 1,
+        threads: int | None = None,
     ) -> None:
         check_box(configs)
         self.stop = stop or threading.Event()
@@ -153,7 +154,8 @@ class Box:
         self.options = options
         self._monitor_config = monitor
         self.monitor: Monitor | None = None
-        pool = InferencePool(workers or default_workers(len(configs)), threads)
+        workers = workers or default_workers(len(configs))
+        pool = InferencePool(workers, threads or default_threads(workers))
         self.models = SharedModels(pool, build_detector)
         self.cameras: list[BoxCamera] = []
         try:
