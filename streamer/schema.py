@@ -109,6 +109,16 @@ class CameraConfig(StreamerModel):
     resize: tuple[int, int] | None = Field(
         None, description="[width, height] every frame is scaled to before inference."
     )
+    detect_source: Union[int, str] | None = Field(
+        None,
+        description=(
+            "A second, smaller stream of the same camera (most IP cameras offer a "
+            "sub-stream) that the models and the motion check read instead of `source`; "
+            "clips, snapshots and the live view still come from `source`, and boxes are "
+            "scaled to its size. Each main frame is paired with the newest sub-stream "
+            "frame captured no later than it. Default: detect on `source`."
+        ),
+    )
 
 
 # --- models ---------------------------------------------------------------------------
@@ -297,6 +307,11 @@ class RuleBase(StreamerModel):
         ``streamer.rules.base.RuleContext`` (zones and lines in pixels, frame size)."""
         raise NotImplementedError(f"rule type {self.type!r} has no factory")
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        """The zones and lines this rule looks at, so motion elsewhere need not run the
+        models (docs/motion.md); None: the whole frame (the safe answer for a plugin)."""
+        return None
+
     def class_fields(self) -> list[tuple[Loc, str]]:
         """Every class name this rule follows, with the key path it is written at."""
         return [(("classes", index), name) for index, name in enumerate(self.classes or [])]
@@ -304,6 +319,12 @@ class RuleBase(StreamerModel):
     def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
         """Problems only the whole file shows, with key paths inside this rule."""
         return []
+
+    def places(self) -> set[str]:
+        """Ids of the zones and lines this rule watches (the places editor previews the
+        rules on a place it changes). A rule type whose place keys are not ``zone`` or
+        ``line`` overrides this."""
+        return {value for key in ("zone", "line") if isinstance(value := getattr(self, key, None), str)}
 
 
 class TrackRuleBase(RuleBase):
@@ -346,6 +367,84 @@ class TrackerConfig(StreamerModel):
         "more than a person's does, is shown without an id meanwhile (docs: Rules and tuning, "
         "\"Band and travel\").",
     )
+
+
+# --- when the detector runs (docs/motion.md) ----------------------------------------
+
+
+class DetectConfig(StreamerModel):
+    """When the models run. A camera (a live source, or a file with ``realtime: true``)
+    is *monitoring*: the models run only when something moves where the rules look, at
+    most ``fps`` times a second. A file read frame by frame is *analysis*: every frame."""
+
+    fps: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Most model runs per second of frame time, whatever the camera sends; 0 = "
+            "every frame. Default: 5 for a camera, every frame for a file read frame by frame."
+        ),
+    )
+    keepalive_s: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "While objects are tracked, the models run at least this often even when "
+            "nothing moves, so a person standing still stays tracked (keep it under "
+            "`tracker.lost_buffer_s`)."
+        ),
+    )
+    motion: bool | None = Field(
+        None,
+        description=(
+            "Run the models only on frames where motion touches the watched area (zones "
+            "and lines the rules name, with `motion.margin`; the whole frame when a rule "
+            "watches it). Default: on for a camera, off for a file read frame by frame."
+        ),
+    )
+
+
+class MotionConfig(StreamerModel):
+    """The cheap motion check that gates the models (``detect.motion``)."""
+
+    mask: list[list[Point]] = Field(
+        default_factory=list,
+        description=(
+            "Polygons where motion is ignored (a clock, a tree, a road beside the site); "
+            "each corner in [0, 1] = relative to the frame, else pixels."
+        ),
+    )
+    margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "How far around zones and lines motion still counts, as a share of the "
+            "frame's height: a person walking up to a line is tracked before they reach it."
+        ),
+    )
+    threshold: int = Field(
+        20,
+        ge=1,
+        le=255,
+        description="Grey levels a pixel must differ from the background to count as moving.",
+    )
+    min_area: float = Field(
+        0.0005,
+        ge=0,
+        le=1,
+        description="Share of the frame that must move (inside the watched area) to count as motion.",
+    )
+
+    @field_validator("mask")
+    @classmethod
+    def _polygons(cls, value: list[list[Point]]) -> list[list[Point]]:
+        for index, polygon in enumerate(value):
+            if not 3 <= len(polygon) <= MAX_POLYGON_POINTS:
+                raise ValueError(
+                    f"polygon {index} has {len(polygon)} corners; expected 3 to {MAX_POLYGON_POINTS}"
+                )
+        return value
 
 
 # --- sinks ----------------------------------------------------------------------------
@@ -583,6 +682,8 @@ class ConfigBase(StreamerModel):
     camera: CameraConfig
     models: list[ModelBase] = Field(min_length=1)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
     rules: list[RuleBase] = Field(default_factory=list)
@@ -811,8 +912,9 @@ def config_secrets(config: ConfigBase) -> tuple[str, ...]:
     from streamer.redact import url_secrets
 
     out: list[str] = list(_secret_values(config))
-    if isinstance(config.camera.source, str):
-        out += url_secrets(config.camera.source)
+    for source in (config.camera.source, config.camera.detect_source):
+        if isinstance(source, str):
+            out += url_secrets(source)
     for sink in config.sinks:
         out += sink.secrets()
     return tuple(dict.fromkeys(secret for secret in out if secret))

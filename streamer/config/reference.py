@@ -20,6 +20,9 @@ _SECTIONS = {
     "camera": "The camera: where frames come from and how its health is watched.",
     "models": "One or more detection models; their detections are merged. Chosen by `kind`.",
     "tracker": "ByteTrack, which gives the objects the rules follow an id over time.",
+    "detect": "When the models run: on motion near the watched places, at most `fps` a "
+              "second (a camera), or every frame (a file read frame by frame). See motion.md.",
+    "motion": "The cheap motion check that gates the models: areas to ignore, margin, sensitivity.",
     "zones": "Polygons the rules refer to by id; fractions 0..1 of the frame, or pixels.",
     "lines": "Lines the line rules refer to by id; fractions 0..1 of the frame, or pixels.",
     "rules": "The rules that turn detections into events. Chosen by `type`.",

@@ -145,7 +145,7 @@ def cross_site(request: Request) -> str | None:
     return None
 
 
-async def _body(request: Request) -> dict[str, Any] | Response:
+async def json_body(request: Request) -> dict[str, Any] | Response:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, 415)
     try:
@@ -165,7 +165,7 @@ def review_routes(desk: ReviewDesk) -> list[Route]:
             refused = cross_site(request)
             if refused is not None:
                 return JSONResponse({"error": f"refused: {refused}"}, 403)
-            body = await _body(request)
+            body = await json_body(request)
             if isinstance(body, Response):
                 return body
             try:

@@ -2,7 +2,8 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
 ``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
-(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``. With a token set,
+(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, and the
+places editor's ``/api/places...`` (monitor/places.py). With a token set,
 every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
 token is not optional (:class:`Monitor` refuses to start without one). Every route also
 checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
@@ -46,6 +47,7 @@ from streamer.events.clips import StoredClip
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
+from streamer.monitor.places import PlacesDesk, places_routes
 from streamer.monitor.review import ReviewDesk, review_routes
 
 log = logging.getLogger("streamer.monitor")
@@ -65,6 +67,7 @@ class MonitorFeed:
         metrics: the Prometheus registry.
         review: the operator's writes (review, snooze, wake); None: a read-only monitor.
         event_clip: an event's stored clip by event id, or ``None`` (no clip, no outbox).
+        places: the places editor's reads and writes (``/api/places``); None: no editor.
     """
 
     live: LiveView
@@ -74,6 +77,7 @@ class MonitorFeed:
     metrics: Metrics
     review: ReviewDesk | None = None
     event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
+    places: PlacesDesk | None = None
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -254,6 +258,7 @@ def build_app(
             Route("/stream.mjpg", stream),
             Route("/metrics", metrics),
             *(review_routes(feed.review) if feed.review is not None else []),
+            *(places_routes(feed.places) if feed.places is not None else []),
         ],
         middleware=middleware,
     )

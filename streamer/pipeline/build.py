@@ -29,8 +29,11 @@ from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
+from streamer.rules.history import RuleHistory
 from streamer.schema import rule_clip
 from streamer.source import Capture, Source
+from streamer.source.openers import classify
+from streamer.source.substream import SubStream
 
 
 def stderr_report(line: str) -> None:
@@ -76,6 +79,8 @@ def build_pipeline(
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
+        if config.monitor.enabled and options.monitor:
+            step.history = RuleHistory()  # the places editor's "what would it have fired?"
         if delivery is not None:
             events.writer = EventWriter(
                 delivery.outbox,
@@ -94,6 +99,8 @@ def build_pipeline(
         if delivery is not None:
             review = _review_desk(config, delivery, step)
             step.snoozes = review.book
+        if config.camera.detect_source is not None and source is None:
+            step.detect_feed = _detect_feed(config, stop)
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
         camera = CameraStage(
@@ -113,6 +120,18 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _detect_feed(config: Config, stop: threading.Event) -> SubStream:
+    """``camera.detect_source``: the same camera settings on the second stream, without
+    its own health events (the main stream's say whether the camera is there)."""
+    camera = config.camera
+    sub = camera.model_copy(
+        update={"source": camera.detect_source, "detect_source": None, "resize": None,
+                "health_events": []}
+    )
+    both_files = not camera.realtime and classify(camera.source) == "file" == classify(sub.source)
+    return SubStream(Capture(sub, stop), lockstep=both_files)
 
 
 def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:

@@ -15,10 +15,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from streamer.clips import ClipRecorder
+from streamer.config.edit import ConfigFile
 from streamer.config.models import Config, JsonlSinkConfig
 from streamer.config.watch import ConfigWatcher
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_status
+from streamer.monitor.places import PlacesDesk, SceneView
 from streamer.monitor.review import ReviewDesk
 from streamer.pipeline.camera import CameraStage
 from streamer.pipeline.delivery import Delivery
@@ -102,6 +104,8 @@ class Pipeline:
             if self.clips is not None:
                 self.clips.start()
             source.start()  # a missing or undecodable file fails here, before any page
+            if self.step.detect_feed is not None:
+                self.step.detect_feed.start()  # camera.detect_source
             # The monitor comes up before the first frame, so a camera away at start shows
             # as such on the page instead of the page being missing too.
             if self.config.monitor.enabled and self.options.monitor:
@@ -240,6 +244,7 @@ class Pipeline:
             event_clip=self.events.clip,
             metrics=self.metrics,
             review=self.review,
+            places=self._places_desk(),
         )
 
     def _start_monitor(self) -> None:
@@ -260,6 +265,26 @@ class Pipeline:
         monitor.start()
         self.monitor = monitor
         self.report(f"monitor: {monitor.url}")
+
+    def _places_desk(self) -> PlacesDesk:
+        """The places editor: it writes the file this run watches (none: read-only) and
+        asks for the reload at once, so the camera uses a saved place on its next frame."""
+        path = self.options.watch_config
+        live = self.step.live
+        assert live is not None
+
+        def scene() -> SceneView | None:
+            current = self.step.scene
+            return (current.config, current.width, current.height) if current is not None else None
+
+        def reload() -> None:
+            if self._watcher is not None:
+                self._watcher.check()
+
+        return PlacesDesk(
+            scene=scene, frame_jpeg=live.raw_jpeg, config_file=ConfigFile(path) if path is not None else None,
+            reload=reload, history=self.step.history,
+        )
 
     # --- ending -----------------------------------------------------------------------
 

@@ -43,6 +43,9 @@ class CountRuleConfig(BandSettings, RuleBase):
     cooldown_scope: CooldownScope = "rule"
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)] if self.zone is not None else None
+
     def build(self, context: RuleContext) -> CountRule:
         return CountRule(self, context.zone(self.zone), context.forget_after_s)
 

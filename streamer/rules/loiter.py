@@ -32,6 +32,9 @@ class LoiterRuleConfig(TrackRuleBase):
         "person seen inside in the previous frame was never away."
     )
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)]
+
     def build(self, context: RuleContext) -> LoiterRule:
         return LoiterRule(self, context.zones[self.zone], context.forget_after_s)
 

@@ -58,6 +58,9 @@ class MissingPpeRuleConfig(RuleBase):
             raise ValueError("an item is listed twice")
         return value
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)] if self.zone is not None else None
+
     def build(self, context: RuleContext) -> MissingPpeRule:
         return MissingPpeRule(self, context.zone(self.zone), context.size, context.forget_after_s)
 

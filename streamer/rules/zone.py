@@ -37,6 +37,9 @@ class ZoneRuleConfig(BandSettings, TrackRuleBase):
         0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)]
+
     def build(self, context: RuleContext) -> ZoneRule:
         return ZoneRule(self, context.zones[self.zone], context.forget_after_s)
 
