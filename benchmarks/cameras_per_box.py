@@ -3,7 +3,7 @@
 K cameras are served by the real GStreamer RTSP test server (tests/rtsp_server.py, one
 server per camera, each starting at another moment of the clip) at 10 fps. The clip is
 either vtest.avi (``--clip busy``: people walk all the time) or a mostly static clip made
-from it (``--clip static``: benchmarks/footage.py when present, else the fallback below).
+from it (``--clip static``: benchmarks/footage.py's, 120 s, 87 % still).
 For each K the box runs in a child process for ``--seconds`` and this prints per camera:
 
 - detection rate: the model's runs per second (over the whole window, and while something
@@ -43,130 +43,73 @@ from pathlib import Path
 from typing import Any
 
 import cv2
-import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 10
 GOP = FPS  # a keyframe each second: servers start their clip on one
-ZONE = [[0.0, 0.35], [1.0, 0.35], [1.0, 1.0], [0.0, 1.0]]  # the plaza's lower part
 WARMUP_S = 8.0  # RTSP open (~3 s) and the burst of buffered frames that follows
 MATCH_S = 1.0
-RULES = [
-    {"id": "enter", "type": "zone", "zone": "plaza", "classes": ["person"], "min_frames": 3,
-     "cooldown_s": 30, "event": {"type": "safety_alert", "alert_type": "zone_intrusion",
-                                 "severity": "low"}},
-    {"id": "loiter", "type": "loiter", "zone": "plaza", "classes": ["person"], "dwell_s": 5,
-     "cooldown_s": 60, "event": {"type": "safety_alert", "alert_type": "loitering", "severity": "low"}},
-]
 
 
 # --- footage -----------------------------------------------------------------------------
 
 
-def encode(frames: list[np.ndarray], out: Path) -> None:
-    """Annex-B H.264 for the RTSP server (no B-frames, a keyframe each second, an AUD per
-    frame) and an MP4 of the same frames for the reference run."""
-    height, width = frames[0].shape[:2]
-    raw = b"".join(frame.tobytes() for frame in frames)
-    common = ["ffmpeg", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "bgr24",
-              "-s", f"{width}x{height}", "-r", str(FPS), "-i", "-", "-c:v", "libx264",
-              "-preset", "veryfast", "-bf", "0", "-g", str(GOP), "-pix_fmt", "yuv420p"]
-    subprocess.run([*common, "-x264-params", "aud=1", "-f", "h264", str(out.with_suffix(".h264"))],
-                   input=raw, check=True)
-    subprocess.run([*common, str(out.with_suffix(".mp4"))], input=raw, check=True)
+def annex_b(mp4: Path) -> Path:
+    """The clip as Annex-B H.264 with an access-unit delimiter per frame, no B-frames and
+    a keyframe a second: what the RTSP test server replays."""
+    out = mp4.with_suffix(".h264")
+    if not out.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(mp4), "-c:v", "libx264",
+                        "-preset", "veryfast", "-crf", "20", "-bf", "0", "-g", str(GOP),
+                        "-pix_fmt", "yuv420p", "-x264-params", "aud=1", "-f", "h264", str(out)],
+                       check=True)
+    return out
 
 
-def read_video(path: Path) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    frames = []
-    while True:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
-def busy_footage(folder: Path) -> tuple[Path, list[bool]]:
-    from streamer.assets import busy_video
-
-    frames = read_video(busy_video())
-    encode(frames, folder / "busy")
-    return folder / "busy", [True] * len(frames)
-
-
-def static_footage(folder: Path) -> tuple[Path, list[bool]]:
-    """benchmarks/footage.py's clip when it is there; else: the empty plaza (a median of
-    vtest.avi) with sensor noise for 7 s, then 3 s of the real walking frames, repeated
-    (70 % still), and one person cut from a real frame standing in the same place
-    throughout. Returns the clip and, per frame, whether people walk in it."""
+def footage(kind: str, folder: Path) -> tuple[Path, list[bool], dict[str, Any]]:
+    """(the clip as MP4, per frame whether people walk in it, the camera config to watch it
+    with) from benchmarks/footage.py: its mostly static clip, or vtest.avi itself."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    try:
-        import footage  # type: ignore[import-not-found]
-    except ImportError:
-        footage = None
-    if footage is not None and hasattr(footage, "static_clip"):
-        return footage.static_clip(folder)  # type: ignore[no-any-return]
+    import footage as made  # benchmarks/footage.py
+
+    if kind == "static":
+        clip = made.make_static_clip(cache_dir() / "static-120s-0.mp4")
+        moving = [any("walk" in s.kind and s.start_s <= i / FPS < s.end_s for s in clip.segments)
+                  for i in range(int(round(clip.seconds * FPS)))]
+        return clip.path, moving, made.site_config(clip, "SOURCE", "MODEL")
     from streamer.assets import busy_video
 
-    real = read_video(busy_video())
-    background = np.median(np.stack(real[::8]), axis=0).astype(np.uint8)
-    # A person who stands still: the model's most confident person in frame 120's watched
-    # area, cut out with a margin.
-    x1, y1, x2, y2 = standing_person(real[120])
-    patch = real[120][y1:y2, x1:x2]
-    rng = np.random.default_rng(0)
-    frames, moving = [], []
-    walk = 0
-    while len(frames) < 300:
-        for _ in range(70):
-            noisy = background.astype(np.int16) + rng.normal(0, 2.5, background.shape)
-            frames.append(np.clip(noisy, 0, 255).astype(np.uint8))
-            moving.append(False)
-        for i in range(30):
-            frames.append(real[(walk + i) % len(real)].copy())
-            moving.append(True)
-        walk += 97
-    for frame in frames:
-        frame[y1:y2, x1:x2] = patch
-    encode(frames, folder / "static")
-    return folder / "static", moving
+    mp4 = cache_dir() / "vtest.mp4"
+    if not mp4.exists():
+        subprocess.run(["ffmpeg", "-loglevel", "error", "-y", "-i", str(busy_video()), "-c:v", "libx264",
+                        "-preset", "veryfast", "-crf", "20", "-bf", "0", "-g", str(GOP), "-r", str(FPS),
+                        "-pix_fmt", "yuv420p", str(mp4)], check=True)
+    frames = int(cv2.VideoCapture(str(mp4)).get(cv2.CAP_PROP_FRAME_COUNT))
+    return mp4, [True] * frames, made.busy_clip_config("SOURCE", "MODEL")
 
 
-def standing_person(image: np.ndarray) -> tuple[int, int, int, int]:
-    from streamer.assets import person_model
-    from streamer.config.models import OnnxModelConfig
-    from streamer.detect.onnx import OnnxDetector
-    from streamer.source import Frame
+def cache_dir() -> Path:
+    from streamer.cache import cache_root
 
-    detector = OnnxDetector(OnnxModelConfig(kind="onnx", id="p", path=person_model(), confidence=0.5))
-    dets = detector.detect(Frame(image=image, index=0, t_s=0.0, wall_ts=0.0))
-    height, width = image.shape[:2]
-    inside = [i for i in np.argsort(-dets.confidence) if dets.xyxy[i][3] > ZONE[0][1] * height]
-    x1, y1, x2, y2 = dets.xyxy[inside[0]]
-    margin = 6
-    return (int(max(0, x1 - margin)), int(max(0, y1 - margin)), int(min(width, x2 + margin)),
-            int(min(height, y2 + margin)))
+    folder = cache_root() / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 # --- configs -------------------------------------------------------------------------------
 
 
-def camera_config(folder: Path, name: str, source: str, model: Path) -> Path:
+def camera_config(folder: Path, name: str, source: str, model: Path, site: dict[str, Any]) -> Path:
+    """``site``'s rules for camera ``name`` on ``source``, with its own sink and outbox."""
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
-    config = {
-        "camera": {"id": name, "source": source},
-        "models": [{"id": "people", "kind": "onnx", "path": str(model), "confidence": 0.5,
-                    "class_map": {"Normal": "person", "Fall": "person"}, "classes": ["person"]}],
-        "zones": [{"id": "plaza", "polygon": ZONE}],
-        "rules": RULES,
-        "sinks": [{"type": "jsonl", "path": str(folder / "events.jsonl")}],
-        "outbox": {"path": str(folder / "outbox.db")},
-        "monitor": {"enabled": False},
-    }
+    config = json.loads(json.dumps(site))
+    config["camera"] = {**config["camera"], "id": name, "source": source}
+    for entry in config["models"]:
+        entry["path"] = str(model)
+    config.update(sinks=[{"type": "jsonl", "path": str(folder / "events.jsonl")}],
+                  outbox={"path": str(folder / "outbox.db")}, monitor={"enabled": False})
     path = folder / "camera.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
@@ -228,33 +171,24 @@ def run_box_child(spec: dict[str, Any]) -> dict[str, Any]:
             "rss_mb": rss_kb / 1024, "inference": box.models.status()}
 
 
-def reference_events(config: Path, clip: Path) -> list[dict[str, Any]]:
+def reference_events(clip: Path, site: dict[str, Any], model: Path, folder: Path) -> list[dict[str, Any]]:
     """The clip analysed as a file, every frame, no gating: the events a camera should fire.
 
-    Kept beside the clip's hash in the streamer cache: minutes of inference on a small box.
+    Kept in the streamer cache beside the clip and rules it was made from (minutes of
+    inference on a small box).
     """
     import hashlib
 
-    from streamer.cache import cache_root
-
-    digest = hashlib.sha256(clip.with_suffix(".mp4").read_bytes()
-                            + json.dumps([ZONE, RULES]).encode()).hexdigest()[:16]
-    cached = cache_root() / "bench" / f"cameras-per-box-reference-{digest}.json"
-    if cached.exists():
-        return json.loads(cached.read_text())  # type: ignore[no-any-return]
-    print("reference run: the clip as a file, every frame (once; cached)", flush=True)
     from streamer.config import load_config
     from streamer.pipeline import RunOptions, build_pipeline
 
-    text = config.read_text().replace(next(l for l in config.read_text().splitlines()
-                                           if l.strip().startswith("source:")).strip(),
-                                      f"source: {clip.with_suffix('.mp4')}")
-    ref_config = config.with_name("reference.yaml")
-    ref_config.write_text(text)
-    loaded = load_config(ref_config)
-    detect = getattr(loaded, "detect", None)
-    if detect is not None and hasattr(detect, "motion"):  # gating off, whatever the default
-        loaded = loaded.model_copy(update={"detect": detect.model_copy(update={"motion": False})})
+    digest = hashlib.sha256(clip.read_bytes() + json.dumps(site, sort_keys=True).encode()).hexdigest()[:16]
+    cached = cache_dir() / f"cameras-per-box-reference-{digest}.json"
+    if cached.exists():
+        return json.loads(cached.read_text())  # type: ignore[no-any-return]
+    print("reference run: the clip as a file, every frame, no gating (once; cached)", flush=True)
+    analysis = {**site, "detect": {"motion": False}}
+    loaded = load_config(camera_config(folder, "reference", str(clip), model, analysis))
     events: list[dict[str, Any]] = []
 
     def hook(frame: Any, fired: list, step_s: float) -> None:
@@ -264,7 +198,6 @@ def reference_events(config: Path, clip: Path) -> list[dict[str, Any]]:
 
     build_pipeline(loaded, RunOptions(progress_s=3600, drain_s=1, on_step=hook, deliver=False,
                                       monitor=False), report=lambda line: None).run()
-    cached.parent.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(events))
     return events
 
@@ -284,6 +217,9 @@ def run_inference_pipeline_child(spec: dict[str, Any]) -> dict[str, Any]:
         "ONNXRUNTIME_EXECUTION_PROVIDERS": "[CPUExecutionProvider]", "LOG_LEVEL": "ERROR",
     })
     os.environ.pop("ROBOFLOW_API_KEY", None)
+    import warnings
+
+    warnings.simplefilter("ignore")  # its optional models' missing extras, one line each
     from inference import InferencePipeline
 
     counts: dict[int, list[float]] = {}
@@ -326,7 +262,7 @@ class Servers:
             start = (k * frames // count) // GOP * GOP
             process = subprocess.Popen(
                 ["/usr/bin/python3", str(ROOT / "tests" / "rtsp_server.py"), "--port", str(port),
-                 "--clip", str(clip.with_suffix(".h264")), "--fps", str(FPS), "--start", str(start)],
+                 "--clip", str(annex_b(clip)), "--fps", str(FPS), "--start", str(start)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             assert process.stdout is not None
             if process.stdout.readline().strip() != "ready":
@@ -433,9 +369,9 @@ def main() -> int:
 
     model = person_model()
     workdir = Path(tempfile.mkdtemp(prefix="cameras-per-box-"))
-    clip, moving = (static_footage if args.clip == "static" else busy_footage)(workdir)
+    clip, moving, site = footage(args.clip, workdir)
     frames = len(moving)
-    reference = reference_events(camera_config(workdir / "reference", "reference", "x", model), clip)
+    reference = reference_events(clip, site, model, workdir / "reference")
     print(f"machine: {os.cpu_count()} cores; clip {args.clip}: {frames} frames at {FPS} fps, "
           f"{100 * (1 - sum(moving) / frames):.0f} % still; reference run (file, every frame, "
           f"no gating): {len(reference)} events per pass; each box runs {args.seconds:.0f} s, "
@@ -444,7 +380,7 @@ def main() -> int:
     for k in [int(v) for v in args.cameras.split(",")]:
         servers = Servers(clip, k, frames)
         try:
-            configs = [str(camera_config(workdir / f"k{k}" / f"cam{i}", f"cam{i}", url, model))
+            configs = [str(camera_config(workdir / f"k{k}" / f"cam{i}", f"cam{i}", url, model, site))
                        for i, url in enumerate(servers.urls)]
             result = child(["--box-child"], {"configs": configs, "seconds": args.seconds,
                                              "workers": args.workers})
