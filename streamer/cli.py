@@ -1,4 +1,5 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events | schema``.
+"""Command line: ``streamer run | demo | replay | validate | snapshot | optimize | events | schema |
+camera | doctor``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -49,11 +50,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `streamer events ls | head`: the reader had enough. A normal end for a CLI, as
+        # for any Unix tool killed by SIGPIPE: quiet, with the shell's code for it.
+        _quiet_stdout()
+        return SIGPIPE_EXIT
     except Exception:  # a bug: keep its traceback, but through the redacting handler
         log.critical("internal error (please report it)", exc_info=True)
         return 1
     finally:
         threading.excepthook = previous_hook
+
+
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a program ended by SIGPIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _log_thread_crash(hook: threading.ExceptHookArgs) -> None:
@@ -84,6 +103,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("config", type=Path, nargs="+")
     validate.set_defaults(func=_cmd_validate)
+
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="save one frame of the camera with a coordinate grid (fractions and pixels) "
+        "and the config's zones and lines, to write or check places",
+    )
+    snapshot.add_argument("config", type=Path)
+    snapshot.add_argument("-o", "--output", type=Path, default=Path("frame.jpg"),
+                          help="picture to write (default: frame.jpg)")
+    snapshot.add_argument("--grid", type=_grid_step, default=0.1,
+                          help="grid spacing as a fraction of the frame (default 0.1)")
+    snapshot.set_defaults(func=_cmd_snapshot)
 
     run = commands.add_parser(
         "run", help="run a camera's pipeline; with several configs (or a folder of them), "
@@ -143,6 +174,27 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
 
+    doctor = commands.add_parser(
+        "doctor",
+        help="print what this box offers: CPU features, onnxruntime providers, GPU and its "
+        "memory, video decoders, free disk, the cache's size",
+    )
+    doctor.add_argument(
+        "--cache-dir", type=Path,
+        help="the cache to measure (default: $STREAMER_CACHE, else ~/.cache/streamer)",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
+
+    camera = commands.add_parser("camera", help="the camera's reference view (tamper checks)")
+    camera_commands = camera.add_subparsers(dest="camera_command", required=True)
+    reference = camera_commands.add_parser(
+        "reference",
+        help="this view is right: take the camera's picture now as its reference view "
+        "(a running streamer on the same outbox uses it at its next check)",
+    )
+    reference.add_argument("config", type=Path)
+    reference.set_defaults(func=_cmd_camera_reference)
+
     schema = commands.add_parser(
         "schema",
         help="print the config's JSON Schema (for editor completion), or its reference page",
@@ -193,6 +245,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _grid_step(text: str) -> float:
+    value = float(text)
+    if not 0.02 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0.02 and 0.5, got {text}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -239,7 +298,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from streamer.config import load_config
     from streamer.pipeline.box import check_box, config_paths
 
-    configs = [(path, load_config(path)) for path in config_paths(args.config)]
+    configs = [(path, load_config(path, check_disk=True)) for path in config_paths(args.config)]
     if len(configs) > 1:
         check_box(configs)  # what a box refuses: two cameras with one id or one outbox
     for path, config in configs:
@@ -248,6 +307,24 @@ def _cmd_validate(args: argparse.Namespace) -> int:
             f"{path}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
             f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
         )
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import print_report
+
+    return print_report(args.cache_dir)
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+    from streamer.snapshot import snapshot
+
+    config = load_config(args.config)
+    _adopt_secrets(args, config)
+    width, height = snapshot(config, args.output, args.grid)
+    print(f"{args.output}: {width}x{height} px, {len(config.zones)} zone(s), "
+          f"{len(config.lines)} line(s); grid every {args.grid:g} of the frame")
     return 0
 
 
@@ -273,15 +350,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if len(paths) == 1 and not paths[0].is_dir() and args.config == paths:
         # One camera: the same run as ever (its own model, its own monitor.bind).
         args.config = paths[0]
-        config = load_config(args.config)
+        config = load_config(args.config, check_disk=True)
         _adopt_secrets(args, config)
         return _run(config, args)
-    configs = [(path, load_config(path)) for path in paths]
+    configs = [(path, load_config(path, check_disk=True)) for path in paths]
     from streamer.config.models import config_secrets
 
     args.secrets = tuple(secret for _, config in configs for secret in config_secrets(config))
     protect_handlers(logging.getLogger().handlers, args.secrets)
     return _run_box(configs, args)
+
+
+def _cmd_camera_reference(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+    from streamer.pipeline.camera import take_camera_reference
+
+    config = load_config(args.config)
+    _adopt_secrets(args, config)
+    path, frame = take_camera_reference(config)
+    height, width = frame.image.shape[:2]
+    print(f"camera {config.camera.id}: reference view taken ({width}x{height}, "
+          f"{len(config.zones)} zone(s), {len(config.lines)} line(s)): {path}")
+    return 0
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -15,15 +15,18 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -34,6 +37,23 @@ from streamer.health import EVENT_STATES
 
 Point = tuple[float, float]
 Loc = tuple[Union[str, int], ...]
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_control_chars(value: str) -> str:
+    """Refuse CR, LF and every other C0 control or DEL in a URL or host name: FFmpeg sent
+    a CR/LF from an RTSP URL inside its request, and an HTTP client would fail on every
+    send. Said at `validate`, without echoing the value (it may hold a password)."""
+    found = _CONTROL_CHARS.search(value)
+    if found is not None:
+        raise ValueError(f"holds a control character (U+{ord(found.group()):04X} at position "
+                         f"{found.start()}); a URL or host name cannot carry one")
+    return value
+
+
+# Every URL or host name in the config: the camera's source, sinks, webhooks.
+Url = Annotated[str, AfterValidator(no_control_chars)]
+
 # The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
 # took minutes. A drawn zone has a handful.
 MAX_POLYGON_POINTS = 256
@@ -50,6 +70,43 @@ class StreamerModel(BaseModel):
 
 
 # --- camera ---------------------------------------------------------------------------
+
+
+class TamperConfig(StreamerModel):
+    """`camera.tamper`: does the camera still see what its places were drawn on? (moved,
+    obstructed, blurred; see docs/camera-health.md)."""
+
+    enabled: bool | None = Field(
+        None,
+        description=(
+            "Compare the picture with the camera's reference view. Default: on for live "
+            "cameras (and files with `realtime: true`), off for files read frame by frame."
+        ),
+    )
+    every_s: float = Field(
+        2.0, ge=0.2, le=60, description="Seconds of frame time between two checks (each costs a few ms "
+        "on its own thread, never on the frame loop).",
+    )
+    moved_fraction: float = Field(
+        0.03, gt=0, le=1,
+        description="A shift of the scene by more than this share of the frame's width is `moved`.",
+    )
+    moved_hold_s: float = Field(4.0, ge=0, description="`moved` only once the shift held this long.")
+    obstructed_fraction: float = Field(
+        0.6, gt=0, le=1,
+        description=(
+            "Share of the picture's textured area that went flat (covered) or dark (unless "
+            "the reference is a night view) beyond which the camera is `obstructed`."
+        ),
+    )
+    obstructed_hold_s: float = Field(
+        6.0, ge=0, description="`obstructed` only once it held this long (a truck passing does not count)."
+    )
+    blurred_ratio: float = Field(
+        0.4, gt=0, lt=1,
+        description="Sharpness at or below this share of the reference view's is `blurred`.",
+    )
+    blurred_hold_s: float = Field(8.0, ge=0, description="`blurred` only once it held this long.")
 
 
 class CameraConfig(StreamerModel):
@@ -99,11 +156,17 @@ class CameraConfig(StreamerModel):
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
     health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["offline", "frozen"],
+        default_factory=lambda: ["offline", "frozen", "moved", "obstructed", "blurred"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "
-            "camera enters them; [] for none."
+            "camera enters them; [] for none. The `live` that ends a listed `moved`, "
+            "`obstructed` or `blurred` episode is always sent with it."
         ),
+    )
+    tamper: TamperConfig = Field(
+        default_factory=TamperConfig,  # type: ignore[arg-type]
+        description="Checks that the camera still sees what its places were drawn on (moved, "
+        "obstructed, blurred) against its reference view.",
     )
     loop: bool = Field(False, description="Files only: start again at the end (demos).")
     resize: tuple[int, int] | None = Field(
@@ -122,6 +185,11 @@ class CameraConfig(StreamerModel):
 
 
 # --- models ---------------------------------------------------------------------------
+
+    @field_validator("source")
+    @classmethod
+    def _source_has_no_control_chars(cls, value: Union[int, str]) -> Union[int, str]:
+        return no_control_chars(value) if isinstance(value, str) else value
 
 
 class ModelBase(StreamerModel):
@@ -154,6 +222,24 @@ class ModelBase(StreamerModel):
         """Class names this model can output, judged from the config alone; None when
         unknowable without I/O (a replay file, ONNX metadata)."""
         return set(self.classes) if self.classes is not None else None
+
+    def inspect(self) -> ModelFacts:
+        """The model's own class names (before ``class_map``) read from its files without
+        running it, and what is wrong with those files; called by ``validate`` and ``run``
+        before the first frame. Default: nothing knowable, nothing checked."""
+        return ModelFacts()
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's files say before it runs (see :meth:`ModelBase.inspect`).
+
+    ``classes`` is None when they cannot be known here (a Roboflow model not in the cache).
+    ``problems`` are key paths inside the model's config with one message each.
+    """
+
+    classes: tuple[str, ...] | None = None
+    problems: tuple[tuple[Loc, str], ...] = ()
 
 
 # --- geometry -------------------------------------------------------------------------
@@ -301,6 +387,20 @@ class RuleBase(StreamerModel):
             "camera-wide `clips.default` off for this rule. Default: `clips.default`."
         ),
     )
+
+    expect_within_h: float | None = Field(
+        None, gt=0, le=24 * 366,
+        description=(
+            "Warn (a `rule_blind` event) when no object of this rule's classes has been in "
+            "its place for this many hours of picture (time the camera was away does not "
+            "count): the rule is probably blind. Default: never."
+        ),
+    )
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        """What ``expect_within_h`` waits for: the classes (None: any), the zone (None:
+        anywhere in view) and the point of the box tested against it."""
+        return self.classes, None, "bottom_center"
 
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
@@ -691,6 +791,8 @@ class ConfigBase(StreamerModel):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
+    # Set by the loader: turns a key path into `file:line key` for checks made later.
+    _where: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _models_know_the_camera(self) -> ConfigBase:
@@ -786,10 +888,30 @@ def _check_geometry(config: ConfigBase) -> list[tuple[Loc, str]]:
                 (("zones", index, "polygon"), "the polygon's edges cross each other; "
                  "list the corners in order around the zone")
             )
+        mixed = _mixed_units(zone.polygon)
+        if mixed:
+            problems.append((("zones", index, "polygon"), mixed))
     for index, line in enumerate(config.lines):
+        mixed = _mixed_units([line.start, line.end])
+        if mixed:
+            problems.append((("lines", index), mixed))
         if tuple(line.start) == tuple(line.end):
             problems.append((("lines", index, "end"), "the line's start and end are the same"))
     return problems
+
+
+def _mixed_units(points: Sequence[Point]) -> str | None:
+    """Points in [0, 1] are fractions of the frame only when every value is; a place with
+    both 0.35 and 640 would be read as pixels and shrink to the frame's top-left corner."""
+    values = [value for point in points for value in point]
+    pixels = [value for value in values if value > 1 or value < 0]
+    fractions = [value for value in values if 0 < value < 1]
+    if not pixels or not fractions:
+        return None
+    return (
+        f"mixes fractions of the frame ({fractions[0]:g}) and pixels ({pixels[0]:g}); "
+        f"write every corner as fractions 0..1 or every corner in pixels"
+    )
 
 
 def _check_model_gates(config: ConfigBase) -> list[tuple[Loc, str]]:
@@ -852,6 +974,68 @@ def _check_class_names(config: ConfigBase) -> list[tuple[Loc, str]]:
         for loc, name in rule.class_fields()
         if name not in known
     ]
+
+
+def model_outputs(model: ModelBase, own: Sequence[str] | None) -> set[str] | None:
+    """Classes ``model`` can hand the rules: its own names through ``class_map``, then its
+    ``classes`` filter; None when its own names are unknown and nothing filters them."""
+    if own is None:
+        return set(model.classes) if model.classes is not None else None
+    mapped = {model.class_map.get(name, name) for name in own}
+    return mapped & set(model.classes) if model.classes is not None else mapped
+
+
+def check_model_classes(
+    config: ConfigBase, own_classes: Sequence[Sequence[str] | None]
+) -> list[tuple[Loc, str]]:
+    """No blind rule: every ``class_map`` key is a class of its model, every ``classes``
+    entry can come out of it, and every class a rule follows comes out of some model.
+
+    ``own_classes`` holds each model's own class names, in ``config.models``' order (from its
+    files for ``validate``, from the loaded model for ``run``), None where unknown. A rule's
+    class that no model outputs means a rule that never fires, or for PPE one that fires on
+    everybody: for a safety camera the worst failure there is, so it is refused.
+    """
+    problems: list[tuple[Loc, str]] = []
+    outputs: set[str] | None = set()
+    for index, (model, own) in enumerate(zip(config.models, own_classes)):
+        if own is not None:
+            listed = ", ".join(own) or "none"
+            for key in model.class_map:
+                if key not in own:
+                    hint = [name for name in own if name.lower() == key.lower()]
+                    guess = f"; did you mean {hint[0]!r}?" if hint else ""
+                    problems.append((
+                        ("models", index, "class_map", key),
+                        f"{key!r} is not a class of model {model.id!r} (its classes: {listed}; "
+                        f"names are case-sensitive){guess}",
+                    ))
+            mapped = sorted({model.class_map.get(name, name) for name in own})
+            for position, name in enumerate(model.classes or []):
+                if name not in mapped:
+                    problems.append((
+                        ("models", index, "classes", position),
+                        f"model {model.id!r} never outputs {name!r} (after class_map it "
+                        f"outputs {', '.join(mapped) or 'nothing'}); rename its classes with "
+                        f"class_map, e.g. {{{own[0] if own else 'Name'}: {name}}}",
+                    ))
+        produced = model_outputs(model, own)
+        if produced is None or outputs is None:
+            outputs = None
+        else:
+            outputs |= produced
+    if outputs is None:
+        return problems  # some model's classes are unknown: a rule may rely on them
+    listed = ", ".join(sorted(outputs)) or "nothing"
+    for index, rule in enumerate(config.rules):
+        for loc, name in rule.class_fields():
+            if name not in outputs:
+                problems.append((
+                    ("rules", index, *loc),
+                    f"no model outputs {name!r} (after class_map and classes they output "
+                    f"{listed}), so this rule can never see it",
+                ))
+    return problems
 
 
 # --- secrets --------------------------------------------------------------------------

@@ -100,7 +100,7 @@ class Feedback:
                 {"rule_id": rule_id, "reviewer": reviewer},
                 now, str(payload.get("deviceId", "")), str(payload.get("streamId", "")),
             )
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
             conn.execute(
                 "INSERT INTO verdicts (event_id, rule_id, verdict, reviewer, feedback_event_id, ts) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -201,7 +201,7 @@ class Snoozes:
                 "by_name = excluded.by_name, set_ts = excluded.set_ts",
                 (rule_id, until_ts, by, now),
             )
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
         return record
 
     def wake(
@@ -219,7 +219,7 @@ class Snoozes:
         with self._store.transaction() as conn:
             if not _delete_live(conn, rule_id, now):
                 return None
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
         return record
 
 

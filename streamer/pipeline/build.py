@@ -14,10 +14,12 @@ from contextlib import ExitStack
 import httpx
 
 from streamer.clips import ClipRecorder
+from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
-from streamer.detect import build_detector
+from streamer.detect import Detector, build_detector
 from streamer.detect.multi import DetectorSet
 from streamer.detect.shared import SharedModels
+from streamer.errors import ConfigError
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
 from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
@@ -27,13 +29,15 @@ from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
+from streamer.pipeline.scene import places_of, tamper_enabled
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
-from streamer.schema import rule_clip
+from streamer.schema import check_model_classes, rule_clip
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream
+from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 
 
 def stderr_report(line: str) -> None:
@@ -64,18 +68,18 @@ def build_pipeline(
     with ExitStack() as undo:
         delivery: Delivery | None = None
         if options.deliver:
-            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True)
+            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True,
+                            owner=f"camera {config.camera.id}")
             undo.callback(outbox.close)
             clients: list[httpx.Client] = []
             undo.callback(_close_clients, clients)
             delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
             undo.callback(delivery.close)
-        detectors = DetectorSet.of(
-            [build_detector(model) if models is None else models.detector(model, config.camera.id)
-             for model in config.models],
-            config.models,
-        )
+        loaded = [build_detector(model) if models is None else models.detector(model, config.camera.id)
+                  for model in config.models]
+        detectors = DetectorSet.of(loaded, config.models)
         undo.callback(detectors.close)
+        _check_loaded_classes(config, loaded)
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
@@ -103,10 +107,10 @@ def build_pipeline(
             step.detect_feed = _detect_feed(config, stop)
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
-        camera = CameraStage(
-            source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None),
-            config.camera, secrets, lambda: summary.frames,
-        )
+        capture = source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None)
+        view = _view_watch(config, capture, stop) if delivery is not None and source is None else None
+        camera = CameraStage(capture, config.camera, secrets, lambda: summary.frames, view)
+        step.view_transform = view.transform if view is not None else None
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
         if clips is not None:
             stages.append(clips)
@@ -120,6 +124,24 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _check_loaded_classes(config: Config, loaded: list[Detector]) -> None:
+    """`validate`'s class check again, with the names the loaded models report (a Roboflow
+    model fetched on this start, a names file edited since): a blind rule stops the run
+    before the first frame."""
+    own = [getattr(detector, "class_names", None) for detector in loaded]
+    problems = check_model_classes(config, own)
+    if problems:
+        raise ConfigError(config_where(config, problems))
+
+
+def _view_watch(config: Config, source: Source, stop: threading.Event) -> ViewWatch | None:
+    """The tamper checks (issue 27), where on: the reference view lives beside the outbox."""
+    if not tamper_enabled(config):
+        return None
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    return ViewWatch(config.camera.tamper, store, config.camera.id, places_of(config), source.set_view, stop)
 
 
 def _detect_feed(config: Config, stop: threading.Event) -> SubStream:

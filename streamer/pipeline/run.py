@@ -27,7 +27,7 @@ from streamer.pipeline.delivery import Delivery
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.outputs import open_text, open_video
-from streamer.pipeline.scene import reload_scene
+from streamer.pipeline.scene import places_of, reload_scene
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary, progress_line
 from streamer.redact import redact
@@ -117,6 +117,7 @@ class Pipeline:
                 + (f", {source.frame_count} frames" if source.frame_count else "")
             )
             self.step.begin(source.width, source.height, source.fps)
+            self.camera.start_view()
             if self.clips is not None:
                 self.report(self.clips.describe())
             self._open_outputs()
@@ -199,8 +200,13 @@ class Pipeline:
             return
         new_config = self._watcher.take()
         if new_config is not None:
+            old_places = places_of(self.step.scene.config)
             self.step.scene, line = reload_scene(self.step.scene, new_config)
             self.report(line)
+            new_places = places_of(new_config)
+            # Places saved (the page's editor, or by hand) were drawn on the view as it is now.
+            if new_places != old_places and self.camera.retake_reference(new_places, "the places were saved"):
+                self.report("places changed: taking a new reference view")
 
     def _await_first_frame(self) -> bool:
         """A live camera may be away at start: wait for it, but only as long as the run may last.
@@ -239,11 +245,12 @@ class Pipeline:
         return MonitorFeed(
             live=live,
             status=self.status,
-            events=self.review.with_verdicts(self.events.recent) if self.review else self.events.recent,
+            events=self.events.history,
             event_image=self.events.image,
             event_clip=self.events.clip,
             metrics=self.metrics,
             review=self.review,
+            retake_reference=self.camera.retake_reference if self.camera.view is not None else None,
             places=self._places_desk(),
         )
 
@@ -296,6 +303,7 @@ class Pipeline:
         if self._watcher is not None:
             self._watcher.join()
         self.camera.source.join(timeout=5.0)
+        self.camera.stop_view()
         summary.frames_dropped = self.camera.source.dropped_total
         if self.clips is not None:
             # Open clips close at the last frame they have, before the writer stops,

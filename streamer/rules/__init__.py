@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamer.rules.base import Rule, RuleContext, RuleEvent
+from streamer.rules.expect import ExpectWithin
 from streamer.rules.geometry import to_pixels
 from streamer.schema import ConfigBase
 
@@ -60,7 +61,13 @@ def build_rules(config: ConfigBase, width: int, height: int) -> list[Rule]:
         # A track absent for less than the tracker's buffer may come back with its id.
         forget_after_s=config.tracker.lost_buffer_s + 1.0,
     )
-    return [rule.build(context) for rule in config.rules]
+    rules: list[Rule] = []
+    for rule_config in config.rules:
+        rule = rule_config.build(context)
+        if rule_config.expect_within_h is not None:
+            rule = ExpectWithin(rule, rule_config, context)
+        rules.append(rule)
+    return rules
 
 
 def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:

@@ -46,6 +46,9 @@ class CountRuleConfig(BandSettings, RuleBase):
     def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
         return [("zone", self.zone)] if self.zone is not None else None
 
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
+
     def build(self, context: RuleContext) -> CountRule:
         return CountRule(self, context.zone(self.zone), context.forget_after_s)
 

@@ -40,6 +40,9 @@ class ZoneRuleConfig(BandSettings, TrackRuleBase):
     def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
         return [("zone", self.zone)]
 
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
+
     def build(self, context: RuleContext) -> ZoneRule:
         return ZoneRule(self, context.zones[self.zone], context.forget_after_s)
 
