@@ -25,7 +25,8 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Mount, Route
 
 from streamer.errors import ConfigError
-from streamer.monitor.server import HostPolicy, MonitorFeed, _HostCheck, _TokenMiddleware, build_app
+from streamer.monitor.guard import MAX_BODY_BYTES, BodyLimit, NoFraming, TokenGate
+from streamer.monitor.server import HostPolicy, MonitorFeed, _HostCheck, build_app
 
 
 @dataclass
@@ -98,9 +99,11 @@ def build_box_app(
         # The token is checked once, here, for the camera's routes too.
         routes.append(Route(f"/cameras/{camera_id}", camera_root))
         routes.append(Mount(f"/cameras/{camera_id}", app=build_app(camera_feed, None, closing, hosts)))
-    middleware = [Middleware(_HostCheck, policy=hosts)]
+    # As a camera's own monitor: unframeable, then Host, then the token, then the body limit.
+    middleware = [Middleware(NoFraming), Middleware(_HostCheck, policy=hosts)]
     if token is not None:
-        middleware.append(Middleware(_TokenMiddleware, token=token))
+        middleware.append(Middleware(TokenGate, token=token))
+    middleware.append(Middleware(BodyLimit, limit=MAX_BODY_BYTES))
     return Starlette(routes=routes, middleware=middleware)
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import free_port, make_video, phone_page, require_program, wait_for, walker, write_config, write_replay
+from conftest import box, free_port, make_video, phone_page, require_program, wait_for, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.pipeline import RunOptions
 from streamer.pipeline.box import Box
@@ -20,6 +20,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.system]
 
 TOKEN = "box-token-0123456789abcdef"
 RIGHT_HALF = [[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]]
+# Someone far left of the zone at the start: the replay can output a person (no blind rule).
+FAR_LEFT = {0: [box("person", 10, 100, 50, 210)]}
 
 
 def camera(tmp_path: Path, name: str, source: str, rows: dict[int, list[dict[str, Any]]],
@@ -50,9 +52,9 @@ def test_overview_shows_every_camera_and_leads_to_each_page(tmp_path: Path) -> N
     port = free_port()
     paths = [
         camera(tmp_path, "dock-a", str(video), walker(range(0, 40), 200, 10, y1=100), port),
-        camera(tmp_path, "dock-b", str(video), {}, port + 1),
+        camera(tmp_path, "dock-b", str(video), FAR_LEFT, port + 1),
         # Nobody answers on this port: the camera is offline from the start.
-        camera(tmp_path, "gate", f"rtsp://127.0.0.1:{free_port()}/stream1", {}, port + 2),
+        camera(tmp_path, "gate", f"rtsp://127.0.0.1:{free_port()}/stream1", FAR_LEFT, port + 2),
     ]
     configs = [(path, load_config(path)) for path in paths]
     stop = threading.Event()

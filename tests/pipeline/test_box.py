@@ -67,7 +67,7 @@ def test_a_folder_of_configs_runs_every_camera(tmp_path: Path) -> None:
 
 
 def test_two_cameras_on_one_outbox_are_refused_in_one_line(tmp_path: Path) -> None:
-    a_config, _ = camera(tmp_path, "dock-a", {})
+    a_config, _ = camera(tmp_path, "dock-a", walker(range(0, 5), 10, 5))
     b_config, b_events = camera(tmp_path, "dock-b", walker(range(0, 40), 200, 10, y1=100))
     shared = tmp_path / "dock-a" / "outbox.db"
     b_config.write_text(b_config.read_text().replace(str(tmp_path / "dock-b" / "outbox.db"), str(shared)))
