@@ -22,7 +22,7 @@ IoU >= 0.3; track ids differ between runs).
 dropped while the model is busy) with the real model, gating on and off side by side:
 the runs a second this machine gives, under whatever load it carries.
 
-    nice python benchmarks/motion_gating.py [--vtest-seconds 30] [--paced]
+    nice python benchmarks/motion_gating.py [--vtest-seconds 79.5] [--paced]
 """
 
 from __future__ import annotations
@@ -213,7 +213,7 @@ def _read_status(pipeline: Any, result: Result) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vtest-seconds", type=float, default=30.0,
+    parser.add_argument("--vtest-seconds", type=float, default=79.5,
                         help="seconds of vtest.avi (79.5 in all) to record and compare")
     parser.add_argument("--static-seconds", type=float, default=120.0)
     parser.add_argument("--paced", action="store_true",
