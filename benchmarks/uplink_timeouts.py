@@ -1,5 +1,5 @@
 """How long an upload and an event POST take over a slow uplink: the basis of the default
-timeouts (README, "Where we differ from Roboflow's reference client").
+timeouts (docs/delivery.md, "Where we differ from Roboflow's reference client").
 
 A throttled TCP proxy on 127.0.0.1 forwards client->server bytes at ``--kbit`` kbit/s to the
 local Vision Events server (tests/vision_events_server.py). Through it: one 1080p JPEG

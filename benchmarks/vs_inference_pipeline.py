@@ -153,7 +153,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="vs-inference-"))
     cache = workdir / "model-cache"
     place_model(cache, weights)
-    # Before inference is imported: it reads these once (facts.md).
+    # Before inference is imported: it reads these once (docs/architecture.md, "Measured").
     os.environ.update({
         "MODEL_CACHE_DIR": str(cache), "DISABLE_VERSION_CHECK": "True",
         "METRICS_ENABLED": "False", "TELEMETRY_USE_PERSISTENT_QUEUE": "False",

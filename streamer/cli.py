@@ -1,4 +1,4 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events``.
+"""Command line: ``streamer run | demo | replay | validate | optimize | events | schema | camera``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -49,11 +49,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `streamer events ls | head`: the reader had enough. A normal end for a CLI, as
+        # for any Unix tool killed by SIGPIPE: quiet, with the shell's code for it.
+        _quiet_stdout()
+        return SIGPIPE_EXIT
     except Exception:  # a bug: keep its traceback, but through the redacting handler
         log.critical("internal error (please report it)", exc_info=True)
         return 1
     finally:
         threading.excepthook = previous_hook
+
+
+SIGPIPE_EXIT = 128 + 13  # what a shell reports for a program ended by SIGPIPE
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's last flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 def _log_thread_crash(hook: threading.ExceptHookArgs) -> None:
@@ -127,6 +145,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
+
+    camera = commands.add_parser("camera", help="the camera's reference view (tamper checks)")
+    camera_commands = camera.add_subparsers(dest="camera_command", required=True)
+    reference = camera_commands.add_parser(
+        "reference",
+        help="this view is right: take the camera's picture now as its reference view "
+        "(a running streamer on the same outbox uses it at its next check)",
+    )
+    reference.add_argument("config", type=Path)
+    reference.set_defaults(func=_cmd_camera_reference)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the config's JSON Schema (for editor completion), or its reference page",
+    )
+    schema.add_argument(
+        "--markdown", action="store_true", help="the Markdown reference instead of JSON Schema"
+    )
+    schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
+    schema.set_defaults(func=_cmd_schema)
 
     from streamer.events.commands import add_events_commands
 
@@ -222,12 +260,39 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from streamer.config.reference import schema_text
+
+    text = schema_text(markdown=args.markdown)
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.output.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise StreamerError(f"cannot write {args.output}: {err.strerror or err}") from err
+    return 0
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
     config = load_config(args.config)
     _adopt_secrets(args, config)
     return _run(config, args)
+
+
+def _cmd_camera_reference(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+    from streamer.pipeline.camera import take_camera_reference
+
+    config = load_config(args.config)
+    _adopt_secrets(args, config)
+    path, frame = take_camera_reference(config)
+    height, width = frame.image.shape[:2]
+    print(f"camera {config.camera.id}: reference view taken ({width}x{height}, "
+          f"{len(config.zones)} zone(s), {len(config.lines)} line(s)): {path}")
+    return 0
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

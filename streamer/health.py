@@ -18,6 +18,10 @@ class HealthState(str, Enum):
     FROZEN = "frozen"  # frames come, the picture does not change
     OFFLINE = "offline"  # the connection failed or ended; reopening
     ENDED = "ended"  # a file reached its end, or the capture stopped for good
+    # Frames come, but the camera no longer sees what its places were drawn on (issue 27).
+    MOVED = "moved"  # the scene shifted or turned against the reference view
+    OBSTRUCTED = "obstructed"  # most of the picture covered, or dark in a day view
+    BLURRED = "blurred"  # sharpness far below the reference view's
 
     def __str__(self) -> str:
         return self.value
@@ -30,7 +34,12 @@ class HealthState(str, Enum):
     @property
     def picture(self) -> bool:
         """Frames arrive (a frozen picture is still a picture: the outage, if any, is over)."""
-        return self in (HealthState.LIVE, HealthState.FROZEN)
+        return self in (HealthState.LIVE, HealthState.FROZEN) or self.view
+
+    @property
+    def view(self) -> bool:
+        """A picture that no longer shows what the places were drawn on (a tamper state)."""
+        return self in (HealthState.MOVED, HealthState.OBSTRUCTED, HealthState.BLURRED)
 
     def may_become(self, new: HealthState) -> bool:
         """The allowed transitions: nothing goes back to ``connecting``, nothing leaves ``ended``."""

@@ -149,6 +149,9 @@ class ReplaySource:
     def health_changes(self) -> list[Any]:
         return []
 
+    def set_view(self, state: Any, reason: str = "", figures: Any = None) -> None:
+        """Recorded frames are never judged against a reference view."""
+
     def no_frame_error(self, waited_s: float) -> SourceError:  # pragma: no cover - always ready
         return SourceError(f"replay: no frame after {waited_s:.0f} s")
 

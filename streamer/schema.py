@@ -17,10 +17,11 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -34,6 +35,23 @@ from streamer.health import EVENT_STATES
 
 Point = tuple[float, float]
 Loc = tuple[Union[str, int], ...]
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_control_chars(value: str) -> str:
+    """Refuse CR, LF and every other C0 control or DEL in a URL or host name: FFmpeg sent
+    a CR/LF from an RTSP URL inside its request, and an HTTP client would fail on every
+    send. Said at `validate`, without echoing the value (it may hold a password)."""
+    found = _CONTROL_CHARS.search(value)
+    if found is not None:
+        raise ValueError(f"holds a control character (U+{ord(found.group()):04X} at position "
+                         f"{found.start()}); a URL or host name cannot carry one")
+    return value
+
+
+# Every URL or host name in the config: the camera's source, sinks, webhooks.
+Url = Annotated[str, AfterValidator(no_control_chars)]
+
 # The crossing-edges check is quadratic: 256 corners take a fraction of a second, 30000
 # took minutes. A drawn zone has a handful.
 MAX_POLYGON_POINTS = 256
@@ -50,6 +68,43 @@ class StreamerModel(BaseModel):
 
 
 # --- camera ---------------------------------------------------------------------------
+
+
+class TamperConfig(StreamerModel):
+    """`camera.tamper`: does the camera still see what its places were drawn on? (moved,
+    obstructed, blurred; see docs/camera-health.md)."""
+
+    enabled: bool | None = Field(
+        None,
+        description=(
+            "Compare the picture with the camera's reference view. Default: on for live "
+            "cameras (and files with `realtime: true`), off for files read frame by frame."
+        ),
+    )
+    every_s: float = Field(
+        2.0, ge=0.2, le=60, description="Seconds of frame time between two checks (each costs a few ms "
+        "on its own thread, never on the frame loop).",
+    )
+    moved_fraction: float = Field(
+        0.03, gt=0, le=1,
+        description="A shift of the scene by more than this share of the frame's width is `moved`.",
+    )
+    moved_hold_s: float = Field(4.0, ge=0, description="`moved` only once the shift held this long.")
+    obstructed_fraction: float = Field(
+        0.6, gt=0, le=1,
+        description=(
+            "Share of the picture's textured area that went flat (covered) or dark (unless "
+            "the reference is a night view) beyond which the camera is `obstructed`."
+        ),
+    )
+    obstructed_hold_s: float = Field(
+        6.0, ge=0, description="`obstructed` only once it held this long (a truck passing does not count)."
+    )
+    blurred_ratio: float = Field(
+        0.4, gt=0, lt=1,
+        description="Sharpness at or below this share of the reference view's is `blurred`.",
+    )
+    blurred_hold_s: float = Field(8.0, ge=0, description="`blurred` only once it held this long.")
 
 
 class CameraConfig(StreamerModel):
@@ -99,19 +154,40 @@ class CameraConfig(StreamerModel):
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
     health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
-        default_factory=lambda: ["offline", "frozen"],
+        default_factory=lambda: ["offline", "frozen", "moved", "obstructed", "blurred"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "
-            "camera enters them; [] for none."
+            "camera enters them; [] for none. The `live` that ends a listed `moved`, "
+            "`obstructed` or `blurred` episode is always sent with it."
         ),
+    )
+    tamper: TamperConfig = Field(
+        default_factory=TamperConfig,  # type: ignore[arg-type]
+        description="Checks that the camera still sees what its places were drawn on (moved, "
+        "obstructed, blurred) against its reference view.",
     )
     loop: bool = Field(False, description="Files only: start again at the end (demos).")
     resize: tuple[int, int] | None = Field(
         None, description="[width, height] every frame is scaled to before inference."
     )
+    detect_source: Union[int, str] | None = Field(
+        None,
+        description=(
+            "A second, smaller stream of the same camera (most IP cameras offer a "
+            "sub-stream) that the models and the motion check read instead of `source`; "
+            "clips, snapshots and the live view still come from `source`, and boxes are "
+            "scaled to its size. Each main frame is paired with the newest sub-stream "
+            "frame captured no later than it. Default: detect on `source`."
+        ),
+    )
 
 
 # --- models ---------------------------------------------------------------------------
+
+    @field_validator("source")
+    @classmethod
+    def _source_has_no_control_chars(cls, value: Union[int, str]) -> Union[int, str]:
+        return no_control_chars(value) if isinstance(value, str) else value
 
 
 class ModelBase(StreamerModel):
@@ -292,10 +368,29 @@ class RuleBase(StreamerModel):
         ),
     )
 
+    expect_within_h: float | None = Field(
+        None, gt=0, le=24 * 366,
+        description=(
+            "Warn (a `rule_blind` event) when no object of this rule's classes has been in "
+            "its place for this many hours of picture (time the camera was away does not "
+            "count): the rule is probably blind. Default: never."
+        ),
+    )
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        """What ``expect_within_h`` waits for: the classes (None: any), the zone (None:
+        anywhere in view) and the point of the box tested against it."""
+        return self.classes, None, "bottom_center"
+
     def build(self, context: Any) -> Any:
         """The rule for this config (a ``streamer.rules.Rule``); ``context`` is a
         ``streamer.rules.base.RuleContext`` (zones and lines in pixels, frame size)."""
         raise NotImplementedError(f"rule type {self.type!r} has no factory")
+
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        """The zones and lines this rule looks at, so motion elsewhere need not run the
+        models (docs/motion.md); None: the whole frame (the safe answer for a plugin)."""
+        return None
 
     def class_fields(self) -> list[tuple[Loc, str]]:
         """Every class name this rule follows, with the key path it is written at."""
@@ -304,6 +399,12 @@ class RuleBase(StreamerModel):
     def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
         """Problems only the whole file shows, with key paths inside this rule."""
         return []
+
+    def places(self) -> set[str]:
+        """Ids of the zones and lines this rule watches (the places editor previews the
+        rules on a place it changes). A rule type whose place keys are not ``zone`` or
+        ``line`` overrides this."""
+        return {value for key in ("zone", "line") if isinstance(value := getattr(self, key, None), str)}
 
 
 class TrackRuleBase(RuleBase):
@@ -315,7 +416,7 @@ class TrackRuleBase(RuleBase):
 
 
 class BandSettings(StreamerModel):
-    """Hysteresis shared by zone and line rules (README: "Band and travel")."""
+    """Hysteresis shared by zone and line rules (docs/rules.md, "Band and travel")."""
 
     band_px: float | None = Field(
         None,
@@ -343,9 +444,87 @@ class TrackerConfig(StreamerModel):
         True,
         description="A track born where a track was lost under 0.4 s before, no further than "
         "a person moves, takes the lost track's id; a track whose box jumps, or changes size "
-        "more than a person's does, is shown without an id meanwhile (README: \"Band and "
-        "travel\").",
+        "more than a person's does, is shown without an id meanwhile (docs: Rules and tuning, "
+        "\"Band and travel\").",
     )
+
+
+# --- when the detector runs (docs/motion.md) ----------------------------------------
+
+
+class DetectConfig(StreamerModel):
+    """When the models run. A camera (a live source, or a file with ``realtime: true``)
+    is *monitoring*: the models run only when something moves where the rules look, at
+    most ``fps`` times a second. A file read frame by frame is *analysis*: every frame."""
+
+    fps: float | None = Field(
+        None,
+        ge=0,
+        description=(
+            "Most model runs per second of frame time, whatever the camera sends; 0 = "
+            "every frame. Default: 5 for a camera, every frame for a file read frame by frame."
+        ),
+    )
+    keepalive_s: float = Field(
+        1.0,
+        gt=0,
+        description=(
+            "While objects are tracked, the models run at least this often even when "
+            "nothing moves, so a person standing still stays tracked (keep it under "
+            "`tracker.lost_buffer_s`)."
+        ),
+    )
+    motion: bool | None = Field(
+        None,
+        description=(
+            "Run the models only on frames where motion touches the watched area (zones "
+            "and lines the rules name, with `motion.margin`; the whole frame when a rule "
+            "watches it). Default: on for a camera, off for a file read frame by frame."
+        ),
+    )
+
+
+class MotionConfig(StreamerModel):
+    """The cheap motion check that gates the models (``detect.motion``)."""
+
+    mask: list[list[Point]] = Field(
+        default_factory=list,
+        description=(
+            "Polygons where motion is ignored (a clock, a tree, a road beside the site); "
+            "each corner in [0, 1] = relative to the frame, else pixels."
+        ),
+    )
+    margin: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description=(
+            "How far around zones and lines motion still counts, as a share of the "
+            "frame's height: a person walking up to a line is tracked before they reach it."
+        ),
+    )
+    threshold: int = Field(
+        20,
+        ge=1,
+        le=255,
+        description="Grey levels a pixel must differ from the background to count as moving.",
+    )
+    min_area: float = Field(
+        0.0005,
+        ge=0,
+        le=1,
+        description="Share of the frame that must move (inside the watched area) to count as motion.",
+    )
+
+    @field_validator("mask")
+    @classmethod
+    def _polygons(cls, value: list[list[Point]]) -> list[list[Point]]:
+        for index, polygon in enumerate(value):
+            if not 3 <= len(polygon) <= MAX_POLYGON_POINTS:
+                raise ValueError(
+                    f"polygon {index} has {len(polygon)} corners; expected 3 to {MAX_POLYGON_POINTS}"
+                )
+        return value
 
 
 # --- sinks ----------------------------------------------------------------------------
@@ -583,6 +762,8 @@ class ConfigBase(StreamerModel):
     camera: CameraConfig
     models: list[ModelBase] = Field(min_length=1)
     tracker: TrackerConfig = Field(default_factory=TrackerConfig)
+    detect: DetectConfig = Field(default_factory=DetectConfig)
+    motion: MotionConfig = Field(default_factory=MotionConfig)
     zones: list[ZoneConfig] = Field(default_factory=list)
     lines: list[LineConfig] = Field(default_factory=list)
     rules: list[RuleBase] = Field(default_factory=list)
@@ -811,8 +992,9 @@ def config_secrets(config: ConfigBase) -> tuple[str, ...]:
     from streamer.redact import url_secrets
 
     out: list[str] = list(_secret_values(config))
-    if isinstance(config.camera.source, str):
-        out += url_secrets(config.camera.source)
+    for source in (config.camera.source, config.camera.detect_source):
+        if isinstance(source, str):
+            out += url_secrets(source)
     for sink in config.sinks:
         out += sink.secrets()
     return tuple(dict.fromkeys(secret for secret in out if secret))

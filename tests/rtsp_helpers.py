@@ -15,7 +15,7 @@ from streamer.source import Capture
 FAST = {"open_timeout_s": 2, "read_timeout_s": 1, "stall_timeout_s": 2.5, "frozen_s": 2}
 
 HERE = Path(__file__).resolve().parent
-SYSTEM_PYTHON = "/usr/bin/python3"  # the venv's Python cannot import gi (facts.md)
+SYSTEM_PYTHON = "/usr/bin/python3"  # the venv's Python cannot import gi (docs/architecture.md, "Measured")
 RTSP_PACKAGES = ("gstreamer1.0-rtsp gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base "
                  "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly")
 # What tests/rtsp_server.py imports: the server needs these, not just a python3.

@@ -3,7 +3,7 @@
 Modes:
   ``serve``  Debian's GStreamer RTSP server replays an H.264 Annex-B clip (made with
              ffmpeg, one access unit per AUD) for ever, with continuous timestamps, so a
-             short clip looks like an endless camera (facts.md: an appsrc fed from memory
+             short clip looks like an endless camera (docs/architecture.md, "Measured": an appsrc fed from memory
              loops seamlessly; ``filesrc`` would serve the file once).
   ``silent`` answers RTSP (OPTIONS, DESCRIBE, SETUP, PLAY) but never sends a packet: the
              camera whose server is up and whose encoder is not. Plain sockets, no gi.

@@ -18,7 +18,7 @@ from streamer.errors import ConfigError
 from streamer.source import Capture
 from streamer.source.live import RECONNECT_START_S
 
-# facts.md: an RTSP open takes about 2.8 s on this kind of machine (1.1 s measured for the
+# docs/architecture.md, "Measured": an RTSP open takes about 2.8 s on this kind of machine (1.1 s measured for the
 # test server's small clip); a camera whose keyframe comes every 2 s can add up to 2 s more.
 RTSP_OPEN_S = 2.8
 KEYFRAME_WAIT_S = 2.0

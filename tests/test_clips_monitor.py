@@ -91,6 +91,28 @@ def test_the_clip_route_serves_ranges_behind_the_token_and_host_checks(tmp_path:
         assert [(e["eventId"], e["clip"]) for e in listed] == [("evt-1", "ready")]
 
 
+
+def test_a_range_of_any_length_never_raises(tmp_path: Path) -> None:
+    """4,300 digits and more (past int()'s limit): 416 or the whole clip, never a 500 and
+    a logged traceback (issue 28)."""
+    mp4 = make_mp4(1.0)
+    huge = "9" * 5000
+    with served(tmp_path) as (stage, url), httpx.Client(base_url=url, timeout=10) as client:
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        path = "/api/events/evt-1/clip.mp4"
+        submit(stage, "evt-1")
+        stage.attach_clip("evt-1", mp4, {"duration_s": 1.0})
+        wait_for(lambda: client.get(path, headers=auth).status_code == 200, 30, "the clip served")
+        size = len(mp4)
+        for asked, status, body in ((f"bytes={huge}-", 416, b""), (f"bytes=0-{huge}", 206, mp4),
+                                    (f"bytes=-{huge}", 206, mp4), (f"bytes={huge}-{huge}", 416, b""),
+                                    (f"bytes=0{huge}-", 416, b"")):
+            part = client.get(path, headers={**auth, "Range": asked})
+            assert part.status_code == status, asked[:20]
+            assert part.content == body
+            if status == 206:
+                assert part.headers["content-range"] == f"bytes 0-{size - 1}/{size}"
+
 @pytest.mark.system
 def test_the_event_card_plays_its_clip_in_chromium(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright

@@ -16,6 +16,10 @@ from streamer.assets import sample_video
 from streamer.events.clips import StoredClip
 from streamer.events.outbox import Outbox
 
+# bikes.mp4 itself (its keyframes, its H.264 packets copied into the clip) is what these
+# tests check, and a fresh machine fetches it with pip in a subprocess: not the fast tier.
+pytestmark = pytest.mark.integration
+
 FPS = 25.0  # bikes.mp4
 APPEARS = 150  # a person is first seen, inside the zone, on this frame (6.0 s)
 # The tracker confirms the track on its second frame; the zone rule (min_frames 3) fires
@@ -91,7 +95,6 @@ def test_a_camera_wide_default_gives_clips_and_false_turns_it_off(tmp_path: Path
             assert len(decode(stored.mp4 or b"")) == stored.meta["frames"] == 51
 
 
-@pytest.mark.integration
 def test_a_bad_clip_setting_is_one_line_naming_the_key(tmp_path: Path) -> None:
     path = site(tmp_path, {"pre_s": 500})
     result = run_cli("validate", str(path))

@@ -20,12 +20,17 @@ from clip_helpers import decode, plan, record, video_frames
 from conftest import make_video
 from rtsp_helpers import FAST, RtspServer
 from streamer.assets import sample_video
+
+# These record bikes.mp4's own packets; a fresh machine fetches it with pip in a
+# subprocess, so they are not fast-tier tests (issue 28).
+BIKES = pytest.mark.integration
 from streamer.source import Frame
 
 FPS = 25.0  # bikes.mp4: 250 frames at 25 fps, keyframes at 0, 1.2, 3.04, 5.48, 7.48, 9.68 s
 KEYFRAME_GAP_S = 2.44  # the longest keyframe interval of bikes.mp4
 
 
+@BIKES
 def test_a_copied_clip_covers_before_and_after_and_shows_that_moment() -> None:
     video = sample_video()
     clips = record(video, {175: plan(2.0, 2.0)})  # the event at 7.0 s
@@ -49,6 +54,7 @@ def test_a_copied_clip_covers_before_and_after_and_shows_that_moment() -> None:
         pictures[175 - first].astype(int) - direct[175].astype(int)).mean() < 1.0
 
 
+@BIKES
 def test_two_overlapping_events_each_get_their_whole_clip() -> None:
     clips = record(sample_video(), {150: plan(1.0, 2.0), 160: plan(1.0, 2.0)})
     for index in (150, 160):
@@ -57,6 +63,7 @@ def test_two_overlapping_events_each_get_their_whole_clip() -> None:
         assert len(decode(mp4)) == meta["frames"]
 
 
+@BIKES
 def test_an_annotated_clip_shows_the_overlay_drawn_on_the_frames() -> None:
     def draw(frame: Frame, detections: sv.Detections) -> np.ndarray:
         image = frame.image.copy()
@@ -73,6 +80,7 @@ def test_an_annotated_clip_shows_the_overlay_drawn_on_the_frames() -> None:
     assert red[2] > 200 and red[0] < 60 and red[1] < 60, red
 
 
+@BIKES
 def test_a_full_buffer_gives_a_shorter_clip_that_says_so() -> None:
     # 0.15 MB holds well under a second of bikes.mp4's packets: the pre-roll is cut.
     clips = record(sample_video(), {200: plan(5.0, 1.0)}, buffer_mb=0.15)
@@ -82,6 +90,7 @@ def test_a_full_buffer_gives_a_shorter_clip_that_says_so() -> None:
     assert len(decode(mp4)) == meta["frames"]
 
 
+@BIKES
 def test_a_clip_whose_run_stops_is_closed_at_the_last_frame_and_kept() -> None:
     clips = record(sample_video(), {120: plan(1.0, 5.0)}, stop_at=140)
     mp4, meta, _ = clips["event-120"]

@@ -56,3 +56,22 @@ def test_ppe_example_without_the_api_key_names_the_variable() -> None:
     assert result.returncode == 2
     assert "ROBOFLOW_API_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda path: path.name)
+def test_example_runs_the_model_only_when_something_moves(path: Path) -> None:
+    from streamer.detect.gate import detect_plan
+
+    plan = detect_plan(load_config(path, env=SITE_ENV))
+    assert (plan.mode, plan.motion, plan.fps) == ("monitoring", True, 5.0)
+
+
+def test_the_demo_opts_in_to_motion_gating_though_it_reads_a_file() -> None:
+    from streamer.config import parse_config
+    from streamer.demo import demo_config_text
+    from streamer.detect.gate import detect_plan
+
+    env = {"STREAMER_DEMO_VIDEO": "/tmp/bikes.mp4", "STREAMER_DEMO_MODEL": "/tmp/person.onnx",
+           "STREAMER_DEMO_OUT": "/tmp/demo-out"}
+    plan = detect_plan(parse_config(demo_config_text(), source_name="demo.yaml", env=env))
+    assert (plan.mode, plan.motion) == ("analysis", True)

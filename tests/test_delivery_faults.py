@@ -1,6 +1,6 @@
 """Delivery under faults: outbox -> Sender -> VisionEventsSink -> the local server.
 
-Each case ends with the same check (issue 5, rule 2 of design.md): every accepted event
+Each case ends with the same check (issue 5, rule 2 of docs/architecture.md): every accepted event
 is at the server exactly once by eventId, or in the dead table with the server's reason;
 nothing else is at the server and nothing is still pending.
 """
@@ -102,8 +102,8 @@ def test_a_share_of_500s_still_delivers_everything_once(
     tmp_path: Path, server: VisionEventsServer, client: httpx.Client
 ) -> None:
     rng = random.Random(5)
-    # 35 % of all requests (uploads and posts) fail: facts.md's rate that never drains
-    # when the backoff resets only after a whole round succeeds.
+    # 35 % of all requests (uploads and posts) fail: a rate that never drains when the
+    # backoff resets only after a whole round succeeds (docs/architecture.md, "Measured").
     server.script(*[Status(500) if rng.random() < 0.35 else Pass() for _ in range(600)])
     outbox = Outbox(tmp_path / "outbox.db")
     accepted = fill(outbox, 120)

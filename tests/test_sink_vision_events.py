@@ -367,6 +367,22 @@ def test_2xx_batch_answer_is_checked_and_unconfirmed_events_stay_pending(
     assert [o.ok for o in sink.send(records)] == [True] * 3
 
 
+def test_2xx_single_answer_is_checked_like_a_batch(server: VisionEventsServer, client: httpx.Client) -> None:
+    """One event sent alone (issue 28): a captive portal's 200 page marked 4 of 4 delivered."""
+    sink = make_sink(server, client)
+    records = [make_record(n_images=1) for _ in range(4)]
+    for record in records:
+        server.script(Pass(), Status(200, body="<!doctype html><html>Welcome to Hotel Wi-Fi</html>"))
+        [outcome] = sink.send([record])
+        assert (outcome.ok, outcome.retry) == (False, True)
+        assert "without created/eventIds" in outcome.reason and "Hotel Wi-Fi" in outcome.reason
+    # A 2xx naming another event is no receipt either; the real answer is.
+    server.script(Status(201, body={"created": 1, "eventIds": ["someone-else"]}))
+    assert sink.send([records[0]])[0].ok is False
+    assert all(sink.send([record])[0].ok for record in records)
+    assert set(server.events) == {record.event_id for record in records}
+
+
 def test_more_than_1000_detections_keep_the_1000_most_confident(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:

@@ -84,3 +84,35 @@ def test_the_rate_meter_follows_a_total_and_falls_when_it_stops() -> None:
     time.sleep(0.5)
     meter.rate(total)
     assert meter.rate(total) < 5
+
+
+def test_a_view_state_shows_where_live_would_once_per_episode_and_live_ends_it() -> None:
+    clock = Clock()
+    health = SourceHealth(clock, started_wall=clock.now)
+    health.set(S.LIVE)
+    moved = health.view(S.MOVED, "the view moved 77 px", {"shift_px": 77.0})
+    assert moved is not None and moved.state is S.MOVED and moved.figures == {"shift_px": 77.0}
+    assert health.set(S.LIVE) is None and health.state is S.MOVED  # every frame says live
+    health.view(S.OBSTRUCTED, "covered", {"covered": 1.0})
+    health.view(S.MOVED, "the view moved 77 px", {"shift_px": 77.0})  # same episode: no event
+    back = health.view(None, "", {"shift_px": 0.4})
+    assert back is not None and back.state is S.LIVE and back.previous is S.MOVED
+    assert "reference view" in back.reason and back.figures == {"shift_px": 0.4}
+    health.view(S.MOVED, "again", {"shift_px": 40.0})  # a new episode
+    assert [c.state for c in health.changes()] == [S.LIVE, S.MOVED, S.OBSTRUCTED, S.LIVE, S.MOVED]
+
+
+def test_frozen_and_outages_keep_the_view_verdict_for_when_the_picture_is_back() -> None:
+    clock = Clock()
+    health = SourceHealth(clock, started_wall=clock.now)
+    health.set(S.LIVE)
+    health.set(S.FROZEN, "no change")
+    assert health.view(S.BLURRED, "soft") is None and health.state is S.FROZEN
+    back = health.set(S.LIVE)
+    assert back is not None and back.state is S.BLURRED and back.reason == "soft"
+    health.set(S.OFFLINE, "refused", last_frame_wall=clock.now)
+    clock.now += 5
+    returned = health.set(S.LIVE)
+    assert returned is not None and returned.state is S.BLURRED and returned.away_s == pytest.approx(5.0)
+    with pytest.raises(ValueError, match="not a view state"):
+        health.view(S.OFFLINE)

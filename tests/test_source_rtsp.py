@@ -52,7 +52,7 @@ def test_live_stream_reports_health(server: RtspServer, stop: threading.Event) -
     health = capture.health()
     assert health["state"] == "live"
     assert (capture.width, capture.height) == (320, 240)
-    # The stream runs at 25 fps after the opening burst (facts.md).
+    # The stream runs at 25 fps after the opening burst (docs/architecture.md, "Measured").
     wait_for(lambda: 20 <= capture.health()["fps"] <= 32, 5)
     assert health["source"] == f"rtsp://***@127.0.0.1:{server.port}/stream1"
     assert "hunter2pw" not in str(health)
@@ -88,7 +88,7 @@ def test_server_killed_goes_offline_then_frames_return(server: RtspServer, stop:
 def test_hung_server_is_detected_and_reopened(
     server: RtspServer, stop: threading.Event, packets: bool
 ) -> None:
-    """SIGSTOP keeps the socket open and silent, like a camera losing power (facts.md)."""
+    """SIGSTOP keeps the socket open and silent, like a camera losing power (docs/architecture.md, "Measured")."""
     capture, reader = start_capture(server.url(), stop, packets)
     wait_for(lambda: reader.frames > 10, 15)
     server.pause()

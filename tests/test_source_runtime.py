@@ -164,7 +164,7 @@ def test_offline_is_sent_once_per_outage_and_live_says_how_long(
     server = RtspServer(clip).start()
     try:
         # A long read timeout, so a hang shows as a stall (the watchdog) rather than as
-        # failed reads (facts.md: a stalled read returns held frames twice first).
+        # failed reads (docs/architecture.md, "Measured": a stalled read returns held frames twice first).
         run = Running(tmp_path, server.url(), reconnect_max_s=1, read_timeout_s=30,
                       health_events=["offline", "stalled", "live"])
         running.append(run)

@@ -1,10 +1,10 @@
 """The contract table: what Roboflow's own client sends, field by field, against ours.
 
 The reference is the Vision Events block and bundle writer of roboflow-workflows 0.2.13
-(design.md, "Vision Events"). One row per field of its request and its bundle: what it
+(docs/architecture.md, "Vision Events"). One row per field of its request and its bundle: what it
 sends, and a check run against what our sink really sent for the same event (one event
 with a snapshot and the raw frame, through the local server and into a bundle). A row
-whose ``ours`` differs says so and why; the README's "Where we differ" lists the same.
+whose ``ours`` differs says so and why; docs/delivery.md's "Where we differ" lists the same.
 """
 
 from __future__ import annotations

@@ -111,3 +111,28 @@ def make_video(path: Path, frames: int = 40, seed: int = 0, size: tuple[int, int
         writer.write(image)
     writer.release()
     return path
+
+
+def make_constant_onnx(path: Path, rows: list[tuple[float, float, float, float, float]],
+                       size: int = SIZE) -> Path:
+    """A YOLO-shaped model (one class, ``person``) that answers ``rows`` of (cx, cy, w, h,
+    score) in input pixels for every picture: a model gone wrong (NaN, inf, negative
+    sizes) on cue. The output depends on the input only through ``0 * mean(images)``."""
+    table = np.asarray(rows, dtype=np.float32).T.reshape(1, 5, len(rows))
+    nodes = [
+        helper.make_node("ReduceMean", ["images"], ["mean"], keepdims=0),
+        helper.make_node("Mul", ["mean", "zero"], ["nothing"]),
+        helper.make_node("Add", ["table", "nothing"], ["output0"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "constant-yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [1, 5, len(rows)])],
+        [numpy_helper.from_array(table, "table"), numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    helper.set_model_props(model, {"names": repr({0: "person"})})
+    onnx.save(model, str(path))
+    return path

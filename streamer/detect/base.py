@@ -8,6 +8,10 @@ identical ``data`` keys, so no backend may add its own.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -18,6 +22,45 @@ from streamer.source.frame import Frame
 
 CLASS_NAME = "class_name"
 MODEL_ID = "model_id"
+
+log = logging.getLogger("streamer.detect")
+
+# Boxes a model gave that no stage can use (NaN, inf, negative width or height), per
+# model id. Dropped one by one here, so one bad box never costs the frame's good ones
+# (supervision refuses a whole Detections holding one NaN; 25 such frames ended a run).
+_invalid_boxes: Counter[str] = Counter()
+_invalid_lock = threading.Lock()
+_invalid_logged_at: dict[str, float] = {}
+INVALID_LOG_EVERY_S = 60.0
+
+
+def invalid_boxes_total(model_id: str) -> int:
+    """Boxes of ``model_id`` dropped as invalid since the process started."""
+    with _invalid_lock:
+        return _invalid_boxes[model_id]
+
+
+def valid_box_mask(xyxy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+    """Rows with finite coordinates and score, ``x1 <= x2`` and ``y1 <= y2``."""
+    finite = np.isfinite(xyxy).all(axis=1) & np.isfinite(confidence)
+    with np.errstate(invalid="ignore"):
+        return finite & (xyxy[:, 2] >= xyxy[:, 0]) & (xyxy[:, 3] >= xyxy[:, 1])
+
+
+def note_invalid_boxes(model_id: str, count: int) -> None:
+    """Count ``count`` dropped boxes of ``model_id``; say so at most once a minute."""
+    if count <= 0:
+        return
+    now = time.monotonic()
+    with _invalid_lock:
+        _invalid_boxes[model_id] += count
+        total = _invalid_boxes[model_id]
+        due = now - _invalid_logged_at.get(model_id, -INVALID_LOG_EVERY_S) >= INVALID_LOG_EVERY_S
+        if due:
+            _invalid_logged_at[model_id] = now
+    if due:
+        log.warning("model %r gave boxes with NaN, inf or a negative size: dropped (%d so far), "
+                    "the frame's other boxes kept", model_id, total)
 
 
 class Detector(Protocol):
@@ -37,18 +80,26 @@ def make_detections(
     model_id: str,
     class_ids: np.ndarray | Sequence[int] | None = None,
 ) -> sv.Detections:
-    """Build normalised detections; ``class_ids`` default to 0 (names carry the meaning)."""
+    """Build normalised detections; ``class_ids`` default to 0 (names carry the meaning).
+
+    Invalid boxes (NaN, inf, negative size) are dropped one by one and counted
+    (:func:`invalid_boxes_total`); the others are kept."""
     boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
     count = len(boxes)
     ids = np.zeros(count, dtype=int) if class_ids is None else np.asarray(class_ids, dtype=int)
+    scores = np.asarray(confidence, dtype=np.float32).reshape(count)
+    names = np.asarray(list(class_names), dtype=object).reshape(count)
+    ids = ids.reshape(count)
+    valid = valid_box_mask(boxes, scores)
+    if not valid.all():
+        note_invalid_boxes(model_id, int(count - valid.sum()))
+        boxes, scores, names, ids = boxes[valid], scores[valid], names[valid], ids[valid]
+        count = len(boxes)
     return sv.Detections(
         xyxy=boxes,
-        confidence=np.asarray(confidence, dtype=np.float32).reshape(count),
-        class_id=ids.reshape(count),
-        data={
-            CLASS_NAME: np.asarray(list(class_names), dtype=object).reshape(count),
-            MODEL_ID: np.full(count, model_id, dtype=object),
-        },
+        confidence=scores,
+        class_id=ids,
+        data={CLASS_NAME: names, MODEL_ID: np.full(count, model_id, dtype=object)},
     )
 
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import supervision as sv
 
-from streamer.detect.base import Detector, empty_detections
+from streamer.detect.base import (
+    Detector,
+    empty_detections,
+    invalid_boxes_total,
+    note_invalid_boxes,
+    valid_box_mask,
+)
 from streamer.schema import ModelBase
 from streamer.source.frame import Frame
 
@@ -74,6 +80,7 @@ class DetectorSet:
                 started = time.perf_counter()
                 dets = slot.detector.detect(frame)
                 slot.last_run_s = time.perf_counter() - started
+                dets = _valid_only(dets, config.id)
                 slot.runs_total += 1
                 slot.held = dets
             else:
@@ -101,9 +108,23 @@ class DetectorSet:
                 "runs_total": slot.runs_total,
                 "skipped_total": slot.skipped_total,
                 "last_run_s": round(slot.last_run_s, 4),
+                "invalid_boxes_total": invalid_boxes_total(slot.config.id),
             }
             for slot in self.slots
         ]
+
+
+def _valid_only(dets: sv.Detections, model_id: str) -> sv.Detections:
+    """``dets`` without boxes of negative size (supervision lets those through; a backend
+    built outside this package might give them), each one counted."""
+    if len(dets) == 0:
+        return dets
+    scores = dets.confidence if dets.confidence is not None else np.ones(len(dets), np.float32)
+    valid = valid_box_mask(dets.xyxy, scores)
+    if valid.all():
+        return dets
+    note_invalid_boxes(model_id, int(len(dets) - valid.sum()))
+    return dets[valid]
 
 
 __all__ = ["DetectorSet"]

@@ -23,7 +23,7 @@ import supervision as sv
 from pydantic import Field, PrivateAttr
 
 from streamer.cache import cache_root
-from streamer.detect.base import filter_classes, make_detections
+from streamer.detect.base import filter_classes, make_detections, note_invalid_boxes
 from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build, time_sessions
 from streamer.errors import ModelError
 from streamer.schema import ModelBase
@@ -526,6 +526,15 @@ class OnnxDetector:
             keep = keep[np.argsort(-scores[keep])[:MAX_CANDIDATES]]
         if len(keep) == 0:
             return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
+        # NaN or inf boxes would reach NMS (and an inf width would be clipped into a
+        # frame-wide box): dropped here one by one and counted, the others kept.
+        with np.errstate(invalid="ignore"):
+            sane = np.isfinite(raw[:4, keep]).all(axis=0) & (raw[2, keep] >= 0) & (raw[3, keep] >= 0)
+        if not sane.all():
+            note_invalid_boxes(self.model_id, int(len(keep) - sane.sum()))
+            keep = keep[sane]
+            if len(keep) == 0:
+                return np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, int)
         cx, cy, w, h = raw[0, keep], raw[1, keep], raw[2, keep], raw[3, keep]
         scores, class_ids = scores[keep], class_ids[keep]
         xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)

@@ -1,6 +1,6 @@
 """Detections read back from JSONL: for tests and for tuning rules without a model.
 
-Format (design.md): one line per frame,
+Format (docs/architecture.md): one line per frame,
 ``{"frame": 12, "detections": [{"class": "person", "x1": .., "y1": .., "x2": .., "y2": ..,
 "confidence": 0.9}]}``; frames absent from the file have no detections.
 """

@@ -6,7 +6,7 @@ A model id is ``project/version``. ``inference`` looks in its model cache first
 not there, so a box that had the model placed (or downloaded once) runs with no network.
 
 ``inference`` reads its settings from the environment once, at import; this module sets
-them first (facts.md): no release check (it calls a URL at import), no metrics, no
+them first (docs/architecture.md, "Measured"): no release check (it calls a URL at import), no metrics, no
 persistent telemetry queue (it would write ``usage.db`` into the model cache).
 """
 

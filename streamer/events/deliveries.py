@@ -30,7 +30,7 @@ class Deliveries:
     def add(self, record: EventRecord, sinks: Iterable[str]) -> None:
         """Commit an event, its images and a pending delivery per sink, atomically."""
         with self._store.transaction() as conn:
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
 
     def attach_clip(self, event_id: str, mp4: bytes | None, meta: dict[str, Any]) -> bool:
         """Store an event's clip (``mp4`` None: ``failed``, ``meta["reason"]`` says why),
@@ -213,15 +213,17 @@ class Deliveries:
         return sum(counts.get(name, {}).get("pending", 0) for name in names)
 
 
-def insert_event(conn: sqlite3.Connection, record: EventRecord, sinks: Iterable[str]) -> None:
+def insert_event(conn: sqlite3.Connection, record: EventRecord, sinks: Iterable[str],
+                 born_run_s: float) -> None:
     """An event, its images and a pending delivery per sink, inside the caller's
-    transaction (so an operator's verdict and its feedback event commit together)."""
+    transaction (so an operator's verdict and its feedback event commit together).
+    ``born_run_s``: the outbox's clock now (:meth:`Store.run_s`), what its age counts from."""
     now = time.time()
     sinks = list(sinks)
     conn.execute(
-        f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?)",
+        f"INSERT INTO events ({EVENT_COLUMNS}, born_run_s) VALUES (?, ?, ?, ?, ?)",
         (record.event_id, record.created_ts or now, record.rule_id,
-         json.dumps(record.payload, separators=(",", ":"))),
+         json.dumps(record.payload, separators=(",", ":")), born_run_s),
     )
     conn.executemany(
         "INSERT INTO images (event_id, idx, jpeg) VALUES (?, ?, ?)",

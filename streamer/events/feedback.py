@@ -1,7 +1,7 @@
 """What operators tell the outbox: verdicts on events and snoozed rules (issue 16).
 
 A verdict is stored beside the event and turned, in the same transaction, into an
-``operator_feedback`` event (design.md, Vision Events) with a pending delivery for every
+``operator_feedback`` event (docs/architecture.md, "Vision Events") with a pending delivery for every
 sink the reviewed event went to: the senders deliver it like any other event, from a
 running streamer within seconds (WAL: the CLI may write while the runtime runs) or from
 the next run. A changed mind adds a row; the latest verdict of an event counts.
@@ -100,7 +100,7 @@ class Feedback:
                 {"rule_id": rule_id, "reviewer": reviewer},
                 now, str(payload.get("deviceId", "")), str(payload.get("streamId", "")),
             )
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
             conn.execute(
                 "INSERT INTO verdicts (event_id, rule_id, verdict, reviewer, feedback_event_id, ts) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -201,7 +201,7 @@ class Snoozes:
                 "by_name = excluded.by_name, set_ts = excluded.set_ts",
                 (rule_id, until_ts, by, now),
             )
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
         return record
 
     def wake(
@@ -219,7 +219,7 @@ class Snoozes:
         with self._store.transaction() as conn:
             if not _delete_live(conn, rule_id, now):
                 return None
-            insert_event(conn, record, sinks)
+            insert_event(conn, record, sinks, self._store.run_s())
         return record
 
 

@@ -7,6 +7,8 @@ under the fixed rule id ``camera-health``, with no detections.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import supervision as sv
 
 from streamer.rules.base import RuleEvent
@@ -23,6 +25,7 @@ def health_event(
     t_s: float,
     away_s: float | None = None,
     attempts: int = 0,
+    figures: Mapping[str, float | None] | None = None,
 ) -> RuleEvent:
     """The event for camera ``camera_id`` entering ``state``.
 
@@ -30,8 +33,13 @@ def health_event(
     ``customMetadata.source``), never by its URL; ``reason`` must already be free of it.
     A return from an outage (``away_s`` set) says how long the picture was away and how
     many opens it took, so a dashboard shows the gap in the record without a second query.
+    A view state (``moved``, ``obstructed``, ``blurred``) carries its measured ``figures``
+    (``shift_px``, ``covered``, ``sharpness_ratio``...), one metadata key each.
     """
     metadata = {"health_state": state, "previous_state": previous, "source": camera_id[:1000]}
+    for key, value in (figures or {}).items():
+        if value is not None:
+            metadata[key] = f"{value:g}"
     if away_s is not None:
         metadata.update(away_s=f"{away_s:.1f}", reconnect_attempts=str(attempts))
         reason = reason or f"back after {away_s:.1f} s away ({attempts} reconnect attempt(s))"

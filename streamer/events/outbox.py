@@ -13,6 +13,8 @@ parts, each in its own module:
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -20,10 +22,13 @@ from typing import Any
 
 from streamer.events.clips import StoredClip
 from streamer.events.deliveries import Deliveries
+from streamer.events.lock import OwnerLock
 from streamer.events.queries import Queries
 from streamer.events.record import EventRecord
 from streamer.events.retention import OutboxRetention
 from streamer.events.store import COUNTER_NAMES, SCHEMA, Store, corruption_of, unreadable
+
+log = logging.getLogger("streamer.events")
 
 __all__ = ["COUNTER_NAMES", "SCHEMA", "Outbox", "corruption_of", "unreadable"]
 
@@ -38,6 +43,7 @@ class Outbox:
         ttl_days: float | None = None,
         repair: bool = False,
         busy_timeout_s: float = 30.0,
+        owner: str | None = None,
     ) -> None:
         """Open (or create) the outbox; ``max_mb``/``ttl_days`` None means no limit.
 
@@ -45,9 +51,21 @@ class Outbox:
         (``PRAGMA quick_check``): a corrupt one is moved aside under a dated name and a
         fresh one started, so one bad page cannot block every sink for ever.
         ``busy_timeout_s``: how long a write waits for another process's lock before it
-        counts as failed.
+        counts as failed. ``owner`` (``camera dock-3``): take the outbox's
+        :class:`~streamer.events.lock.OwnerLock` for it, so no other process or camera can
+        deliver from the same file (:class:`~streamer.events.lock.OutboxInUse`, exit 2);
+        ``None`` for readers (the CLI, tests).
         """
-        self.store = Store(path, repair=repair, busy_timeout_s=busy_timeout_s)
+        # The owner (the runtime delivering from it) holds the file alone: taken before the
+        # repair check, which may move the file aside (issue 28, lock.py).
+        self.owner_lock = OwnerLock.acquire(path, owner) if owner is not None else None
+        try:
+            self.store = Store(path, repair=repair, busy_timeout_s=busy_timeout_s,
+                               keeps_time=owner is not None)
+        except BaseException:
+            if self.owner_lock is not None:
+                self.owner_lock.release()
+            raise
         self.deliveries = Deliveries(self.store)
         self.retention = OutboxRetention(self.store, max_mb, ttl_days)
         self.queries = Queries(self.store)
@@ -74,8 +92,14 @@ class Outbox:
         self.dead = self.queries.dead
 
     def close(self) -> None:
-        """Close every thread's connection (each thread reopens on its next use)."""
+        """Save the outbox's clock, close every thread's connection, give up ownership."""
+        try:
+            self.store.save_run_clock()
+        except sqlite3.Error as exc:  # closing must go on: the clock loses this run's tail
+            log.warning("outbox: could not save its clock: %s", exc)
         self.store.close()
+        if self.owner_lock is not None:
+            self.owner_lock.release()
 
     def add(self, record: EventRecord, sinks: Iterable[str]) -> None:
         """Commit an event, its images and a pending delivery per sink, atomically; the

@@ -1,4 +1,4 @@
-"""Turn a rule's firing into the Vision Events payload (design.md, "Vision Events")."""
+"""Turn a rule's firing into the Vision Events payload (docs/architecture.md, "Vision Events")."""
 
 from __future__ import annotations
 

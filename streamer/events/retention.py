@@ -46,18 +46,30 @@ class OutboxRetention:
             except sqlite3.Error as exc:  # the event is committed: its add succeeded
                 log.warning("outbox: could not apply its limits now: %s", exc)
 
-    def enforce(self, now: float | None = None) -> int:
-        """Drop events past ``ttl_days``, then shrink under ``max_mb``; returns events removed."""
+    def enforce(self, now: float | None = None, run_s: float | None = None) -> int:
+        """Drop events past ``ttl_days``, then shrink under ``max_mb``; returns events removed.
+
+        An event is past its age only when it is by the wall clock (``now``, its
+        ``created_ts``) *and* by the outbox's own clock (``run_s``, seconds its owner ran
+        since the event was stored, :meth:`Store.run_s`). A wall clock that was days
+        behind when events were stored, and is right now, made them look days old: they
+        were evicted before any sink had them (issue 28). The outbox's clock cannot jump,
+        and it stands still while nothing runs, so a wrong clock can delay an eviction but
+        never cause one.
+        """
         self._adds_since_check = 0
         self._bytes_since_check = 0
         removed = 0
         now = time.time() if now is None else now
+        run_s = self._store.run_s() if run_s is None else run_s
+        self._store.save_run_clock()
         if self.ttl_s is not None:
             old = [
                 row[0]
                 for row in self._store.conn().execute(
-                    "SELECT event_id FROM events WHERE created_ts < ? ORDER BY created_ts",
-                    (now - self.ttl_s,),
+                    "SELECT event_id FROM events WHERE created_ts < ? AND COALESCE(born_run_s, ?) < ? "
+                    "ORDER BY created_ts",
+                    (now - self.ttl_s, run_s, run_s - self.ttl_s),
                 )
             ]
             if old:

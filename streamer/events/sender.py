@@ -2,7 +2,7 @@
 
 A failed delivery stays pending and the sink backs off (1 s doubling to 5 min, jittered,
 with the shared :class:`~streamer.backoff.Backoff`; or the server's ``Retry-After``). The
-backoff resets on every successful send (facts.md: one that resets only after a whole
+backoff resets on every successful send (docs/architecture.md, "Measured": one that resets only after a whole
 round succeeds never drains under a 30-40 % failure rate). An answer that is final for an
 event (a 4xx other than 408/429/401/403, see :func:`streamer.sinks.http.outcome`) sends it
 to ``dead`` with the reason; a pause (refused key, redirect) keeps every event and shows
@@ -179,7 +179,7 @@ class Sender:
             self.last_progress_ts = time.time()
             self._measure(len(delivered), sent_s)
             self.paused_reason = ""
-            # facts.md: the backoff resets on every success, even one beside a failure,
+            # docs/architecture.md, "Measured": the backoff resets on every success, even one beside a failure,
             # else a 30-40 % failure rate never drains.
             if self._backoff_s:
                 log.info("sink %s: delivering again", self.sink.name)

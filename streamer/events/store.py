@@ -14,6 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,7 +29,14 @@ CREATE TABLE IF NOT EXISTS events (
     event_id   TEXT PRIMARY KEY,
     created_ts REAL NOT NULL,
     rule_id    TEXT NOT NULL,
-    payload    TEXT NOT NULL
+    payload    TEXT NOT NULL,
+    born_run_s REAL
+);
+-- The outbox's own clock (issue 28): seconds its owner has run, counted with the
+-- monotonic clock, so an event's age cannot jump with the wall clock. Row 'run_s'.
+CREATE TABLE IF NOT EXISTS clock (
+    name  TEXT PRIMARY KEY,
+    value REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS images (
     event_id TEXT NOT NULL REFERENCES events(event_id) ON DELETE CASCADE,
@@ -94,9 +102,12 @@ EVENT_COLUMNS = "event_id, created_ts, rule_id, payload"
 class Store:
     """The open outbox file; thread-safe, cheap to share between threads."""
 
-    def __init__(self, path: str | Path, repair: bool = False, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, repair: bool = False, busy_timeout_s: float = 30.0,
+                 keeps_time: bool = False) -> None:
         """Open (or create) the file; with ``repair`` a corrupt one is moved aside first.
         ``busy_timeout_s``: how long a write waits for another process's lock.
+        ``keeps_time``: this is the owner, whose running time advances the outbox's clock
+        (:meth:`run_s`); readers see the clock as the owner last saved it.
 
         Raises :class:`SinkError` (one line naming ``outbox.path``) when it cannot be opened.
         """
@@ -113,8 +124,44 @@ class Store:
             if repair and self.path.exists():
                 self._check_or_move_aside()
             self.conn().executescript(SCHEMA)
+            self._migrate()
+            self.keeps_time = keeps_time
+            row = self.conn().execute("SELECT value FROM clock WHERE name = 'run_s'").fetchone()
+            self._run_base_s = float(row[0]) if row else 0.0
+            self._run_started = time.monotonic()
+            if keeps_time:
+                # Events from before the clock existed start ageing now: never sooner.
+                with self.transaction() as conn:
+                    conn.execute("UPDATE events SET born_run_s = ? WHERE born_run_s IS NULL",
+                                 (self._run_base_s,))
+                    self._save_run_clock(conn)
         except (OSError, sqlite3.Error) as exc:
             raise SinkError(f"outbox.path: cannot open {self.path}: {exc}") from None
+
+    def _migrate(self) -> None:
+        """Columns added since a file was made (the CREATEs above do not alter tables)."""
+        conn = self.conn()
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+        if "born_run_s" not in columns:
+            conn.execute("ALTER TABLE events ADD COLUMN born_run_s REAL")
+
+    def run_s(self) -> float:
+        """The outbox's clock: seconds its owners have run, all runs together (monotonic
+        within a run, saved between runs). Ages measured on it ignore a wall clock set
+        wrong or corrected; a reader's copy stands still at the owner's last save."""
+        if not self.keeps_time:
+            return self._run_base_s
+        return self._run_base_s + (time.monotonic() - self._run_started)
+
+    def save_run_clock(self) -> None:
+        """Write the clock (the owner's, after a batch of adds and at close)."""
+        if self.keeps_time:
+            with self.transaction() as conn:
+                self._save_run_clock(conn)
+
+    def _save_run_clock(self, conn: sqlite3.Connection) -> None:
+        conn.execute("INSERT INTO clock (name, value) VALUES ('run_s', ?) "
+                     "ON CONFLICT (name) DO UPDATE SET value = excluded.value", (self.run_s(),))
 
     def _check_or_move_aside(self) -> None:
         problem = corruption_of(self.path)

@@ -1,7 +1,7 @@
 """The event writer: the frame loop's only door to the outbox.
 
 The frame loop calls :meth:`EventWriter.submit`, which never blocks (rule 1 of
-design.md): a full queue counts a drop and warns, rate limited. The writer thread
+docs/architecture.md): a full queue counts a drop and warns, rate limited. The writer thread
 renders the snapshot, encodes the JPEG, builds the payload and commits it; only then is
 the event accepted. ``stop()`` enqueues a sentinel and drains what is left, like the
 standard library's ``QueueListener``.

@@ -55,6 +55,18 @@ class LiveView:
     def seq(self) -> int:
         return self._seq
 
+    def raw_jpeg(self) -> bytes | None:
+        """The newest frame as the camera gave it, without the overlay (the places editor
+        draws on it); None before the first frame. Encoded on the caller's thread."""
+        with self._cond:
+            frame = self._frame
+        if frame is None:
+            return None
+        try:
+            return encode_jpeg(frame.image, self._quality)
+        except ValueError:
+            return None
+
     def jpeg(self, after_seq: int = -1, timeout: float = 2.0) -> tuple[int, bytes] | None:
         """The annotated JPEG of a frame newer than ``after_seq``; ``None`` if none came.
 

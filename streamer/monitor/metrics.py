@@ -74,6 +74,21 @@ class _StatusCollector(Collector):
             "Seconds since the source last delivered a frame.",
             camera.get("last_frame_age_s"),
         )
+        view = camera.get("view")
+        if isinstance(view, dict):
+            figures = view.get("figures") or {}
+            for name, key, doc in (
+                ("streamer_view_shift_pixels", "shift_px",
+                 "How far the scene moved against the reference view, frame pixels (last check)."),
+                ("streamer_view_covered_ratio", "covered",
+                 "Share of the reference view's textured picture now flat or dark (last check)."),
+                ("streamer_view_sharpness_ratio", "sharpness_ratio",
+                 "Sharpness against the reference view's (last check; 1 = as sharp)."),
+            ):
+                if figures.get(key) is not None:
+                    yield gauge(name, doc, figures[key])
+            yield counter("streamer_view_checks", "Checks of the picture against the reference view.",
+                          view.get("checks_total"))
         state = GaugeMetricFamily(
             "streamer_source_state", "1 for the source's current health state.", labels=["stream_id", "state"]
         )

@@ -6,8 +6,11 @@ The picture is the MJPEG stream; the state panels poll ``/api/status`` and
 judged (Correct / Incorrect / Inconclusive) and each rule snoozed or woken: same-origin
 JSON POSTs (monitor/review.py). An event with a ready clip shows it in a ``<video>``
 (``/api/events/{id}/clip.mp4``; "clip recording…" until then); a card redrawn keeps its
-video element, so a clip playing is not cut off by the next event. A ``?token=`` in the
-page's URL is passed on to every request it makes.
+video element, so a clip playing is not cut off by the next event. "Edit zones and lines"
+opens the places editor (monitor/places.py): the camera's picture without overlay, every
+zone and line drawn over it in SVG, corners dragged with pointer events (mouse, touch and
+pen alike), a preview of what the changed rules would have fired, and save. A ``?token=``
+in the page's URL is passed on to every request it makes.
 """
 
 PAGE = """<!doctype html>
@@ -20,12 +23,14 @@ PAGE = """<!doctype html>
   :root { --bg: #111418; --panel: #1b2027; --text: #e8ecf1; --muted: #9aa5b1;
           --ok: #2ecc71; --warn: #f5a623; --bad: #ff4d4f; --accent: #ffb000; }
   * { box-sizing: border-box; }
+  [hidden] { display: none !important; }
   body { margin: 0; font: 14px/1.4 system-ui, sans-serif; background: var(--bg); color: var(--text); }
   header { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center;
            padding: .6rem 1rem; background: var(--panel); }
   header h1 { font-size: 1.1rem; margin: 0; }
   .badge { padding: .1rem .5rem; border-radius: .8rem; font-weight: 600; background: var(--muted); color: #000; }
   .badge.live { background: var(--ok); } .badge.connecting, .badge.stalled, .badge.frozen { background: var(--warn); }
+  .badge.moved, .badge.obstructed, .badge.blurred { background: var(--bad); }
   .badge.offline, .badge.ended { background: var(--bad); }
   main { display: flex; flex-wrap: wrap; gap: 1rem; padding: 1rem; }
   #view { flex: 3 1 480px; min-width: 0; }
@@ -56,6 +61,25 @@ PAGE = """<!doctype html>
   #note { color: var(--warn); }
   .event .verdict, .event .clip-note { color: var(--muted); font-size: .8rem; }
   .event video { display: block; width: 100%; max-width: 320px; margin-top: .25rem; border-radius: .25rem; background: #000; }
+  #places { margin-top: .6rem; }
+  #pe-stage { position: relative; touch-action: none; user-select: none; -webkit-user-select: none; }
+  #pe-stage img { width: 100%; height: auto; display: block; border-radius: .4rem; background: #000; }
+  #pe-svg { position: absolute; inset: 0; width: 100%; height: 100%; overflow: visible; }
+  #pe-svg .shape { fill: rgba(255, 176, 0, .12); stroke: var(--accent); stroke-width: 2; vector-effect: non-scaling-stroke; cursor: pointer; }
+  #pe-svg polyline.shape { fill: none; stroke: #4fc3f7; stroke-width: 3; }
+  #pe-svg .shape.picked { fill: rgba(255, 176, 0, .28); stroke: #fff; stroke-width: 3; }
+  #pe-svg polyline.shape.picked { fill: none; }
+  #pe-svg .label { fill: #fff; paint-order: stroke; stroke: #000; stroke-width: 3px; pointer-events: none; }
+  #pe-svg .corner { fill: #fff; stroke: #000; stroke-width: 2; vector-effect: non-scaling-stroke; cursor: grab; }
+  #pe-svg .corner.chosen { fill: var(--bad); }
+  #pe-svg .insert { fill: rgba(255, 255, 255, .55); stroke: #000; stroke-width: 1; vector-effect: non-scaling-stroke; cursor: copy; }
+  #places input, #places select { font: inherit; padding: .25rem .4rem; border-radius: .3rem; border: 1px solid #3a434e;
+           background: #111418; color: var(--text); min-height: 2rem; max-width: 100%; }
+  .hint { color: var(--muted); font-size: .85rem; margin: .3rem 0; }
+  #pe-note.bad { color: var(--bad); } #pe-note.good { color: var(--ok); }
+  .preview { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 220px), 1fr)); gap: .6rem; margin-top: .4rem; }
+  .preview h3 { font-size: .9rem; margin: .2rem 0; } .preview ol { margin: 0; padding-left: 1.2rem; }
+  .preview li { overflow-wrap: anywhere; }
   @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; } }
 </style>
 </head>
@@ -69,9 +93,35 @@ PAGE = """<!doctype html>
   <span id="note" role="status"></span>
 </header>
 <main>
-  <div id="view"><img id="live" alt="live view"></div>
+  <div id="view"><img id="live" alt="live view">
+    <div class="actions"><button type="button" id="pe-open">Edit zones and lines</button></div>
+    <section id="places" hidden>
+      <h2>Zones and lines</h2>
+      <div class="actions">
+        <select id="pe-place" aria-label="place to edit"></select>
+        <button type="button" id="pe-pause" aria-pressed="false">Pause picture</button>
+      </div>
+      <div id="pe-stage"><img id="pe-frame" alt="the camera's picture"><svg id="pe-svg" preserveAspectRatio="none" viewBox="0 0 1 1" aria-label="zones and lines on the picture"></svg></div>
+      <p class="hint">Drag a corner or an end. Drag a small + between two corners to add one; tap a corner, then Delete corner.</p>
+      <div class="actions">
+        <button type="button" id="pe-delete">Delete corner</button>
+        <button type="button" id="pe-preview">What would it have fired?</button>
+        <button type="button" id="pe-save">Save</button>
+        <button type="button" id="pe-revert">Undo changes</button>
+        <button type="button" id="pe-close">Close</button>
+      </div>
+      <div class="actions">
+        <input id="pe-new-id" placeholder="id of a new place" aria-label="id of a new zone or line" maxlength="100">
+        <button type="button" id="pe-new-zone">New zone</button>
+        <button type="button" id="pe-new-line">New line</button>
+      </div>
+      <div id="pe-note" role="status"></div>
+      <div id="pe-result"></div>
+    </section>
+  </div>
   <aside>
-    <section><h2>Camera</h2><div id="camera" class="kv"></div></section>
+    <section><h2>Camera</h2><div id="camera" class="kv"></div>
+      <div id="view-actions" class="actions" hidden><button type="button" id="reference">This view is right</button></div></section>
     <section><h2>Rules</h2><div id="rules"></div></section>
     <section><h2>Delivery</h2><div id="delivery" class="kv"></div></section>
     <section><h2>Latest events</h2><div id="events" class="events"></div></section>
@@ -113,6 +163,9 @@ async function refreshStatus() {
       cameraRows.push(["next attempt", camera.next_attempt_at === null ? "now (opening)"
         : "in " + fmt(camera.next_attempt_in_s) + " s · " + camera.next_attempt_at]);
     }
+    const view = camera.view;
+    el("view-actions").hidden = !view;
+    if (view) cameraRows.push(["view", viewWords(view)]);
     kv(el("camera"), cameraRows);
     showRules(status.rules || {}, status.review || {});
     const events = status.events || {};
@@ -140,6 +193,23 @@ const who = el("who");
 who.value = localStorage.getItem("streamer-who") || "";
 who.addEventListener("change", () => localStorage.setItem("streamer-who", who.value.trim()));
 function say(message) { el("note").textContent = message; }
+// The tamper checks (moved, obstructed, blurred) in words, with their figures.
+function viewWords(view) {
+  const f = view.figures || {};
+  const parts = [view.state || "not checked yet"];
+  if (view.reason) parts.push(view.reason);
+  else if (f.shift_px !== undefined) {
+    parts.push("shift " + (f.shift_px === null ? "?" : fmt(f.shift_px)) + " px · covered " +
+      Math.round((f.covered || 0) * 100) + "% · sharpness " + Math.round((f.sharpness_ratio || 0) * 100) + "%");
+  }
+  const ref = view.reference;
+  parts.push(view.retake_pending ? "new reference view on the next check"
+    : ref ? "reference " + ref.taken_at + (ref.night ? " (night view)" : "") : "no reference view yet");
+  return parts.join(" · ");
+}
+el("reference").addEventListener("click", async () => {
+  if (await post("/api/camera/reference", {})) say("the next frame becomes the reference view");
+});
 async function post(path, body) {
   try {
     const response = await fetch(withToken(path), {method: "POST", headers: {"Content-Type": "application/json"},
@@ -272,6 +342,227 @@ function clipView(event, videos) {
   const note = document.createElement("div"); note.className = "clip-note";
   note.append(text(CLIP_NOTES[event.clip])); return note;
 }
+// --- the places editor (monitor/places.py): drag corners on the camera's picture ---------
+// Paths are relative to the page, so a camera's page under a prefix edits that camera.
+const placesApi = location.pathname.replace(/[^/]*$/, "") + "api/places";
+const SVG = "http://www.w3.org/2000/svg";
+const pe = {shapes: {}, order: [], key: null, corner: null, drag: null, paused: false, timer: null, width: 1, height: 1, drawnWidth: 0};
+const round4 = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+const copyPoints = (points) => points.map((p) => [p[0], p[1]]);
+function peSay(message, kind) { const note = el("pe-note"); note.textContent = message; note.className = kind || ""; }
+function shapeOf(kind, place) {
+  const points = kind === "zone" ? place.polygon : [place.start, place.end];
+  return {kind, id: place.id, rules: place.rules || [], points: copyPoints(points), saved: copyPoints(points)};
+}
+const dirty = (shape) => JSON.stringify(shape.points) !== JSON.stringify(shape.saved);
+async function openPlaces() {
+  peSay("loading the places…");
+  try {
+    const response = await fetch(withToken(placesApi));
+    const data = await response.json();
+    if (!response.ok) { peSay("cannot edit places: " + (data.error || response.status), "bad"); el("places").hidden = false; return; }
+    pe.width = data.width; pe.height = data.height; pe.shapes = {}; pe.order = [];
+    for (const zone of data.zones) addShape(shapeOf("zone", zone));
+    for (const line of data.lines) addShape(shapeOf("line", line));
+    el("pe-svg").setAttribute("viewBox", "0 0 " + data.width + " " + data.height);
+    pe.key = pe.key in pe.shapes ? pe.key : (pe.order[0] || null); pe.corner = null;
+    el("places").hidden = false; el("live").hidden = true; el("pe-open").hidden = true;
+    peSay(data.editable ? "" : "this run has no config file: places can be looked at, not saved");
+    for (const id of ["pe-save", "pe-new-zone", "pe-new-line"]) el(id).disabled = !data.editable;
+    refreshFrame(); clearInterval(pe.timer); pe.timer = setInterval(refreshFrame, 1000);
+    fillPlaces(); drawPlaces();
+  } catch (error) { peSay("the monitor is unreachable", "bad"); }
+}
+function closePlaces() {
+  clearInterval(pe.timer); pe.timer = null;
+  el("places").hidden = true; el("live").hidden = false; el("pe-open").hidden = false;
+}
+function addShape(shape) { const key = shape.kind + ":" + shape.id; pe.shapes[key] = shape; if (!pe.order.includes(key)) pe.order.push(key); return key; }
+function refreshFrame() {
+  if (pe.paused || el("places").hidden) return;
+  const url = withToken(placesApi + "/frame.jpg");
+  el("pe-frame").src = url + (url.includes("?") ? "&" : "?") + "t=" + Date.now();
+}
+function fillPlaces() {
+  const select = el("pe-place"); select.replaceChildren();
+  for (const key of pe.order) {
+    const shape = pe.shapes[key]; const option = document.createElement("option"); option.value = key;
+    option.append(text((shape.kind === "zone" ? "Zone " : "Line ") + shape.id + (dirty(shape) ? " (changed)" : "") +
+      (shape.rules.length ? " · " + shape.rules.join(", ") : "")));
+    select.append(option);
+  }
+  select.value = pe.key || "";
+  const shape = pe.shapes[pe.key];
+  el("pe-delete").disabled = !shape || shape.kind !== "zone" || pe.corner === null || shape.points.length <= 3;
+}
+function svgNode(name, attrs) {
+  const node = document.createElementNS(SVG, name);
+  for (const [key, value] of Object.entries(attrs)) node.setAttribute(key, value);
+  return node;
+}
+function drawPlaces() {
+  const svg = el("pe-svg"); svg.replaceChildren();
+  const box = svg.getBoundingClientRect();
+  pe.drawnWidth = box.width;
+  // Handles keep a finger's size on screen whatever the picture's scale.
+  const scale = box.width > 0 ? pe.width / box.width : 1;
+  const px = (p) => [p[0] * pe.width, p[1] * pe.height];
+  const ordered = pe.order.filter((key) => key !== pe.key).concat(pe.key ? [pe.key] : []);
+  for (const key of ordered) {
+    const shape = pe.shapes[key]; const picked = key === pe.key;
+    const points = shape.points.map(px).map((p) => p.join(",")).join(" ");
+    const outline = svgNode(shape.kind === "zone" ? "polygon" : "polyline",
+      {points, class: "shape" + (picked ? " picked" : ""), "data-place": shape.id, "data-kind": shape.kind});
+    outline.addEventListener("pointerdown", (event) => { if (pe.key !== key) { event.preventDefault(); pe.key = key; pe.corner = null; fillPlaces(); drawPlaces(); } });
+    svg.append(outline);
+    const [lx, ly] = px(shape.points[0]);
+    const label = svgNode("text", {x: lx + 8 * scale, y: Math.max(ly - 8 * scale, 14 * scale), class: "label", "font-size": 14 * scale});
+    label.append(text(shape.id)); svg.append(label);
+    if (!picked) continue;
+    if (shape.kind === "zone") {
+      shape.points.forEach((p, i) => {
+        const q = shape.points[(i + 1) % shape.points.length];
+        const [mx, my] = px([(p[0] + q[0]) / 2, (p[1] + q[1]) / 2]);
+        svg.append(svgNode("circle", {cx: mx, cy: my, r: 8 * scale, class: "insert", "data-insert": i, "data-place": shape.id}));
+      });
+    }
+    shape.points.forEach((p, i) => {
+      const [cx, cy] = px(p);
+      svg.append(svgNode("circle", {cx, cy, r: 12 * scale, class: "corner" + (pe.corner === i ? " chosen" : ""),
+        "data-corner": i, "data-place": shape.id, "aria-label": shape.id + " corner " + (i + 1)}));
+    });
+  }
+}
+function pointerFraction(event) {
+  const box = el("pe-svg").getBoundingClientRect();
+  return [round4((event.clientX - box.left) / box.width), round4((event.clientY - box.top) / box.height)];
+}
+el("pe-svg").addEventListener("pointerdown", (event) => {
+  const target = event.target; const shape = pe.shapes[pe.key];
+  if (!shape || !(target instanceof SVGElement)) return;
+  let index = null;
+  if (target.dataset.corner !== undefined) index = Number(target.dataset.corner);
+  else if (target.dataset.insert !== undefined) {
+    index = Number(target.dataset.insert) + 1;
+    shape.points.splice(index, 0, pointerFraction(event));
+  } else return;
+  event.preventDefault();
+  el("pe-svg").setPointerCapture(event.pointerId);
+  pe.drag = {index, pointer: event.pointerId, x: event.clientX, y: event.clientY, moved: target.dataset.insert !== undefined};
+  pe.corner = index; fillPlaces(); drawPlaces();
+});
+el("pe-svg").addEventListener("pointermove", (event) => {
+  const drag = pe.drag; const shape = pe.shapes[pe.key];
+  if (!drag || !shape || event.pointerId !== drag.pointer) return;
+  event.preventDefault();
+  if (!drag.moved && Math.hypot(event.clientX - drag.x, event.clientY - drag.y) < 3) return;
+  drag.moved = true;
+  shape.points[drag.index] = pointerFraction(event);
+  drawPlaces();
+});
+function endDrag(event) {
+  const drag = pe.drag; const shape = pe.shapes[pe.key];
+  if (!drag || event.pointerId !== drag.pointer) return;
+  // The finger's last position: a busy page may have merged the last moves into the lift.
+  if (event.type === "pointerup" && drag.moved && shape) shape.points[drag.index] = pointerFraction(event);
+  pe.drag = null; fillPlaces(); drawPlaces();
+}
+el("pe-svg").addEventListener("pointerup", endDrag);
+el("pe-svg").addEventListener("pointercancel", endDrag);
+function deleteCorner() {
+  const shape = pe.shapes[pe.key];
+  if (!shape || shape.kind !== "zone" || pe.corner === null) return;
+  if (shape.points.length <= 3) { peSay("a zone needs at least 3 corners", "bad"); return; }
+  shape.points.splice(pe.corner, 1); pe.corner = null; fillPlaces(); drawPlaces();
+}
+function newPlace(kind) {
+  const id = el("pe-new-id").value.trim();
+  if (!id) { peSay("type an id for the new " + kind + " first", "bad"); return; }
+  if (pe.shapes[kind + ":" + id]) { peSay("there is already a " + kind + " " + id, "bad"); return; }
+  const points = kind === "zone" ? [[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6]] : [[0.3, 0.5], [0.7, 0.5]];
+  pe.key = addShape({kind, id, rules: [], points, saved: []}); pe.corner = null;
+  el("pe-new-id").value = ""; fillPlaces(); drawPlaces();
+  peSay("new " + kind + " " + id + ": drag it into place, then Save");
+}
+function bodyOf(shape) {
+  const points = shape.points.map((p) => [round4(p[0]), round4(p[1])]);
+  return shape.kind === "zone" ? {polygon: points} : {start: points[0], end: points[1]};
+}
+async function sendPlace(shape, suffix, method) {
+  const response = await fetch(withToken(placesApi + "/" + encodeURIComponent(shape.id) + suffix), {
+    method, headers: {"Content-Type": "application/json"}, body: JSON.stringify(bodyOf(shape))});
+  const answer = await response.json().catch(() => ({}));
+  return [response.ok, answer, response.status];
+}
+async function savePlace() {
+  const shape = pe.shapes[pe.key]; if (!shape) return;
+  peSay("saving " + shape.id + "…");
+  try {
+    const [ok, answer, status] = await sendPlace(shape, "", "PUT");
+    if (!ok) { peSay("not saved: " + (answer.error || status), "bad"); return; }
+    const points = shape.kind === "zone" ? answer.polygon : [answer.start, answer.end];
+    shape.points = copyPoints(points); shape.saved = copyPoints(points);
+    peSay("saved " + shape.id + " (" + answer.units + "; the old file is kept as " + answer.backup + "); " +
+      (answer.live ? "the camera uses it now" : "the camera takes it on its next frame"), "good");
+    fillPlaces(); drawPlaces();
+  } catch (error) { peSay("not saved: the monitor is unreachable", "bad"); }
+}
+function alertList(title, alerts) {
+  const box = document.createElement("div"); const head = document.createElement("h3");
+  head.append(text(title + " (" + alerts.length + ")")); box.append(head);
+  const list = document.createElement("ol");
+  for (const alert of alerts) {
+    const item = document.createElement("li");
+    item.append(text((alert.time ? new Date(alert.time).toLocaleTimeString() : alert.t_s + " s") + " · " + alert.rule + " · " + alert.description));
+    list.append(item);
+  }
+  if (!alerts.length) { const none = document.createElement("p"); none.className = "hint"; none.append(text("none")); box.append(none); }
+  else box.append(list);
+  return box;
+}
+async function previewPlace() {
+  const shape = pe.shapes[pe.key]; if (!shape) return;
+  peSay("replaying the last minutes through the changed rules…");
+  const out = el("pe-result"); out.replaceChildren();
+  try {
+    const [ok, answer, status] = await sendPlace(shape, "/preview", "POST");
+    if (!ok) { peSay("no preview: " + (answer.error || status), "bad"); return; }
+    if (!answer.rules.length) { peSay("no rule watches " + shape.id + " yet: nothing would fire"); return; }
+    const span = answer.from_t_s === null ? 0 : answer.to_t_s - answer.from_t_s;
+    peSay("over the last " + duration(span) + " (" + answer.frames + " frames), rules " + answer.rules.join(", ") + ":");
+    const grid = document.createElement("div"); grid.className = "preview"; grid.id = "pe-preview-lists";
+    grid.append(alertList("Would have fired with this change", answer.would_fire), alertList("Actually fired", answer.fired));
+    out.append(grid);
+  } catch (error) { peSay("no preview: the monitor is unreachable", "bad"); }
+}
+el("pe-open").addEventListener("click", openPlaces);
+el("pe-close").addEventListener("click", closePlaces);
+el("pe-place").addEventListener("change", () => { pe.key = el("pe-place").value; pe.corner = null; fillPlaces(); drawPlaces(); });
+el("pe-pause").addEventListener("click", () => {
+  pe.paused = !pe.paused; el("pe-pause").setAttribute("aria-pressed", String(pe.paused));
+  el("pe-pause").textContent = pe.paused ? "Resume picture" : "Pause picture"; refreshFrame();
+});
+el("pe-delete").addEventListener("click", deleteCorner);
+el("pe-save").addEventListener("click", savePlace);
+el("pe-preview").addEventListener("click", previewPlace);
+el("pe-revert").addEventListener("click", () => {
+  const shape = pe.shapes[pe.key]; if (!shape) return;
+  if (!shape.saved.length) { delete pe.shapes[pe.key]; pe.order = pe.order.filter((k) => k !== pe.key); pe.key = pe.order[0] || null; }
+  else shape.points = copyPoints(shape.saved);
+  pe.corner = null; el("pe-result").replaceChildren(); peSay(""); fillPlaces(); drawPlaces();
+});
+el("pe-new-zone").addEventListener("click", () => newPlace("zone"));
+el("pe-new-line").addEventListener("click", () => newPlace("line"));
+document.addEventListener("keydown", (event) => {
+  if (!el("places").hidden && (event.key === "Delete" || event.key === "Backspace") && event.target === document.body) deleteCorner();
+});
+// Handles are sized for the screen: redraw when the picture's size on screen changes
+// (its first load, a turned phone), not on every refresh, so a handle under the finger stays.
+function redrawIfResized() {
+  if (!el("places").hidden && el("pe-svg").getBoundingClientRect().width !== pe.drawnWidth) drawPlaces();
+}
+window.addEventListener("resize", redrawIfResized);
+el("pe-frame").addEventListener("load", redrawIfResized);
 el("live").src = withToken("/stream.mjpg");
 el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("/stream.mjpg?" + Date.now()); }, 2000));
 refreshStatus(); refreshEvents();

@@ -53,16 +53,24 @@ class ReviewDesk:
     frame_now: Callable[[], float]
     schedules: Callable[[], dict[str, ScheduleConfig | None]]
     wake_senders: Callable[[], None] = lambda: None
-    book: SnoozeBook = field(default_factory=SnoozeBook)
+    # Snoozes end by this clock too, so a wall clock set back cannot stretch one.
+    clock: Callable[[], float] = time.monotonic
+    book: SnoozeBook = field(init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.feedback = Feedback(self.store)
         self.snoozes = Snoozes(self.store)
-        # Stored snoozes survive a restart until they end.
-        self.book.replace({
-            rule: entry["until_ts"] for rule, entry in self.snoozes.active(self.frame_now()).items()
-        })
+        self.book = SnoozeBook(clock=self.clock)
+        # Stored snoozes survive a restart until they end, and never last longer than
+        # they were set for, whatever the clock did meanwhile.
+        now = self.frame_now()
+        active = self.snoozes.active(now)
+        self.book.replace(
+            {rule: entry["until_ts"] for rule, entry in active.items()},
+            {rule: min(entry["until_ts"] - now, entry["until_ts"] - entry["set_ts"])
+             for rule, entry in active.items()},
+        )
 
     def review(self, event_id: str, verdict: str, by: str | None) -> dict[str, Any]:
         record = self.feedback.review(event_id, verdict, by)
@@ -86,7 +94,7 @@ class ReviewDesk:
             raise ReviewError("for: expected 15m, 1h, 8h, shift or seconds up to 24 h")
         with self._lock:
             self.snoozes.snooze(rule_id, until, by, now, self.sinks, self.device_id, self.stream_id)
-            self.book.set(rule_id, until)
+            self.book.set(rule_id, until, until - now)
         self.wake_senders()
         return {"rule": rule_id, "until": iso_utc(until), "until_ts": until}
 
@@ -145,7 +153,8 @@ def cross_site(request: Request) -> str | None:
     return None
 
 
-async def _body(request: Request) -> dict[str, Any] | Response:
+async def json_body(request: Request) -> dict[str, Any] | Response:
+    """The write's JSON object, or the answer refusing it (415 not JSON, 400 malformed)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse({"error": "send a JSON body (Content-Type: application/json)"}, 415)
     try:
@@ -165,7 +174,7 @@ def review_routes(desk: ReviewDesk) -> list[Route]:
             refused = cross_site(request)
             if refused is not None:
                 return JSONResponse({"error": f"refused: {refused}"}, 403)
-            body = await _body(request)
+            body = await json_body(request)
             if isinstance(body, Response):
                 return body
             try:

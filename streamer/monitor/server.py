@@ -2,7 +2,9 @@
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
 ``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
-(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``. With a token set,
+(an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, the
+places editor's ``/api/places...`` (monitor/places.py) and ``POST /api/camera/reference``
+(this view is right: take a new reference view). With a token set,
 every route wants ``Authorization: Bearer <token>`` or ``?token=<token>``; off loopback a
 token is not optional (:class:`Monitor` refuses to start without one). Every route also
 checks the ``Host`` header, so a web page the operator opens cannot reach the monitor
@@ -12,12 +14,12 @@ through a DNS-rebinding domain.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import ipaddress
 import logging
 import re
 import socket
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +29,6 @@ import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
 from starlette.datastructures import Headers
 from starlette.responses import (
@@ -43,14 +44,33 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host, normal_host
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.clips import StoredClip
+from streamer.monitor.guard import (
+    ACCEPT_BURST,
+    KEEP_ALIVE_S,
+    MAX_BODY_BYTES,
+    BodyLimit,
+    NoFraming,
+    Refusals,
+    TokenGate,
+    connection_cap,
+    guarded_protocol,
+)
 from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
-from streamer.monitor.review import ReviewDesk, review_routes
+from streamer.monitor.places import PlacesDesk, places_routes
+from streamer.monitor.review import ReviewDesk, cross_site, json_body, review_routes
 
 log = logging.getLogger("streamer.monitor")
 
 BOUNDARY = "streamerframe"
+# Threads that draw and encode for all viewers together (one picture per frame is shared).
+VIEWER_THREADS = 4
+# Open MJPEG streams at once; past it a viewer gets 503 (each holds a connection of the
+# monitor's capped share, and a wall of 300 viewers must leave room for /api/status).
+MAX_VIEWERS = 32
+# How often a waiting viewer looks for a new frame: well under a frame at the page's 5 fps.
+FRAME_POLL_S = 0.05
 
 
 @dataclass
@@ -65,6 +85,9 @@ class MonitorFeed:
         metrics: the Prometheus registry.
         review: the operator's writes (review, snooze, wake); None: a read-only monitor.
         event_clip: an event's stored clip by event id, or ``None`` (no clip, no outbox).
+        retake_reference: take the next frame as the camera's reference view ("this view
+            is right"); None where the tamper checks are off.
+        places: the places editor's reads and writes (``/api/places``); None: no editor.
     """
 
     live: LiveView
@@ -74,29 +97,59 @@ class MonitorFeed:
     metrics: Metrics
     review: ReviewDesk | None = None
     event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
+    retake_reference: Callable[[], bool] | None = None
+    places: PlacesDesk | None = None
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
+# More digits than any file has bytes (a 64-bit size has 20): a longer number is "past
+# the end" without being parsed, as int() refuses strings over 4,300 digits.
+_MAX_RANGE_DIGITS = 19
 
 
 def ranged(data: bytes, range_header: str | None, media_type: str) -> Response:
     """``data`` whole (200) or the one byte range asked for (206, ``Content-Range``), as a
     ``<video>`` asks to seek; 416 for a range past the end. A multi-range or malformed
-    header is ignored (the whole body), as RFC 9110 allows."""
+    header is ignored (the whole body), as RFC 9110 allows. Never raises: a number of any
+    length is read as "that many bytes or more"."""
     size = len(data)
     headers = {"Accept-Ranges": "bytes", "Cache-Control": "max-age=3600"}
     match = _RANGE.fullmatch((range_header or "").strip())
     if match is None or match.group(1) == match.group(2) == "":
         return Response(data, media_type=media_type, headers=headers)
-    first, last = match.groups()
-    if first == "":  # the last N bytes
-        start, end = max(0, size - int(last)), size - 1
+    first, last = (_bounded_int(group) for group in match.groups())
+    if first is None:  # the last N bytes
+        assert last is not None
+        start, end = max(0, size - last), size - 1
     else:
-        start, end = int(first), min(int(last) if last else size - 1, size - 1)
+        start, end = first, min(last if last is not None else size - 1, size - 1)
     if start >= size or end < start:
         return Response(status_code=416, headers={**headers, "Content-Range": f"bytes */{size}"})
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
     return Response(data[start:end + 1], status_code=206, media_type=media_type, headers=headers)
+
+
+def _bounded_int(digits: str) -> int | None:
+    """``digits`` as a number, capped far past any size; None for an empty group."""
+    if not digits:
+        return None
+    digits = digits.lstrip("0") or "0"
+    return 10 ** _MAX_RANGE_DIGITS if len(digits) > _MAX_RANGE_DIGITS else int(digits)
+
+
+class _ViewerStream(StreamingResponse):
+    """An MJPEG stream that gives its viewer slot back however it ends (the client gone
+    before the first part included)."""
+
+    def __init__(self, watching: list[int], *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watching = watching
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._watching[0] -= 1
 
 
 @dataclass(frozen=True)
@@ -209,17 +262,39 @@ def build_app(
             return JSONResponse({"error": f"{state} for this event"}, status_code=404)
         return ranged(clip.mp4, request.headers.get("range"), "video/mp4")
 
+    # Viewers draw on their own few threads, never on the pool /api/status and the other
+    # reads use: 300 viewers of an offline camera held 300 of those threads (6-7 s status
+    # answers, issue 28). A viewer waits for a new frame on the event loop instead.
+    viewers = anyio.CapacityLimiter(VIEWER_THREADS)
+
+    async def newer_frame(after_seq: int, wait_s: float) -> tuple[int, bytes] | None:
+        deadline = time.monotonic() + wait_s
+        while feed.live.seq <= after_seq:
+            if closing.is_set() or time.monotonic() >= deadline:
+                return None
+            await anyio.sleep(FRAME_POLL_S)
+        return await anyio.to_thread.run_sync(feed.live.jpeg, after_seq, 0.0, limiter=viewers)
+
     async def snapshot(request: Request) -> Response:
-        result = await anyio.to_thread.run_sync(feed.live.jpeg, -1, 5.0)
+        result = await newer_frame(-1, 5.0)
         if result is None:
             return JSONResponse({"error": "no frame yet"}, status_code=503)
         return Response(result[1], media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
+    watching = [0]  # open MJPEG streams; only the event loop's thread touches it
+
     async def stream(request: Request) -> Response:
+        if watching[0] >= MAX_VIEWERS:
+            return JSONResponse(
+                {"error": f"{MAX_VIEWERS} viewers are watching already; try again later"},
+                status_code=503, headers={"Retry-After": "10", "Connection": "close"},
+            )
+        watching[0] += 1
+
         async def frames() -> AsyncIterator[bytes]:
             seq = -1
             while not closing.is_set() and not await request.is_disconnected():
-                result = await anyio.to_thread.run_sync(feed.live.jpeg, seq, 1.0)
+                result = await newer_frame(seq, 1.0)
                 if result is None:
                     continue
                 seq, jpeg = result
@@ -230,7 +305,8 @@ def build_app(
                     f"Content-Length: {len(jpeg)}\r\n\r\n"
                 ).encode() + jpeg + b"\r\n"
 
-        return StreamingResponse(
+        return _ViewerStream(
+            watching,
             frames(),
             media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
             headers={"Cache-Control": "no-store"},
@@ -240,9 +316,28 @@ def build_app(
         body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    middleware = [Middleware(_HostCheck, policy=hosts or HostPolicy.for_bind("127.0.0.1"))]
+    async def reference(request: Request) -> Response:
+        """"This view is right": the next frame becomes the reference view (issue 27). A
+        write like the review's: token (middleware), same-origin, JSON body."""
+        refused = cross_site(request)
+        if refused is not None:
+            return JSONResponse({"error": f"refused: {refused}"}, 403)
+        body = await json_body(request)
+        if isinstance(body, Response):
+            return body
+        if feed.retake_reference is None or not feed.retake_reference():
+            return JSONResponse({"error": "the tamper checks are off for this camera"}, 409)
+        return JSONResponse({"reference": "the next frame becomes the reference view"}, 202)
+
+    # Outermost first: every answer unframeable, then Host, then the token, then the body
+    # limit, so nothing of a request is read before it is known to be allowed.
+    middleware = [
+        Middleware(NoFraming),
+        Middleware(_HostCheck, policy=hosts or HostPolicy.for_bind("127.0.0.1")),
+    ]
     if token is not None:
-        middleware.append(Middleware(_TokenMiddleware, token=token))
+        middleware.append(Middleware(TokenGate, token=token))
+    middleware.append(Middleware(BodyLimit, limit=MAX_BODY_BYTES))
     return Starlette(
         routes=[
             Route("/", page),
@@ -253,29 +348,12 @@ def build_app(
             Route("/snapshot.jpg", snapshot),
             Route("/stream.mjpg", stream),
             Route("/metrics", metrics),
+            Route("/api/camera/reference", reference, methods=["POST"]),
             *(review_routes(feed.review) if feed.review is not None else []),
+            *(places_routes(feed.places) if feed.places is not None else []),
         ],
         middleware=middleware,
     )
-
-
-class _TokenMiddleware(BaseHTTPMiddleware):
-    def __init__(self, app: Any, token: str) -> None:
-        super().__init__(app)
-        self._token = token.encode()
-
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        given = request.query_params.get("token", "")
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("bearer "):
-            given = header[7:].strip()
-        if not hmac.compare_digest(given.encode(), self._token):
-            return JSONResponse(
-                {"error": "a monitor token is required (Bearer header or ?token=)"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        return await call_next(request)
 
 
 class Monitor:
@@ -314,6 +392,8 @@ class Monitor:
         self._socket.listen(64)
         self.port = int(self._socket.getsockname()[1])
         self._closing = threading.Event()
+        # Connections refused over the cap or cut for slow headers (issue 28).
+        self.refusals = Refusals(connection_cap())
         config = uvicorn.Config(
             build_app(feed, token, self._closing, HostPolicy.for_bind(self.host, allowed_hosts)),
             log_level="warning",
@@ -322,6 +402,12 @@ class Monitor:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=3,
+            http=guarded_protocol(self.refusals),
+            # asyncio accepts up to `backlog` connections in one go before any of them is
+            # seen by the protocol (and so by the cap): a small burst keeps the descriptors
+            # in flight bounded (2,048 by default: EMFILE and a traceback per try).
+            backlog=ACCEPT_BURST,
+            timeout_keep_alive=int(KEEP_ALIVE_S),
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="monitor", daemon=True)

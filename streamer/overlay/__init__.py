@@ -7,6 +7,7 @@ place and the frame is shared with other threads.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import supervision as sv
 
@@ -66,6 +67,22 @@ class Overlay:
         )
         return scene
 
+    def draw_moved(self, scene: np.ndarray, transform: np.ndarray) -> None:
+        """The places where they now fall on a camera that moved (``transform``: 2x3,
+        reference view pixels to live pixels), dashed in the alert colour, in place."""
+        for zone_id, polygon in self.zones.items():
+            moved = _apply(transform, polygon)
+            _dashed(scene, np.vstack([moved, moved[:1]]))
+            top = moved[np.argmin(moved[:, 1])]
+            sv.draw_text(
+                scene, f"{zone_id} (view moved)",
+                text_anchor=sv.Point(x=int(top[0]), y=int(max(top[1] - 12, 12))),
+                text_color=sv.Color.WHITE, text_scale=self._text_scale * 0.7, text_padding=3,
+                background_color=_EVENT_COLOR,
+            )
+        for points in self.lines.values():
+            _dashed(scene, _apply(transform, points))
+
     def _draw_geometry(
         self, scene: np.ndarray, dets: sv.Detections | None, highlight: str | None = None
     ) -> None:
@@ -107,6 +124,23 @@ class Overlay:
                 text_padding=3,
                 background_color=_LINE_COLOR,
             )
+
+
+def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
+    moved: np.ndarray = np.asarray(points, np.float64) @ transform[:, :2].T + transform[:, 2]
+    return moved
+
+
+def _dashed(scene: np.ndarray, points: np.ndarray, dash_px: float = 12.0) -> None:
+    """A dashed polyline: the moved places must not read as the configured ones."""
+    color = _EVENT_COLOR.as_bgr()
+    for a, b in zip(points[:-1], points[1:]):
+        length = float(np.hypot(*(b - a)))
+        steps = max(1, int(length // dash_px))
+        for i in range(0, steps, 2):
+            p = a + (b - a) * (i / steps)
+            q = a + (b - a) * (min(i + 1, steps) / steps)
+            cv2.line(scene, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), color, 2, cv2.LINE_AA)
 
 
 def _labels(dets: sv.Detections) -> list[str]:

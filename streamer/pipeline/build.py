@@ -26,10 +26,15 @@ from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
+from streamer.pipeline.scene import places_of, tamper_enabled
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
+from streamer.rules.history import RuleHistory
 from streamer.schema import rule_clip
 from streamer.source import Capture, Source
+from streamer.source.openers import classify
+from streamer.source.substream import SubStream
+from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 
 
 def stderr_report(line: str) -> None:
@@ -57,7 +62,8 @@ def build_pipeline(
     with ExitStack() as undo:
         delivery: Delivery | None = None
         if options.deliver:
-            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True)
+            outbox = Outbox(config.outbox.path, config.outbox.max_mb, config.outbox.ttl_days, repair=True,
+                            owner=f"camera {config.camera.id}")
             undo.callback(outbox.close)
             clients: list[httpx.Client] = []
             undo.callback(_close_clients, clients)
@@ -68,6 +74,8 @@ def build_pipeline(
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
+        if config.monitor.enabled and options.monitor:
+            step.history = RuleHistory()  # the places editor's "what would it have fired?"
         if delivery is not None:
             events.writer = EventWriter(
                 delivery.outbox,
@@ -86,12 +94,14 @@ def build_pipeline(
         if delivery is not None:
             review = _review_desk(config, delivery, step)
             step.snoozes = review.book
+        if config.camera.detect_source is not None and source is None:
+            step.detect_feed = _detect_feed(config, stop)
         clips = _clip_recorder(config, events, step) if delivery is not None else None
         step.clips = clips
-        camera = CameraStage(
-            source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None),
-            config.camera, secrets, lambda: summary.frames,
-        )
+        capture = source or Capture(config.camera, stop, on_packet=clips.on_packet if clips else None)
+        view = _view_watch(config, capture, stop) if delivery is not None and source is None else None
+        camera = CameraStage(capture, config.camera, secrets, lambda: summary.frames, view)
+        step.view_transform = view.transform if view is not None else None
         stages += [camera, step, events, *([delivery] if delivery is not None else [])]
         if clips is not None:
             stages.append(clips)
@@ -105,6 +115,26 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _view_watch(config: Config, source: Source, stop: threading.Event) -> ViewWatch | None:
+    """The tamper checks (issue 27), where on: the reference view lives beside the outbox."""
+    if not tamper_enabled(config):
+        return None
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    return ViewWatch(config.camera.tamper, store, config.camera.id, places_of(config), source.set_view, stop)
+
+
+def _detect_feed(config: Config, stop: threading.Event) -> SubStream:
+    """``camera.detect_source``: the same camera settings on the second stream, without
+    its own health events (the main stream's say whether the camera is there)."""
+    camera = config.camera
+    sub = camera.model_copy(
+        update={"source": camera.detect_source, "detect_source": None, "resize": None,
+                "health_events": []}
+    )
+    both_files = not camera.realtime and classify(camera.source) == "file" == classify(sub.source)
+    return SubStream(Capture(sub, stop), lockstep=both_files)
 
 
 def _clip_recorder(config: Config, events: EventsStage, step: FrameStep) -> ClipRecorder | None:

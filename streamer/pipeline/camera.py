@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
@@ -12,8 +15,12 @@ from streamer.events.payload import iso_utc
 from streamer.redact import redact, replace_urls
 from streamer.rate import RateMeter
 from streamer.rules.base import RuleEvent
+from streamer.config.models import Config
+from streamer.health import HealthState
+from streamer.pipeline.scene import places_of
 from streamer.schema import CameraConfig
-from streamer.source import Frame, Source
+from streamer.source import Capture, Frame, Source
+from streamer.source.view import Places, ReferenceStore, ViewWatch, reference_path, take_reference
 
 
 class CameraStage:
@@ -23,8 +30,9 @@ class CameraStage:
     """
 
     def __init__(self, source: Source, config: CameraConfig, secrets: Sequence[str],
-                 frames: Callable[[], int]) -> None:
+                 frames: Callable[[], int], view: ViewWatch | None = None) -> None:
         self.source = source
+        self.view = view  # the tamper checks (issue 27); None where they are off
         self._config = config
         self._secrets = secrets
         self._frames = frames
@@ -45,10 +53,16 @@ class CameraStage:
         source = self.source
         if frame is not None:
             self._last_frame = frame
+            if self.view is not None:
+                self.view.offer(frame)
         wanted = self._config.health_events
         out: list[tuple[RuleEvent, Frame]] = []
         for change in source.health_changes():
-            if change.state not in wanted:
+            # The `live` that ends a reported tamper episode goes out with it, so a
+            # dashboard that saw `moved` also sees the view come back.
+            ends_episode = change.state is HealthState.LIVE and change.previous.view \
+                and change.previous in wanted
+            if change.state not in wanted and not ends_episode:
                 continue
             last = self._last_frame
             image = last.image if last is not None else np.zeros(
@@ -60,10 +74,27 @@ class CameraStage:
             reason = replace_urls(redact(change.reason, self._secrets), f"camera {camera_id}")
             event = health_event(
                 change.state, change.previous, reason, camera_id, t_s,
-                away_s=change.away_s, attempts=change.attempts,
+                away_s=change.away_s, attempts=change.attempts, figures=change.figures,
             )
             out.append((event, Frame(image=image, index=-1, t_s=t_s, wall_ts=change.wall_ts)))
         return out
+
+    def start_view(self) -> None:
+        if self.view is not None:
+            self.view.start()
+
+    def stop_view(self) -> None:
+        if self.view is not None:
+            self.view.join()
+
+    def retake_reference(self, places: Places | None = None,
+                         reason: str = "the operator said the view is right") -> bool:
+        """Take the next frame as the camera's reference view (any thread, returns at once);
+        False where the tamper checks are off. ``places``: the places after an edit."""
+        if self.view is None:
+            return False
+        self.view.retake(places, reason)
+        return True
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``camera``."""
@@ -94,5 +125,42 @@ class CameraStage:
             reconnect_max_s=health["reconnect_max_s"],
             width=source.width,
             height=source.height,
+            view=self.view.status() if self.view is not None else None,
         )
         return {"camera": camera}
+
+
+def take_camera_reference(config: Config, settle_s: float = 1.0) -> tuple[Path, Frame]:
+    """``streamer camera reference``: open the camera, take a frame after ``settle_s`` of
+    picture (a stream's first frames may still be settling) and store it as the camera's
+    reference view with the places as configured. A running streamer on this outbox picks
+    it up at its next check. Raises :class:`SourceError` when no frame comes."""
+    stop = threading.Event()
+    source = Capture(config.camera, stop)
+    source.start()
+    started = time.monotonic()
+    wait_s = config.camera.open_timeout_s + config.camera.read_timeout_s + 5.0
+    frame: Frame | None = None
+    first_at: float | None = None
+    try:
+        while True:
+            try:
+                got = source.read(timeout=0.25)
+            except EOFError:
+                break
+            if got is not None:
+                frame = got
+                first_at = first_at or time.monotonic()
+                if source.kind == "file" or time.monotonic() - first_at >= settle_s:
+                    break
+            elif frame is None and time.monotonic() - started > wait_s:
+                raise source.no_frame_error(time.monotonic() - started)
+    finally:
+        stop.set()
+        source.join(timeout=5.0)
+    if frame is None:
+        raise source.no_frame_error(time.monotonic() - started)
+    store = ReferenceStore(reference_path(config.outbox.path, config.camera.id))
+    take_reference(store, config.camera.id, frame.image, places_of(config),
+                   "the operator said the view is right (streamer camera reference)")
+    return store.path, frame

@@ -15,17 +15,19 @@ import time
 from collections.abc import Callable, Sequence
 
 from streamer.clips import ClipRecorder
+from streamer.config.edit import ConfigFile
 from streamer.config.models import Config, JsonlSinkConfig
 from streamer.config.watch import ConfigWatcher
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_status
+from streamer.monitor.places import PlacesDesk, SceneView
 from streamer.monitor.review import ReviewDesk
 from streamer.pipeline.camera import CameraStage
 from streamer.pipeline.delivery import Delivery
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.outputs import open_text, open_video
-from streamer.pipeline.scene import reload_scene
+from streamer.pipeline.scene import places_of, reload_scene
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary, progress_line
 from streamer.redact import redact
@@ -102,6 +104,8 @@ class Pipeline:
             if self.clips is not None:
                 self.clips.start()
             source.start()  # a missing or undecodable file fails here, before any page
+            if self.step.detect_feed is not None:
+                self.step.detect_feed.start()  # camera.detect_source
             # The monitor comes up before the first frame, so a camera away at start shows
             # as such on the page instead of the page being missing too.
             if self.config.monitor.enabled and self.options.monitor:
@@ -113,6 +117,7 @@ class Pipeline:
                 + (f", {source.frame_count} frames" if source.frame_count else "")
             )
             self.step.begin(source.width, source.height, source.fps)
+            self.camera.start_view()
             if self.clips is not None:
                 self.report(self.clips.describe())
             self._open_outputs()
@@ -195,8 +200,13 @@ class Pipeline:
             return
         new_config = self._watcher.take()
         if new_config is not None:
+            old_places = places_of(self.step.scene.config)
             self.step.scene, line = reload_scene(self.step.scene, new_config)
             self.report(line)
+            new_places = places_of(new_config)
+            # Places saved (the page's editor, or by hand) were drawn on the view as it is now.
+            if new_places != old_places and self.camera.retake_reference(new_places, "the places were saved"):
+                self.report("places changed: taking a new reference view")
 
     def _await_first_frame(self) -> bool:
         """A live camera may be away at start: wait for it, but only as long as the run may last.
@@ -241,6 +251,8 @@ class Pipeline:
             event_clip=self.events.clip,
             metrics=self.metrics,
             review=self.review,
+            retake_reference=self.camera.retake_reference if self.camera.view is not None else None,
+            places=self._places_desk(),
         )
         try:
             monitor = Monitor(
@@ -257,6 +269,26 @@ class Pipeline:
         self.monitor = monitor
         self.report(f"monitor: {monitor.url}")
 
+    def _places_desk(self) -> PlacesDesk:
+        """The places editor: it writes the file this run watches (none: read-only) and
+        asks for the reload at once, so the camera uses a saved place on its next frame."""
+        path = self.options.watch_config
+        live = self.step.live
+        assert live is not None
+
+        def scene() -> SceneView | None:
+            current = self.step.scene
+            return (current.config, current.width, current.height) if current is not None else None
+
+        def reload() -> None:
+            if self._watcher is not None:
+                self._watcher.check()
+
+        return PlacesDesk(
+            scene=scene, frame_jpeg=live.raw_jpeg, config_file=ConfigFile(path) if path is not None else None,
+            reload=reload, history=self.step.history,
+        )
+
     # --- ending -----------------------------------------------------------------------
 
     def _shut_down(self) -> None:
@@ -267,6 +299,7 @@ class Pipeline:
         if self._watcher is not None:
             self._watcher.join()
         self.camera.source.join(timeout=5.0)
+        self.camera.stop_view()
         summary.frames_dropped = self.camera.source.dropped_total
         if self.clips is not None:
             # Open clips close at the last frame they have, before the writer stops,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from streamer.config.models import Config
 from streamer.overlay import Overlay
 from streamer.rules import Rule, build_rules, carry_state
+from streamer.source.openers import classify
+from streamer.source.view import Places
 
 # Sections a reload cannot change without reopening the stream or the outbox.
 RESTART_SECTIONS = ("device_id", "camera", "models", "tracker", "sinks", "outbox", "monitor")
@@ -48,3 +50,20 @@ def reload_scene(scene: Scene, new: Config) -> tuple[Scene, str]:
         f"; changes to {', '.join(ignored)} need a restart" if ignored else ""
     )
     return Scene(config, tuple(fresh), Overlay(new, scene.width, scene.height), scene.width, scene.height), line
+
+
+def tamper_enabled(config: Config) -> bool:
+    """``camera.tamper.enabled``, or its default: on for a camera (a live source, or a
+    file paced as one), off for a file read frame by frame (analysis, benchmarks)."""
+    enabled = config.camera.tamper.enabled
+    if enabled is not None:
+        return enabled
+    return classify(config.camera.source) != "file" or config.camera.realtime
+
+
+def places_of(config: Config) -> Places:
+    """The places as configured, as the reference view's JSON keeps them."""
+    return {
+        "zones": {zone.id: [list(p) for p in zone.polygon] for zone in config.zones},
+        "lines": {line.id: [list(line.start), list(line.end)] for line in config.lines},
+    }

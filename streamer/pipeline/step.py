@@ -1,5 +1,9 @@
 """The frame loop's one step: detect, track, run the scene's rules, hand events on.
 
+On a frame the gate lets go without a model run (docs/motion.md) the tracker is not fed
+an empty frame (that would read as everyone gone): the rules, clips and overlay get the
+tracked objects of the last run again, at this frame's time, as if detected now.
+
 Everything here runs on the frame-loop thread. What monitor threads read is either an
 immutable value replaced whole (``scene``, ``rules_state``) or counters read atomically.
 """
@@ -19,17 +23,23 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.events.clips import ClipPlan
+from streamer.detect.gate import DetectGate, DetectPlan, detect_plan
+from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
 from streamer.monitor import LiveView
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene
-from streamer.rules import rules_state
+from streamer.rules import rules_state, watched_places
+from streamer.rules.geometry import to_pixels
 from streamer.rules.base import RuleEvent
+from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
 from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
+from streamer.source.substream import SubStream
 from streamer.track import Tracker
+from streamer.detect.base import empty_detections
 
 # Rule state is copied for the monitor at most this often, on the frame loop.
 RULES_STATE_EVERY_S = 0.25
@@ -61,24 +71,30 @@ class FrameStep:
         self.snoozes: SnoozeBook | None = None  # operators' snoozes (issue 16)
         self.last_wall_ts: float | None = None  # the newest frame's wall time
         self.clips: ClipRecorder | None = None  # event clips (issue 17)
+        self.history: RuleHistory | None = None  # recent frames, for the places preview (issue 26)
         self._clip_rules: tuple[Scene | None, dict[str, ClipSettings]] = (None, {})
+        # While the camera is `moved`: reference -> live pixels, to draw the places where
+        # they now fall on the picture (issue 27). None: tamper checks off.
+        self.view_transform: Callable[[], np.ndarray | None] | None = None
+        self.plan: DetectPlan = detect_plan(config)
+        self.gate: DetectGate | None = None  # built by begin() where the plan gates
+        self.detect_feed: SubStream | None = None  # camera.detect_source, when set
+        self._watched_scene: Scene | None = None  # the scene the motion check watches
+        self._held = _no_tracks()  # the last run's tracked objects
+        self.last_tracked = self._held  # what the rules saw on the latest frame
 
     def begin(self, width: int, height: int, fps: float) -> None:
         """The camera's size and rate are known: build the tracker and the scene."""
         self._tracker = Tracker(self._config.tracker, fps)
         self.scene = build_scene(self._config, width, height)
         self._clip_settings(self.scene)  # annotated clips: the recorder keeps frames from now
+        if self.plan.gated:
+            self.gate = DetectGate(self.plan, MotionCheck(self._config.motion, None))
 
     def step(self, frame: Frame) -> list[RuleEvent]:
         scene, tracker = self.scene, self._tracker
         assert scene is not None and tracker is not None, "begin() comes first"
-        detect_started = time.perf_counter()
-        # every_n_frames / when are decided inside; see streamer/detect/multi.py.
-        dets = self.detectors.detect(frame)
-        self._observe_inference(time.perf_counter() - detect_started)
-        if self.recorder is not None:
-            self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
-        tracked = tracker.update(frame.t_s, dets)
+        tracked = self.last_tracked = self._detect_and_track(scene, tracker, frame)
         if self.clips is not None:
             self.clips.note(frame, tracked)
         fired: list[RuleEvent] = []
@@ -90,6 +106,8 @@ class FrameStep:
             for event in events:
                 self._submit(scene, event, frame)
                 fired.append(event)
+        if self.history is not None:
+            self.history.add(frame.t_s, frame.wall_ts, tracked, fired)
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
         if self.live is not None:
@@ -100,6 +118,52 @@ class FrameStep:
             self._rules_state_at = now
             self.rules_state = rules_state(list(scene.rules), frame.t_s)
         return fired
+
+    def _detect_and_track(self, scene: Scene, tracker: Tracker, frame: Frame) -> sv.Detections:
+        """This frame's tracked objects: a model run and the tracker where the gate lets
+        it run, else the last run's tracked objects held (a still person stays put)."""
+        seen = self.detect_feed.frame_for(frame) if self.detect_feed is not None else None
+        picture = seen if seen is not None else frame
+        gate = self.gate
+        if gate is not None:
+            if scene is not self._watched_scene:
+                self._watch(scene, gate)
+            if not gate.due(picture.image, frame.t_s, len(self._held) > 0):
+                held = self._held[np.arange(len(self._held))]  # a copy: rules may annotate it
+                if self.recorder is not None:
+                    self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
+                return held
+        detect_started = time.perf_counter()
+        # every_n_frames / when are decided inside; see streamer/detect/multi.py.
+        dets = self.detectors.detect(picture)
+        self._observe_inference(time.perf_counter() - detect_started)
+        if picture is not frame:
+            dets = _scaled(dets, picture, frame)
+        if self.recorder is not None:
+            self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
+        tracked = tracker.update(frame.t_s, dets)
+        if gate is not None:
+            before = {int(i) for i in _ids(self._held) if i >= 0}
+            gate.ran(frame.t_s, lost=bool(before - {int(i) for i in _ids(tracked)}))
+        self._held = tracked
+        return tracked
+
+    def _watch(self, scene: Scene, gate: DetectGate) -> None:
+        """Point the motion check at the places this scene's rules watch (after a reload too)."""
+        self._watched_scene = scene
+        if gate.motion is None:
+            return
+        width, height = scene.width, scene.height
+        places = watched_places(scene.config, width, height)
+        mask = [
+            relative(to_pixels(polygon, width, height), width, height)
+            for polygon in self._config.motion.mask
+        ]
+        gate.motion.watch(
+            None if places is None else [relative(z, width, height) for z in places.zones],
+            [] if places is None else [relative(line, width, height) for line in places.lines],
+            mask,
+        )
 
     def _submit(self, scene: Scene, event: RuleEvent, frame: Frame) -> None:
         """Hand the event on; where its rule has a clip, the recorder starts it."""
@@ -133,7 +197,13 @@ class FrameStep:
 
     def draw_live(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
         scene = self.scene
-        return scene.overlay.draw(frame, dets) if scene is not None else frame.image.copy()
+        if scene is None:
+            return frame.image.copy()
+        picture = scene.overlay.draw(frame, dets)
+        transform = self.view_transform() if self.view_transform is not None else None
+        if transform is not None:
+            scene.overlay.draw_moved(picture, transform)
+        return picture
 
     def draw_event(self, frame: Frame, event: RuleEvent) -> np.ndarray:
         """The overlay's drawing, or the bare picture while the camera's size is unknown."""
@@ -145,13 +215,44 @@ class FrameStep:
         state = self.rules_state
         return {
             "models": self.detectors.stats(),
+            "detect": self._detect_status(),
             "rules": state.get("rules", {}),
             "places": {key: state.get(key) for key in ("zones", "lines", "indeterminate_persons")},
         }
 
+    def _detect_status(self) -> dict[str, object]:
+        gate, feed = self.gate, self.detect_feed
+        out: dict[str, object] = gate.status() if gate is not None else {
+            "mode": self.plan.mode, "fps": self.plan.fps, "motion": False,
+        }
+        if feed is not None:
+            out["detect_source"] = feed.status()
+        return out
+
     def close(self) -> None:
+        if self.detect_feed is not None:
+            self.detect_feed.close()
         if self.video is not None:
             self.video.release()
         if self.recorder is not None:
             self.recorder.close()
         self.detectors.close()
+
+
+def _no_tracks() -> sv.Detections:
+    out = empty_detections()
+    out.tracker_id = np.array([], dtype=int)
+    return out
+
+
+def _ids(dets: sv.Detections) -> np.ndarray:
+    return np.asarray(dets.tracker_id if dets.tracker_id is not None else [], dtype=int)
+
+
+def _scaled(dets: sv.Detections, seen: Frame, shown: Frame) -> sv.Detections:
+    """Boxes found on the detection stream's picture, in pixels of the main stream's."""
+    if len(dets) == 0 or (seen.width, seen.height) == (shown.width, shown.height):
+        return dets
+    sx, sy = shown.width / seen.width, shown.height / seen.height
+    dets.xyxy = (np.asarray(dets.xyxy, dtype=np.float32) * np.array([sx, sy, sx, sy], np.float32))
+    return dets

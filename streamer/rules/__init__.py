@@ -2,11 +2,48 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
+
 from streamer.rules.base import Rule, RuleContext, RuleEvent
+from streamer.rules.expect import ExpectWithin
 from streamer.rules.geometry import to_pixels
 from streamer.schema import ConfigBase
 
-__all__ = ["Rule", "RuleEvent", "build_rules", "rules_state"]
+__all__ = ["Rule", "RuleEvent", "WatchedPlaces", "build_rules", "rules_state", "watched_places"]
+
+
+@dataclass(frozen=True)
+class WatchedPlaces:
+    """Where the enabled rules look, in pixels of the frame: zone polygons (N, 2) and
+    line segments (2, 2). Motion elsewhere cannot change what a rule decides."""
+
+    zones: tuple[np.ndarray, ...]
+    lines: tuple[np.ndarray, ...]
+
+
+def watched_places(config: ConfigBase, width: int, height: int) -> WatchedPlaces | None:
+    """The places the enabled rules name (each rule says which: ``watched_places``);
+    None when a rule watches the whole frame, or when there are no rules (the live view
+    then shows every box)."""
+    rules = [rule for rule in config.rules if rule.enabled]
+    if not rules:
+        return None
+    zones = {zone.id: zone.polygon for zone in config.zones}
+    lines = {line.id: [line.start, line.end] for line in config.lines}
+    wanted: dict[tuple[str, str], np.ndarray] = {}
+    for rule in rules:
+        places = rule.watched_places()
+        if places is None:
+            return None
+        for kind, place_id in places:
+            points = (zones if kind == "zone" else lines)[place_id]
+            wanted[(kind, place_id)] = to_pixels(points, width, height)
+    return WatchedPlaces(
+        tuple(p for (kind, _), p in wanted.items() if kind == "zone"),
+        tuple(p for (kind, _), p in wanted.items() if kind == "line"),
+    )
 
 
 def build_rules(config: ConfigBase, width: int, height: int) -> list[Rule]:
@@ -24,7 +61,13 @@ def build_rules(config: ConfigBase, width: int, height: int) -> list[Rule]:
         # A track absent for less than the tracker's buffer may come back with its id.
         forget_after_s=config.tracker.lost_buffer_s + 1.0,
     )
-    return [rule.build(context) for rule in config.rules]
+    rules: list[Rule] = []
+    for rule_config in config.rules:
+        rule = rule_config.build(context)
+        if rule_config.expect_within_h is not None:
+            rule = ExpectWithin(rule, rule_config, context)
+        rules.append(rule)
+    return rules
 
 
 def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:

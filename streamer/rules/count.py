@@ -3,7 +3,7 @@
 Counts every matching detection, tracked or not (a count needs no identity), and tracked
 objects the detector missed briefly (not continuity.lost) where they were last counted.
 In a zone, a tracked object's anchor must get past the band (as for zone rules) to change
-the side it is counted on (issue 18). design.md: ``for_s`` starts at the first frame where the
+the side it is counted on (issue 18). docs/architecture.md: ``for_s`` starts at the first frame where the
 condition holds and the rule fires on the first frame where ``t - start >= for_s``; it
 fires once and re-arms only after the condition has been false for ``clear_s``.
 """
@@ -42,6 +42,12 @@ class CountRuleConfig(BandSettings, RuleBase):
     anchor: Anchor = "bottom_center"
     cooldown_scope: CooldownScope = "rule"
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
+
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)] if self.zone is not None else None
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
 
     def build(self, context: RuleContext) -> CountRule:
         return CountRule(self, context.zone(self.zone), context.forget_after_s)

@@ -29,7 +29,7 @@ ANCHORS = {
 
 
 def is_relative(points: Sequence[Sequence[float]]) -> bool:
-    """design.md: a shape whose values all lie in [0, 1] is relative to the frame."""
+    """docs/architecture.md: a shape whose values all lie in [0, 1] is relative to the frame."""
     return all(0.0 <= float(v) <= 1.0 for point in points for v in point)
 
 
@@ -104,7 +104,7 @@ def line_offsets(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> tupl
 def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Side of the segment start->end for each point: +1 right, -1 left, 0 neither.
 
-    design.md: turn the picture so the line points downwards; "right" is then the
+    docs/architecture.md: turn the picture so the line points downwards; "right" is then the
     picture's right (for a vertical line drawn top to bottom, larger x). In image
     coordinates (y down) that is a negative cross product. A point on the line, or one
     whose projection falls beyond either end, has no side: walking round the end of a

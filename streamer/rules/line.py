@@ -47,6 +47,9 @@ class LineRuleConfig(BandSettings, TrackRuleBase):
         "from where it was first seen.",
     )
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("line", self.line)]
+
     def build(self, context: RuleContext) -> LineRule:
         return LineRule(self, context.lines[self.line], context.forget_after_s)
 

@@ -32,6 +32,12 @@ class LoiterRuleConfig(TrackRuleBase):
         "person seen inside in the previous frame was never away."
     )
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)]
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
+
     def build(self, context: RuleContext) -> LoiterRule:
         return LoiterRule(self, context.zones[self.zone], context.forget_after_s)
 

@@ -58,6 +58,12 @@ class MissingPpeRuleConfig(RuleBase):
             raise ValueError("an item is listed twice")
         return value
 
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)] if self.zone is not None else None
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return [self.person_class], self.zone, "bottom_center"
+
     def build(self, context: RuleContext) -> MissingPpeRule:
         return MissingPpeRule(self, context.zone(self.zone), context.size, context.forget_after_s)
 

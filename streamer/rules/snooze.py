@@ -9,7 +9,7 @@ assignment), so the monitor's threads may change it while the frame loop reads i
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,26 +19,50 @@ from streamer.schema import ScheduleConfig
 
 
 class SnoozeBook:
-    """Which rules are silenced until when (epoch seconds of frame time)."""
+    """Which rules are silenced until when (epoch seconds of frame time).
 
-    def __init__(self, until: Mapping[str, float] | None = None) -> None:
-        self._until: dict[str, float] = dict(until or {})
-        # Events each rule fired while snoozed: never dropped silently (design.md rule 2).
+    With a ``clock`` (the monitor passes ``time.monotonic``) each snooze also ends once
+    its length has passed on that clock, whatever the wall clock says: a wall clock set
+    back an hour after "snooze 15 min" made it last 75 (issue 28). Without one (tests,
+    replays) the book stays a pure function of frame time.
+    """
+
+    def __init__(self, until: Mapping[str, float] | None = None,
+                 clock: Callable[[], float] | None = None) -> None:
+        self._clock = clock
+        # rule_id -> (until, in frame wall time; end on `clock`, or None)
+        self._until: dict[str, tuple[float, float | None]] = {
+            rule: (ts, None) for rule, ts in (until or {}).items()
+        }
+        # Events each rule fired while snoozed: never dropped silently (docs/architecture.md, rule 2).
         # Written by the frame loop only.
         self.hidden: Counter[str] = Counter()
 
-    def replace(self, until: Mapping[str, float]) -> None:
-        self._until = dict(until)
+    def _end(self, length_s: float | None) -> float | None:
+        if self._clock is None or length_s is None:
+            return None
+        return self._clock() + max(0.0, length_s)
 
-    def set(self, rule_id: str, until_ts: float) -> None:
-        self._until = {**self._until, rule_id: until_ts}
+    def replace(self, until: Mapping[str, float], length_s: Mapping[str, float] | None = None) -> None:
+        """All snoozes at once; ``length_s``: how long each has left (on the clock)."""
+        lengths = length_s or {}
+        self._until = {rule: (ts, self._end(lengths.get(rule))) for rule, ts in until.items()}
+
+    def set(self, rule_id: str, until_ts: float, length_s: float | None = None) -> None:
+        """Snooze ``rule_id`` until ``until_ts`` (frame time) and for at most ``length_s``."""
+        self._until = {**self._until, rule_id: (until_ts, self._end(length_s))}
 
     def wake(self, rule_id: str) -> None:
         self._until = {key: value for key, value in self._until.items() if key != rule_id}
 
     def snoozed(self, rule_id: str, wall_ts: float | None) -> bool:
-        until = self._until.get(rule_id)
-        return until is not None and wall_ts is not None and wall_ts < until
+        entry = self._until.get(rule_id)
+        if entry is None or wall_ts is None:
+            return False
+        until, end = entry
+        if end is not None and self._clock is not None and self._clock() >= end:
+            return False
+        return wall_ts < until
 
     def filter(self, events: Iterable[RuleEvent], wall_ts: float | None) -> list[RuleEvent]:
         """The events whose rule is not snoozed at ``wall_ts``."""

@@ -2,7 +2,7 @@
 
 A track's side starts unknown; ``min_frames`` consecutive frames on one side settle it,
 so jitter across the edge never flips it and an object first seen inside a lane counts
-as an enter (design.md). "On a side" means more than the band (``band_px``, default
+as an enter (docs/architecture.md). "On a side" means more than the band (``band_px``, default
 ``band_ratio`` x the box's height) away from the nearest edge: a person standing at the
 edge, whose anchor a detector's jitter carries in and out, never enters (issue 18).
 A frame inside the band breaks a streak towards the other side (the anchor must stay
@@ -36,6 +36,12 @@ class ZoneRuleConfig(BandSettings, TrackRuleBase):
     band_ratio: float = Field(
         0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
+
+    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+        return [("zone", self.zone)]
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
 
     def build(self, context: RuleContext) -> ZoneRule:
         return ZoneRule(self, context.zones[self.zone], context.forget_after_s)

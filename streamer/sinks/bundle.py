@@ -1,4 +1,4 @@
-"""Air-gapped export, bundle format v1 (design.md, "Vision Events").
+"""Air-gapped export, bundle format v1 (docs/architecture.md, "Vision Events").
 
 One ``event_<UTC timestamp>_<eventId>.tar.gz`` per event, holding ``payload.json`` (the
 POST body plus ``"bundleFormatVersion": 1``, each image referenced by ``file`` and

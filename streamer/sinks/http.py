@@ -1,7 +1,7 @@
 """What one HTTP answer (or failure) means for delivery: the one classifier every HTTP sink uses.
 
 Vision Events and the webhook sink send different bodies but must agree on what an answer
-means (design.md, "Vision Events"): 2xx delivered; 408, 429, 5xx, timeouts and refused or
+means (docs/architecture.md, "Vision Events"): 2xx delivered; 408, 429, 5xx, timeouts and refused or
 dropped connections retried with backoff, honouring ``Retry-After``; 401/403 pause the
 sink (an operator must fix the key); any 3xx pauses it too (a redirect is a configuration
 problem: the request is never repeated at the new place, so the key never goes there);
@@ -12,6 +12,7 @@ policy reaches every sink at once.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Union
@@ -87,10 +88,70 @@ class Endpoint:
     mask_urls: bool = False
 
 
+# The most of an answer a sink reads: receipts are JSON of a few hundred bytes and an
+# error page's first 200 characters are all a reason shows. A bound on the raw bytes (and
+# no compression asked for) keeps even a deflate bomb's output to ~64 MiB.
+MAX_ANSWER_BYTES = 64 * 1024
+_DEADLINE = "streamer.deadline"
+_CUT = "streamer.cut"
+
+
+class _BoundedAnswer(httpx.SyncByteStream):
+    """An answer's body, read no further than ``MAX_ANSWER_BYTES`` and no later than the
+    request's deadline: past either the connection is dropped and the answer marked cut
+    (a webhook answering 200 with 1 GiB took the process to 3.7 GB; one trickling a
+    byte every 3 s held its sender for ever under a 10 s timeout, issue 28)."""
+
+    def __init__(self, inner: httpx.SyncByteStream, deadline: float, marks: dict[str, object]) -> None:
+        self._inner = inner
+        self._deadline = deadline
+        self._marks = marks
+
+    def __iter__(self) -> Iterator[bytes]:
+        seen = 0
+        for chunk in self._inner:
+            seen += len(chunk)
+            if seen > MAX_ANSWER_BYTES:
+                self._marks[_CUT] = f"its answer passed {MAX_ANSWER_BYTES // 1024} KiB"
+                yield chunk[: len(chunk) - (seen - MAX_ANSWER_BYTES)]
+                return
+            yield chunk
+            if time.monotonic() > self._deadline:
+                self._marks[_CUT] = "its answer was still coming at the request's deadline"
+                return
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _start_deadline(request: httpx.Request) -> None:
+    """Request hook: the whole request, answer included, gets its read timeout once."""
+    timeouts = request.extensions.get("timeout", {})
+    total = timeouts.get("read") if isinstance(timeouts, dict) else None
+    request.extensions[_DEADLINE] = time.monotonic() + (total if isinstance(total, (int, float)) else 30.0)
+    request.headers["Accept-Encoding"] = "identity"
+
+
+def _bound_answer(response: httpx.Response) -> None:
+    """Response hook (headers in, body not yet read): read the body through the bounds."""
+    deadline = response.request.extensions.get(_DEADLINE)
+    if isinstance(response.stream, httpx.SyncByteStream) and isinstance(deadline, float):
+        response.stream = _BoundedAnswer(response.stream, deadline, response.extensions)
+
+
+def answer_cut(response: httpx.Response) -> str | None:
+    """Why the answer's body was not read whole (too big, too slow), or None."""
+    why = response.extensions.get(_CUT)
+    return why if isinstance(why, str) else None
+
+
 def make_client(timeout_s: float, in_flight: int = 1) -> httpx.Client:
     """The client an HTTP sink borrows: never follows a redirect (the key must not travel)
     and keeps a connection alive for each request in flight, so a backlog reuses them
-    instead of paying a TCP and TLS handshake per request (issue 14).
+    instead of paying a TCP and TLS handshake per request (issue 14). Each answer is read
+    through :class:`_BoundedAnswer`: at most ``MAX_ANSWER_BYTES``, and not past the
+    request's own timeout counted once for the whole request (issue 28); a cut answer is
+    no receipt (:func:`outcome`).
 
     HTTP/1.1 on purpose: httpcore's sync HTTP/2 connection takes the next stream id without
     a lock (``get_next_available_stream_id`` before ``send_headers``), so two threads can
@@ -103,6 +164,7 @@ def make_client(timeout_s: float, in_flight: int = 1) -> httpx.Client:
         timeout=timeout_s,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        event_hooks={"request": [_start_deadline], "response": [_bound_answer]},
     )
 
 
@@ -111,7 +173,12 @@ def outcome(result: httpx.Response | Exception, endpoint: Endpoint) -> Outcome:
     if isinstance(result, Exception):
         return _from_exception(result, endpoint)
     status = result.status_code
+    cut = answer_cut(result)
     if 200 <= status < 300:
+        if cut is not None:
+            # The server may have taken the event, but no receipt came whole: send it
+            # again (an eventId overwrites; a webhook receiver sees the same eventId).
+            return Retry(f"HTTP {status} but {cut}; kept and sent again")
         return Delivered()
     after_s = parse_retry_after(result.headers.get("Retry-After"))
     if 300 <= status < 400:

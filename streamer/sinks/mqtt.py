@@ -19,7 +19,7 @@ from pydantic import Field, SecretStr, field_validator
 from streamer.errors import ConfigError
 from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, SinkBase, is_loopback
+from streamer.schema import ConfigBase, Loc, SinkBase, Url, is_loopback
 from streamer.sinks.base import SendOutcome, SinkContext, json_body
 
 # --- config ---------------------------------------------------------------------------
@@ -31,7 +31,7 @@ MQTT_TOPIC_FIELDS = ("device_id", "stream_id", "event_type")
 class MqttSinkConfig(SinkBase):
     type: Literal["mqtt"]
     id: str | None = None
-    host: str = Field(min_length=1, description="Broker host name or address.")
+    host: Url = Field(min_length=1, description="Broker host name or address.")
     port: int | None = Field(None, ge=1, le=65535, description="Default 1883, 8883 with tls.")
     topic: str = Field(
         "streamer/{device_id}/events", min_length=1, max_length=1000,

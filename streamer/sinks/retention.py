@@ -2,7 +2,7 @@
 JSONL file with its snapshots and to the bundle folder, so they cannot fill the disk.
 
 Oldest first, every eviction counted (``evicted_total`` on the sink; the sender copies it
-into the outbox's ``files_evicted`` counter) and logged: rule 2 of design.md holds for
+into the outbox's ``files_evicted`` counter) and logged: rule 2 of docs/architecture.md holds for
 these files too.
 """
 

@@ -2,7 +2,7 @@
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
 gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
-dead-letter it with the server's reason (design.md, "Vision Events"; rule 2).
+dead-letter it with the server's reason (docs/architecture.md, "Vision Events" and rule 2).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pydantic import Field, SecretStr
 
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.schema import ConfigBase, Loc, SinkBase, Url, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,
@@ -43,7 +43,7 @@ from streamer.sinks.http import (
 class VisionEventsSinkConfig(SinkBase):
     type: Literal["vision_events"]
     id: str | None = Field(None, description="Name in counters and the outbox; default: type.")
-    api_url: str = Field("https://api.roboflow.com", description="Base URL of the API.")
+    api_url: Url = Field("https://api.roboflow.com", description="Base URL of the API.")
     api_key: SecretStr = Field(
         description="Key with the vision-events:write scope; use ${ROBOFLOW_API_KEY}."
     )
@@ -165,7 +165,7 @@ class VisionEventsSink:
         rest of the batch is not attempted and gets the same outcome, so a dead server
         costs one timeout, not one per event. A batch refused with any final 4xx is resent
         one event at a time, so one bad or already-stored event never takes 99 others
-        with it (design.md, "Vision Events").
+        with it (docs/architecture.md, "Vision Events").
         """
         outcomes: dict[str, SendOutcome] = {}
         ready, halted = self._prepare_all(batch, outcomes)
@@ -284,9 +284,17 @@ class VisionEventsSink:
         self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, SendOutcome]
     ) -> Outcome | None:
         try:
-            result, _ = self._post("/vision-events", _json_body(payload), self._single)
+            result, response = self._post("/vision-events", _json_body(payload), self._single)
         except _Failure as failure:
-            result = failure.result
+            result, response = failure.result, None
+        if isinstance(result, Delivered) and not result.duplicate and response is not None:
+            # Checked as a batch's answer is: a captive portal's 200 page is no receipt.
+            if record.event_id not in _confirmed_ids(response, [record.event_id]):
+                text = " ".join(response.text[:REASON_BODY_CHARS].split())
+                result = Retry(self._redact(
+                    f"HTTP {response.status_code} without created/eventIds for this event "
+                    f"(not the API's answer; kept and sent again): {text}"))
+                logger.warning("sink %s: %s", self.name, result.reason)
         if isinstance(result, Delivered) and result.duplicate:
             logger.info("event %s: the server already holds it (HTTP 409): delivered",
                         record.event_id)
@@ -439,7 +447,7 @@ def _staged(stage: str, result: Retry | Dead | Paused) -> Retry | Dead | Paused:
 
 
 def _confirmed_ids(response: httpx.Response, sent: list[str]) -> set[str]:
-    """The eventIds a 2xx batch answer confirms: its ``eventIds`` when given, else all of
+    """The eventIds a 2xx create answer (batch or single) confirms: its ``eventIds`` when given, else all of
     them when ``created`` counts every event; none when the answer says neither (a proxy
     page is not a receipt)."""
     try:
@@ -451,6 +459,8 @@ def _confirmed_ids(response: httpx.Response, sent: list[str]) -> set[str]:
     event_ids = document.get("eventIds")
     if isinstance(event_ids, list):
         return set(sent) & {item for item in event_ids if isinstance(item, str)}
+    if len(sent) == 1 and document.get("eventId") == sent[0]:
+        return set(sent)  # a single create may name its one event
     created = document.get("created")
     if isinstance(created, int) and not isinstance(created, bool) and created == len(sent):
         return set(sent)

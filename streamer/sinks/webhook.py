@@ -31,7 +31,7 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from streamer.events.record import EventRecord
-from streamer.schema import ConfigBase, Loc, SinkBase, insecure_http
+from streamer.schema import ConfigBase, Loc, SinkBase, Url, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, json_body
 from streamer.sinks.http import (
     Dead,
@@ -52,7 +52,7 @@ from streamer.sinks.http import (
 class WebhookSinkConfig(SinkBase):
     type: Literal["webhook"]
     id: str | None = None
-    url: str = Field(description="http(s) URL each event is POSTed to as JSON.")
+    url: Url = Field(description="http(s) URL each event is POSTed to as JSON.")
     secret: SecretStr | None = Field(
         None, description="HMAC-SHA256 key; the body's hex digest goes in `signature_header`."
     )

@@ -10,7 +10,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -47,6 +47,8 @@ class Source(Protocol):
     def join(self, timeout: float = 5.0) -> bool: ...
     def health(self) -> dict[str, Any]: ...
     def health_changes(self) -> list[HealthChange]: ...
+    def set_view(self, state: HealthState | None, reason: str = "",
+                 figures: Mapping[str, float | None] | None = None) -> None: ...
     def no_frame_error(self, waited_s: float) -> SourceError: ...
     @property
     def dropped_total(self) -> int: ...
@@ -165,6 +167,18 @@ class CaptureBase:
     def health_changes(self) -> list[HealthChange]:
         """Transitions since the last call, oldest first (none are lost between polls)."""
         return self._health.changes()
+
+    def set_view(self, state: HealthState | None, reason: str = "",
+                 figures: Mapping[str, float | None] | None = None) -> None:
+        """The view watch's verdict (any thread): a view state (``moved``, ``obstructed``,
+        ``blurred``) with its reason and figures, or None once the picture is right again."""
+        change = self._health.view(state, reason, figures)
+        self.stats.state = self._health.state
+        if change is not None:
+            if change.state.view:
+                log.warning("source %s is %s: %s", self.name, change.state, change.reason)
+            else:
+                log.info("source %s: %s", self.name, change.reason)
 
     def _set_state(self, state: HealthState, reason: str = "") -> HealthChange | None:
         change = self._health.set(state, reason, self.stats.last_frame_wall_ts)

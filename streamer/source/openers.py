@@ -1,6 +1,6 @@
 """Open a source with OpenCV, with the timeouts and checks OpenCV leaves out.
 
-facts.md: without ``CAP_PROP_OPEN_TIMEOUT_MSEC``/``CAP_PROP_READ_TIMEOUT_MSEC`` a dead
+docs/architecture.md, "Measured": without ``CAP_PROP_OPEN_TIMEOUT_MSEC``/``CAP_PROP_READ_TIMEOUT_MSEC`` a dead
 camera blocks each call for 30 s, and a server that never sends media "opens" with a
 0x0 size, so an open only counts once a first frame has really been decoded.
 """
@@ -111,7 +111,7 @@ def open_stream(
         with _ENV_LOCK:
             previous = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS")
             if kind == "rtsp":
-                # Unset means TCP; set without rtsp_transport means UDP (facts.md): be explicit.
+                # Unset means TCP; set without rtsp_transport means UDP (docs/architecture.md, "Measured"): be explicit.
                 os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = (
                     f"rtsp_transport;{config.rtsp_transport}"
                 )

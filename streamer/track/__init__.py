@@ -39,7 +39,7 @@ MAX_RESIZE = 0.15
 class Tracker:
     """Assigns ``tracker_id`` to detections; ``-1`` means not (yet) a confirmed track.
 
-    facts.md: ids start at 0 (never test ``if track_id:``); a new track reads -1 on its
+    docs/architecture.md, "Measured": ids start at 0 (never test ``if track_id:``); a new track reads -1 on its
     first frame; a detection under ``activation_confidence`` never starts a track, so the
     default here is lower than the library's 0.7 to suit detectors run at 0.3-0.5.
 
@@ -83,7 +83,7 @@ class Tracker:
         """Track ``dets`` seen at frame time ``t_s``; output order may differ from input."""
         out = self._tracker.update(dets, timestamp=t_s)
         if len(out) == 0:
-            # The library's empty result lacks our data fields (facts.md): keep them.
+            # The library's empty result lacks our data fields (docs/architecture.md, "Measured"): keep them.
             out = empty_detections()
             out.tracker_id = np.array([], dtype=int)
         if self._rejoin:

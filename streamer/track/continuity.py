@@ -1,7 +1,7 @@
 """When two sightings under one track id can be the same person, and when a newborn track
 is a lost one reborn: one definition for the tracker's re-join and the rules' guards.
 
-Measured with benchmarks/alert_quality.py (README "Band and travel"): a walking person
+Measured with benchmarks/alert_quality.py (docs/rules.md, "Band and travel"): a walking person
 moves about one box height a second, a running one two; a detector's jitter adds a tenth
 of the box. A track unseen for longer than MAX_GAP_S may be someone else when it comes
 back. The rules call an anchor that moved faster than MAX_SPEED_H_PER_S an id switch

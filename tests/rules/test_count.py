@@ -36,7 +36,7 @@ def seen(n: int) -> object:
 
 
 def test_fires_once_when_held_for_for_s() -> None:
-    # design.md: for_s starts at the first frame the condition holds (t=0.2) and the
+    # docs/architecture.md: for_s starts at the first frame the condition holds (t=0.2) and the
     # rule fires on the first frame where t - start >= for_s (t=0.7).
     frames = [people(2), people(2)] + [people(3)] * 12
     events = play(rule(), frames)

@@ -1,4 +1,4 @@
-"""Line rule: crossings need min_frames on each side; direction as design.md defines it."""
+"""Line rule: crossings need min_frames on each side; direction as docs/architecture.md defines it."""
 
 from __future__ import annotations
 

@@ -77,7 +77,7 @@ def test_every_rule_type_loads(tmp_path: Path) -> None:
     assert [r.type for r in config.rules] == ["zone", "count", "line", "loiter", "missing_ppe"]
     assert [r.cooldown_scope for r in config.rules] == ["zone", "rule", "track", "track", "track"]
     assert config.rules[1].event.type == "inventory_count"
-    # The measured defaults (README "Band and travel").
+    # The measured defaults (docs/rules.md, "Band and travel").
     lane, gate = config.rules[0], config.rules[2]
     assert (lane.band_px, lane.band_ratio) == (None, 0.05)
     assert (gate.band_px, gate.band_ratio, gate.min_travel_px) == (None, 0.1, 20.0)

@@ -1,0 +1,146 @@
+"""When the models run on a frame: every frame (analysis), or only when it matters.
+
+Decided for issue 25 (docs/motion.md): a camera (a live source, or a file with
+``realtime: true``) is *monitoring*: the models run when motion touches the watched
+area, at most ``detect.fps`` times a second of frame time, and at least every
+``detect.keepalive_s`` while objects are tracked, so a person standing still stays
+tracked. A file read frame by frame is *analysis*: every frame, as before (benchmarks
+against peers, references and replays rely on it). A ``replay`` model is never gated or
+thinned: its recording already is the model's answer for every frame.
+
+Frame time (``t_s``), never the wall clock, paces every decision, so a file gives the
+same runs on every pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from streamer.detect.motion import MotionCheck
+from streamer.schema import ConfigBase
+from streamer.source.openers import classify
+
+DEFAULT_MONITORING_FPS = 5.0
+# Frame times are sums of floats: a run due at 0.6 s must not miss the frame at 0.59999.
+EPS_S = 1e-6
+
+Mode = Literal["monitoring", "analysis", "replay"]
+
+
+@dataclass(frozen=True)
+class DetectPlan:
+    """The camera's detection settings with its mode's defaults filled in.
+
+    ``fps`` None: every frame. ``keepalive_s`` is kept under the tracker's lost buffer
+    (a still person must be seen again before their track is dropped)."""
+
+    mode: Mode
+    fps: float | None
+    motion: bool
+    keepalive_s: float
+    lost_buffer_s: float
+
+    @property
+    def gated(self) -> bool:
+        """Whether any frame may go without a model run."""
+        return self.motion or self.fps is not None
+
+
+def detect_plan(config: ConfigBase) -> DetectPlan:
+    """``detect`` as this camera runs it: the mode's defaults where the config is silent."""
+    detect, lost_s = config.detect, config.tracker.lost_buffer_s
+    keepalive = min(detect.keepalive_s, lost_s / 2)
+    if any(getattr(model, "kind", None) == "replay" for model in config.models):
+        return DetectPlan("replay", None, False, keepalive, lost_s)
+    camera = config.camera
+    monitoring = camera.realtime or classify(camera.source) != "file"
+    mode: Mode = "monitoring" if monitoring else "analysis"
+    fps = detect.fps if detect.fps is not None else (DEFAULT_MONITORING_FPS if monitoring else 0.0)
+    motion = detect.motion if detect.motion is not None else monitoring
+    return DetectPlan(mode, fps or None, motion, keepalive, lost_s)
+
+
+class DetectGate:
+    """``due(image, t_s, tracking)`` on every frame, ``ran(t_s, lost)`` after each run;
+    frame-loop thread only.
+
+    The first frame always runs (someone may already stand in the zone). With motion
+    on, a frame runs when, within the ``fps`` cap, motion was seen since the last run,
+    or objects are tracked and ``keepalive_s`` has passed, or a tracked object went
+    missing at the last run less than the tracker's lost buffer ago (it is looked for at
+    the full rate until it is found or given up, as an ungated run would).
+    """
+
+    def __init__(self, plan: DetectPlan, motion: MotionCheck | None) -> None:
+        self.plan = plan
+        self.motion = motion if plan.motion else None
+        self._period_s = 1.0 / plan.fps if plan.fps else 0.0
+        self._next_slot_s: float | None = None  # earliest frame time of the next run
+        self._last_run_s: float | None = None
+        self._moved_since_run = False
+        self._searching_until_s = float("-inf")
+        self.runs_total = 0
+        self.skipped_total = 0
+        self.runs_for: dict[str, int] = {"first": 0, "motion": 0, "keepalive": 0, "search": 0, "rate": 0}
+
+    def due(self, image: object, t_s: float, tracking: bool) -> bool:
+        """Whether the models run on this frame. ``image`` (the picture the models would
+        see) feeds the motion check on every frame, run or not."""
+        motion = self.motion
+        if motion is not None and motion.moved(image, t_s):  # type: ignore[arg-type]
+            self._moved_since_run = True
+        reason = self._reason(t_s, tracking)
+        if reason is None:
+            self.skipped_total += 1
+            return False
+        self.runs_for[reason] += 1
+        self.runs_total += 1
+        self._last_run_s = t_s
+        slot = self._next_slot_s
+        # Keep to a grid of 1/fps while runs follow each other, so a camera whose frames
+        # jitter around the period still gets fps runs a second, never more.
+        if slot is not None and t_s - slot < self._period_s:
+            self._next_slot_s = slot + self._period_s
+        else:
+            self._next_slot_s = t_s + self._period_s
+        self._moved_since_run = False
+        return True
+
+    def ran(self, t_s: float, lost: bool) -> None:
+        """After a run: ``lost`` when a tracked object was not found again."""
+        if lost:
+            self._searching_until_s = t_s + self.plan.lost_buffer_s
+
+    def _reason(self, t_s: float, tracking: bool) -> str | None:
+        if self._last_run_s is None:
+            return "first"
+        if self._next_slot_s is not None and t_s < self._next_slot_s - EPS_S:
+            return None
+        if self.motion is None:
+            return "rate"
+        if self._moved_since_run:
+            return "motion"
+        if t_s < self._searching_until_s:
+            return "search"
+        if tracking and t_s - self._last_run_s >= self.plan.keepalive_s - EPS_S:
+            return "keepalive"
+        return None
+
+    def status(self) -> dict[str, object]:
+        """``/api/status``'s ``detect``: the mode, the settings and why the models ran."""
+        out: dict[str, object] = {
+            "mode": self.plan.mode,
+            "fps": self.plan.fps,
+            "motion": self.plan.motion,
+            "keepalive_s": self.plan.keepalive_s,
+            "runs_total": self.runs_total,
+            "skipped_total": self.skipped_total,
+            "runs_for": dict(self.runs_for),
+        }
+        if self.motion is not None:
+            out.update(self.motion.status())
+        return out
+
+
+__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan"]
