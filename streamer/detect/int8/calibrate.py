@@ -29,7 +29,7 @@ from streamer.detect.int8.graph import head_nodes
 from streamer.detect.int8.parity import NEAR_MARGIN, Boxes, Decoder, choose_threshold, parity
 from streamer.errors import ModelError
 
-RECIPE_VERSION = "5"  # bump when the recipe changes: old cache entries are then ignored
+RECIPE_VERSION = "4"  # bump when the recipe changes: old cache entries are then ignored
 HISTOGRAM_FRAMES = 8  # Entropy/Percentile: frames whose activations are held at once
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 

@@ -83,20 +83,13 @@ def choose_threshold(raws: Sequence[np.ndarray], decode: Decoder, confidence: fl
                      target: int) -> float:
     """The int8 threshold whose box count on these frames is closest to ``target`` (fp32's),
     nearest the configured one on ties. NMS at a lower threshold then filtering by score is
-    the same as NMS at the higher one (a box is only suppressed by higher-scoring ones).
-
-    The candidates are the midpoints between consecutive box scores (and ``confidence``),
-    so any count can be hit: a fixed grid cannot on a busy scene, where a third of fp32's
-    boxes on vtest.avi score within 0.05 of the threshold and one 0.0025 step moved the
-    count by 2 %."""
-    low, high = max(0.01, confidence - 0.3), min(0.99, confidence + 0.3)
+    the same as NMS at the higher one (a box is only suppressed by higher-scoring ones)."""
+    low = max(0.01, confidence - 0.3)
     scores = np.concatenate([decode(raw, low)[1] for raw in raws]) if raws else np.zeros(0)
-    ordered = np.unique(scores[scores <= high])
-    midpoints = (ordered[:-1] + ordered[1:]) / 2 if len(ordered) > 1 else np.zeros(0)
-    candidates = np.unique(np.concatenate([midpoints, [confidence, low]]))
-    counts = len(scores) - np.searchsorted(np.sort(scores), candidates, side="left")
-    cost = np.abs(counts - target) + np.abs(candidates - confidence) * 1e-3
-    return round(float(candidates[int(np.argmin(cost))]), 5)
+    grid = np.round(np.arange(low, min(0.99, confidence + 0.3) + 1e-9, 0.0025), 4)
+    counts = np.array([(scores >= t).sum() for t in grid])
+    cost = np.abs(counts - target) + np.abs(grid - confidence) * 1e-3
+    return float(grid[int(np.argmin(cost))])
 
 
 def filter_boxes(boxes: Boxes, threshold: float) -> Boxes:
