@@ -1,31 +1,23 @@
-# One camera per container. x86-64 CPU by default; Jetson with the build args below.
+# One camera per container, one Dockerfile for every box; deploy/build-image.sh builds it:
 #
-#   docker build -t streamer .
+#   deploy/build-image.sh amd64     # streamer:amd64, x86-64 CPU (base python:3.11-slim-bookworm)
+#   deploy/build-image.sh arm64     # streamer:arm64, 64-bit ARM CPU (base arm64v8/python:3.11-slim-bookworm)
+#   deploy/build-image.sh jetson    # streamer:jetson-jp6, on the Jetson: L4T JetPack base and
+#                                   # onnxruntime-gpu (TensorRT, CUDA) from NVIDIA's Jetson index
+#
 #   docker run -d --name dock-3 --restart unless-stopped \
 #     -v /srv/streamer/dock-3:/config:ro -v streamer-dock-3:/data \
-#     -e ROBOFLOW_API_KEY -e CAM_PASSWORD streamer          # runs /config/streamer.yaml
+#     -e ROBOFLOW_API_KEY -e CAM_PASSWORD streamer:amd64   # runs /config/streamer.yaml
 #
-# Jetson (JetPack 6.x = L4T R36, Ubuntu 22.04, Python 3.10, CUDA 12.6): build on the
-# device from NVIDIA's L4T JetPack base and replace PyPI's CPU-only onnxruntime with an
-# onnxruntime-gpu wheel built for that JetPack (NVIDIA's Jetson AI Lab pip index, jp6/cu126
-# — check its current address there; for JetPack 5 / L4T R35, base
-# nvcr.io/nvidia/l4t-jetpack:r35.4.1 and the Jetson Zoo onnxruntime-gpu wheel for Python 3.8,
-# which is below streamer's 3.10: JetPack 6 is the supported one):
-#
-#   docker build -t streamer:jetson \
-#     --build-arg BASE=nvcr.io/nvidia/l4t-jetpack:r36.4.0 \
-#     --build-arg ORT_PACKAGE=onnxruntime-gpu \
-#     --build-arg PIP_EXTRA_INDEX_URL=https://pypi.jetson-ai-lab.dev/jp6/cu126 .
-#   docker run --runtime nvidia ... streamer:jetson
-#
-# and list `providers: [TensorrtExecutionProvider, CUDAExecutionProvider]` on the onnx
-# models (streamer refuses a provider the installed onnxruntime lacks, by name).
+# On a Jetson add `--runtime nvidia`; TensorRT engines are kept in /data/cache/trt (the data
+# volume), so only the first start builds them. docs/deployment.md has every step and tag.
 ARG BASE=python:3.11-slim-bookworm
 FROM ${BASE}
 
 # Extras to install: "roboflow" for `kind: roboflow` models (inference 0.59.1, ~1.3 GB).
 ARG EXTRAS=""
-# onnxruntime build: onnxruntime (CPU, PyPI) or onnxruntime-gpu (CUDA/TensorRT).
+# onnxruntime build: onnxruntime (CPU, PyPI; a version may be pinned, "onnxruntime==1.23.2")
+# or onnxruntime-gpu (CUDA/TensorRT, with PIP_EXTRA_INDEX_URL naming NVIDIA's Jetson index).
 ARG ORT_PACKAGE=onnxruntime
 ARG PIP_EXTRA_INDEX_URL=""
 
@@ -37,25 +29,38 @@ RUN python3 -m pip --version >/dev/null 2>&1 \
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY streamer ./streamer
-COPY configs ./configs
 COPY deploy/healthcheck.py /usr/local/bin/streamer-healthcheck
+COPY deploy/requirements.py /tmp/requirements.py
+# streamer's dependencies first, in a layer of their own (read from pyproject.toml): a change
+# to streamer's code then rebuilds only the small layer after it, which matters most for an
+# arm64 image built under emulation (its pip install takes minutes there).
 # One layer, no pip cache. opencv-python (a dependency of trackers) is replaced by the
 # headless wheel of the same version: the same cv2 (HOG detector and cascades included)
 # without the GUI libraries, so no libGL/mesa in the image. --no-deps, so pip does not pull
 # opencv-python back in. onnxruntime and onnxruntime-gpu install the same `onnxruntime`
-# module, and streamer's dependency pulls the CPU one: with a GPU build asked for, keep only that.
-RUN python3 -m pip install --no-cache-dir ".${EXTRAS:+[$EXTRAS]}" \
+# module, and streamer's dependency pulls the CPU one: with a GPU build asked for, keep only
+# that. A pinned CPU build is resolved together with the other dependencies instead.
+RUN python3 /tmp/requirements.py "$EXTRAS" > /tmp/requirements.txt \
+    && case "$ORT_PACKAGE" in onnxruntime|onnxruntime[=\<\>~!]*) CPU_ORT=$ORT_PACKAGE ;; *) CPU_ORT="" ;; esac \
+    && python3 -m pip install --no-cache-dir -r /tmp/requirements.txt "${CPU_ORT:-onnxruntime}" \
     && OPENCV=$(python3 -c "from importlib.metadata import version; print(version('opencv-python'))") \
     && python3 -m pip uninstall -y opencv-python \
     && python3 -m pip install --no-cache-dir --no-deps "opencv-python-headless==$OPENCV" \
     && python3 -c "import cv2; cv2.HOGDescriptor_getDefaultPeopleDetector()" \
-    && if [ "$ORT_PACKAGE" != "onnxruntime" ]; then \
+    && if [ -z "$CPU_ORT" ]; then \
         python3 -m pip uninstall -y onnxruntime \
         && python3 -m pip install --no-cache-dir --force-reinstall --no-deps \
            ${PIP_EXTRA_INDEX_URL:+--extra-index-url "$PIP_EXTRA_INDEX_URL"} "$ORT_PACKAGE"; \
     fi \
-    && chmod 0755 /usr/local/bin/streamer-healthcheck
+    && python3 -c "import onnxruntime, cv2, av; print('onnxruntime', onnxruntime.__version__, \
+onnxruntime.get_available_providers(), 'opencv', cv2.__version__, 'av', av.__version__)" \
+    && chmod 0755 /usr/local/bin/streamer-healthcheck \
+    && rm /tmp/requirements.txt /tmp/requirements.py
+
+COPY streamer ./streamer
+COPY configs ./configs
+RUN python3 -m pip install --no-cache-dir --no-deps ".${EXTRAS:+[$EXTRAS]}" \
+    && python3 -c "import streamer.cli"
 
 # Non-root; the config is read-only, everything written goes to /data.
 RUN useradd --create-home --uid 10001 streamer \

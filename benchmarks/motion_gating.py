@@ -1,23 +1,28 @@
 """Motion gating, measured: model runs a second and events, gating on against off.
 
-One camera paced as a live 10 fps camera (a file with ``realtime: true``, frames dropped
-while the model is busy, as from RTSP), on two clips: the mostly static clip of
-``benchmarks/footage.py`` (a person standing in a zone through a still minute, people
-walking through now and then) and vtest.avi itself (people walking all the time). The
-same rules on both (footage.site_config): a count and a loiter on the lawn, a line across
-the walkway. Each clip runs twice, side by side in this one run:
+Two clips at 10 fps: the mostly static clip of ``benchmarks/footage.py`` (a person
+standing in the lawn zone through a still minute, people walking through now and then)
+and vtest.avi (people walking all the time). The same rules on both (footage.site_config):
+a count and a loiter on the lawn zone, a line across the walkway.
 
-- gating on: the camera defaults (``detect.motion``, at most ``detect.fps`` 5 a second,
-  a keep-alive every second while someone is tracked);
-- gating off: ``detect: {motion: false, fps: 0}``, the model on every frame it keeps up with.
+- gating on: the camera defaults, ``detect: {motion: true, fps: 5, keepalive_s: 1}``;
+- gating off: ``detect: {motion: false, fps: 0}``, the model on every frame.
 
-Printed per clip: frames processed, model runs and runs a second, and the events of each
-run matched to the other's (same rule, within 1 s, and for events about a track the same
-person: the event's boxes overlap, IoU >= 0.3, since track ids differ between runs).
-``--analysis`` also runs each clip frame by frame (no pacing, every frame, deterministic)
-with and without gating: the events there depend on the gating alone, not on the load.
+Default (deterministic, independent of the machine's load): the person model runs once
+on every frame of each clip, frame by frame, and its detections are kept (cached under
+~/.cache/streamer/bench/). Both runs then go through the real pipeline (motion check,
+gate, ByteTrack, rules) with a detector that answers each frame with the model's own
+detections of that frame, so a gated run's model runs are exactly the frames it would
+run the model on, at 10 frames a second of video. Printed per clip: frames, model runs,
+runs per second of video, and the events of each run matched to the other's: same rule,
+within 1 s, and for events about a track the same person (the events' boxes overlap,
+IoU >= 0.3; track ids differ between runs).
 
-    nice python benchmarks/motion_gating.py [--seconds 60] [--analysis]
+``--paced`` also runs each clip as a live 10 fps camera (``realtime: true``, frames
+dropped while the model is busy) with the real model, gating on and off side by side:
+the runs a second this machine gives, under whatever load it carries.
+
+    nice python benchmarks/motion_gating.py [--vtest-seconds 79.5] [--paced]
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import supervision as sv
@@ -39,9 +44,46 @@ from footage import busy_clip_config, make_static_clip, site_config  # noqa: E40
 
 from streamer.assets import busy_video, person_model  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
+from streamer.detect.base import filter_classes  # noqa: E402
+from streamer.detect.replay import read_replay_file, replay_detections  # noqa: E402
 from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
+from streamer.plugins import PLUGINS  # noqa: E402
+from streamer.schema import ModelBase  # noqa: E402
+from streamer.source.frame import Frame  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "streamer" / "bench"
+
+
+class RecordedModelConfig(ModelBase):
+    """``kind: recorded``: the model's detections of each frame, recorded once. Unlike
+    ``replay`` it is gated like a real model: the frames it is asked about are the
+    frames a gated run would run the model on."""
+
+    kind: Literal["recorded"]
+    path: Path
+
+    def build(self) -> RecordedDetector:
+        return RecordedDetector(self)
+
+    def output_classes(self) -> set[str] | None:
+        return {"person"}
+
+
+class RecordedDetector:
+    def __init__(self, config: RecordedModelConfig) -> None:
+        self.model_id = config.id
+        self._config = config
+        self._rows = read_replay_file(config.path, f"model {config.id!r}")
+
+    def detect(self, frame: Frame) -> sv.Detections:
+        dets = replay_detections(self._rows.get(frame.index, []), self.model_id)
+        return filter_classes(dets, {}, None, self._config.confidence)
+
+    def close(self) -> None:
+        pass
+
+
+PLUGINS_WITH_RECORDED = PLUGINS.adding(models=(RecordedModelConfig,))
 
 
 @dataclass
@@ -63,26 +105,17 @@ class Result:
 
 
 def run_once(label: str, config_dict: dict[str, Any], seconds: float) -> Result:
+    """The real model on a paced file for ``seconds`` of wall time."""
     config = parse_config(yaml.safe_dump(config_dict), source_name=f"{label}.yaml", env={})
     result = Result(label)
-
-    def on_step(frame: Any, fired: list[Any], _s: float) -> None:
-        for event in fired:
-            dets: sv.Detections = event.detections
-            box = np.asarray(dets.xyxy[0], dtype=float) if len(dets) and event.track_id is not None else None
-            result.events.append(Event(event.rule_id, float(event.t_s), event.track_id, box))
-
     options = RunOptions(duration_s=seconds, monitor=False, deliver=False, progress_s=3600,
-                         on_step=on_step, drain_s=0)
+                         on_step=_collect(result), drain_s=0)
     pipeline = build_pipeline(config, options, report=lambda line: None)
     started = time.monotonic()
     summary = pipeline.run()
     result.seconds = time.monotonic() - started
     result.frames = summary.frames
-    status = pipeline.step.status()
-    result.runs = int(status["models"][0]["runs_total"])  # type: ignore[index]
-    detect = status["detect"]
-    result.runs_for = dict(detect.get("runs_for", {})) if isinstance(detect, dict) else {}  # type: ignore[arg-type]
+    _read_status(pipeline, result)
     return result
 
 
@@ -129,12 +162,62 @@ def report(name: str, on: Result, off: Result) -> None:
         print(f"    {rule:18} on {times_on}\n    {'':18} off {times_off}")
 
 
+def record(name: str, config: dict[str, Any], frames: int) -> Path:
+    """Every frame's detections by the real model, frame by frame (cached)."""
+    path = CACHE / f"{name}-{frames}-detections.jsonl"
+    if path.is_file() and path.stat().st_size > 0:
+        return path
+    partial = path.with_suffix(".partial")
+    parsed = parse_config(yaml.safe_dump({**config, "detect": {"motion": False, "fps": 0}}),
+                          source_name=f"{name}.yaml", env={})
+    started = time.monotonic()
+    options = RunOptions(max_frames=frames, monitor=False, deliver=False, progress_s=3600,
+                         record_detections=partial, drain_s=0)
+    build_pipeline(parsed, options, report=lambda line: None).run()
+    partial.replace(path)
+    print(f"  recorded {frames} frames of {name} in {time.monotonic() - started:.0f} s")
+    return path
+
+
+def replayed(label: str, config: dict[str, Any], detections: Path, frames: int,
+             detect: dict[str, Any]) -> Result:
+    model = {"id": "people", "kind": "recorded", "path": str(detections), "confidence": 0.5}
+    parsed = parse_config(yaml.safe_dump({**config, "models": [model], "detect": detect}),
+                          source_name=f"{label}.yaml", env={}, plugins=PLUGINS_WITH_RECORDED)
+    result = Result(label)
+    options = RunOptions(max_frames=frames, monitor=False, deliver=False, progress_s=3600,
+                         on_step=_collect(result), drain_s=0)
+    pipeline = build_pipeline(parsed, options, report=lambda line: None)
+    summary = pipeline.run()
+    result.seconds = summary.frames / 10.0  # seconds of video
+    result.frames = summary.frames
+    _read_status(pipeline, result)
+    return result
+
+
+def _collect(result: Result) -> Any:
+    def on_step(frame: Any, fired: list[Any], _s: float) -> None:
+        for event in fired:
+            dets: sv.Detections = event.detections
+            box = np.asarray(dets.xyxy[0], dtype=float) if len(dets) and event.track_id is not None else None
+            result.events.append(Event(event.rule_id, float(event.t_s), event.track_id, box))
+    return on_step
+
+
+def _read_status(pipeline: Any, result: Result) -> None:
+    status = pipeline.step.status()
+    result.runs = int(status["models"][0]["runs_total"])
+    detect = status["detect"]
+    result.runs_for = dict(detect.get("runs_for", {})) if isinstance(detect, dict) else {}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=None,
-                        help="run each clip this long (default: the whole clip, 120 s and 79.5 s)")
-    parser.add_argument("--analysis", action="store_true",
-                        help="also frame by frame, every frame, with and without gating")
+    parser.add_argument("--vtest-seconds", type=float, default=79.5,
+                        help="seconds of vtest.avi (79.5 in all) to record and compare")
+    parser.add_argument("--static-seconds", type=float, default=120.0)
+    parser.add_argument("--paced", action="store_true",
+                        help="also as a live 10 fps camera with the real model, on and off")
     parser.add_argument("--only", choices=("static", "vtest"), default=None)
     args = parser.parse_args()
     model = str(person_model())
@@ -143,54 +226,30 @@ def main() -> None:
     print(f"static clip: {clip.path} ({clip.seconds:g} s, nothing moves {clip.still_share:.0%} of the "
           f"time, a person stands in the lawn zone {clip.standing[0]:g}-{clip.standing[1]:g} s)")
     print(f"busy clip: {vtest} (79.5 s, people walking all the time)")
-    clips = [("static", lambda **extra: site_config(clip, str(clip.path), model, **extra), clip.seconds),
-             ("vtest", lambda **extra: busy_clip_config(vtest, model, **extra), 79.5)]
+    clips = [
+        ("static", site_config(clip, str(clip.path), model), min(args.static_seconds, clip.seconds)),
+        ("vtest", busy_clip_config(vtest, model), min(args.vtest_seconds, 79.5)),
+    ]
     gated = {"fps": 5, "keepalive_s": 1, "motion": True}
     every = {"fps": 0, "motion": False}
-    for name, make, length in clips:
+    for name, config, seconds in clips:
         if args.only and name != args.only:
             continue
-        seconds = min(args.seconds or length, length)
-        paced = lambda detect: make(detect=detect)  # noqa: E731
-        on = run_once("gating on", _paced(paced(gated)), seconds + 0.5)
-        off = run_once("gating off", _paced(paced(every)), seconds + 0.5)
-        report(f"{name}, paced as a live 10 fps camera, {seconds:g} s", on, off)
-        if args.analysis:
-            frames = int(seconds * 10)
-            on = _analysis(paced(gated), frames, "gating on")
-            off = _analysis(paced(every), frames, "gating off")
-            report(f"{name}, frame by frame ({frames} frames, no pacing)", on, off)
+        frames = int(round(seconds * 10))
+        detections = record(name, config, frames)
+        on = replayed("gating on", config, detections, frames, gated)
+        off = replayed("gating off", config, detections, frames, every)
+        report(f"{name}: {frames} frames at 10 fps, the model's own detections of each frame", on, off)
+        if args.paced:
+            on = run_once("gating on", _paced({**config, "detect": gated}), seconds + 0.5)
+            off = run_once("gating off", _paced({**config, "detect": every}), seconds + 0.5)
+            report(f"{name}: paced as a live 10 fps camera on this machine, {seconds:g} s", on, off)
 
 
 def _paced(config: dict[str, Any]) -> dict[str, Any]:
     camera = dict(config["camera"])
     camera["realtime"] = True
     return {**config, "camera": camera}
-
-
-def _analysis(config: dict[str, Any], frames: int, label: str) -> Result:
-    parsed = parse_config(yaml.safe_dump(config), source_name=f"{label}.yaml", env={})
-    result = Result(label)
-
-    def on_step(frame: Any, fired: list[Any], _s: float) -> None:
-        for event in fired:
-            dets = event.detections
-            box = np.asarray(dets.xyxy[0], dtype=float) if len(dets) and event.track_id is not None else None
-            result.events.append(Event(event.rule_id, float(event.t_s), event.track_id, box))
-
-    options = RunOptions(max_frames=frames, monitor=False, deliver=False, progress_s=3600,
-                         on_step=on_step, drain_s=0)
-    pipeline = build_pipeline(parsed, options, report=lambda line: None)
-    started = time.monotonic()
-    summary = pipeline.run()
-    result.seconds = frames / 10.0  # runs a second of video time, not of this machine's
-    _ = time.monotonic() - started
-    result.frames = summary.frames
-    status = pipeline.step.status()
-    result.runs = int(status["models"][0]["runs_total"])  # type: ignore[index]
-    detect = status["detect"]
-    result.runs_for = dict(detect.get("runs_for", {})) if isinstance(detect, dict) else {}  # type: ignore[arg-type]
-    return result
 
 
 if __name__ == "__main__":

@@ -111,7 +111,11 @@ def site(folder: Path, clip: Path, detector: str, tamper: bool) -> Path:
         model = {"id": "people", "kind": "onnx", "path": str(person_model()),
                  "class_map": {"Normal": "person", "Fall": "person"}, "confidence": 0.4}
     else:
-        (folder / "none.jsonl").write_text("", encoding="utf-8")
+        # No detections in the clip; one far past its end tells the config check that the
+        # model outputs people, so the lane rule is not refused as blind.
+        (folder / "none.jsonl").write_text(
+            '{"frame": 1000000, "detections": [{"class": "person", "x1": 0, "y1": 0, "x2": 9, "y2": 9}]}\n',
+            encoding="utf-8")
         model = {"id": "people", "kind": "replay", "path": str(folder / "none.jsonl")}
     path = folder / f"site-{detector}-{tamper}.yaml"
     path.write_text(yaml.safe_dump({

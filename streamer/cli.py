@@ -1,4 +1,5 @@
-"""Command line: ``streamer run | demo | replay | validate | optimize | events | schema | camera``.
+"""Command line: ``streamer run | demo | replay | validate | snapshot | optimize | events | schema |
+camera | doctor``.
 
 ``run``, ``demo`` and ``replay`` all go through :func:`streamer.pipeline.build_pipeline`.
 
@@ -101,6 +102,18 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("config", type=Path)
     validate.set_defaults(func=_cmd_validate)
 
+    snapshot = commands.add_parser(
+        "snapshot",
+        help="save one frame of the camera with a coordinate grid (fractions and pixels) "
+        "and the config's zones and lines, to write or check places",
+    )
+    snapshot.add_argument("config", type=Path)
+    snapshot.add_argument("-o", "--output", type=Path, default=Path("frame.jpg"),
+                          help="picture to write (default: frame.jpg)")
+    snapshot.add_argument("--grid", type=_grid_step, default=0.1,
+                          help="grid spacing as a fraction of the frame (default 0.1)")
+    snapshot.set_defaults(func=_cmd_snapshot)
+
     run = commands.add_parser("run", help="run one camera's pipeline")
     run.add_argument("config", type=Path)
     _run_flags(run)
@@ -145,6 +158,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
     replay.set_defaults(func=_cmd_replay)
+
+    doctor = commands.add_parser(
+        "doctor",
+        help="print what this box offers: CPU features, onnxruntime providers, GPU and its "
+        "memory, video decoders, free disk, the cache's size",
+    )
+    doctor.add_argument(
+        "--cache-dir", type=Path,
+        help="the cache to measure (default: $STREAMER_CACHE, else ~/.cache/streamer)",
+    )
+    doctor.set_defaults(func=_cmd_doctor)
 
     camera = commands.add_parser("camera", help="the camera's reference view (tamper checks)")
     camera_commands = camera.add_subparsers(dest="camera_command", required=True)
@@ -206,6 +230,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _grid_step(text: str) -> float:
+    value = float(text)
+    if not 0.02 <= value <= 0.5:
+        raise argparse.ArgumentTypeError(f"expected a fraction between 0.02 and 0.5, got {text}")
+    return value
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(part) for part in text.lower().split("x"))
@@ -251,12 +282,30 @@ def _setup_logging(verbose: bool) -> None:
 def _cmd_validate(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_disk=True)
     rules = len(config.rules)
     print(
         f"{args.config}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
         f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
     )
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from streamer.doctor import print_report
+
+    return print_report(args.cache_dir)
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from streamer.config import load_config
+    from streamer.snapshot import snapshot
+
+    config = load_config(args.config)
+    _adopt_secrets(args, config)
+    width, height = snapshot(config, args.output, args.grid)
+    print(f"{args.output}: {width}x{height} px, {len(config.zones)} zone(s), "
+          f"{len(config.lines)} line(s); grid every {args.grid:g} of the frame")
     return 0
 
 
@@ -277,7 +326,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
 
-    config = load_config(args.config)
+    config = load_config(args.config, check_disk=True)
     _adopt_secrets(args, config)
     return _run(config, args)
 

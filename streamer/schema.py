@@ -15,7 +15,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args
 
@@ -25,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SecretStr,
     ValidationInfo,
     field_validator,
@@ -220,6 +222,24 @@ class ModelBase(StreamerModel):
         """Class names this model can output, judged from the config alone; None when
         unknowable without I/O (a replay file, ONNX metadata)."""
         return set(self.classes) if self.classes is not None else None
+
+    def inspect(self) -> ModelFacts:
+        """The model's own class names (before ``class_map``) read from its files without
+        running it, and what is wrong with those files; called by ``validate`` and ``run``
+        before the first frame. Default: nothing knowable, nothing checked."""
+        return ModelFacts()
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's files say before it runs (see :meth:`ModelBase.inspect`).
+
+    ``classes`` is None when they cannot be known here (a Roboflow model not in the cache).
+    ``problems`` are key paths inside the model's config with one message each.
+    """
+
+    classes: tuple[str, ...] | None = None
+    problems: tuple[tuple[Loc, str], ...] = ()
 
 
 # --- geometry -------------------------------------------------------------------------
@@ -771,6 +791,8 @@ class ConfigBase(StreamerModel):
     outbox: OutboxConfig = Field(default_factory=OutboxConfig)
     monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
+    # Set by the loader: turns a key path into `file:line key` for checks made later.
+    _where: Any = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _models_know_the_camera(self) -> ConfigBase:
@@ -866,10 +888,30 @@ def _check_geometry(config: ConfigBase) -> list[tuple[Loc, str]]:
                 (("zones", index, "polygon"), "the polygon's edges cross each other; "
                  "list the corners in order around the zone")
             )
+        mixed = _mixed_units(zone.polygon)
+        if mixed:
+            problems.append((("zones", index, "polygon"), mixed))
     for index, line in enumerate(config.lines):
+        mixed = _mixed_units([line.start, line.end])
+        if mixed:
+            problems.append((("lines", index), mixed))
         if tuple(line.start) == tuple(line.end):
             problems.append((("lines", index, "end"), "the line's start and end are the same"))
     return problems
+
+
+def _mixed_units(points: Sequence[Point]) -> str | None:
+    """Points in [0, 1] are fractions of the frame only when every value is; a place with
+    both 0.35 and 640 would be read as pixels and shrink to the frame's top-left corner."""
+    values = [value for point in points for value in point]
+    pixels = [value for value in values if value > 1 or value < 0]
+    fractions = [value for value in values if 0 < value < 1]
+    if not pixels or not fractions:
+        return None
+    return (
+        f"mixes fractions of the frame ({fractions[0]:g}) and pixels ({pixels[0]:g}); "
+        f"write every corner as fractions 0..1 or every corner in pixels"
+    )
 
 
 def _check_model_gates(config: ConfigBase) -> list[tuple[Loc, str]]:
@@ -932,6 +974,68 @@ def _check_class_names(config: ConfigBase) -> list[tuple[Loc, str]]:
         for loc, name in rule.class_fields()
         if name not in known
     ]
+
+
+def model_outputs(model: ModelBase, own: Sequence[str] | None) -> set[str] | None:
+    """Classes ``model`` can hand the rules: its own names through ``class_map``, then its
+    ``classes`` filter; None when its own names are unknown and nothing filters them."""
+    if own is None:
+        return set(model.classes) if model.classes is not None else None
+    mapped = {model.class_map.get(name, name) for name in own}
+    return mapped & set(model.classes) if model.classes is not None else mapped
+
+
+def check_model_classes(
+    config: ConfigBase, own_classes: Sequence[Sequence[str] | None]
+) -> list[tuple[Loc, str]]:
+    """No blind rule: every ``class_map`` key is a class of its model, every ``classes``
+    entry can come out of it, and every class a rule follows comes out of some model.
+
+    ``own_classes`` holds each model's own class names, in ``config.models``' order (from its
+    files for ``validate``, from the loaded model for ``run``), None where unknown. A rule's
+    class that no model outputs means a rule that never fires, or for PPE one that fires on
+    everybody: for a safety camera the worst failure there is, so it is refused.
+    """
+    problems: list[tuple[Loc, str]] = []
+    outputs: set[str] | None = set()
+    for index, (model, own) in enumerate(zip(config.models, own_classes)):
+        if own is not None:
+            listed = ", ".join(own) or "none"
+            for key in model.class_map:
+                if key not in own:
+                    hint = [name for name in own if name.lower() == key.lower()]
+                    guess = f"; did you mean {hint[0]!r}?" if hint else ""
+                    problems.append((
+                        ("models", index, "class_map", key),
+                        f"{key!r} is not a class of model {model.id!r} (its classes: {listed}; "
+                        f"names are case-sensitive){guess}",
+                    ))
+            mapped = sorted({model.class_map.get(name, name) for name in own})
+            for position, name in enumerate(model.classes or []):
+                if name not in mapped:
+                    problems.append((
+                        ("models", index, "classes", position),
+                        f"model {model.id!r} never outputs {name!r} (after class_map it "
+                        f"outputs {', '.join(mapped) or 'nothing'}); rename its classes with "
+                        f"class_map, e.g. {{{own[0] if own else 'Name'}: {name}}}",
+                    ))
+        produced = model_outputs(model, own)
+        if produced is None or outputs is None:
+            outputs = None
+        else:
+            outputs |= produced
+    if outputs is None:
+        return problems  # some model's classes are unknown: a rule may rely on them
+    listed = ", ".join(sorted(outputs)) or "nothing"
+    for index, rule in enumerate(config.rules):
+        for loc, name in rule.class_fields():
+            if name not in outputs:
+                problems.append((
+                    ("rules", index, *loc),
+                    f"no model outputs {name!r} (after class_map and classes they output "
+                    f"{listed}), so this rule can never see it",
+                ))
+    return problems
 
 
 # --- secrets --------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from conftest import box, make_video, write_config, write_replay
+from conftest import box, make_video, read_jsonl, run_in_process, write_config, write_replay
 
 TOKEN = "review-token-0123456789"
 API_KEY = "review-test-key"
@@ -81,3 +81,14 @@ def get(url: str, path: str, token: str | None = TOKEN) -> Any:
     response = httpx.get(url + path, headers=headers, timeout=10)
     response.raise_for_status()
     return response.json()
+
+
+def first_run(tmp_path: Path, frames: int = 60) -> tuple[Path, list[dict[str, object]]]:
+    """A run over ``frames`` frames of video at 10 fps, read frame by frame: two alerts a
+    second, then it ends."""
+    sinks = [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")}]
+    config = two_rule_config(tmp_path, frames, sinks, realtime=False)
+    run_in_process(config, drain_s=2)
+    events = read_jsonl(tmp_path / "events.jsonl")
+    assert len(events) >= 8
+    return config, events

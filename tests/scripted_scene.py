@@ -76,14 +76,17 @@ def frames(script: Script, seconds: float, fps: float = 10.0, width: int = 320, 
 class RedBoxDetector:
     """Finds the scene's people: one box per red blob, class ``person``, confidence 0.9."""
 
-    def __init__(self, model_id: str = "people") -> None:
+    def __init__(self, model_id: str = "people", misses: frozenset[int] = frozenset()) -> None:
         self.model_id = model_id
+        self.misses = misses  # frame indices where it finds nobody (a weak detection)
         self.runs: list[float] = []  # frame time of every run
         self.sizes: list[tuple[int, int]] = []  # picture size of every run
 
     def detect(self, frame: Frame) -> sv.Detections:
         self.runs.append(frame.t_s)
         self.sizes.append((frame.width, frame.height))
+        if frame.index in self.misses:
+            return make_detections(np.zeros((0, 4)), [], [], self.model_id)
         image = frame.image.astype(np.int16)
         b, g, r = image[:, :, 0], image[:, :, 1], image[:, :, 2]
         red = ((r > 200) & (r - g > 80) & (r - b > 80)).astype(np.uint8)
@@ -126,9 +129,11 @@ class Run:
     states: list[dict[str, object]] = field(default_factory=list)  # each rule's state per frame
 
 
-def run_step(config: object, scene: Iterator[Frame], fps: float = 10.0) -> Run:
-    """Every frame of ``scene`` through the real frame step (real ByteTrack, real rules)."""
-    detector = RedBoxDetector()
+def run_step(config: object, scene: Iterator[Frame], fps: float = 10.0,
+             misses: frozenset[int] = frozenset()) -> Run:
+    """Every frame of ``scene`` through the real frame step (real ByteTrack, real rules);
+    the detector finds nobody on the frames in ``misses``."""
+    detector = RedBoxDetector(misses=misses)
     step = FrameStep(config, DetectorSet.of([detector], config.models), EventsStage(None),  # type: ignore[arg-type, attr-defined]
                      lambda seconds: None)
     out = Run(step, detector)

@@ -33,9 +33,13 @@ def free_port() -> int:
 
 
 def test_missing_video_file(tmp_path: Path) -> None:
-    result = run_cli("run", str(base_config(tmp_path, str(tmp_path / "nope.mp4"))))
-    assert result.returncode == 1
-    assert error_lines(result.stderr) == [f"error: camera.source: no such video file: {tmp_path / 'nope.mp4'}"]
+    """Found with the config (issue 26), before anything opens: exit 2, file:line key."""
+    config = base_config(tmp_path, str(tmp_path / "nope.mp4"))
+    result = run_cli("run", str(config))
+    assert result.returncode == 2
+    assert error_lines(result.stderr) == [
+        f"error: {config}:3 camera.source: no such file or device: {tmp_path / 'nope.mp4'} "
+        "(a camera is a device index, a file or an rtsp:// or http(s):// URL)"]
 
 
 def test_unreachable_rtsp_camera_hides_the_password(tmp_path: Path) -> None:
@@ -68,20 +72,24 @@ def test_broken_model_file(tmp_path: Path, video: Path) -> None:
     broken = tmp_path / "person.onnx"
     broken.write_bytes(b"\x00garbage, not a protobuf\xff" * 64)
     model = {"id": "people", "kind": "onnx", "path": str(broken)}
-    result = run_cli("run", str(base_config(tmp_path, str(video), model)))
-    assert result.returncode == 1
+    config = base_config(tmp_path, str(video), model)
+    result = run_cli("run", str(config))
+    assert result.returncode == 2  # found with the config, before the first frame (issue 26)
     (line,) = error_lines(result.stderr)
-    assert line.startswith("error: model 'people':") and str(broken) in line
+    assert line.startswith(f"error: {config}:") and " models[0].path: " in line
+    assert f"{broken} is not a readable ONNX model" in line
 
 
 def test_broken_replay_file_names_its_line(tmp_path: Path, video: Path) -> None:
     replay = tmp_path / "bad.jsonl"
     replay.write_text('{"frame": 0, "detections": []}\n{"frame": 1, "detections": [{"x1": 1}]}\n')
     model = {"id": "people", "kind": "replay", "path": str(replay)}
-    result = run_cli("run", str(base_config(tmp_path, str(video), model)))
-    assert result.returncode == 1
+    config = base_config(tmp_path, str(video), model)
+    result = run_cli("run", str(config))
+    assert result.returncode == 2  # read with the config: it names the rules' classes
     (line,) = error_lines(result.stderr)
-    assert line == f"error: {replay}:2: detections[0].class: required key is missing"
+    assert line.startswith(f"error: {config}:") and line.endswith(
+        f" models[0].path: {replay}:2: detections[0].class: required key is missing")
 
 
 def test_bad_config_exits_2(tmp_path: Path) -> None:

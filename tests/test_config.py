@@ -133,7 +133,10 @@ def test_custom_metadata_limits_are_checked(tmp_path: Path) -> None:
 
 
 def test_validate_command_exit_codes(tmp_path: Path) -> None:
-    good = write(tmp_path, GOOD)
+    from streamer.assets import person_model
+
+    # validate reads the model file (its class names): the demo's person model, in place.
+    good = write(tmp_path, GOOD.replace("path: models/person.onnx", f"path: {person_model()}"))
     ok = run_cli("validate", str(good), env=ENV)
     assert ok.returncode == 0, ok.stderr
     assert "ok" in ok.stdout

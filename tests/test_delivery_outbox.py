@@ -114,13 +114,15 @@ def test_events_cli_ls_show_stats_retry_purge(tmp_path: Path) -> None:
     })
     ls = run_cli("events", "ls", "--config", str(config), "--state", "dead")
     assert ls.returncode == 0, ls.stderr
-    assert ls.stdout.split()[0] == records[1].event_id and "vision_events=dead" in ls.stdout
+    assert ls.stdout.splitlines()[0].split()[:2] == ["EVENT", "TIME"]  # a header first
+    assert ls.stdout.splitlines()[1].split()[0] == records[1].event_id
+    assert "vision_events=dead" in ls.stdout
     assert "1 event(s)" in ls.stderr
     by_rule = run_cli("events", "--outbox", str(db), "ls", "--rule", "rule-0", "--json")
     assert [json.loads(line)["event_id"] for line in by_rule.stdout.splitlines()] == [
         records[0].event_id, records[2].event_id]
     since = run_cli("events", "ls", "--outbox", str(db), "--since", "2025-05-01T12:00:01Z")
-    assert since.stdout.count("\n") == 2
+    assert since.stdout.count("\n") == 1 + 2  # the header and two events
 
     show = run_cli("events", "show", records[1].event_id[:13], "--outbox", str(db))
     shown = json.loads(show.stdout)

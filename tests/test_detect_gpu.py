@@ -45,8 +45,21 @@ def test_tensorrt_keeps_its_engine_on_disk(tmp_path: Path) -> None:
     config = OnnxModelConfig(kind="onnx", id="m", path=model, trt_cache_dir=engines,
                              providers=["TensorrtExecutionProvider", "CUDAExecutionProvider"])
     detect_once(config)
-    built = sorted(engines.glob("*.engine"))
-    assert built, "TensorRT built no engine file in trt_cache_dir"
+    # One folder per model content, precision and TensorRT version.
+    built = sorted(engines.glob("m-*-fp16-trt*/*.engine"))
+    assert built, f"TensorRT built no engine file in trt_cache_dir: {sorted(engines.rglob('*'))}"
+    assert "trtunknown" not in str(built[0]), "TensorRT's version was not found"
     stamps = [path.stat().st_mtime_ns for path in built]
     detect_once(config)  # a second start loads the engine instead of building it
-    assert [path.stat().st_mtime_ns for path in sorted(engines.glob("*.engine"))] == stamps
+    assert [path.stat().st_mtime_ns for path in sorted(engines.glob("*/*.engine"))] == stamps
+
+
+def test_a_config_without_providers_runs_on_the_gpu(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    need("CUDAExecutionProvider")
+    model = make_yolo_onnx(tmp_path / "m.onnx")
+    with caplog.at_level("INFO", logger="streamer.detect.onnx"):
+        detect_once(OnnxModelConfig(kind="onnx", id="m", path=model, trt_cache_dir=tmp_path / "e"))
+    chosen = [r.getMessage() for r in caplog.records if "chosen automatically" in r.getMessage()]
+    best = "TensorrtExecutionProvider" if "TensorrtExecutionProvider" in AVAILABLE else "CUDAExecutionProvider"
+    assert chosen and f"running on {best}" in chosen[0], chosen

@@ -223,8 +223,12 @@ def test_without_the_extra_the_kind_says_how_to_install_it(tmp_path: Path) -> No
     """What a user with a plain install sees (the other tests need the extra)."""
     if importlib.util.find_spec("inference") is not None:
         pytest.skip("inference is installed: this is the case without the roboflow extra")
-    result = run_cli("run", str(_config(tmp_path, tmp_path / "model-cache")), "--max-frames", "2")
-    assert result.returncode == 1
-    line = _one_error_line(result.stderr)
-    assert "kind roboflow needs the inference package" in line
-    assert "pip install 'streamer[roboflow]'" in line
+    config = _config(tmp_path, tmp_path / "model-cache")
+    for command in ("validate", "run"):  # a config error, found before anything starts
+        result = run_cli(command, str(config), "--max-frames", "2") if command == "run" else \
+            run_cli(command, str(config))
+        assert result.returncode == 2, result.stderr
+        line = _one_error_line(result.stderr)
+        assert line.startswith(f"error: {config}:") and " models[0].kind: " in line
+        assert "kind roboflow needs the inference package" in line
+        assert "pip install 'streamer[roboflow]'" in line

@@ -71,10 +71,14 @@ def test_bad_replay_line_stops_the_run_before_the_first_frame(
 ) -> None:
     make_video(tmp_path / "clip.mp4", frames=5)
     replay = with_bad_line(tmp_path, bad)
-    result = run_cli("run", str(site(tmp_path, replay)))
-    assert result.returncode == 1, result.stderr
+    config = site(tmp_path, replay)
+    result = run_cli("run", str(config))
+    # The recording is read with the config (it tells which classes the rules can see):
+    # a bad line is a config error naming the key that points at the file (issue 26).
+    assert result.returncode == 2, result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith(f"error: {replay}:31: ") and expected in line, line
+    assert line.startswith(f"error: {config}:") and f" models[0].path: {replay}:31: " in line, line
+    assert expected in line, line
     assert "source " not in result.stderr  # refused before the camera was opened
     assert read_jsonl(tmp_path / "events.jsonl") == []
 

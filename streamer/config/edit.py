@@ -3,8 +3,8 @@
 The places editor (issue 26) saves through here. The file is edited as a round-trip YAML
 document (ruamel.yaml): comments, key order, quoting, flow or block style and indentation
 stay as they were, and only the values of the one place change. The edited text passes
-the same :func:`parse_config` as ``streamer validate`` (so the same checks give the same
-messages) before it replaces the file, atomically; the text it replaces is kept beside it
+the same :func:`parse_config` as ``streamer validate``, disk checks included (so the same
+checks give the same messages), before it replaces the file, atomically; the text it replaces is kept beside it
 as a dated backup (``site.yaml.2026-12-06T13-16-50Z.bak``: not ``*.yaml``, so a folder of
 camera configs never mistakes one for a camera).
 
@@ -320,18 +320,19 @@ class ConfigFile:
         self._lock = threading.Lock()
 
     def propose(self, place_id: str, shape: PlaceShape, width: int, height: int) -> tuple[EditedText, Config]:
-        """The edit and the config it makes, validated as ``validate`` would; nothing written.
+        """The edit and the config it makes, validated as the file's own (not what it points
+        at on disk: the preview's quick check); nothing written.
 
         Raises :class:`PlaceRefused` (or the loader's :class:`ConfigError`) with the message.
         """
         text = read_config_text(self.path)
-        return self._validated(text, place_id, shape, width, height)
+        return self._validated(text, place_id, shape, width, height, check_disk=False)
 
     def save(self, place_id: str, shape: PlaceShape, width: int, height: int) -> SavedPlace:
         """Validate, back up, write; raises before writing anything when the edit is refused."""
         with self._lock:
             text = read_config_text(self.path)
-            edited, config = self._validated(text, place_id, shape, width, height)
+            edited, config = self._validated(text, place_id, shape, width, height, check_disk=True)
             if read_config_text(self.path) != text:
                 raise ConfigChanged(f"{self.path.name} changed on disk meanwhile; reload the places and try again")
             backup = self._backup(text)
@@ -340,10 +341,13 @@ class ConfigFile:
         return SavedPlace(edited, config, backup)
 
     def _validated(
-        self, text: str, place_id: str, shape: PlaceShape, width: int, height: int
+        self, text: str, place_id: str, shape: PlaceShape, width: int, height: int, check_disk: bool
     ) -> tuple[EditedText, Config]:
+        """The edit and its config. ``check_disk``: also what ``validate`` checks on disk
+        (the source, the model files, every rule's classes); a save does, a preview need not."""
         edited = edit_place(text, place_id, shape, width, height, str(self.path))
-        return edited, parse_config(edited.text, source_name=str(self.path), env=self._env)
+        config = parse_config(edited.text, source_name=str(self.path), env=self._env, check_disk=check_disk)
+        return edited, config
 
     def backups(self) -> list[Path]:
         """This file's backups, oldest first (by when they were written: several saves in

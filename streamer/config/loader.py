@@ -8,20 +8,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
 from pydantic import ValidationError
 
-from streamer.config.models import PLUGINS, Config, Plugins, check_references, secret_field_names
+from streamer.config.models import (
+    PLUGINS,
+    Config,
+    ConfigBase,
+    Plugins,
+    check_references,
+    secret_field_names,
+)
 from streamer.errors import ConfigError
 from streamer.redact import redact
 
 Loc = tuple[Union[str, int], ...]
 
-_ENV_REF = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 # A per-camera config is a few KiB. These bounds are far above any real file and far below
 # what would keep `validate` (or the hot-reload thread beside a running camera) busy.
@@ -33,11 +40,22 @@ _COLLECTION_TAGS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 
 
 def load_config(
-    path: str | Path, env: Mapping[str, str] | None = None, plugins: Plugins = PLUGINS
+    path: str | Path,
+    env: Mapping[str, str] | None = None,
+    plugins: Plugins = PLUGINS,
+    check_disk: bool = False,
 ) -> Config:
-    """Load and validate ``path``; raise :class:`ConfigError` listing every problem found."""
+    """Load and validate ``path``; raise :class:`ConfigError` listing every problem found.
+
+    ``check_disk`` (``validate`` and ``run``) also checks what the file points at: the
+    source, the model files and extras, and that every rule's classes can come out of a
+    model (:mod:`streamer.config.disk`).
+    """
     path = Path(path)
-    return parse_config(read_config_text(path), source_name=str(path), env=env, plugins=plugins)
+    return parse_config(
+        read_config_text(path), source_name=str(path), env=env, plugins=plugins,
+        check_disk=check_disk,
+    )
 
 
 def read_config_text(path: Path) -> str:
@@ -73,10 +91,14 @@ def parse_config(
     source_name: str = "<config>",
     env: Mapping[str, str] | None = None,
     plugins: Plugins = PLUGINS,
+    check_disk: bool = False,
 ) -> Config:
     """Validate YAML ``text``; ``source_name`` is the file name used in messages.
 
-    ``plugins`` are the detectors, rules and sinks the file may name (built-in by default).
+    ``plugins`` are the detectors, rules and sinks the file may name (built-in by default);
+    ``check_disk`` as in :func:`load_config`. The config keeps where each key was written
+    (:func:`config_where`), so a check made later (``run``'s, with the loaded models) names
+    the file and line too.
     """
     env = os.environ if env is None else env
     root = compose_yaml(text, source_name)
@@ -100,15 +122,35 @@ def parse_config(
             _format_error(err, data, lines, source_name, secret_keys) for err in exc.errors()
         ]
         raise ConfigError("\n".join(dict.fromkeys(messages))) from None
+    where = _Where(source_name, lines)
+    config._where = where
     references = check_references(config)
+    if not references and check_disk:
+        from streamer.config.disk import disk_problems
+
+        references = disk_problems(config)
     if references:
-        raise ConfigError(
-            "\n".join(
-                f"{_where(source_name, lines, loc)} {_keypath(loc)}: {message}"
-                for loc, message in references
-            )
-        )
+        raise ConfigError("\n".join(where.line(loc, message) for loc, message in references))
     return config
+
+
+class _Where:
+    """``file:line key`` for a key path of one parsed file."""
+
+    def __init__(self, source_name: str, lines: dict[Loc, int]) -> None:
+        self.source_name, self._lines = source_name, lines
+
+    def line(self, loc: Loc, message: str) -> str:
+        return f"{_where(self.source_name, self._lines, loc)} {_keypath(loc)}: {message}"
+
+
+def config_where(config: ConfigBase, problems: list[tuple[Loc, str]]) -> str:
+    """The problems as ``file:line key: message`` lines, for a config from :func:`parse_config`
+    (one built in code, without a file, gets its key paths alone)."""
+    where = getattr(config, "_where", None)
+    if not isinstance(where, _Where):
+        return "\n".join(f"{_keypath(loc)}: {message}" for loc, message in problems)
+    return "\n".join(where.line(loc, message) for loc, message in problems)
 
 
 class _Refused(yaml.YAMLError):
@@ -315,19 +357,67 @@ def _substitute(
     source_name: str,
     env: Mapping[str, str],
 ) -> str:
-    def replace(match: re.Match[str]) -> str:
-        name, default = match["name"], match["default"]
-        if name in env:
-            return env[name]
-        if default is not None:
-            return default
+    """Expand ``${NAME}`` and ``${NAME:-default}``; a default may hold references itself
+    (``${CAMERA_URL:-rtsp://u:${CAM_PASSWORD:-}@host/s}``), expanded only when it is used,
+    so an unset inner variable is no error once the outer one is set."""
+
+    def missing(name: str) -> str:
         problems.append(
             f"{source_name}:{line} {_keypath(loc)}: environment variable {name} is not set "
             f"(write ${{{name}:-default}} to give a default)"
         )
         return ""
 
-    return _ENV_REF.sub(replace, value)
+    return _expand(value, env, missing)
+
+
+def _expand(text: str, env: Mapping[str, str], missing: Callable[[str], str]) -> str:
+    out: list[str] = []
+    at = 0
+    while True:
+        start = text.find("${", at)
+        match = _ENV_NAME.match(text, start + 2) if start >= 0 else None
+        if match is None:
+            if start < 0:
+                out.append(text[at:])
+                return "".join(out)
+            out.append(text[at : start + 2])  # `${` not followed by a name stays as written
+            at = start + 2
+            continue
+        out.append(text[at:start])
+        name, after = match.group(), match.end()
+        if text.startswith("}", after):
+            out.append(env[name] if name in env else missing(name))
+            at = after + 1
+            continue
+        if not text.startswith(":-", after):
+            out.append(text[start:after])
+            at = after
+            continue
+        end = _closing_brace(text, after + 2)
+        if end < 0:  # no closing brace: left as written, as the single-level form did
+            out.append(text[start:])
+            return "".join(out)
+        default = text[after + 2 : end]
+        out.append(env[name] if name in env else _expand(default, env, missing))
+        at = end + 1
+
+
+def _closing_brace(text: str, at: int) -> int:
+    """Index of the ``}`` that closes a default starting at ``at`` (nested ``${`` counted)."""
+    depth = 0
+    index = at
+    while index < len(text):
+        if text.startswith("${", index):
+            depth += 1
+            index += 2
+            continue
+        if text[index] == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return -1
 
 
 def _keypath(loc: Loc) -> str:

@@ -74,7 +74,7 @@ class ConfigWatcher:
             return False
         self._signature = signature
         try:
-            config = load_config(self.path)
+            config = load_config(self.path, check_disk=True)
         except ConfigError as exc:
             self.refused_total += 1
             self.last_error = str(exc)

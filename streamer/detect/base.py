@@ -64,7 +64,12 @@ def note_invalid_boxes(model_id: str, count: int) -> None:
 
 
 class Detector(Protocol):
-    """A model backend. ``detect`` runs on the frame-loop thread; it must not keep ``frame``."""
+    """A model backend. ``detect`` runs on the frame-loop thread; it must not keep ``frame``.
+
+    A backend that knows its classes also sets ``class_names`` (its own names, before
+    ``class_map``): ``run`` checks the rules against them before the first frame. One
+    without it (a test's stand-in) is read as unknown, with ``getattr``.
+    """
 
     model_id: str
 

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
-from streamer.schema import ModelBase
+from streamer.schema import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------
@@ -41,6 +41,9 @@ class HogModelConfig(ModelBase):
             return set(self.classes)
         return {self.class_map.get("person", "person")}
 
+    def inspect(self) -> ModelFacts:
+        return ModelFacts((PERSON,))
+
 
 # --- plugin -----------------------------------------------------------------------------
 
@@ -61,6 +64,7 @@ class HogDetector:
         """Raises ModelError when this OpenCV build lacks the people detector (5.x wheels)."""
         self.config = config
         self.model_id: str = config.id
+        self.class_names: list[str] = [PERSON]
         people_svm = getattr(cv2, "HOGDescriptor_getDefaultPeopleDetector", None)
         if people_svm is None or not hasattr(cv2, "HOGDescriptor"):
             raise ModelError(

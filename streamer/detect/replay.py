@@ -18,7 +18,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from streamer.detect.base import empty_detections, filter_classes, make_detections
 from streamer.errors import ModelError
-from streamer.schema import ModelBase
+from streamer.schema import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # Far beyond any frame in pixels, yet small enough that float32 (the detections' dtype)
@@ -32,6 +32,15 @@ class ReplayModelConfig(ModelBase):
 
     def build(self) -> ReplayDetector:
         return ReplayDetector(self)
+
+    def inspect(self) -> ModelFacts:
+        """The classes the recording holds (read and checked the way ``run`` reads it)."""
+        try:
+            frames = read_replay_file(Path(self.path), f"model {self.id!r}")
+        except ModelError as exc:
+            message = str(exc).removeprefix(f"model {self.id!r}: ")
+            return ModelFacts(problems=((("path",), message),))
+        return ModelFacts(recorded_classes(frames))
 
 
 # --- plugin -----------------------------------------------------------------------------
@@ -117,6 +126,11 @@ def _first_problem(exc: ValidationError) -> str:
     return f"{where or 'the line'}: {message[:1].lower()}{message[1:]}"
 
 
+def recorded_classes(frames: dict[int, list[ReplayBox]]) -> tuple[str, ...]:
+    """Every class name in a recording, in order of first appearance."""
+    return tuple(dict.fromkeys(box["class"] for boxes in frames.values() for box in boxes))
+
+
 def replay_detections(boxes: Sequence[ReplayBox], model_id: str) -> sv.Detections:
     """The boxes of one frame as normalised detections."""
     if not boxes:
@@ -138,6 +152,7 @@ class ReplayDetector:
         self._frames: dict[int, list[ReplayBox]] = read_replay_file(
             config.path, f"model {config.id!r}"
         )
+        self.class_names: list[str] = list(recorded_classes(self._frames))
 
     def detect(self, frame: Frame) -> sv.Detections:
         dets = replay_detections(self._frames.get(frame.index, []), self.model_id)

@@ -26,7 +26,7 @@ from pydantic import Field, SecretStr
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
 from streamer.redact import redact
-from streamer.schema import ModelBase
+from streamer.schema import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------
@@ -52,6 +52,27 @@ class RoboflowModelConfig(ModelBase):
         # This module imports nothing heavy; the detector imports `inference` on load and
         # turns its absence into a ModelError naming the extra to install.
         return RoboflowDetector(self)
+
+    def inspect(self) -> ModelFacts:
+        """The extra must be installed; the classes are known when the model sits in the
+        local cache (``class_names.txt``), else only once ``run`` has loaded it."""
+        import importlib.util
+
+        if importlib.util.find_spec("inference") is None:
+            return ModelFacts(problems=((("kind",), f"kind roboflow needs the inference "
+                                         f"package, which is not installed: {EXTRA_HINT}"),))
+        folder = self.cache_folder()
+        try:
+            text = (folder / "class_names.txt").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return ModelFacts()  # not cached yet: fetched on the first start
+        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+        return ModelFacts(names or None)
+
+    def cache_folder(self) -> Path:
+        """Where inference keeps this model: ``<MODEL_CACHE_DIR>/<project>/<version>``."""
+        root = self.model_cache_dir or Path(os.environ.get("MODEL_CACHE_DIR", "/tmp/cache"))
+        return Path(root) / self.model_id
 
 
 # --- plugin -----------------------------------------------------------------------------

@@ -101,14 +101,20 @@ def _group_where() -> argparse.ArgumentParser:
 # --- finding the outbox ---------------------------------------------------------------
 
 
+# Where an outbox is looked for without --outbox or --config: the configs' usual path,
+# then where `streamer demo` writes by default (its --out folder).
+DEFAULT_OUTBOXES = (Path("data/outbox.db"), Path("streamer-demo/outbox.db"))
+
+
 def outbox_path(args: argparse.Namespace) -> Path:
-    """``--outbox``, else the config's ``outbox.path``, else the default path."""
+    """``--outbox``, else the config's ``outbox.path``, else the first of
+    ``DEFAULT_OUTBOXES`` that exists (the first when none does)."""
     outbox = getattr(args, "outbox", None) or getattr(args, "group_outbox", None)
     if outbox:
         return Path(outbox)
     config = getattr(args, "config", None) or getattr(args, "group_config", None)
     if not config:
-        return Path("data/outbox.db")
+        return next((path for path in DEFAULT_OUTBOXES if path.is_file()), DEFAULT_OUTBOXES[0])
     from streamer.config import load_config
 
     try:
@@ -133,7 +139,14 @@ def outbox_path(args: argparse.Namespace) -> Path:
 def _open(args: argparse.Namespace) -> Queries:
     path = outbox_path(args)
     if not path.is_file():
-        raise StreamerError(f"no outbox at {path} (give --outbox PATH or --config FILE)")
+        given = getattr(args, "outbox", None) or getattr(args, "group_outbox", None)
+        config = getattr(args, "config", None) or getattr(args, "group_config", None)
+        if given or config:
+            where = f"no outbox at {path.resolve()}" + (f" (outbox.path of {config})" if config and not given else "")
+        else:
+            looked = " or ".join(str(p.resolve()) for p in DEFAULT_OUTBOXES)
+            where = f"no outbox found: looked for {looked}"
+        raise StreamerError(f"{where}; give --outbox PATH or --config FILE")
     return Queries.open(path)
 
 
@@ -174,18 +187,23 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         until_ts=parse_when(args.until) if args.until else None,
         limit=args.limit,
     )
-    for row in rows:
-        if args.json:
+    if args.json:
+        for row in rows:
             print(json.dumps(row, sort_keys=True))
-            continue
+        return 0
+    table = [("EVENT", "TIME (UTC)", "RULE", "TYPE", "VERDICT", "DELIVERY", "DESCRIPTION")]
+    for row in rows:
         deliveries = " ".join(
             f"{sink}={d['state']}" + (f"({d['attempts']})" if d["attempts"] else "")
             for sink, d in row["deliveries"].items()
         )
-        print(f"{row['event_id']}  {_iso(row['created_ts'])}  {row['rule_id']}  "
-              f"{row['event_type']}  {deliveries}")
-    if not args.json:
-        print(f"{len(rows)} event(s)", file=sys.stderr)
+        table.append((str(row["event_id"]), _iso(row["created_ts"]), str(row["rule_id"]),
+                      str(row["event_type"]), str(row["verdict"] or "-"), deliveries or "-",
+                      " ".join(str(row["description"]).split())))
+    widths = [max(len(line[column]) for line in table) for column in range(len(table[0]) - 1)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[-1])
+    print(f"{len(rows)} event(s) in {outbox.path}", file=sys.stderr)
     return 0
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from streamer.events.clips import StoredClip
+from streamer.events.feedback import OPERATOR_RULE
 from streamer.events.record import EventRecord
 from streamer.events.store import COUNTER_NAMES, Store
 
@@ -110,7 +111,9 @@ class Queries:
                 where.append(clause)
                 args.append(value)
         query = (
-            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload FROM events e WHERE "
+            "SELECT e.event_id, e.created_ts, e.rule_id, e.payload, (SELECT v.verdict FROM "
+            "verdicts v WHERE v.event_id = e.event_id ORDER BY v.rowid DESC LIMIT 1) "
+            "FROM events e WHERE "
             + " AND ".join(where)
             + " ORDER BY e.created_ts, e.rowid"
         )
@@ -118,16 +121,77 @@ class Queries:
             query += " LIMIT ?"
             args.append(limit)
         rows = self._store.conn().execute(query, args).fetchall()
-        return [
-            {
+        out: list[dict[str, object]] = []
+        for event_id, created_ts, rule_id, raw, verdict in rows:
+            payload = json.loads(raw)
+            out.append({
                 "event_id": event_id,
                 "created_ts": created_ts,
                 "rule_id": rule_id,
-                "event_type": json.loads(payload).get("eventType"),
+                "event_type": payload.get("eventType"),
+                "description": describe_payload(payload),
+                "verdict": verdict,
                 "deliveries": self.deliveries(event_id),
-            }
-            for event_id, created_ts, rule_id, payload in rows
-        ]
+            })
+        return out
+
+    def history(
+        self,
+        limit: int = 20,
+        before: str | None = None,
+        rule: str | None = None,
+        verdict: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+    ) -> list[dict[str, object]]:
+        """One page of the alerts kept in the outbox, newest first: what the monitor lists,
+        so a restart does not empty it (issue 26). Operators' own records are left out.
+
+        ``before``: an eventId, the page continues with the events stored before it.
+        ``verdict``: the latest verdict of the event, or ``"none"`` for unreviewed ones.
+        Each row: eventId, timestamp (ISO, from the payload), created_ts, rule_id,
+        event_type, description, reason, verdict (None before any), delivery (one word:
+        delivered, pending, dead or stored when no sink is configured).
+        """
+        latest = ("(SELECT v.verdict FROM verdicts v WHERE v.event_id = e.event_id "
+                  "ORDER BY v.rowid DESC LIMIT 1)")
+        where = ["e.rule_id != ?"]
+        args: list[object] = [OPERATOR_RULE]
+        if before is not None:
+            where.append("e.rowid < COALESCE((SELECT rowid FROM events WHERE event_id = ?), -1)")
+            args.append(before)
+        for clause, value in (("e.rule_id = ?", rule), ("e.created_ts >= ?", since_ts),
+                              ("e.created_ts < ?", until_ts)):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        if verdict == "none":
+            where.append(f"{latest} IS NULL")
+        elif verdict is not None:
+            where.append(f"{latest} = ?")
+            args.append(verdict)
+        query = (
+            f"SELECT e.event_id, e.created_ts, e.rule_id, e.payload, {latest} FROM events e "
+            f"WHERE {' AND '.join(where)} ORDER BY e.rowid DESC LIMIT ?"
+        )
+        rows = self._store.conn().execute(query, [*args, max(1, int(limit))]).fetchall()
+        out: list[dict[str, object]] = []
+        for event_id, created_ts, rule_id, raw, judged in rows:
+            payload = json.loads(raw)
+            states = {str(d["state"]) for d in self.deliveries(event_id).values()}
+            out.append({
+                "eventId": event_id,
+                "timestamp": payload.get("timestamp"),
+                "created_ts": created_ts,
+                "rule_id": rule_id,
+                "event_type": payload.get("eventType"),
+                "description": describe_payload(payload),
+                "reason": (payload.get("customMetadata") or {}).get("reason"),
+                "verdict": judged,
+                "delivery": next((s for s in ("dead", "pending", "delivered") if s in states),
+                                 "stored"),
+            })
+        return out
 
     def retry(self, event_ids: Iterable[str] = (), dead: bool = False, sink: str | None = None) -> int:
         """Put deliveries back to pending: the given events' dead ones, or every dead one."""
@@ -199,3 +263,23 @@ class Queries:
             "max_mb": None if max_bytes is None else round(max_bytes / 2**20, 3),
             "sinks": sinks,
         }
+
+
+def describe_payload(payload: dict[str, object]) -> str:
+    """An event's one line for people, from its stored payload: a safety alert's
+    description, a count's "3 person at dock", a custom value, else the firing's reason."""
+    data = payload.get("eventData")
+    data = data if isinstance(data, dict) else {}
+    if data.get("description"):
+        return str(data["description"])
+    if "itemCount" in data:
+        return f"{data['itemCount']} {data.get('itemType', 'object')} at {data.get('location', '?')}"
+    if data.get("value"):
+        return str(data["value"])
+    if "feedback" in data:
+        return f"operator: {data['feedback']} (about {data.get('relatedEventId', '?')})"
+    if "result" in data:
+        return f"quality check: {data['result']}"
+    metadata = payload.get("customMetadata")
+    reason = metadata.get("reason") if isinstance(metadata, dict) else None
+    return str(reason or payload.get("eventType") or "event")

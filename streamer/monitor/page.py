@@ -1,7 +1,8 @@
 """The monitor page: one self-contained HTML file (no build step, no external assets).
 
 The picture is the MJPEG stream; the state panels poll ``/api/status`` and
-``/api/events``. Rule cards speak an operator's words ("2 people inside · last alert
+``/api/events`` (the outbox's history: newest first, filtered by rule, review and day,
+"Older events" pages on; on a phone the events come before the rule cards). Rule cards speak an operator's words ("2 people inside · last alert
 3 min ago · cooling down 12 s"); the raw state stays on ``/api/status``. Each event can be
 judged (Correct / Incorrect / Inconclusive) and each rule snoozed or woken: same-origin
 JSON POSTs (monitor/review.py). An event with a ready clip shows it in a ``<video>``
@@ -80,7 +81,13 @@ PAGE = """<!doctype html>
   .preview { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(100%, 220px), 1fr)); gap: .6rem; margin-top: .4rem; }
   .preview h3 { font-size: .9rem; margin: .2rem 0; } .preview ol { margin: 0; padding-left: 1.2rem; }
   .preview li { overflow-wrap: anywhere; }
-  @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; } }
+  .filters { display: flex; flex-wrap: wrap; gap: .3rem; margin-bottom: .4rem; }
+  .filters select, .filters input { font: inherit; font-size: .85rem; min-height: 2rem; padding: .2rem .3rem;
+    border-radius: .3rem; border: 1px solid #3a434e; background: #111418; color: var(--text); }
+  #older { margin-top: .5rem; width: 100%; }
+  /* On a phone the events come right under the picture, before the rule cards. */
+  @media (max-width: 600px) { main { padding: .5rem; gap: .5rem; } .event img { width: 72px; }
+    #events-panel { order: -1; } }
 </style>
 </head>
 <body>
@@ -124,7 +131,18 @@ PAGE = """<!doctype html>
       <div id="view-actions" class="actions" hidden><button type="button" id="reference">This view is right</button></div></section>
     <section><h2>Rules</h2><div id="rules"></div></section>
     <section><h2>Delivery</h2><div id="delivery" class="kv"></div></section>
-    <section><h2>Latest events</h2><div id="events" class="events"></div></section>
+    <section id="events-panel"><h2>Events</h2>
+      <div class="filters">
+        <select id="f-rule" aria-label="only this rule's events"><option value="">All rules</option></select>
+        <select id="f-verdict" aria-label="only events with this review">
+          <option value="">Any review</option><option value="none">Not reviewed</option>
+          <option value="correct">Correct</option><option value="incorrect">Incorrect</option>
+          <option value="inconclusive">Inconclusive</option></select>
+        <input id="f-day" type="date" aria-label="only events of this day">
+      </div>
+      <div id="events" class="events"></div>
+      <button id="older" type="button" hidden>Older events</button>
+    </section>
   </aside>
 </main>
 <script>
@@ -260,6 +278,7 @@ function showRules(rules, review) {
       row.innerHTML = '<span class="say"></span><span class="say snoozed"></span><div class="actions"></div>';
       box.append(row); ruleRows[id] = row;
     }
+    ruleOption(id);
     row.children[0].textContent = ruleWords(id, state, review);
     const snooze = (review.snoozes || {})[id];
     row.children[1].textContent = snooze ? "Snoozed" + (snooze.by ? " by " + snooze.by : "") + " until " +
@@ -288,11 +307,48 @@ function duration(s) {
   if (s < 5400) return Math.round(s / 60) + " min";
   return (s / 3600).toFixed(1) + " h";
 }
+// --- events: the outbox's history (it survives a restart), newest first, filtered ------
+const PAGE_SIZE = 12;
 let shownEvents = "";
+let olderEvents = [];  // pages fetched with "Older events", kept below the newest page
+function eventsQuery(before) {
+  const params = new URLSearchParams({limit: PAGE_SIZE});
+  if (before) params.set("before", before);
+  if (el("f-rule").value) params.set("rule", el("f-rule").value);
+  if (el("f-verdict").value) params.set("verdict", el("f-verdict").value);
+  if (el("f-day").value) { params.set("day", el("f-day").value);
+    params.set("tz_offset_min", new Date(el("f-day").value + "T12:00").getTimezoneOffset()); }
+  return withToken("/api/events?" + params);
+}
+function ruleOption(id) {
+  const select = el("f-rule");
+  if ([...select.options].some((option) => option.value === id)) return;
+  const option = document.createElement("option"); option.value = id; option.append(text(id)); select.append(option);
+}
+for (const id of ["f-rule", "f-verdict", "f-day"]) {
+  el(id).addEventListener("change", () => { olderEvents = []; shownEvents = ""; refreshEvents(); });
+}
+el("older").addEventListener("click", async () => {
+  const rows = el("events").querySelectorAll(".event");
+  const last = rows.length ? rows[rows.length - 1].dataset.eventId : null;
+  try {
+    const page = await (await fetch(eventsQuery(last))).json();
+    olderEvents = olderEvents.concat(page); shownEvents = "";
+    if (page.length < PAGE_SIZE) el("older").dataset.end = "1";
+    refreshEvents();
+  } catch (error) { say("the monitor is unreachable"); }
+});
 async function refreshEvents() {
   try {
-    const response = await fetch(withToken("/api/events?limit=12"));
-    const events = await response.json();
+    const response = await fetch(eventsQuery(null));
+    const newest = await response.json();
+    if (!Array.isArray(newest)) return;
+    const seen = new Set(newest.map((e) => e.eventId));
+    const events = newest.concat(olderEvents.filter((e) => !seen.has(e.eventId)));
+    for (const event of events) ruleOption(event.rule_id);
+    const older = el("older");
+    if (!olderEvents.length) delete older.dataset.end;
+    older.hidden = newest.length < PAGE_SIZE || older.dataset.end === "1";
     const key = events.map((e) => e.eventId + ":" + e.verdict + ":" + e.clip).join(",");
     if (key === shownEvents) return;
     shownEvents = key;
@@ -315,6 +371,7 @@ async function refreshEvents() {
       for (const choice of ["correct", "incorrect", "inconclusive"]) {
         actions.append(button(choice.charAt(0).toUpperCase() + choice.slice(1), async () => {
           if (await post("/api/events/" + encodeURIComponent(event.eventId) + "/review", {verdict: choice})) {
+            for (const kept of olderEvents) if (kept.eventId === event.eventId) kept.verdict = choice;
             shownEvents = ""; refreshEvents(); refreshStatus();
           }
         }, event.verdict === choice));

@@ -128,18 +128,6 @@ class ReviewDesk:
             },
         }
 
-    def with_verdicts(
-        self, events: Callable[[int], list[dict[str, Any]]]
-    ) -> Callable[[int], list[dict[str, Any]]]:
-        """``events`` with each event's verdict that counts (None before any)."""
-
-        def listed(limit: int) -> list[dict[str, Any]]:
-            items = events(limit)
-            verdicts = self.feedback.latest([str(item["eventId"]) for item in items])
-            return [{**item, "verdict": verdicts.get(str(item["eventId"]))} for item in items]
-
-        return listed
-
 
 def cross_site(request: Request) -> str | None:
     """Why a write looks sent by another site, or None when it is the page's own."""

@@ -1,7 +1,7 @@
 """The monitor's HTTP server: Starlette routes served by uvicorn in a background thread.
 
 Routes: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/api/status``,
-``/api/events?limit=N``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
+``/api/events?limit=N&before=ID&rule=&verdict=&day=``, ``/events/{id}/snapshot.jpg``, ``/api/events/{id}/clip.mp4``
 (an event's clip once ready, with HTTP ``Range`` so a ``<video>`` can seek), ``/metrics``, the
 places editor's ``/api/places...`` (monitor/places.py) and ``POST /api/camera/reference``
 (this view is right: take a new reference view). With a token set,
@@ -20,7 +20,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +80,9 @@ class MonitorFeed:
     Attributes:
         live: newest annotated frame.
         status: the ``/api/status`` structure (JSON-friendly, secrets already removed).
-        events: the latest ``limit`` events, newest first (JSON-friendly).
+        events: one page of events, newest first (JSON-friendly): called with ``limit``
+            and the filters ``before`` (an eventId: the page after it), ``rule``,
+            ``verdict`` (or "none"), ``since_ts`` and ``until_ts`` (epoch seconds).
         event_image: an event's snapshot JPEG by event id, or ``None``.
         metrics: the Prometheus registry.
         review: the operator's writes (review, snooze, wake); None: a read-only monitor.
@@ -92,13 +94,53 @@ class MonitorFeed:
 
     live: LiveView
     status: Callable[[], dict[str, Any]]
-    events: Callable[[int], list[dict[str, Any]]]
+    events: Callable[..., list[dict[str, Any]]]
     event_image: Callable[[str], bytes | None]
     metrics: Metrics
     review: ReviewDesk | None = None
     event_clip: Callable[[str], StoredClip | None] = field(default=lambda event_id: None)
     retake_reference: Callable[[], bool] | None = None
     places: PlacesDesk | None = None
+
+
+VERDICT_FILTERS = ("correct", "incorrect", "inconclusive", "none")
+
+
+def event_filters(params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+    """``/api/events``' query: ``limit`` (1-200), ``before`` (an eventId), ``rule``,
+    ``verdict`` (correct, incorrect, inconclusive, none) and ``day`` (YYYY-MM-DD, the
+    browser's local day when it sends ``tz_offset_min``, JavaScript's getTimezoneOffset).
+    Raises ValueError with the message the answer's 400 carries."""
+    try:
+        limit = max(1, min(200, int(params.get("limit", "20"))))
+    except ValueError:
+        raise ValueError("limit must be an integer") from None
+    filters: dict[str, Any] = {}
+    for name in ("before", "rule"):
+        value = params.get(name)
+        if value:
+            if len(value) > 200:
+                raise ValueError(f"{name} is too long")
+            filters[name] = value
+    verdict = params.get("verdict")
+    if verdict:
+        if verdict not in VERDICT_FILTERS:
+            raise ValueError(f"verdict must be one of {', '.join(VERDICT_FILTERS)}")
+        filters["verdict"] = verdict
+    day = params.get("day")
+    if day:
+        from datetime import datetime, timezone
+
+        try:
+            start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=timezone.utc).timestamp()
+            offset_min = int(params.get("tz_offset_min", "0"))
+        except ValueError:
+            raise ValueError("day must be YYYY-MM-DD, tz_offset_min an integer") from None
+        if abs(offset_min) > 24 * 60:
+            raise ValueError("tz_offset_min must be within a day")
+        filters["since_ts"] = start + offset_min * 60
+        filters["until_ts"] = filters["since_ts"] + 86400
+    return limit, filters
 
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -244,10 +286,11 @@ def build_app(
 
     async def events(request: Request) -> Response:
         try:
-            limit = max(1, min(200, int(request.query_params.get("limit", "20"))))
-        except ValueError:
-            return JSONResponse({"error": "limit must be an integer"}, status_code=400)
-        return JSONResponse(await anyio.to_thread.run_sync(feed.events, limit))
+            limit, filters = event_filters(request.query_params)
+        except ValueError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        listed = await anyio.to_thread.run_sync(lambda: feed.events(limit, **filters))
+        return JSONResponse(listed)
 
     async def event_image(request: Request) -> Response:
         data = await anyio.to_thread.run_sync(feed.event_image, request.path_params["event_id"])

@@ -7,6 +7,8 @@ place and the frame is shared with other threads.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import cv2
 import numpy as np
 import supervision as sv
@@ -37,10 +39,18 @@ class Overlay:
         )
         self._event_boxes = sv.BoxAnnotator(thickness=3, color=_EVENT_COLOR)
 
-    def draw(self, frame: Frame, dets: sv.Detections) -> np.ndarray:
-        """The annotated picture: zones with live counts, lines, boxes with ids."""
+    def draw(
+        self, frame: Frame, dets: sv.Detections, counts: Mapping[str, int] | None = None
+    ) -> np.ndarray:
+        """The annotated picture: zones with live counts, lines, boxes with ids.
+
+        ``counts``: zone id -> what its rule counts (a zone rule's people inside, a count
+        rule's count), so the picture and the page's rule card say the same number; a zone
+        without a rule counts the tracked objects whose anchor is inside (an object the
+        tracker has not given an id yet is in no rule, so it is in no count either).
+        """
         scene = frame.image.copy()
-        self._draw_geometry(scene, dets)
+        self._draw_geometry(scene, dets, counts=counts or {})
         if len(dets):
             shown = dets
             if dets.tracker_id is None:
@@ -67,6 +77,12 @@ class Overlay:
         )
         return scene
 
+    def draw_places(self, image: np.ndarray) -> np.ndarray:
+        """A copy of ``image`` with every zone and line and their ids (``streamer snapshot``)."""
+        scene = image.copy()
+        self._draw_geometry(scene, None)
+        return scene
+
     def draw_moved(self, scene: np.ndarray, transform: np.ndarray) -> None:
         """The places where they now fall on a camera that moved (``transform``: 2x3,
         reference view pixels to live pixels), dashed in the alert colour, in place."""
@@ -84,29 +100,21 @@ class Overlay:
             _dashed(scene, _apply(transform, points))
 
     def _draw_geometry(
-        self, scene: np.ndarray, dets: sv.Detections | None, highlight: str | None = None
+        self,
+        scene: np.ndarray,
+        dets: sv.Detections | None,
+        highlight: str | None = None,
+        counts: Mapping[str, int] | None = None,
     ) -> None:
-        anchors = anchor_points(dets) if dets is not None and len(dets) else None
+        labels = self.zone_labels(dets, counts)
         for zone_id, polygon in self.zones.items():
             color = _EVENT_COLOR if zone_id == highlight else _ZONE_COLOR
             points = polygon.round().astype(np.int32)
             sv.draw_filled_polygon(scene, points, color=color, opacity=0.15)
             sv.draw_polygon(scene, points, color=color, thickness=2)
-            label = zone_id
-            if anchors is not None:
-                label += f": {int(points_in_polygon(anchors, polygon).sum())}"
-            elif dets is not None:
-                label += ": 0"
+            label = labels[zone_id]
             top = polygon[np.argmin(polygon[:, 1])]
-            sv.draw_text(
-                scene,
-                label,
-                text_anchor=sv.Point(x=int(top[0]), y=int(max(top[1] - 12, 12))),
-                text_color=sv.Color.BLACK,
-                text_scale=self._text_scale * 0.8,
-                text_padding=4,
-                background_color=color,
-            )
+            self._label(scene, label, (top[0], top[1] - 12), color, self._text_scale * 0.8, 4)
         for line_id, (start, end) in self.lines.items():
             sv.draw_line(
                 scene,
@@ -115,15 +123,51 @@ class Overlay:
                 color=_LINE_COLOR,
                 thickness=2,
             )
-            sv.draw_text(
-                scene,
-                line_id,
-                text_anchor=sv.Point(x=int(start[0]), y=int(start[1])),
-                text_color=sv.Color.BLACK,
-                text_scale=self._text_scale * 0.7,
-                text_padding=3,
-                background_color=_LINE_COLOR,
-            )
+            self._label(scene, line_id, start, _LINE_COLOR, self._text_scale * 0.7, 3)
+
+    def zone_labels(
+        self, dets: sv.Detections | None, counts: Mapping[str, int] | None = None
+    ) -> dict[str, str]:
+        """Each zone's label: its id, and with detections its count (see :meth:`draw`)."""
+        tracked = dets
+        if dets is not None and len(dets):
+            tracked = dets[dets.tracker_id >= 0] if dets.tracker_id is not None else dets[:0]
+        anchors = anchor_points(tracked) if tracked is not None and len(tracked) else None
+        labels: dict[str, str] = {}
+        for zone_id, polygon in self.zones.items():
+            label = zone_id
+            if counts is not None and zone_id in counts:
+                label += f": {counts[zone_id]}"
+            elif anchors is not None:
+                label += f": {int(points_in_polygon(anchors, polygon).sum())}"
+            elif dets is not None:
+                label += ": 0"
+            labels[zone_id] = label
+        return labels
+
+    @staticmethod
+    def _label(
+        scene: np.ndarray, label: str, at: Sequence[float], color: sv.Color, scale: float,
+        padding: int,
+    ) -> None:
+        x, y = label_anchor(label, at, scale, padding, scene.shape[1], scene.shape[0])
+        sv.draw_text(
+            scene, label, text_anchor=sv.Point(x=x, y=y), text_color=sv.Color.BLACK,
+            text_scale=scale, text_padding=padding, background_color=color,
+        )
+
+
+def label_anchor(
+    label: str, at: Sequence[float], scale: float, padding: int, width: int, height: int
+) -> tuple[int, int]:
+    """The centre for a label wanted at ``at``, moved just enough that its box (text plus
+    padding) stays whole inside a ``width`` x ``height`` picture: a zone along the frame's
+    top or right edge would otherwise cut its own name off."""
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    half_w, half_h = text_w // 2 + padding + 1, text_h // 2 + padding + 1
+    x = int(min(max(at[0], half_w), max(width - half_w - 1, half_w)))
+    y = int(min(max(at[1], half_h), max(height - half_h - 1, half_h)))
+    return x, y
 
 
 def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -152,3 +196,48 @@ def _labels(dets: sv.Detections) -> list[str]:
         conf = float(dets.confidence[i]) if dets.confidence is not None else 1.0
         out.append(f"{name} #{track} {conf:.2f}" if track >= 0 else f"{name} {conf:.2f}")
     return out
+
+
+_GRID_COLOR = (255, 255, 255)
+
+
+def draw_grid(image: np.ndarray, step: float = 0.1) -> np.ndarray:
+    """A copy of ``image`` with a coordinate grid every ``step`` of the frame, each line
+    labelled with its fraction and its pixel (``x 0.3 = 192 px``), for writing zone corners
+    in either unit without guessing."""
+    scene = image.copy()
+    height, width = scene.shape[:2]
+    scale = max(0.35, min(0.6, width / 1600))
+    count = max(1, round(1 / step))
+    overlay = scene.copy()
+    for index in range(1, count):
+        x = round(width * index / count)
+        y = round(height * index / count)
+        cv2.line(overlay, (x, 0), (x, height - 1), _GRID_COLOR, 1)
+        cv2.line(overlay, (0, y), (width - 1, y), _GRID_COLOR, 1)
+    cv2.addWeighted(overlay, 0.45, scene, 0.55, 0, dst=scene)
+    (_, text_h), _ = cv2.getTextSize("0", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    band = 2 * (text_h + 5)  # the x labels' two rows along the top
+    for index in range(1, count):
+        fraction = index / count
+        x, y = round(width * fraction), round(height * fraction)
+        # x: the fraction above its pixel, centred on the line, along the top edge
+        for row, label in enumerate((f"{fraction:g}", f"{x}px")):
+            (text_w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+            left = min(max(x - text_w // 2, 0), width - text_w - 1)
+            _text_box(scene, label, left, (row + 1) * (text_h + 5), scale)
+        # y: "0.4 = 109px" at the left edge, on its line, or under it near the top
+        top = y - 3 if y - 3 - text_h - 2 > band else y + text_h + 4
+        _text_box(scene, f"{fraction:g} = {y}px", 3, min(top, height - 2), scale)
+    corner = f"{width}x{height}px: all values 0..1 = fractions of the frame, else pixels"
+    _text_box(scene, corner, 3, height - 4, scale)
+    return scene
+
+
+def _text_box(scene: np.ndarray, label: str, left: int, baseline: int, scale: float) -> None:
+    """White text on a black box, readable on any picture."""
+    (text_w, text_h), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    cv2.rectangle(scene, (left - 2, baseline - text_h - 2), (left + text_w + 2, baseline + 3),
+                  (0, 0, 0), -1)
+    cv2.putText(scene, label, (left, baseline), cv2.FONT_HERSHEY_SIMPLEX, scale, _GRID_COLOR, 1,
+                cv2.LINE_AA)

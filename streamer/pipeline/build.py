@@ -14,9 +14,11 @@ from contextlib import ExitStack
 import httpx
 
 from streamer.clips import ClipRecorder
+from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
-from streamer.detect import build_detector
+from streamer.detect import Detector, build_detector
 from streamer.detect.multi import DetectorSet
+from streamer.errors import ConfigError
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
 from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
@@ -30,7 +32,7 @@ from streamer.pipeline.scene import places_of, tamper_enabled
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
-from streamer.schema import rule_clip
+from streamer.schema import check_model_classes, rule_clip
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream
@@ -69,8 +71,10 @@ def build_pipeline(
             undo.callback(_close_clients, clients)
             delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
             undo.callback(delivery.close)
-        detectors = DetectorSet.of([build_detector(model) for model in config.models], config.models)
+        loaded = [build_detector(model) for model in config.models]
+        detectors = DetectorSet.of(loaded, config.models)
         undo.callback(detectors.close)
+        _check_loaded_classes(config, loaded)
         events = EventsStage(None)
         step = FrameStep(config, detectors, events, metrics.inference_seconds.observe)
         step.live = LiveView(step.draw_live, max_fps=config.monitor.max_fps)
@@ -115,6 +119,16 @@ def build_pipeline(
         )
         undo.pop_all()
     return pipeline
+
+
+def _check_loaded_classes(config: Config, loaded: list[Detector]) -> None:
+    """`validate`'s class check again, with the names the loaded models report (a Roboflow
+    model fetched on this start, a names file edited since): a blind rule stops the run
+    before the first frame."""
+    own = [getattr(detector, "class_names", None) for detector in loaded]
+    problems = check_model_classes(config, own)
+    if problems:
+        raise ConfigError(config_where(config, problems))
 
 
 def _view_watch(config: Config, source: Source, stop: threading.Event) -> ViewWatch | None:

@@ -103,13 +103,33 @@ class EventsStage:
             for item in reversed(items)
         ]
 
+    def history(self, limit: int = 20, **filters: Any) -> list[dict[str, object]]:
+        """The monitor's event list: the outbox's alerts, newest first (``filters`` as
+        :meth:`Queries.history`: before, rule, verdict, since_ts, until_ts), so the list
+        outlives a restart; this run's in memory when the outbox cannot be read."""
+        if self.writer is None:
+            return []
+        try:
+            rows = self.writer.outbox.queries.history(limit, **filters)
+            clips = self.writer.outbox.clip_states([str(row["eventId"]) for row in rows])
+        except sqlite3.Error as exc:
+            log.warning("cannot read the event history from the outbox: %s", exc)
+            return [] if filters.get("before") else self.recent(limit)
+        return [{**row, "clip": clips.get(str(row["eventId"]))} for row in rows]
+
     def image(self, event_id: str) -> bytes | None:
+        """An event's snapshot: this run's in memory, else the one kept in the outbox."""
         if self.writer is None:
             return None
         for item in list(self.writer.recent):
             if item.event_id == event_id:
                 return item.snapshot
-        return None
+        try:
+            record = self.writer.outbox.get(event_id)
+        except sqlite3.Error as exc:
+            log.warning("cannot read the snapshot of event %s: %s", event_id, exc)
+            return None
+        return record.images[0] if record is not None and record.images else None
 
     def recent_lines(self) -> list[str]:
         """The closing summary's "latest events" lines."""

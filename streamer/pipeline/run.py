@@ -246,7 +246,7 @@ class Pipeline:
         feed = MonitorFeed(
             live=live,
             status=self.status,
-            events=self.review.with_verdicts(self.events.recent) if self.review else self.events.recent,
+            events=self.events.history,
             event_image=self.events.image,
             event_clip=self.events.clip,
             metrics=self.metrics,

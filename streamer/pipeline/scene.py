@@ -15,7 +15,9 @@ from streamer.source.openers import classify
 from streamer.source.view import Places
 
 # Sections a reload cannot change without reopening the stream or the outbox.
-RESTART_SECTIONS = ("device_id", "camera", "models", "tracker", "sinks", "outbox", "monitor")
+RESTART_SECTIONS = (
+    "device_id", "camera", "models", "tracker", "detect", "motion", "sinks", "outbox", "monitor",
+)
 
 
 @dataclass(frozen=True)

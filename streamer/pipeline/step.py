@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import IO
 
 import cv2
@@ -23,6 +23,7 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.events.clips import ClipPlan
+from streamer.detect.base import empty_detections
 from streamer.detect.gate import DetectGate, DetectPlan, detect_plan
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
@@ -31,15 +32,14 @@ from streamer.monitor import LiveView
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene
 from streamer.rules import rules_state, watched_places
-from streamer.rules.geometry import to_pixels
 from streamer.rules.base import RuleEvent
+from streamer.rules.geometry import to_pixels
 from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
 from streamer.schema import ClipSettings, rule_clip
 from streamer.source import Frame
 from streamer.source.substream import SubStream
 from streamer.track import Tracker
-from streamer.detect.base import empty_detections
 
 # Rule state is copied for the monitor at most this often, on the frame loop.
 RULES_STATE_EVERY_S = 0.25
@@ -81,6 +81,7 @@ class FrameStep:
         self.detect_feed: SubStream | None = None  # camera.detect_source, when set
         self._watched_scene: Scene | None = None  # the scene the motion check watches
         self._held = _no_tracks()  # the last run's tracked objects
+        self._coasting: set[int] = set()  # ids carried over one missed run (_coast)
         self.last_tracked = self._held  # what the rules saw on the latest frame
 
     def begin(self, width: int, height: int, fps: float) -> None:
@@ -143,10 +144,31 @@ class FrameStep:
             self.recorder.write(json.dumps(detections_to_row(frame.index, dets)) + "\n")
         tracked = tracker.update(frame.t_s, dets)
         if gate is not None:
-            before = {int(i) for i in _ids(self._held) if i >= 0}
-            gate.ran(frame.t_s, lost=bool(before - {int(i) for i in _ids(tracked)}))
+            tracked = self._coast(gate, tracked, frame.t_s)
         self._held = tracked
         return tracked
+
+    def _coast(self, gate: DetectGate, tracked: sv.Detections, t_s: float) -> sv.Detections:
+        """A confirmed track the model missed on this run stays where it was last seen
+        until the next run (once: missed again, it is gone).
+
+        Why: the rules forget a track unseen for 0.4 s (track.continuity). With the model
+        on every frame of a 10 fps camera that takes four misses in a row; thinned to
+        ``detect.fps`` 5 it would take two, and a weak detection crossing a line would lose
+        its side where the ungated run keeps it. Carried one run, the gated run tolerates
+        about as much as the ungated one."""
+        found = {int(i) for i in _ids(tracked)}
+        held_ids = _ids(self._held)
+        missing = [k for k, i in enumerate(held_ids.tolist())
+                   if i >= 0 and i not in found and i not in self._coasting]
+        gate.ran(t_s, lost=bool(missing) or bool(self._coasting - found))
+        if not missing or not gate.plan.fps:
+            self._coasting = set()
+            return tracked
+        self._coasting = {int(held_ids[k]) for k in missing}
+        carried = self._held[np.array(missing)]
+        merged = sv.Detections.merge([tracked, carried]) if len(tracked) else carried
+        return merged
 
     def _watch(self, scene: Scene, gate: DetectGate) -> None:
         """Point the motion check at the places this scene's rules watch (after a reload too)."""
@@ -199,7 +221,7 @@ class FrameStep:
         scene = self.scene
         if scene is None:
             return frame.image.copy()
-        picture = scene.overlay.draw(frame, dets)
+        picture = scene.overlay.draw(frame, dets, counts=zone_counts(self.rules_state))
         transform = self.view_transform() if self.view_transform is not None else None
         if transform is not None:
             scene.overlay.draw_moved(picture, transform)
@@ -237,6 +259,14 @@ class FrameStep:
         if self.recorder is not None:
             self.recorder.close()
         self.detectors.close()
+
+
+def zone_counts(state: Mapping[str, object]) -> dict[str, int]:
+    """Zone id -> the number the page shows for it (``rules_state``'s per-zone count: a
+    zone rule's people inside, a count rule's count), for the overlay's zone labels, so
+    the picture and the rule card never disagree."""
+    zones = state.get("zones")
+    return {str(k): int(v) for k, v in zones.items()} if isinstance(zones, dict) else {}
 
 
 def _no_tracks() -> sv.Detections:

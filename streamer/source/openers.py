@@ -28,6 +28,34 @@ SourceKind = Literal["file", "rtsp", "http", "usb"]
 _ENV_LOCK = threading.Lock()
 
 
+# URL schemes a camera source may use; anything else with `://` is a typo (`rtps://`).
+URL_SCHEMES: dict[str, SourceKind] = {
+    "rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http",
+}
+
+
+def source_problem(source: Union[int, str]) -> str | None:
+    """Why ``source`` can never open, judged without opening it, or None: it must be a
+    device index, an existing file or device, or a URL of a scheme in ``URL_SCHEMES``."""
+    if isinstance(source, int) or source.strip().isdigit():
+        return None
+    if source.startswith("/dev/video") and source[len("/dev/video"):].isdigit():
+        return None  # a USB camera may be plugged in later: the capture waits for it
+    scheme, separator, _ = source.partition("://")
+    if separator:
+        if scheme.lower() in URL_SCHEMES:
+            return None
+        known = ", ".join(f"{name}://" for name in URL_SCHEMES)
+        return f"unknown URL scheme {scheme + '://'!r} (a camera URL starts with {known})"
+    path = Path(source)
+    if not path.exists():
+        return f"no such file or device: {source} (a camera is a device index, a file or " \
+            f"an rtsp:// or http(s):// URL)"
+    if path.is_dir():
+        return f"{source} is a folder, not a video file"
+    return None
+
+
 def classify(source: Union[int, str]) -> SourceKind:
     if isinstance(source, int) or (isinstance(source, str) and source.strip().isdigit()):
         return "usb"

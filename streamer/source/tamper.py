@@ -13,31 +13,21 @@ which of three things went wrong, with the figure it measured:
 - ``blurred``: the picture's sharpness fell far below the reference's.
 
 Everything here is measured on a small grey copy of the frame, a few times a minute, on
-the :class:`ViewWatch` thread, never on the frame loop. Each condition has its own hold
-time, so a truck passing in front of the lens or a light switched off for a second does
-not fire; the judge (:class:`ViewJudge`) is a pure function of frame time and pictures,
-so tests drive it frame by frame.
+the view watch's thread (:mod:`streamer.source.view`), never on the frame loop. Each
+condition has its own hold time, so a truck passing in front of the lens or a light
+switched off for a second does not fire; the judge (:class:`ViewJudge`) is a pure
+function of frame time and pictures, so tests drive it frame by frame.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import os
-import threading
-import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
 from streamer.health import HealthState
 from streamer.schema import TamperConfig
-
-log = logging.getLogger("streamer.source.tamper")
 
 # The grey copy every measure works on: wide enough for ORB to find a few hundred corners
 # on a real scene, small enough that one check costs a few milliseconds.

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from streamer.config import parse_config
+from streamer.config import load_config, parse_config
 from streamer.config.edit import (
     KEEP_BACKUPS,
     ConfigChanged,
@@ -135,7 +135,7 @@ SITE = """\
 # site header
 camera:
   id: dock
-  source: clip.mp4
+  source: rtsp://cam-dock/stream1
 models:
   - id: people
     kind: hog
@@ -199,11 +199,24 @@ def test_a_file_changed_on_disk_meanwhile_is_not_overwritten(tmp_path: Path) -> 
     path.write_text(SITE, encoding="utf-8")
 
     class Racing(ConfigFile):
-        def _validated(self, *args: object) -> object:  # someone saves the file by hand meanwhile
-            result = super()._validated(*args)  # type: ignore[arg-type]
+        def _validated(self, *args: object, **kwargs: object) -> object:  # a hand edit meanwhile
+            result = super()._validated(*args, **kwargs)  # type: ignore[arg-type]
             path.write_text(SITE + "# edited by hand\n", encoding="utf-8")
             return result
 
     with pytest.raises(ConfigChanged, match="changed on disk meanwhile"):
         Racing(path, env={}).save("lane", PlaceShape(polygon=((0.1, 0.1), (0.9, 0.1), (0.9, 0.9))), 640, 360)
     assert path.read_text(encoding="utf-8").endswith("# edited by hand\n") and not list(tmp_path.glob("*.bak"))
+
+
+def test_a_save_runs_validates_disk_checks_too(tmp_path: Path) -> None:
+    """What `validate` checks beyond the file (here: the model file is missing) refuses a
+    save as it refuses the file, with the same line."""
+    path = tmp_path / "site.yaml"
+    path.write_text(SITE.replace("kind: hog", f"kind: onnx\n    path: {tmp_path / 'missing.onnx'}"), encoding="utf-8")
+    with pytest.raises(ConfigError) as validate_says:
+        load_config(path, check_disk=True)
+    with pytest.raises(ConfigError) as refused:
+        ConfigFile(path, env={}).save("lane", PlaceShape(polygon=((0.1, 0.1), (0.9, 0.1), (0.9, 0.9))), 640, 360)
+    assert str(refused.value) == str(validate_says.value) and "models[0]" in str(refused.value)
+    assert "missing.onnx" in path.read_text(encoding="utf-8") and not list(tmp_path.glob("*.bak"))

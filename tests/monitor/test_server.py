@@ -1,5 +1,8 @@
 """The monitor's server through a real runtime and real HTTP.
 
+The event list (issue 26) is the outbox's history: a restarted camera lists the earlier
+run's events, newest first, paged and filtered.
+
 "This view is right" (issue 27): the tamper checks' reference view retaken from the page,
 under the rules of every monitor write (the token, the page's own Origin, a JSON body).
 
@@ -21,7 +24,7 @@ import pytest
 
 from conftest import free_port, make_video, running, wait_for, write_config, write_replay
 from process_helpers import streamer_run, visits
-from review_helpers import TOKEN as REVIEW_TOKEN, get, post
+from review_helpers import TOKEN as REVIEW_TOKEN, first_run, get, post
 from streamer.source.view import reference_path
 from tamper_footage import play, vtest, write_clip
 
@@ -211,3 +214,49 @@ def test_every_answer_refuses_framing_and_big_bodies_get_413(tmp_path: Path) -> 
         # A small body still works, and the snooze is real.
         assert client.post(snooze, headers=own, json={"for": "15m"}).status_code == 200
     assert "Traceback" not in run.log_text()
+
+
+def review_api(url: str, path: str, **params: object) -> httpx.Response:
+    return httpx.get(f"{url}{path}", params=params, headers={"Authorization": f"Bearer {REVIEW_TOKEN}"},
+                     timeout=10)
+
+
+def test_a_restarted_camera_lists_the_earlier_runs_events(tmp_path: Path) -> None:
+    config, earlier = first_run(tmp_path)
+    ids = [str(e["eventId"]) for e in earlier]
+    # The second run watches an empty scene (no detections), looping the video so it stays
+    # up: whatever its monitor lists is history.
+    (tmp_path / "dets.jsonl").write_text("")
+    config.write_text(config.read_text().replace("realtime: false", "realtime: true\n  loop: true"))
+    with running(config) as (_runtime, url):
+        listed = review_api(url, "/api/events", limit=200).json()
+        assert [e["eventId"] for e in listed] == ids[::-1]  # newest first, all of them
+        newest = listed[0]
+        assert newest["description"] and newest["delivery"] == "delivered"
+        assert newest["rule_id"] in ("left-in", "right-in") and newest["verdict"] is None
+
+        # Paged: the page after the 5th continues with the 6th.
+        first = review_api(url, "/api/events", limit=5).json()
+        rest = review_api(url, "/api/events", limit=200, before=first[-1]["eventId"]).json()
+        assert [e["eventId"] for e in first + rest] == ids[::-1]
+
+        # Filtered by rule, by review, by day (the events' UTC day, and the day before).
+        left = review_api(url, "/api/events", limit=200, rule="left-in").json()
+        assert left and {e["rule_id"] for e in left} == {"left-in"}
+        judged = httpx.post(f"{url}/api/events/{ids[0]}/review", json={"verdict": "correct"},
+                            headers={"Authorization": f"Bearer {REVIEW_TOKEN}"}, timeout=10)
+        assert judged.status_code == 200, judged.text
+        correct = review_api(url, "/api/events", verdict="correct").json()
+        assert [e["eventId"] for e in correct] == [ids[0]]
+        assert len(review_api(url, "/api/events", limit=200, verdict="none").json()) == len(ids) - 1
+        day = str(earlier[0]["timestamp"])[:10]
+        assert len(review_api(url, "/api/events", limit=200, day=day).json()) == len(ids)
+        assert review_api(url, "/api/events", day="2001-01-01").json() == []
+
+        # The earlier run's snapshots are served from the outbox.
+        image = review_api(url, f"/events/{ids[0]}/snapshot.jpg")
+        assert image.status_code == 200 and image.content[:2] == b"\xff\xd8"
+
+        for bad in ({"verdict": "maybe"}, {"day": "yesterday"}, {"limit": "many"}):
+            answer = review_api(url, "/api/events", **bad)
+            assert answer.status_code == 400 and answer.json()["error"]

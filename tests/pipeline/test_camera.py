@@ -33,10 +33,8 @@ def site(tmp_path: Path, clip: Path, realtime: bool = False, **tamper: Any) -> P
     return write_config(tmp_path / "site.yaml", {
         "camera": {"id": "dock-3", "source": str(clip), "realtime": realtime,
                    "tamper": {"enabled": True, **tamper}},
-        "models": [{"id": "people", "kind": "replay", "path": str(tmp_path / "none.jsonl"),
-                    "classes": ["person"]}],
+        "models": [{"id": "people", "kind": "replay", "path": str(tmp_path / "none.jsonl")}],
         "zones": [{"id": "lane", "polygon": LANE}],
-        "rules": [{"id": "lane-intrusion", "type": "zone", "zone": "lane", "classes": ["person"]}],
         "sinks": [{"type": "jsonl", "path": str(tmp_path / "events.jsonl")}],
         "outbox": {"path": str(tmp_path / "outbox.db")},
     })
