@@ -51,3 +51,25 @@ def test_snapshot_of_an_unreachable_camera_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert result.stderr.startswith("error: camera.source: cannot open stream rtsp://***@127.0.0.1:9")
     assert "hunter2" not in result.stderr and not (tmp_path / "frame.jpg").exists()
+
+
+@pytest.mark.system
+def test_snapshot_of_a_real_rtsp_camera(tmp_path: Path, clip: Path) -> None:
+    """The real GStreamer RTSP server as the camera: one frame of its stream, its size."""
+    from rtsp_helpers import RtspServer
+
+    server = RtspServer(clip).start()
+    try:
+        config = write_config(tmp_path / "site.yaml", {
+            "camera": {"source": server.url("viewer:hunter2"), "open_timeout_s": 10},
+            "models": [{"id": "people", "kind": "hog"}],
+            "zones": [{"id": "lane", "polygon": [[0.1, 0.5], [0.6, 0.5], [0.7, 0.95], [0.05, 0.95]]}],
+        })
+        out = tmp_path / "frame.jpg"
+        result = run_cli("snapshot", str(config), "-o", str(out), timeout=60)
+    finally:
+        server.kill()
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"{out}: 320x240 px, 1 zone(s)")
+    assert cv2.imread(str(out)).shape == (240, 320, 3)
+    assert "hunter2" not in result.stdout + result.stderr
