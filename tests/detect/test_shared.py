@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import wait_for
 from streamer.config.models import OnnxModelConfig
 from streamer.detect import build_detector
 from streamer.detect.shared import InferencePool, SharedModels, default_threads, default_workers
@@ -20,26 +21,38 @@ from yolo_model import SIZE, make_yolo_onnx
 def test_a_backlogged_camera_gets_one_call_per_turn_like_everyone_else() -> None:
     pool = InferencePool(workers=1)
     order: list[str] = []
-    live_done = threading.Event()
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # the worker is busy with another camera's call
+        busy.set()
+        release.wait(10)
+
+    def queued(n: int) -> None:
+        wait_for(lambda: pool.status()["queued"] == n, 10, f"{n} calls queued")
 
     def backlog() -> None:  # a file read frame by frame: asks again the moment it is answered
-        while not live_done.is_set():
+        for _ in range(3):
             pool.run("file", lambda: order.append("file"))
 
-    thread = threading.Thread(target=backlog)
-    thread.start()
+    threads = [threading.Thread(target=pool.run, args=("gate", hold))]
+    threads[0].start()
+    busy.wait(10)
     try:
-        for _ in range(20):
-            pool.run("live", lambda: order.append("live"))
+        # The backlog asks first, then two live cameras, while the worker is busy.
+        for n, target in enumerate((backlog, lambda: pool.run("live-1", lambda: order.append("live-1")),
+                                    lambda: pool.run("live-2", lambda: order.append("live-2"))), start=1):
+            threads.append(threading.Thread(target=target))
+            threads[-1].start()
+            queued(n)
+        release.set()
+        for thread in threads:
+            thread.join(10)
     finally:
-        live_done.set()
-        thread.join()
+        release.set()
         pool.close()
-    live_at = [i for i, who in enumerate(order) if who == "live"]
-    # Between two calls of the live camera, the file camera got at most the call that was
-    # running and the one queued before the live camera asked.
-    assert max(b - a - 1 for a, b in zip(live_at, live_at[1:])) <= 2, order
-    assert pool.status()["cameras"]["live"]["calls_total"] == 20  # type: ignore[index]
+    # The backlog's next call queues behind both live cameras: one call each per turn.
+    assert order == ["file", "live-1", "live-2", "file", "file"]
+    assert pool.status()["cameras"]["file"]["calls_total"] == 3  # type: ignore[index]
 
 
 def test_a_failing_call_raises_in_its_camera_and_the_worker_lives_on() -> None:
