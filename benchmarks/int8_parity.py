@@ -71,7 +71,8 @@ def measure(name: str, video: Path, args: argparse.Namespace) -> dict[str, float
     started = time.perf_counter()
     plan = detector.int8_plan()
     made = time.perf_counter() - started
-    print(f"\n== {name}: {video.name}; int8 copy {'made in %.0f s' % made if plan.calibrated_now else 'from the cache'}"
+    origin = f"made in {made:.0f} s" if plan.calibrated_now else "from the cache"
+    print(f"\n== {name}: {video.name}; int8 copy {origin}"
           f" ({plan.path})")
     for line in format_report(plan.report):
         print(line)
@@ -86,7 +87,7 @@ def measure(name: str, video: Path, args: argparse.Namespace) -> dict[str, float
     input_name = fp32.get_inputs()[0].name
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
     raws: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
-    for label, session in (("fp32", fp32), ("int8", int8)):
+    for session in (fp32, int8):
         session.run(None, {input_name: blobs[0]})  # warm-up
     for blob in blobs:
         for label, session in (("fp32", fp32), ("int8", int8)):

@@ -33,7 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from tamper_footage import (  # noqa: E402
-    blurred, covered, darkened, demo_still, play, shifted, vtest, walkers_close, write_clip,
+    blurred,
+    covered,
+    darkened,
+    demo_still,
+    play,
+    shifted,
+    vtest,
+    walkers_close,
+    write_clip,
 )
 
 from streamer.assets import person_model  # noqa: E402

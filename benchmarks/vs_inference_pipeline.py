@@ -143,11 +143,12 @@ def main() -> int:
                         "inference uses)")
     args = parser.parse_args()
 
+    # The script's own folder is on sys.path: reuse the other benchmark's helpers.
+    from pipeline_overhead import load_frames, model_only_fps
+
     from streamer.assets import person_model, sample_video
     from streamer.config.models import OnnxModelConfig
     from streamer.detect.onnx import OnnxDetector
-    # The script's own folder is on sys.path: reuse the other benchmark's helpers.
-    from pipeline_overhead import load_frames, model_only_fps
 
     video, weights = sample_video(), person_model()
     workdir = Path(tempfile.mkdtemp(prefix="vs-inference-"))

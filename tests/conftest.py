@@ -55,7 +55,7 @@ def _program_problem(name: str, check: tuple[str, ...]) -> tuple[str | None, str
         except subprocess.TimeoutExpired:
             return None, f"`{name} {' '.join(check)}` timed out"
         if result.returncode != 0:
-            last = (result.stderr.strip().splitlines() or ["exit %d" % result.returncode])[-1]
+            last = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[-1]
             return None, f"`{Path(name).name} {check[0]}` failed ({last[:160]})"
     return path, None
 

@@ -8,7 +8,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import cv2
 import numpy as np
-
 from conftest import free_port
 
 
@@ -19,7 +18,7 @@ class MjpegServer:
         self.port = port or free_port()
         self._server: ThreadingHTTPServer | None = None
 
-    def start(self) -> "MjpegServer":
+    def start(self) -> MjpegServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
                 self.send_response(200)

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-
 from conftest import require_program, wait_for
 
 
@@ -38,7 +37,7 @@ def mosquitto(conf: str, ports: list[int], folder: Path) -> Iterator[None]:
                                stderr=subprocess.PIPE)
     try:
         for port in ports:
-            wait_for(lambda: process.poll() is not None or _accepts(port), 10,
+            wait_for(lambda port=port: process.poll() is not None or _accepts(port), 10,
                      f"mosquitto listening on {port}")
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
         yield

@@ -8,7 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import box, make_video, wait_for, write_replay
 
 TOKEN = "places-token-0123456789"

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from conftest import box, make_video, read_jsonl, run_in_process, write_config, write_replay
 
 TOKEN = "review-token-0123456789"

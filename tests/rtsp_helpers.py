@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from conftest import free_port, require_program
+
 from streamer.source import Capture
 
 # Short bounds keep the suite fast; the defaults (10 s stall) are the same code path.
@@ -60,7 +61,7 @@ class RtspServer:
         auth = f"{credentials}@" if credentials else ""
         return f"rtsp://{auth}127.0.0.1:{self.port}/stream1"
 
-    def start(self, timeout: float = 15.0) -> "RtspServer":
+    def start(self, timeout: float = 15.0) -> RtspServer:
         python = require_program(SYSTEM_PYTHON, RTSP_PACKAGES, "-c", RTSP_PROBE)
         args = [python, str(HERE / "rtsp_server.py"), "--port", str(self.port),
                 "--mode", self.mode, "--fps", str(self.fps)]

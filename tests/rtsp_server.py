@@ -110,7 +110,7 @@ def _answer(conn: socket.socket) -> None:
                 head, buffer = buffer.split(b"\r\n\r\n", 1)
                 lines = head.decode("latin-1").split("\r\n")
                 method = lines[0].split(" ")[0]
-                headers = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in lines[1:])}
+                headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
                 reply = ["RTSP/1.0 200 OK", f"CSeq: {headers.get('cseq', '0')}"]
                 body = ""
                 if method == "OPTIONS":

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from conftest import write_config
+
 from streamer.backoff import Backoff
 from streamer.config import load_config
 from streamer.config.models import CameraConfig

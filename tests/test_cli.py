@@ -9,8 +9,8 @@ from pathlib import Path
 
 import cv2
 import pytest
-
 from conftest import make_video, run_cli, write_config
+
 from streamer.source.view import reference_path
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from conftest import read_jsonl, run_cli, write_config, write_replay
 
 pytestmark = pytest.mark.integration

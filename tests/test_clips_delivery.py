@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from clip_helpers import decoded_frames, make_mp4
 from conftest import make_record, wait_for
+
 from streamer.config.models import BundleSinkConfig
 from streamer.events.clips import ClipPlan, StoredClip
 from streamer.events.outbox import Outbox
@@ -114,6 +114,7 @@ def test_jsonl_with_send_clip_writes_the_clip_beside_the_snapshots_and_evicts_it
     tmp_path: Path,
 ) -> None:
     from conftest import read_jsonl
+
     from streamer.config.models import JsonlSinkConfig
     from streamer.sinks.jsonl import JsonlSink
     from streamer.sinks.retention import Retention

@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 import pytest
 import supervision as sv
-
 from clip_helpers import decoded_frames, make_mp4, plan, record
 from conftest import phone_page, require_program, wait_for
+
 from streamer.assets import sample_video
 from streamer.config.models import EventSpec
 from streamer.events.clips import ClipPlan

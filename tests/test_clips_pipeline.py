@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from clip_helpers import decode, video_frames
 from conftest import box, read_jsonl, run_cli, run_in_process, write_config, write_replay
+
 from streamer.assets import sample_video
 from streamer.events.clips import StoredClip
 from streamer.events.outbox import Outbox

@@ -15,16 +15,16 @@ import cv2
 import numpy as np
 import pytest
 import supervision as sv
-
 from clip_helpers import decode, plan, record, video_frames
 from conftest import make_video
 from rtsp_helpers import FAST, RtspServer
+
 from streamer.assets import sample_video
+from streamer.source import Frame
 
 # These record bikes.mp4's own packets; a fresh machine fetches it with pip in a
 # subprocess, so they are not fast-tier tests (issue 28).
 BIKES = pytest.mark.integration
-from streamer.source import Frame
 
 FPS = 25.0  # bikes.mp4: 250 frames at 25 fps, keyframes at 0, 1.2, 3.04, 5.48, 7.48, 9.68 s
 KEYFRAME_GAP_S = 2.44  # the longest keyframe interval of bikes.mp4

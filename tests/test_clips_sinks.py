@@ -17,9 +17,11 @@ import httpx
 import numpy as np
 import pytest
 import supervision as sv
-
 from clip_helpers import decoded_frames, make_mp4
 from conftest import API_KEY, USE_CASE, make_record
+from vision_events_server import VisionEventsServer, parse_multipart
+from webhook_helpers import webhook_receiver
+
 from streamer.config.models import EventSpec, VisionEventsSinkConfig, WebhookSinkConfig
 from streamer.events.clips import ClipPlan, StoredClip
 from streamer.events.outbox import Outbox
@@ -28,9 +30,6 @@ from streamer.rules.base import RuleEvent
 from streamer.sinks.vision_events import VisionEventsSink
 from streamer.sinks.webhook import WebhookSink
 from streamer.source.frame import Frame
-
-from vision_events_server import VisionEventsServer, parse_multipart
-from webhook_helpers import webhook_receiver
 
 pytestmark = pytest.mark.integration
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import supervision as sv
-
 from clip_helpers import decoded_frames, make_mp4
 from conftest import make_record, wait_for
+
 from streamer.config.models import EventSpec
 from streamer.events.clips import ClipPlan
 from streamer.events.outbox import Outbox

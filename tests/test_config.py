@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import run_cli
+
 from streamer.config import load_config
 from streamer.errors import ConfigError
 
@@ -205,8 +205,13 @@ def test_every_secret_field_is_known_by_type_not_by_name() -> None:
     from pydantic import SecretStr
 
     from streamer.config.models import (
-        Config, MonitorConfig, MqttSinkConfig, RoboflowModelConfig, VisionEventsSinkConfig,
-        WebhookSinkConfig, secret_field_names,
+        Config,
+        MonitorConfig,
+        MqttSinkConfig,
+        RoboflowModelConfig,
+        VisionEventsSinkConfig,
+        WebhookSinkConfig,
+        secret_field_names,
     )
 
     expected = {

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, run_cli
+
 from streamer.config import load_config
 from streamer.config.models import MissingPpeRuleConfig, RoboflowModelConfig
 

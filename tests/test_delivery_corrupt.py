@@ -14,14 +14,22 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import (
+    make_record,
+    make_video,
+    noisy_jpeg,
+    read_jsonl,
+    run_cli,
+    walker,
+    write_config,
+    write_replay,
+)
 
-from conftest import make_video, read_jsonl, run_cli, walker, write_config, write_replay
 from streamer.config.models import JsonlSinkConfig
 from streamer.events.outbox import Outbox
 from streamer.events.record import EventRecord
 from streamer.events.sender import Sender
 from streamer.sinks.jsonl import JsonlSink
-from conftest import make_record, noisy_jpeg
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_video, run_cli, walker, write_config, write_replay
-
 from vision_events_server import Delay, VisionEventsServer
 
 pytestmark = pytest.mark.integration

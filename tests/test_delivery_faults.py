@@ -14,14 +14,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import API_KEY, USE_CASE, make_record, wait_for
+from vision_events_server import Delay, Pass, Status, VisionEventsServer
+
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.outbox import Outbox
 from streamer.events.sender import Sender
 from streamer.sinks.vision_events import VisionEventsSink
-
-from vision_events_server import Delay, Pass, Status, VisionEventsServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import (
+    make_record,
+    make_video,
+    noisy_jpeg,
+    read_jsonl,
+    run_cli,
+    walker,
+    write_config,
+    write_replay,
+)
 
-from conftest import make_video, read_jsonl, run_cli, walker, write_config, write_replay
 from streamer.config.models import BundleSinkConfig, JsonlSinkConfig
 from streamer.events.record import EventRecord
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.retention import Retention
-from conftest import make_record, noisy_jpeg
 
 pytestmark = pytest.mark.integration  # a child process with a file-size limit, the CLI
 

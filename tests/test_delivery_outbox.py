@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_record, noisy_jpeg, run_cli, write_config
+
 from streamer.events.outbox import Outbox
 from streamer.events.record import EventRecord
 
@@ -203,6 +203,7 @@ def test_events_export_writes_each_clip_inside_its_bundle_and_beside_it(tmp_path
     from dataclasses import replace
 
     from clip_helpers import decoded_frames, make_mp4
+
     from streamer.events.clips import ClipPlan
 
     db = tmp_path / "outbox.db"

@@ -20,7 +20,6 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-
 from conftest import (
     API_KEY,
     crowded_record,
@@ -33,14 +32,14 @@ from conftest import (
     walker,
 )
 from mqtt_helpers import mosquitto
+from vision_events_server import VisionEventsServer, validate_event
+from webhook_helpers import webhook_receiver
+
 from streamer.config.models import BundleSinkConfig, MqttSinkConfig, WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
 from streamer.sinks.mqtt import MqttSink, make_client
 from streamer.sinks.webhook import WebhookSink
-
-from vision_events_server import VisionEventsServer, validate_event
-from webhook_helpers import webhook_receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 
@@ -190,8 +189,8 @@ def streamer_log(caplog: Any) -> str:
 
 def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
     from streamer.config.loader import parse_config
-    from streamer.redact import redact
     from streamer.config.models import config_secrets
+    from streamer.redact import redact
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

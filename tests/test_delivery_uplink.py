@@ -16,15 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import API_KEY, USE_CASE, make_record, wait_for
+from vision_events_server import Pass, Status, VisionEventsServer
+
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.outbox import Outbox
 from streamer.events.sender import Sender
 from streamer.sinks.http import make_client
 from streamer.sinks.vision_events import VisionEventsSink
-
-from vision_events_server import Pass, Status, VisionEventsServer
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from conftest import ROOT, free_port, make_video, wait_for, write_config, write_replay
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, free_port, make_video, wait_for, write_config
 
 pytestmark = pytest.mark.integration

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from yolo_model import make_yolo_onnx
 
 from streamer.detect.onnx import OnnxModelConfig
 from streamer.source.frame import Frame
-from yolo_model import make_yolo_onnx
 
 AVAILABLE = ort.get_available_providers()
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import best_iou
+
 from streamer import assets
 from streamer.config.models import HogModelConfig
 from streamer.detect.base import CLASS_NAME, MODEL_ID

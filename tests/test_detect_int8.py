@@ -11,14 +11,14 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+from conftest import write_config
+from yolo_model import make_video, make_yolo_onnx
 
 from streamer.config import load_config
 from streamer.detect.int8 import head_nodes
 from streamer.detect.onnx import OnnxModelConfig
 from streamer.errors import ModelError
 from streamer.source.frame import Frame
-from yolo_model import make_video, make_yolo_onnx
-from conftest import write_config
 
 
 @pytest.fixture()

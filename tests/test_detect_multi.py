@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import box, make_video, read_jsonl, run_cli, write_config, write_replay
+
 from streamer.config.models import ReplayModelConfig
 from streamer.detect import DetectorSet, build_detector
 from streamer.source.frame import Frame

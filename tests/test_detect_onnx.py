@@ -11,19 +11,19 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
+# The `onnx` package (test extra) builds small wrong-shape models for the error tests.
+import onnx
+import pytest
 from conftest import best_iou
+from onnx import TensorProto, helper
+
 from streamer import assets
 from streamer.config.models import OnnxModelConfig
 from streamer.detect.base import CLASS_NAME, MODEL_ID
 from streamer.detect.onnx import OnnxDetector
 from streamer.errors import ModelError
 from streamer.source.frame import Frame
-
-# The `onnx` package (test extra) builds small wrong-shape models for the error tests.
-import onnx
-from onnx import TensorProto, helper
 
 pytestmark = pytest.mark.integration
 

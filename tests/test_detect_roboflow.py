@@ -21,8 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import best_iou, read_jsonl, require_module, run_cli, write_config
+
 from streamer import assets
 
 pytestmark = pytest.mark.integration

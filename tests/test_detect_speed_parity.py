@@ -16,9 +16,9 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from conftest import best_iou
 from onnx import TensorProto, numpy_helper
 
-from conftest import best_iou
 from streamer import assets
 from streamer.config.models import OnnxModelConfig
 from streamer.detect.onnx import OnnxDetector

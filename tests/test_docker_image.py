@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import (
     API_KEY,
     ROOT,
@@ -39,9 +38,10 @@ from conftest import (
     write_config,
     write_replay,
 )
+from vision_events_server import VisionEventsServer
+
 from streamer.assets import sample_video
 from streamer.events.outbox import Outbox
-from vision_events_server import VisionEventsServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 

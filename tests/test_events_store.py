@@ -6,6 +6,7 @@ import threading
 from pathlib import Path
 
 from conftest import make_record
+
 from streamer.events.outbox import Outbox
 
 

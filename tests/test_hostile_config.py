@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_video, read_jsonl, run_cli, walker, write_config, write_replay
 
 pytestmark = pytest.mark.integration

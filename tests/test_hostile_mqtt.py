@@ -11,12 +11,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import make_video, read_jsonl, run_cli, walker, write_config, write_replay
-from conftest import free_port
+from conftest import (
+    free_port,
+    make_record,
+    make_video,
+    read_jsonl,
+    run_cli,
+    walker,
+    write_config,
+    write_replay,
+)
 from mqtt_helpers import TlsFiles, make_tls_files, mosquitto
+
 from streamer.config.models import MqttSinkConfig
-from conftest import make_record
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 

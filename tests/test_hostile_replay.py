@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import box, make_video, read_jsonl, run_cli, walker, write_config
 
 pytestmark = pytest.mark.integration

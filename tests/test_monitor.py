@@ -12,11 +12,18 @@ import cv2
 import httpx
 import numpy as np
 import pytest
+from conftest import (
+    make_video,
+    phone_page,
+    require_program,
+    running,
+    wait_for,
+    walker,
+    write_config,
+    write_replay,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import (
-    make_video, phone_page, require_program, running, wait_for, walker, write_config, write_replay,
-)
 from streamer.config import load_config
 from streamer.config.loader import parse_config
 from streamer.errors import ConfigError

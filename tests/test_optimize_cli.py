@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import run_cli, write_config
 from yolo_model import make_video, make_yolo_onnx
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import cv2
 import pytest
-
 from conftest import API_KEY, read_jsonl, run_cli, run_in_process, scene, wait_for, walker
+from vision_events_server import VisionEventsServer
+
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
-
-from vision_events_server import VisionEventsServer
 
 pytestmark = pytest.mark.integration
 

@@ -10,14 +10,14 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import read_jsonl, run_cli, running, wait_for
 from review_helpers import API_KEY, TOKEN, get, post, two_rule_config
+from vision_events_server import VisionEventsServer
+
 from streamer.config import load_config
 from streamer.events.feedback import Feedback
 from streamer.events.outbox import Outbox
 from streamer.runtime import RunOptions, Runtime
-from vision_events_server import VisionEventsServer
 
 pytestmark = pytest.mark.integration
 

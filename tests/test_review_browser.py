@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import phone_page, require_program, running, wait_for
 from review_helpers import API_KEY, TOKEN, get, two_rule_config
 from vision_events_server import VisionEventsServer

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 import supervision as sv
-
 from conftest import make_record
+
 from streamer.events.feedback import OPERATOR_RULE, Feedback, ReviewError, Snoozes
 from streamer.events.outbox import Outbox
 from streamer.rules.base import RuleEvent

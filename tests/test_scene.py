@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import walker, write_replay
+
 from streamer.config.models import Config
 from streamer.monitor import assemble_status
 from streamer.pipeline import build_scene, reload_scene

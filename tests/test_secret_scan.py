@@ -27,10 +27,9 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import box, write_config, write_replay
-from rtsp_helpers import free_port
 from mjpeg_server import MjpegServer
+from rtsp_helpers import free_port
 from vision_events_server import VisionEventsServer
 
 pytestmark = pytest.mark.integration

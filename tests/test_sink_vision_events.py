@@ -10,13 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import API_KEY, USE_CASE, crowded_record, make_record, tiny_jpeg
-from streamer.config.models import VisionEventsSinkConfig
-from streamer.events.record import EventRecord
-from streamer.sinks.http import parse_retry_after
-from streamer.sinks.vision_events import VisionEventsSink
-
 from vision_events_server import (
     Delay,
     Drop,
@@ -25,6 +19,11 @@ from vision_events_server import (
     VisionEventsServer,
     parse_multipart,
 )
+
+from streamer.config.models import VisionEventsSinkConfig
+from streamer.events.record import EventRecord
+from streamer.sinks.http import parse_retry_after
+from streamer.sinks.vision_events import VisionEventsSink
 
 pytestmark = pytest.mark.integration
 

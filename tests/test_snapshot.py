@@ -8,7 +8,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import make_video, run_cli, write_config
 
 pytestmark = pytest.mark.integration

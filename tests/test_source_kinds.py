@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import make_video, require_program, run_cli, wait_for, write_config, write_replay
-from rtsp_helpers import FAST, Reader
-from streamer.config.models import CameraConfig
 from mjpeg_server import MjpegServer
+from rtsp_helpers import FAST, Reader
+
+from streamer.config.models import CameraConfig
 from streamer.source import Capture
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]

@@ -22,7 +22,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import box, read_jsonl, write_config, write_replay
 from rtsp_helpers import RtspServer, free_port
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from conftest import wait_for
 from rtsp_helpers import FAST, Reader, RtspServer
+
 from streamer.config.models import CameraConfig
 from streamer.source import Capture
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import box, read_jsonl, wait_for, write_config, write_replay
 from rtsp_helpers import FAST, RtspServer
+
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 

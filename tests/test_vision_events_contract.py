@@ -23,6 +23,7 @@ import httpx
 import numpy as np
 import pytest
 import supervision as sv
+from conftest import crowded_record, tiny_jpeg
 
 from streamer.config.models import BundleSinkConfig, EventSpec, VisionEventsSinkConfig
 from streamer.events.payload import build_payload
@@ -30,7 +31,6 @@ from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
 from streamer.rules.base import RuleEvent
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.vision_events import VisionEventsSink
-from conftest import crowded_record, tiny_jpeg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from vision_events_server import VisionEventsServer  # noqa: E402

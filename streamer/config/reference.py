@@ -13,7 +13,6 @@ from typing import Any
 
 from streamer.plugins import PLUGINS, Plugins
 
-
 # The sections of a config file in the order a reader meets them, each with one line of
 # context that the models' own docstrings do not carry.
 _SECTIONS = {

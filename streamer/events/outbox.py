@@ -17,7 +17,6 @@ import logging
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
-
 from typing import Any
 
 from streamer.events.clips import StoredClip

@@ -34,8 +34,8 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 log = logging.getLogger("streamer.monitor")
 

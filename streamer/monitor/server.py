@@ -28,9 +28,9 @@ import anyio
 import uvicorn
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.datastructures import Headers
 from starlette.responses import (
     HTMLResponse,
     JSONResponse,

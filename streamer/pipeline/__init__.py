@@ -5,8 +5,8 @@ wires a stage or reaches into one.
 """
 
 from streamer.pipeline.build import build_pipeline
-from streamer.pipeline.run import Pipeline
 from streamer.pipeline.options import RunOptions, StepHook
+from streamer.pipeline.run import Pipeline
 from streamer.pipeline.scene import Scene, build_scene, reload_scene
 from streamer.pipeline.summary import RunSummary
 

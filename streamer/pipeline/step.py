@@ -22,12 +22,12 @@ import supervision as sv
 
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
-from streamer.events.clips import ClipPlan
 from streamer.detect.base import empty_detections
 from streamer.detect.gate import DetectGate, DetectPlan, detect_plan
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
+from streamer.events.clips import ClipPlan
 from streamer.monitor import LiveView
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.scene import Scene, build_scene

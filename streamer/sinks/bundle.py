@@ -29,9 +29,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from streamer.errors import SinkError
+from streamer.events.clips import StoredClip
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.schema import FileLimitsConfig, SinkBase
-from streamer.events.clips import StoredClip
 from streamer.sinks.base import (
     SendOutcome,
     SinkContext,

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from streamer.redact import redact, url_secrets
 from streamer.events.delivery import SendOutcome
+from streamer.redact import redact, url_secrets
 
 # Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
 _RETRY_STATUSES = frozenset({408, 429})

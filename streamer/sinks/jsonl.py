@@ -32,7 +32,13 @@ from pydantic import Field
 from streamer.errors import SinkError
 from streamer.events.record import EventRecord, image_refs
 from streamer.schema import FileLimitsConfig, SinkBase
-from streamer.sinks.base import SendOutcome, SinkContext, fsync_dir, with_clip_metadata, write_atomic
+from streamer.sinks.base import (
+    SendOutcome,
+    SinkContext,
+    fsync_dir,
+    with_clip_metadata,
+    write_atomic,
+)
 from streamer.sinks.retention import AGE_CHECK_EVERY_S, LOW_WATER, Retention
 
 # --- config ---------------------------------------------------------------------------

@@ -65,7 +65,9 @@ class MqttSinkConfig(SinkBase):
         try:
             fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
         except ValueError as exc:
-            raise ValueError(f"not a valid template ({exc}); write {{{{ and }}}} for braces")
+            raise ValueError(
+                f"not a valid template ({exc}); write {{{{ and }}}} for braces"
+            ) from None
         for field in fields:
             if field not in MQTT_TOPIC_FIELDS:
                 known = ", ".join(f"{{{name}}}" for name in MQTT_TOPIC_FIELDS)

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streamer.schema import CameraConfig
 from streamer.errors import SourceError
 from streamer.health import HealthState
 from streamer.rate import RateMeter
 from streamer.redact import redact
+from streamer.schema import CameraConfig
 from streamer.source.filters import FpsCap, fit
 from streamer.source.frame import Frame
 from streamer.source.handoff import END, FrameQueue, LatestFrame

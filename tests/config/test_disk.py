@@ -10,12 +10,12 @@ from typing import Any
 
 import onnx
 import pytest
+from conftest import box, make_video, run_cli, write_config, write_replay
 from onnx import helper
+from yolo_model import make_yolo_onnx
 
-from conftest import make_video, run_cli, write_config, write_replay, box
 from streamer.config import load_config, parse_config
 from streamer.errors import ConfigError
-from yolo_model import make_yolo_onnx
 
 
 def named_model(path: Path, names: list[str]) -> Path:
@@ -119,7 +119,7 @@ def test_missing_or_unreadable_model_file(tmp_path: Path, contents: bytes | None
         model_path.write_bytes(contents)
     path = site(tmp_path, model={"id": "people", "kind": "onnx", "path": str(model_path)})
     found = problems(path)
-    assert len(found) == 1 and f" models[0].path: " in found[0] and why in found[0]
+    assert len(found) == 1 and " models[0].path: " in found[0] and why in found[0]
 
 
 def test_a_names_file_that_cannot_be_read(tmp_path: Path) -> None:

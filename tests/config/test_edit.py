@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import ROOT
+
 from streamer.config import load_config, parse_config
 from streamer.config.edit import (
     KEEP_BACKUPS,

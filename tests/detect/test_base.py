@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from conftest import make_video, read_jsonl, run_cli, write_config
 from yolo_model import make_constant_onnx
 

@@ -152,7 +152,6 @@ def test_motion_outside_the_watched_area_does_not_run_the_model() -> None:
 
 def flicker(width: int = 320) -> Any:
     """A 'clock' in the zone: a red-free square whose brightness changes every frame."""
-    import numpy as np
 
     def draw(frame: Any) -> Any:
         image = frame.image.copy()

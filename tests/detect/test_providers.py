@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from yolo_model import make_yolo_onnx
 
 from streamer.config import parse_config
 from streamer.detect.onnx import OnnxModelConfig
@@ -18,7 +19,6 @@ from streamer.detect.providers import (
     engine_dir,
     precision_label,
 )
-from yolo_model import make_yolo_onnx
 
 CPU, CUDA, TRT = "CPUExecutionProvider", "CUDAExecutionProvider", "TensorrtExecutionProvider"
 

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import wait_for
+from yolo_model import SIZE, make_yolo_onnx
+
 from streamer.config.models import OnnxModelConfig
 from streamer.detect import build_detector
 from streamer.detect.shared import InferencePool, SharedModels, default_threads, default_workers
 from streamer.source import Frame
-from yolo_model import SIZE, make_yolo_onnx
 
 
 def test_a_backlogged_camera_gets_one_call_per_turn_like_everyone_else() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import make_record
+
 from streamer.events.feedback import Feedback
 from streamer.events.outbox import Outbox
 from streamer.events.queries import Queries, describe_payload

@@ -10,8 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
+from conftest import (
+    box,
+    free_port,
+    make_video,
+    phone_page,
+    require_program,
+    wait_for,
+    walker,
+    write_config,
+    write_replay,
+)
 
-from conftest import box, free_port, make_video, phone_page, require_program, wait_for, walker, write_config, write_replay
 from streamer.config import load_config
 from streamer.pipeline import RunOptions
 from streamer.pipeline.box import Box

@@ -13,9 +13,20 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import read_jsonl, run_cli, running, wait_for
-from places_helpers import FPS, LEFT_AREA, MIDDLE_LEFT, TOKEN, clip, comments, headers, places, put, site  # noqa: F401
+from places_helpers import (  # noqa: F401
+    FPS,
+    LEFT_AREA,
+    MIDDLE_LEFT,
+    TOKEN,
+    clip,
+    comments,
+    headers,
+    places,
+    put,
+    site,
+)
+
 from streamer.config import load_config
 from streamer.detect.replay import replay_detections
 from streamer.rules import build_rules

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import require_program, running, wait_for
 from places_helpers import TOKEN, clip, places, site  # noqa: F401
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_video, read_jsonl, run_cli, scene, walker
 
 pytestmark = pytest.mark.integration
@@ -92,10 +91,11 @@ def test_a_killed_and_a_hung_camera_do_not_slow_the_others(tmp_path: Path) -> No
 
     from conftest import wait_for, write_config
     from rtsp_helpers import FAST, RtspServer, make_clip
+    from yolo_model import make_yolo_onnx
+
     from streamer.config import load_config
     from streamer.pipeline import RunOptions
     from streamer.pipeline.box import Box
-    from yolo_model import make_yolo_onnx
 
     clip = make_clip(tmp_path / "moving.h264", fps=10, seconds=4)
     model = make_yolo_onnx(tmp_path / "model.onnx")

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pytest
 import supervision as sv
-from prometheus_client import generate_latest
-
 from conftest import read_jsonl, write_config
+from prometheus_client import generate_latest
+from tamper_footage import play, shifted, vtest, write_clip
+
 from streamer.config import load_config
 from streamer.pipeline import RunOptions, build_pipeline
 from streamer.source.view import reference_path
-from tamper_footage import play, shifted, vtest, write_clip
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_video, wait_for, walker, write_config, write_replay
+
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime
 

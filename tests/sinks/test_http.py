@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import make_video, run_cli, wait_for, write_config, write_replay
 from process_helpers import streamer_run, visits
 

@@ -18,14 +18,23 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
+from tamper_footage import (
+    Alter,
+    Footage,
+    blurred,
+    covered,
+    darkened,
+    demo_still,
+    play,
+    shifted,
+    vtest,
+    walkers_close,
+)
 
 from streamer.health import HealthState
 from streamer.schema import TamperConfig
 from streamer.source.frame import Frame
 from streamer.source.view import ReferenceStore, ViewWatch, reference_path
-from tamper_footage import (
-    Alter, Footage, blurred, covered, darkened, demo_still, play, shifted, vtest, walkers_close,
-)
 
 pytestmark = pytest.mark.integration
 
