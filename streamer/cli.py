@@ -98,8 +98,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    validate = commands.add_parser("validate", help="check a config file (exit 0 good, 2 bad)")
-    validate.add_argument("config", type=Path)
+    validate = commands.add_parser(
+        "validate", help="check a config file, or a box's (several, or a folder) (exit 0 good, 2 bad)"
+    )
+    validate.add_argument("config", type=Path, nargs="+")
     validate.set_defaults(func=_cmd_validate)
 
     snapshot = commands.add_parser(
@@ -114,9 +116,22 @@ def _parser() -> argparse.ArgumentParser:
                           help="grid spacing as a fraction of the frame (default 0.1)")
     snapshot.set_defaults(func=_cmd_snapshot)
 
-    run = commands.add_parser("run", help="run one camera's pipeline")
-    run.add_argument("config", type=Path)
+    run = commands.add_parser(
+        "run", help="run a camera's pipeline; with several configs (or a folder of them), "
+        "every camera of the box in one process sharing the model",
+    )
+    run.add_argument("config", type=Path, nargs="+", help="a camera's config, several, or a folder")
     _run_flags(run)
+    run.add_argument(
+        "--inference-workers", type=_positive_int,
+        help="several cameras: inference calls run side by side (default: one per core, at "
+        "most one per camera)",
+    )
+    run.add_argument(
+        "--inference-threads", type=_positive_int,
+        help="several cameras: onnxruntime threads per inference call (default: the cores "
+        "divided among the workers)",
+    )
     run.set_defaults(func=_cmd_run)
 
     demo = commands.add_parser(
@@ -281,13 +296,17 @@ def _setup_logging(verbose: bool) -> None:
 
 def _cmd_validate(args: argparse.Namespace) -> int:
     from streamer.config import load_config
+    from streamer.pipeline.box import check_box, config_paths
 
-    config = load_config(args.config, check_disk=True)
-    rules = len(config.rules)
-    print(
-        f"{args.config}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
-        f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
-    )
+    configs = [(path, load_config(path, check_disk=True)) for path in config_paths(args.config)]
+    if len(configs) > 1:
+        check_box(configs)  # what a box refuses: two cameras with one id or one outbox
+    for path, config in configs:
+        rules = len(config.rules)
+        print(
+            f"{path}: ok — camera {config.camera.id!r}, {len(config.models)} model(s), "
+            f"{len(config.zones)} zone(s), {rules} rule(s), {len(config.sinks)} sink(s)"
+        )
     return 0
 
 
@@ -325,10 +344,21 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 def _cmd_run(args: argparse.Namespace) -> int:
     from streamer.config import load_config
+    from streamer.pipeline.box import config_paths
 
-    config = load_config(args.config, check_disk=True)
-    _adopt_secrets(args, config)
-    return _run(config, args)
+    paths = config_paths(args.config)
+    if len(paths) == 1 and not paths[0].is_dir() and args.config == paths:
+        # One camera: the same run as ever (its own model, its own monitor.bind).
+        args.config = paths[0]
+        config = load_config(args.config, check_disk=True)
+        _adopt_secrets(args, config)
+        return _run(config, args)
+    configs = [(path, load_config(path, check_disk=True)) for path in paths]
+    from streamer.config.models import config_secrets
+
+    args.secrets = tuple(secret for _, config in configs for secret in config_secrets(config))
+    protect_handlers(logging.getLogger().handlers, args.secrets)
+    return _run_box(configs, args)
 
 
 def _cmd_camera_reference(args: argparse.Namespace) -> int:
@@ -446,6 +476,53 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     for line in summary.lines():
         print(f"  {line}")
     return 0
+
+
+def _run_box(configs: list[tuple[Path, Config]], args: argparse.Namespace) -> int:
+    """Every camera of the box in this process: one model per distinct model, one page."""
+    from streamer.pipeline import RunOptions
+    from streamer.pipeline.box import Box
+
+    for flag, value in (("--save-video", args.save_video), ("--record-detections", args.record_detections)):
+        if value is not None:
+            raise ConfigError(f"{flag}: writes one camera's output; run that camera's config alone")
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        _say(f"{signal.Signals(signum).name}: stopping every camera; accepted events stay in their outboxes")
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        box = Box(
+            configs,
+            RunOptions(max_frames=args.max_frames, duration_s=args.duration, drain_s=args.drain_s,
+                       progress_s=args.progress_s),
+            stop=stop, report=_say,
+            # The box's page: the first camera's monitor section (or --monitor).
+            monitor=_with_monitor_flag(configs[0][1], args.monitor),
+            workers=args.inference_workers, threads=args.inference_threads,
+        )
+        cameras = box.run()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    failed = 0
+    for camera in cameras:
+        summary = camera.summary
+        print(f"camera {camera.id} ({camera.path}):")
+        if camera.error:
+            failed += 1
+            print(f"  stopped by an error: {camera.error}")
+        if summary is None:
+            continue
+        for line in summary.recent_events[-10:]:
+            print(f"  event: {line}")
+        for line in summary.lines():
+            print(f"  {line}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ Modes:
 Prints ``ready`` on stdout once it listens. The tests kill, SIGSTOP/SIGCONT and restart
 it on the same port.
 
-Usage: rtsp_server.py --port N [--clip FILE] [--fps 25] [--mode serve|silent]
+``--start N`` begins every client at access unit N (a keyframe: a multiple of the clip's
+GOP), so cameras served from one clip show different moments.
+
+Usage: rtsp_server.py --port N [--clip FILE] [--fps 25] [--start 0] [--mode serve|silent]
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ def split_access_units(data: bytes) -> list[bytes]:
     return units
 
 
-def serve(port: int, clip: str, fps: int) -> None:
+def serve(port: int, clip: str, fps: int, start: int = 0) -> None:
     import gi
 
     gi.require_version("Gst", "1.0")
@@ -64,7 +67,7 @@ def serve(port: int, clip: str, fps: int) -> None:
 
         def need_data(src: Gst.Element, _length: int) -> None:
             n = state["n"]
-            buffer = Gst.Buffer.new_wrapped(units[n % len(units)])
+            buffer = Gst.Buffer.new_wrapped(units[(start + n) % len(units)])
             buffer.pts = buffer.dts = n * frame_ns
             buffer.duration = frame_ns
             state["n"] = n + 1
@@ -140,12 +143,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--clip")
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--start", type=int, default=0)
     parser.add_argument("--mode", choices=["serve", "silent"], default="serve")
     args = parser.parse_args()
     if args.mode == "silent":
         silent(args.port)
     else:
-        serve(args.port, args.clip, args.fps)
+        serve(args.port, args.clip, args.fps, args.start)
 
 
 if __name__ == "__main__":

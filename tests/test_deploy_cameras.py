@@ -1,5 +1,6 @@
-"""Many cameras on one box (deploy/cameras.py): a folder of two configs becomes two services,
-each its own process, outbox and monitor port; both run for real and answer on their pages."""
+"""Many cameras on one box (deploy/cameras.py): a folder of two configs becomes one service
+that runs both cameras in one process, each with its own outbox, one monitor for the box;
+the service's command runs for real and both cameras answer on their pages."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
         process.wait(timeout=30)
 
 
-def test_two_cameras_from_a_folder_run_as_two_processes_with_their_own_ports_and_outboxes(
+def test_a_folder_of_two_cameras_runs_as_one_box_service_with_one_outbox_each(
     tmp_path: Path, processes: list[subprocess.Popen[bytes]]
 ) -> None:
     folder = tmp_path / "cameras"
@@ -47,53 +48,68 @@ def test_two_cameras_from_a_folder_run_as_two_processes_with_their_own_ports_and
         write_config(folder / f"{name}.yaml", {
             "camera": {"id": name, "source": str(video), "realtime": True, "loop": True},
             "models": [{"id": "people", "kind": "replay", "path": str(replay)}],
-            # The default outbox path is relative: each process's own directory holds it.
+            # Each camera's own monitor section: the box serves one page at --port instead.
             "monitor": {"bind": "127.0.0.1:8080"},
         })
-    first = free_port(count=2)
+    (folder / "dock-3.env").write_text("CAM_DOCK3_PASSWORD=one\n")
+    (folder / "gate.env").write_text("CAM_GATE_PASSWORD=two\n")
+    port = free_port()
 
-    result = generate("compose", str(folder), "--first-port", str(first), "--image", "streamer:test")
+    result = generate("compose", str(folder), "--port", str(port), "--image", "streamer:test")
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]  # JSON is YAML: what compose reads
-    assert sorted(services) == ["dock-3", "gate"]
-    ports = {name: int(service["environment"]["STREAMER_MONITOR_PORT"]) for name, service in services.items()}
-    assert ports == {"dock-3": first, "gate": first + 1}
-    volumes = {name: service["volumes"] for name, service in services.items()}
-    assert volumes["dock-3"][1] != volumes["gate"][1], "each camera needs its own /data"
+    (service,) = services.values()
+    assert service["environment"]["STREAMER_MONITOR_PORT"] == str(port)
+    assert service["env_file"] == [str(folder / "dock-3.env"), str(folder / "gate.env")]
 
-    # Run each service's command as its container would: its config as /config/streamer.yaml,
-    # its own data directory as the working directory.
-    for name, service in services.items():
-        config_on_host = service["volumes"][0].split(":")[0]
-        command = [config_on_host if arg == "/config/streamer.yaml" else arg for arg in service["command"]]
-        data = tmp_path / f"data-{name}"
-        data.mkdir()
-        processes.append(subprocess.Popen([sys.executable, "-m", "streamer", *command], cwd=data,
-                                          env=dict(os.environ, **service["environment"]),
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    # Run the service's command as its container would: the folder as /config, its data
+    # volume as the working directory.
+    command = [str(folder) if arg == "/config" else arg for arg in service["command"]]
+    data = tmp_path / "data-volume"
+    data.mkdir()
+    processes.append(subprocess.Popen([sys.executable, "-m", "streamer", *command], cwd=data,
+                                      env=dict(os.environ, **service["environment"]),
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     with httpx.Client(timeout=5) as client:
 
-        def camera_on(port: int) -> dict[str, object] | None:
+        def cameras_live() -> list[str] | None:
             try:
-                camera = client.get(f"http://127.0.0.1:{port}/api/status").json()["camera"]
+                cameras = client.get(f"http://127.0.0.1:{port}/api/status").json()["cameras"]
             except httpx.TransportError:
                 return None
-            return camera if camera.get("frames_total") else None
+            live = [c["id"] for c in cameras if c["state"] == "live" and c["frames_total"]]
+            return live if len(live) == 2 else None
 
-        for name, port in ports.items():
-            camera = wait_for(lambda: camera_on(port), 60, f"{name}'s monitor on port {port}")
+        assert wait_for(cameras_live, 60, f"both cameras live on port {port}") == ["dock-3", "gate"]
+        for name in ("dock-3", "gate"):
+            camera = client.get(f"http://127.0.0.1:{port}/cameras/{name}/api/status").json()["camera"]
             assert camera["id"] == name and camera["state"] == "live"
-    assert all(process.poll() is None for process in processes), "a camera process ended"
-    for name in ports:
-        assert (tmp_path / f"data-{name}" / "data" / "outbox.db").exists()
+    # The container's health probe reads the box's status.
+    probe = subprocess.run([sys.executable, str(ROOT / "deploy" / "healthcheck.py")], capture_output=True,
+                           text=True, timeout=30, env=dict(os.environ, STREAMER_MONITOR_PORT=str(port)))
+    assert probe.returncode == 0 and probe.stdout.startswith("healthy: 2 of 2 cameras"), probe.stdout
+    assert all(process.poll() is None for process in processes), "the box process ended"
+    for name in ("dock-3", "gate"):
+        assert (data / "data" / name / "outbox.db").exists()
 
-    # The same assignment for systemd: each instance's env file gets its port.
-    units = generate("systemd", str(folder), "--first-port", str(first))
+    # The same box for systemd: configs installed, secrets in one env file, one unit.
+    units = generate("systemd", str(folder), "--port", str(port))
     assert units.returncode == 0, units.stderr
-    for name, port in ports.items():
-        assert f"echo STREAMER_MONITOR_PORT={port} >> /etc/streamer/{name}.env" in units.stdout
-        assert f"systemctl enable --now streamer@{name}" in units.stdout
+    assert f"install -m 0640 -g streamer {folder / 'gate.yaml'} /etc/streamer/cameras/gate.yaml" in units.stdout
+    assert f"CAM_DOCK3_PASSWORD=one\nCAM_GATE_PASSWORD=two\nSTREAMER_MONITOR_PORT={port}\n" in units.stdout
+    assert units.stdout.rstrip().endswith("systemctl enable --now streamer-box")
+
+
+def test_two_cameras_giving_one_secret_two_values_are_refused(tmp_path: Path) -> None:
+    for name, password in (("dock-3", "one"), ("gate", "two")):
+        (tmp_path / f"{name}.yaml").write_text("camera: {}\n")
+        (tmp_path / f"{name}.env").write_text(f"CAM_PASSWORD={password}\n")
+    result = generate("compose", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"{tmp_path / 'gate.env'}: CAM_PASSWORD is also set, to another value, in dock-3.env; "
+        "the cameras of a box share one environment: give each camera's secret its own name")
 
 
 def test_a_config_named_so_that_it_cannot_name_a_container_is_refused(tmp_path: Path) -> None:

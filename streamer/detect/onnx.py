@@ -9,10 +9,12 @@ naming the model, so a bad file stops ``run`` before the first frame, not during
 from __future__ import annotations
 
 import ast
+import copy
 import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -219,8 +221,24 @@ class OnnxDetector:
         self._num_classes = num_classes
         self.confidence: float = config.confidence
         self.precision: str = "fp32"
+        # How a session call is made: here, or through a box's shared inference workers.
+        self._through: Callable[[Callable[[], np.ndarray]], np.ndarray] = _call
         if config.precision == "int8":
             self._use_int8()
+
+    def view(
+        self, config: OnnxModelConfig, through: Callable[[Callable[[], np.ndarray]], np.ndarray]
+    ) -> OnnxDetector:
+        """This loaded model for another camera of the box: the camera's own id, classes,
+        class map and confidence on the same session, each call made ``through`` the box's
+        inference workers. Closing a view leaves the shared session to its owner."""
+        shared = copy.copy(self)
+        shared.config = config
+        shared.model_id = config.id
+        if self.precision == "fp32":  # int8 keeps the threshold its calibration chose
+            shared.confidence = config.confidence
+        shared._through = through
+        return shared
 
     # --- int8 ---------------------------------------------------------------------------
 
@@ -511,9 +529,15 @@ class OnnxDetector:
         if self._session is None:
             raise self._fail("detector is closed")
         blob, scale, pad_x, pad_y = self._preprocess(frame.image)
-        started = time.perf_counter()
-        output = self._session.run([self._output_name], {self._input_name: blob})[0]
-        self.last_inference_s = time.perf_counter() - started
+        session, feed = self._session, {self._input_name: blob}
+
+        def infer() -> np.ndarray:
+            started = time.perf_counter()
+            result = session.run([self._output_name], feed)[0]
+            self.last_inference_s = time.perf_counter() - started
+            return result  # type: ignore[no-any-return]
+
+        output = self._through(infer)
         boxes, scores, class_ids = self._decode(output[0], self.confidence)
         # Undo the letterbox: remove the padding, then the resize.
         boxes[:, [0, 2]] = (boxes[:, [0, 2]] - pad_x) / scale
@@ -582,6 +606,10 @@ class OnnxDetector:
     def close(self) -> None:
         """Release the session (its memory); later ``detect`` calls raise ``ModelError``."""
         self._session = None
+
+
+def _call(fn: Callable[[], np.ndarray]) -> np.ndarray:
+    return fn()
 
 
 def read_names_file(path: Path) -> list[str]:

@@ -165,7 +165,7 @@ function fmt(value) {
 }
 async function refreshStatus() {
   try {
-    const response = await fetch(withToken("/api/status"));
+    const response = await fetch(withToken("api/status"));
     const status = await response.json();
     const camera = status.camera || {};
     el("title").textContent = "streamer · " + (camera.id || "camera");
@@ -226,7 +226,7 @@ function viewWords(view) {
   return parts.join(" · ");
 }
 el("reference").addEventListener("click", async () => {
-  if (await post("/api/camera/reference", {})) say("the next frame becomes the reference view");
+  if (await post("api/camera/reference", {})) say("the next frame becomes the reference view");
 });
 async function post(path, body) {
   try {
@@ -289,7 +289,7 @@ function showRules(rules, review) {
     const actions = row.children[2];
     if (actions.dataset.controls === controls) continue;  // keep buttons steady under the finger
     actions.dataset.controls = controls; actions.replaceChildren();
-    const act = (path, body) => async () => { if (await post("/api/rules/" + encodeURIComponent(id) + path, body)) refreshStatus(); };
+    const act = (path, body) => async () => { if (await post("api/rules/" + encodeURIComponent(id) + path, body)) refreshStatus(); };
     if (snooze) { actions.append(button("Wake now", act("/wake", {}))); continue; }
     actions.append(button("Snooze 15 min", act("/snooze", {for: "15m"})), button("Snooze 1 h", act("/snooze", {for: "1h"})),
       shift ? button("Snooze to end of shift (" + new Date(shift).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + ")", act("/snooze", {for: "shift"}))
@@ -318,7 +318,7 @@ function eventsQuery(before) {
   if (el("f-verdict").value) params.set("verdict", el("f-verdict").value);
   if (el("f-day").value) { params.set("day", el("f-day").value);
     params.set("tz_offset_min", new Date(el("f-day").value + "T12:00").getTimezoneOffset()); }
-  return withToken("/api/events?" + params);
+  return withToken("api/events?" + params);
 }
 function ruleOption(id) {
   const select = el("f-rule");
@@ -360,7 +360,7 @@ async function refreshEvents() {
     for (const event of events) {
       const row = document.createElement("div"); row.className = "event"; row.dataset.eventId = event.eventId;
       const image = document.createElement("img"); image.loading = "lazy"; image.alt = "snapshot";
-      image.src = withToken("/events/" + encodeURIComponent(event.eventId) + "/snapshot.jpg");
+      image.src = withToken("events/" + encodeURIComponent(event.eventId) + "/snapshot.jpg");
       const body = document.createElement("div");
       const what = document.createElement("div"); what.className = "what"; what.append(text(event.description));
       const when = document.createElement("div"); when.className = "when";
@@ -370,7 +370,7 @@ async function refreshEvents() {
       const actions = document.createElement("div"); actions.className = "actions";
       for (const choice of ["correct", "incorrect", "inconclusive"]) {
         actions.append(button(choice.charAt(0).toUpperCase() + choice.slice(1), async () => {
-          if (await post("/api/events/" + encodeURIComponent(event.eventId) + "/review", {verdict: choice})) {
+          if (await post("api/events/" + encodeURIComponent(event.eventId) + "/review", {verdict: choice})) {
             for (const kept of olderEvents) if (kept.eventId === event.eventId) kept.verdict = choice;
             shownEvents = ""; refreshEvents(); refreshStatus();
           }
@@ -391,7 +391,7 @@ function clipView(event, videos) {
     if (!video) {
       video = document.createElement("video"); video.controls = true; video.preload = "metadata";
       video.muted = true; video.playsInline = true; video.dataset.clip = event.eventId;
-      video.src = withToken("/api/events/" + encodeURIComponent(event.eventId) + "/clip.mp4");
+      video.src = withToken("api/events/" + encodeURIComponent(event.eventId) + "/clip.mp4");
     }
     return video;
   }
@@ -620,8 +620,8 @@ function redrawIfResized() {
 }
 window.addEventListener("resize", redrawIfResized);
 el("pe-frame").addEventListener("load", redrawIfResized);
-el("live").src = withToken("/stream.mjpg");
-el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("/stream.mjpg?" + Date.now()); }, 2000));
+el("live").src = withToken("stream.mjpg");
+el("live").addEventListener("error", () => setTimeout(() => { el("live").src = withToken("stream.mjpg?" + Date.now()); }, 2000));
 refreshStatus(); refreshEvents();
 setInterval(refreshStatus, 1000); setInterval(refreshEvents, 2000);
 </script>

@@ -404,11 +404,14 @@ class Monitor:
 
     def __init__(
         self,
-        feed: MonitorFeed,
+        feed: Any,
         bind: str,
         token: str | None = None,
         allowed_hosts: Iterable[str] = (),
+        app_builder: Callable[..., Starlette] | None = None,
     ) -> None:
+        """``app_builder(feed, token, closing, hosts)`` makes the app (default
+        :func:`build_app`, one camera's page; a box passes its own)."""
         host, _, port = bind.rpartition(":")
         self.host = host.strip("[]") or "127.0.0.1"
         try:
@@ -437,8 +440,9 @@ class Monitor:
         self._closing = threading.Event()
         # Connections refused over the cap or cut for slow headers (issue 28).
         self.refusals = Refusals(connection_cap())
+        make_app = app_builder or build_app
         config = uvicorn.Config(
-            build_app(feed, token, self._closing, HostPolicy.for_bind(self.host, allowed_hosts)),
+            make_app(feed, token, self._closing, HostPolicy.for_bind(self.host, allowed_hosts)),
             log_level="warning",
             # Through the root logger and its redacting formatter, not uvicorn's own handlers.
             log_config=None,

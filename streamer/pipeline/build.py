@@ -18,6 +18,7 @@ from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
 from streamer.detect import Detector, build_detector
 from streamer.detect.multi import DetectorSet
+from streamer.detect.shared import SharedModels
 from streamer.errors import ConfigError
 from streamer.events.outbox import Outbox
 from streamer.events.writer import EventWriter
@@ -50,11 +51,14 @@ def build_pipeline(
     stop: threading.Event | None = None,
     report: Callable[[str], None] = stderr_report,
     source: Source | None = None,
+    models: SharedModels | None = None,
 ) -> Pipeline:
     """Wire one camera's stages; nothing starts until :meth:`Pipeline.run`.
 
     ``source`` replaces the camera (``replay``'s recorded frames); by default the
-    config's camera is opened. What this opens is closed again if a later stage fails.
+    config's camera is opened. ``models``: a box's shared models and inference workers
+    (``streamer run a.yaml b.yaml``); by default the camera loads its own. What this opens
+    is closed again if a later stage fails.
     """
     stop = stop or threading.Event()
     secrets = config_secrets(config)
@@ -71,7 +75,8 @@ def build_pipeline(
             undo.callback(_close_clients, clients)
             delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
             undo.callback(delivery.close)
-        loaded = [build_detector(model) for model in config.models]
+        loaded = [build_detector(model) if models is None else models.detector(model, config.camera.id)
+                  for model in config.models]
         detectors = DetectorSet.of(loaded, config.models)
         undo.callback(detectors.close)
         _check_loaded_classes(config, loaded)

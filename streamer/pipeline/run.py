@@ -238,12 +238,11 @@ class Pipeline:
 
     # --- monitor --------------------------------------------------------------------
 
-    def _start_monitor(self) -> None:
-        settings = self.config.monitor
-        token = settings.token
+    def monitor_feed(self) -> MonitorFeed:
+        """What the camera's page reads (its own monitor, or its page in a box's)."""
         live = self.step.live
         assert live is not None
-        feed = MonitorFeed(
+        return MonitorFeed(
             live=live,
             status=self.status,
             events=self.events.history,
@@ -254,6 +253,11 @@ class Pipeline:
             retake_reference=self.camera.retake_reference if self.camera.view is not None else None,
             places=self._places_desk(),
         )
+
+    def _start_monitor(self) -> None:
+        settings = self.config.monitor
+        token = settings.token
+        feed = self.monitor_feed()
         try:
             monitor = Monitor(
                 feed, settings.bind, token.get_secret_value() if token is not None else None,

@@ -1,0 +1,222 @@
+"""One model in memory for every camera of a box, and one set of inference workers.
+
+``streamer run a.yaml b.yaml ...`` runs the box's cameras in one process. Each camera keeps
+its own detector *view* (its model id, classes, class map and confidence), but cameras
+whose model is the same file with the same options share one loaded session, and every
+inference call of every camera goes through :class:`InferencePool`.
+
+Why a pool of single-threaded workers and not one worker with all cores, nor batches
+(measured on a 2-core box with ``benchmarks/cameras_per_box.py``'s model, see
+docs/many-cameras.md): an intra-op thread pool spread over every core loses much of its
+speed as soon as anything else wants a core (the cameras' decoders, the frame loops, a
+neighbour), while one core per call does not wait on its siblings; and the demo model has
+a fixed batch of 1, while a batched copy of it ran slower per frame than two
+single-threaded calls side by side.
+
+Fairness: a camera's frame loop waits for its own call, so it has at most one call
+queued; the queue is first come, first served, so every camera that is due gets a call
+before any camera gets a second. A camera that hangs or is away simply has no call
+queued; a file read frame by frame (a backlog) gets its turn like everyone else and no
+more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from streamer.detect.base import Detector
+from streamer.errors import ModelError
+from streamer.schema import ModelBase
+
+log = logging.getLogger("streamer.detect.shared")
+
+T = TypeVar("T")
+
+# Fields of a model's config that belong to the camera, not to the loaded model: two
+# cameras that differ only in these share one session. `threads` is the box's to set.
+PER_CAMERA_FIELDS = frozenset({"id", "classes", "class_map", "confidence", "every_n_frames",
+                               "when", "threads"})
+
+
+def default_workers(cameras: int, cores: int | None = None) -> int:
+    """Workers for a box: one per core, never more than there are cameras."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, min(cores, cameras))
+
+
+def default_threads(workers: int, cores: int | None = None) -> int:
+    """Each call's onnxruntime threads: the cores the workers leave (one camera on a 2-core
+    box: one worker with both cores, as a single camera runs)."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+@dataclass
+class _Call:
+    fn: Callable[[], Any]
+    client: str
+    queued: float = field(default_factory=time.perf_counter)
+    done: threading.Event = field(default_factory=threading.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass
+class _ClientStats:
+    calls_total: int = 0
+    wait_s_total: float = 0.0
+    run_s_total: float = 0.0
+    last_run_s: float = 0.0
+
+
+class InferencePool:
+    """``workers`` threads that run inference calls in the order they were asked for.
+
+    ``threads`` is each call's onnxruntime intra-op thread count (workers x threads should
+    not exceed the cores). Calls may come from any thread; :meth:`run` blocks its caller
+    until its own call is done and returns its result or raises its error.
+    """
+
+    def __init__(self, workers: int, threads: int = 1) -> None:
+        if workers < 1 or threads < 1:
+            raise ValueError("workers and threads must be at least 1")
+        self.workers = workers
+        self.threads = threads
+        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._clients: dict[str, _ClientStats] = {}
+        self._closed = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"inference-{i}", daemon=True)
+            for i in range(workers)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run(self, client: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on a worker on behalf of ``client`` (a camera id) and return its result.
+
+        Raises:
+            ModelError: the pool is closed.
+            whatever ``fn`` raises.
+        """
+        if self._closed:
+            raise ModelError("the box's inference workers are closed")
+        call = _Call(fn, client)
+        self._queue.put(call)
+        while not call.done.wait(1.0):
+            if self._closed:
+                raise ModelError("the box's inference workers are closed")
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[no-any-return]
+
+    def _work(self) -> None:
+        while True:
+            call = self._queue.get()
+            if call is None:
+                return
+            started = time.perf_counter()
+            try:
+                call.result = call.fn()
+            except BaseException as exc:  # handed to the camera that asked; the worker lives on
+                call.error = exc
+            finished = time.perf_counter()
+            with self._lock:
+                stats = self._clients.setdefault(call.client, _ClientStats())
+                stats.calls_total += 1
+                stats.wait_s_total += started - call.queued
+                stats.run_s_total += finished - started
+                stats.last_run_s = finished - started
+            call.done.set()
+
+    def status(self) -> dict[str, object]:
+        """Workers, threads, calls waiting now, and per camera its calls and mean wait."""
+        with self._lock:
+            clients = {
+                name: {
+                    "calls_total": s.calls_total,
+                    "mean_wait_s": round(s.wait_s_total / s.calls_total, 4) if s.calls_total else 0.0,
+                    "mean_run_s": round(s.run_s_total / s.calls_total, 4) if s.calls_total else 0.0,
+                }
+                for name, s in sorted(self._clients.items())
+            }
+        return {"workers": self.workers, "threads": self.threads,
+                "queued": self._queue.qsize(), "cameras": clients}
+
+    def close(self) -> None:
+        """Let the workers finish the calls they hold, then end them."""
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(5.0)
+
+
+class SharedModels:
+    """The box's loaded models, one per distinct (file, options), and the pool they run on.
+
+    :meth:`detector` gives a camera its detector for a model config: a view on a shared
+    session where the backend allows it (``onnx``), else the camera's own detector
+    (``replay`` reads the camera's own file; ``hog`` and ``roboflow`` load their own).
+    """
+
+    def __init__(self, pool: InferencePool, build: Callable[[ModelBase], Detector]) -> None:
+        self.pool = pool
+        self._build = build
+        self._loaded: dict[str, Any] = {}
+        self._users: dict[str, list[str]] = {}
+
+    @staticmethod
+    def key(config: ModelBase) -> str | None:
+        """What makes two cameras' models one loaded model; None where it cannot be shared."""
+        if config.kind != "onnx":
+            return None
+        options = config.model_dump(mode="json", exclude=set(PER_CAMERA_FIELDS))
+        if options.get("precision") == "int8":
+            # int8 chooses its own threshold from the configured confidence.
+            options["confidence"] = config.confidence
+        if options.get("precision") == "int8" and options.get("calibration") is None:
+            # Calibrated on each camera's own frames: one int8 copy per camera source.
+            options["camera_source"] = str(getattr(config, "_camera_source", ""))
+        return repr(sorted(options.items()))
+
+    def detector(self, config: ModelBase, camera_id: str) -> Detector:
+        key = self.key(config)
+        if key is None:
+            return self._build(config)
+        base = self._loaded.get(key)
+        if base is None:
+            loaded = config.model_copy(update={"threads": self.pool.threads})
+            # model_copy keeps private attributes (the camera's source, for int8).
+            base = self._build(loaded)
+            self._loaded[key] = base
+        self._users.setdefault(key, []).append(camera_id)
+        return base.view(config, lambda fn: self.pool.run(camera_id, fn))  # type: ignore[no-any-return]
+
+    def status(self) -> dict[str, object]:
+        """``/api/status``'s ``inference``: the pool and which cameras share which model."""
+        models = [
+            {"path": str(getattr(base, "path", "")), "cameras": self._users.get(key, []),
+             "precision": getattr(base, "precision", "")}
+            for key, base in self._loaded.items()
+        ]
+        return {**self.pool.status(), "models": models}
+
+    def close(self) -> None:
+        self.pool.close()
+        for base in self._loaded.values():
+            base.close()
+        self._loaded.clear()
+
+
+__all__ = ["InferencePool", "SharedModels", "default_threads", "default_workers"]
