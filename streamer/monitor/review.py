@@ -154,15 +154,21 @@ async def json_body(request: Request) -> dict[str, Any] | Response:
     return body
 
 
+async def write_body(request: Request) -> dict[str, Any] | Response:
+    """Every monitor write's two checks after the token: the page's own Origin (403
+    otherwise) and a JSON object body (415/400); the body, or the answer refusing it."""
+    refused = cross_site(request)
+    if refused is not None:
+        return JSONResponse({"error": f"refused: {refused}"}, 403)
+    return await json_body(request)
+
+
 def review_routes(desk: ReviewDesk) -> list[Route]:
     """The POST routes, each behind the Origin check."""
 
     def guarded(action: Callable[[Request, dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
-            refused = cross_site(request)
-            if refused is not None:
-                return JSONResponse({"error": f"refused: {refused}"}, 403)
-            body = await json_body(request)
+            body = await write_body(request)
             if isinstance(body, Response):
                 return body
             try:

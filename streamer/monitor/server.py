@@ -59,7 +59,7 @@ from streamer.monitor.live import LiveView
 from streamer.monitor.metrics import Metrics
 from streamer.monitor.page import PAGE
 from streamer.monitor.places import PlacesDesk, places_routes
-from streamer.monitor.review import ReviewDesk, cross_site, json_body, review_routes
+from streamer.monitor.review import ReviewDesk, review_routes, write_body
 
 log = logging.getLogger("streamer.monitor")
 
@@ -362,10 +362,7 @@ def build_app(
     async def reference(request: Request) -> Response:
         """"This view is right": the next frame becomes the reference view (issue 27). A
         write like the review's: token (middleware), same-origin, JSON body."""
-        refused = cross_site(request)
-        if refused is not None:
-            return JSONResponse({"error": f"refused: {refused}"}, 403)
-        body = await json_body(request)
+        body = await write_body(request)
         if isinstance(body, Response):
             return body
         if feed.retake_reference is None or not feed.retake_reference():
