@@ -6,14 +6,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, write_config
+from conftest import make_video, run_cli, write_config
 
 pytestmark = pytest.mark.integration
 
 
 def config_with(tmp_path: Path, event: dict[str, Any], rule_id: str = "r") -> Path:
+    # validate checks that the source exists: give it a real (tiny) video.
+    video = tmp_path / "clip.mp4"
+    if not video.exists():
+        make_video(video, frames=2)
     return write_config(tmp_path / "site.yaml", {
-        "camera": {"source": "clip.mp4"},
+        "camera": {"source": str(video)},
         "models": [{"id": "m", "kind": "hog"}],
         "zones": [{"id": "lane", "polygon": [[0, 0], [1, 0], [1, 1]]}],
         "rules": [{"id": rule_id, "type": "zone", "zone": "lane", "event": event}],
