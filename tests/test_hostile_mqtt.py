@@ -45,6 +45,10 @@ def site(tmp_path: Path, **mqtt: Any) -> dict[str, Any]:
 
 
 def validate(tmp_path: Path, config: dict[str, Any]) -> tuple[int, str, Path]:
+    # validate checks that the video and the replay file exist: give it real ones.
+    if not (tmp_path / "clip.mp4").exists():
+        make_video(tmp_path / "clip.mp4", frames=2)
+        write_replay(tmp_path / "dets.jsonl", walker(range(2), x_start=100, x_step=2))
     path = write_config(tmp_path / "site.yaml", config)
     result = run_cli("validate", str(path))
     return result.returncode, result.stderr.strip(), path
