@@ -15,7 +15,8 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -435,20 +436,31 @@ def _with_monitor_flag(config: Config, flag: str | None) -> Config:
     return config.model_copy(update={"monitor": monitor})
 
 
-def _run(config: Config, args: argparse.Namespace) -> int:
-    from streamer.pipeline import RunOptions, build_pipeline
-
-    config = _with_monitor_flag(config, args.monitor)
+@contextmanager
+def _stop_on_signals(saying: str) -> Iterator[threading.Event]:
+    """An Event set by the first SIGINT/SIGTERM (which says ``saying``); a second Ctrl-C
+    raises KeyboardInterrupt to stop waiting. The previous handlers come back on exit."""
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:
         if stop.is_set():
             raise KeyboardInterrupt  # a second Ctrl-C: stop waiting
-        _say(f"{signal.Signals(signum).name}: stopping; accepted events stay in the outbox")
+        _say(f"{signal.Signals(signum).name}: {saying}")
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run(config: Config, args: argparse.Namespace) -> int:
+    from streamer.pipeline import RunOptions, build_pipeline
+
+    config = _with_monitor_flag(config, args.monitor)
+    with _stop_on_signals("stopping; accepted events stay in the outbox") as stop:
         pipeline = build_pipeline(
             config,
             RunOptions(
@@ -465,9 +477,6 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             report=_say,
         )
         summary = pipeline.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     if summary.recent_events:
         print("latest events:")
         for line in summary.recent_events[-10:]:
@@ -486,16 +495,7 @@ def _run_box(configs: list[tuple[Path, Config]], args: argparse.Namespace) -> in
     for flag, value in (("--save-video", args.save_video), ("--record-detections", args.record_detections)):
         if value is not None:
             raise ConfigError(f"{flag}: writes one camera's output; run that camera's config alone")
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        _say(f"{signal.Signals(signum).name}: stopping every camera; accepted events stay in their outboxes")
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with _stop_on_signals("stopping every camera; accepted events stay in their outboxes") as stop:
         box = Box(
             configs,
             RunOptions(max_frames=args.max_frames, duration_s=args.duration, drain_s=args.drain_s,
@@ -506,9 +506,6 @@ def _run_box(configs: list[tuple[Path, Config]], args: argparse.Namespace) -> in
             workers=args.inference_workers, threads=args.inference_threads,
         )
         cameras = box.run()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     failed = 0
     for camera in cameras:
         summary = camera.summary
