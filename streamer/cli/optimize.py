@@ -33,7 +33,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from streamer.detect.onnx import OnnxDetector, OnnxModelConfig
 
     config = load_config(args.config)
-    models = [model for model in config.models if isinstance(model, OnnxModelConfig)]
+    models: list[OnnxModelConfig] = [
+        model for model in config.models if isinstance(model, OnnxModelConfig)
+    ]
     if not models:
         print(f"{args.config}: no onnx model to optimize")
         return 0
