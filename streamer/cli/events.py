@@ -16,16 +16,19 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.feedback import VERDICTS, Feedback, ReviewError
 from streamer.events.queries import Queries
 
+if TYPE_CHECKING:
+    from streamer.cli.flags import Commands
+
 _STATES = ("pending", "delivered", "dead")
 
 
-def add_events_commands(commands: Any) -> None:
+def add_events_commands(commands: Commands) -> None:
     """Register ``events`` and its subcommands on the CLI's subparsers object."""
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--config", type=Path, help="config whose outbox.path to use")

@@ -1,7 +1,7 @@
 """The CLI's commands and flags: one ``add_*`` function per command, so each reads alone.
 
-Every command's handler is set with ``set_defaults(func=...)``; :func:`streamer.cli.main`
-calls it with the parsed namespace.
+Each command is declared with :func:`streamer.cli.flags.command`, which names its handler;
+:func:`streamer.cli.main` calls that with the parsed namespace.
 """
 
 from __future__ import annotations
@@ -13,11 +13,18 @@ from typing import TYPE_CHECKING
 from streamer.cli import commands, run
 from streamer.cli.doctor import cmd_doctor
 from streamer.cli.events import add_events_commands
+from streamer.cli.flags import (
+    command,
+    frame_size,
+    grid_step,
+    iso_time,
+    positive_float,
+    positive_int,
+)
 from streamer.cli.optimize import add_optimize_command
-from streamer.cli.values import frame_size, grid_step, iso_time, positive_float, positive_int
 
 if TYPE_CHECKING:
-    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+    from streamer.cli.flags import Commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,31 +41,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_validate(sub: Commands) -> None:
-    validate = sub.add_parser(
-        "validate", help="check a config file, or a box's (several, or a folder) (exit 0 good, 2 bad)"
+    validate = command(
+        sub, "validate", "check a config file, or a box's (several, or a folder) (exit 0 good, 2 bad)",
+        commands.cmd_validate, config=False,
     )
     validate.add_argument("config", type=Path, nargs="+")
-    validate.set_defaults(func=commands.cmd_validate)
 
 
 def _add_snapshot(sub: Commands) -> None:
-    snapshot = sub.add_parser(
-        "snapshot",
-        help="save one frame of the camera with a coordinate grid (fractions and pixels) "
+    snapshot = command(
+        sub, "snapshot",
+        "save one frame of the camera with a coordinate grid (fractions and pixels) "
         "and the config's zones and lines, to write or check places",
+        commands.cmd_snapshot,
     )
-    snapshot.add_argument("config", type=Path)
     snapshot.add_argument("-o", "--output", type=Path, default=Path("frame.jpg"),
                           help="picture to write (default: frame.jpg)")
     snapshot.add_argument("--grid", type=grid_step, default=0.1,
                           help="grid spacing as a fraction of the frame (default 0.1)")
-    snapshot.set_defaults(func=commands.cmd_snapshot)
 
 
 def _add_run(sub: Commands) -> None:
-    parser = sub.add_parser(
-        "run", help="run a camera's pipeline; with several configs (or a folder of them), "
+    parser = command(
+        sub, "run", "run a camera's pipeline; with several configs (or a folder of them), "
         "every camera of the box in one process sharing the model",
+        run.cmd_run, config=False,
     )
     parser.add_argument("config", type=Path, nargs="+", help="a camera's config, several, or a folder")
     _run_flags(parser)
@@ -72,14 +79,14 @@ def _add_run(sub: Commands) -> None:
         help="several cameras: onnxruntime threads per inference call (default: the cores "
         "divided among the workers)",
     )
-    parser.set_defaults(func=run.cmd_run)
 
 
 def _add_demo(sub: Commands) -> None:
-    demo = sub.add_parser(
-        "demo",
-        help="run the embedded demo: a sample video, a person detector, zone rules "
+    demo = command(
+        sub, "demo",
+        "run the embedded demo: a sample video, a person detector, zone rules "
         "(no config, key or camera needed)",
+        run.cmd_demo, config=False,
     )
     _run_flags(demo)
     demo.add_argument(
@@ -94,16 +101,12 @@ def _add_demo(sub: Commands) -> None:
         default="onnx",
         help="onnx: the fetched YOLOv8 person model (default); hog: OpenCV's, no download",
     )
-    demo.set_defaults(func=run.cmd_demo)
 
 
 def _add_replay(sub: Commands) -> None:
-    replay = sub.add_parser(
-        "replay",
-        help="run the rules over recorded detections as fast as possible and print the "
-        "events they fire (tune zones and timings without a model)",
-    )
-    replay.add_argument("config", type=Path)
+    what = ("run the rules over recorded detections as fast as possible and print the "
+            "events they fire (tune zones and timings without a model)")
+    replay = command(sub, "replay", what, commands.cmd_replay)
     replay.add_argument(
         "--detections", type=Path, required=True, help="replay JSONL (from --record-detections)"
     )
@@ -116,20 +119,19 @@ def _add_replay(sub: Commands) -> None:
         help="UTC wall time of frame 0 for schedules, ISO-8601 (default: now)",
     )
     replay.add_argument("--send", action="store_true", help="also hand the events to the sinks")
-    replay.set_defaults(func=commands.cmd_replay)
 
 
 def _add_doctor(sub: Commands) -> None:
-    doctor = sub.add_parser(
-        "doctor",
-        help="print what this box offers: CPU features, onnxruntime providers, GPU and its "
+    doctor = command(
+        sub, "doctor",
+        "print what this box offers: CPU features, onnxruntime providers, GPU and its "
         "memory, video decoders, free disk, the cache's size",
+        cmd_doctor, config=False,
     )
     doctor.add_argument(
         "--cache-dir", type=Path,
         help="the cache to measure (default: $STREAMER_CACHE, else ~/.cache/streamer)",
     )
-    doctor.set_defaults(func=cmd_doctor)
 
 
 def _add_camera(sub: Commands) -> None:
@@ -145,15 +147,15 @@ def _add_camera(sub: Commands) -> None:
 
 
 def _add_schema(sub: Commands) -> None:
-    schema = sub.add_parser(
-        "schema",
-        help="print the config's JSON Schema (for editor completion), or its reference page",
+    schema = command(
+        sub, "schema",
+        "print the config's JSON Schema (for editor completion), or its reference page",
+        commands.cmd_schema, config=False,
     )
     schema.add_argument(
         "--markdown", action="store_true", help="the Markdown reference instead of JSON Schema"
     )
     schema.add_argument("-o", "--output", type=Path, help="write to this file instead of stdout")
-    schema.set_defaults(func=commands.cmd_schema)
 
 
 def _run_flags(parser: argparse.ArgumentParser) -> None:

@@ -1,9 +1,28 @@
-"""Argument types for the CLI's flags: each turns one string into a value or raises
-:class:`argparse.ArgumentTypeError`, which argparse prints as a usage error (exit 2)."""
+"""How the CLI declares a command, and the types of its flags: each type turns one string
+into a value or raises :class:`argparse.ArgumentTypeError`, which argparse prints as a usage
+error (exit 2)."""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    Commands = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def command(
+    sub: Commands, name: str, help_text: str, func: Callable[[argparse.Namespace], int],
+    *, config: bool = True,
+) -> argparse.ArgumentParser:
+    """Declare ``streamer NAME``, run by ``func``; most commands read one config file."""
+    parser = sub.add_parser(name, help=help_text)
+    if config:
+        parser.add_argument("config", type=Path)
+    parser.set_defaults(func=func)
+    return parser
 
 
 def positive_int(text: str) -> int:
