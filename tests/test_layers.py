@@ -20,7 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
 # Lowest first. A module belongs to the first entry naming it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("streamer", "streamer.errors", "streamer.redact", "streamer.backoff",
-              "streamer.imaging", "streamer.cache", "streamer.health", "streamer.rate")),
+              "streamer.imaging", "streamer.cache", "streamer.health_state", "streamer.rate")),
     ("config sections", ("streamer.schema",)),
     ("stages", ("streamer.source", "streamer.detect", "streamer.track", "streamer.rules")),
     ("events", ("streamer.events", "streamer.clips")),
