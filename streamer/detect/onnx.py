@@ -38,7 +38,7 @@ from streamer.detect.providers import (
     with_cpu_fallback,
 )
 from streamer.errors import ModelError
-from streamer.schema import ModelBase, ModelFacts
+from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------
