@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamer.cli import main
-from streamer.doctor import JETSON_RELEASE, arm_features, cache_line, x86_features
+from streamer.cli.doctor import JETSON_RELEASE, arm_features, cache_line, x86_features
 
 
 def doctor_lines(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, str]:

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from streamer.config.models import CameraConfig
-from streamer.health import EVENT_STATES, HealthState
+from streamer.health_state import EVENT_STATES, HealthState
 from streamer.monitor.metrics import SOURCE_STATES
 from streamer.rate import RateMeter
-from streamer.source.health import SourceHealth
+from streamer.source.source_health import SourceHealth
 
 S = HealthState
 

@@ -16,16 +16,19 @@ import time
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.feedback import VERDICTS, Feedback, ReviewError
 from streamer.events.queries import Queries
 
+if TYPE_CHECKING:
+    from streamer.cli.flags import Commands
+
 _STATES = ("pending", "delivered", "dead")
 
 
-def add_events_commands(commands: Any) -> None:
+def add_events_commands(commands: Commands) -> None:
     """Register ``events`` and its subcommands on the CLI's subparsers object."""
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--config", type=Path, help="config whose outbox.path to use")
@@ -193,11 +196,12 @@ def _cmd_ls(args: argparse.Namespace) -> int:
         return 0
     table = [("EVENT", "TIME (UTC)", "RULE", "TYPE", "VERDICT", "DELIVERY", "DESCRIPTION")]
     for row in rows:
+        per_sink = cast("dict[str, dict[str, Any]]", row["deliveries"])
         deliveries = " ".join(
             f"{sink}={d['state']}" + (f"({d['attempts']})" if d["attempts"] else "")
-            for sink, d in row["deliveries"].items()
+            for sink, d in per_sink.items()
         )
-        table.append((str(row["event_id"]), _iso(row["created_ts"]), str(row["rule_id"]),
+        table.append((str(row["event_id"]), _iso(cast(float, row["created_ts"])), str(row["rule_id"]),
                       str(row["event_type"]), str(row["verdict"] or "-"), deliveries or "-",
                       " ".join(str(row["description"]).split())))
     widths = [max(len(line[column]) for line in table) for column in range(len(table[0]) - 1)]

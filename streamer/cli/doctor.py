@@ -9,6 +9,7 @@ machine; a probe that fails says so on its line instead of stopping the others.
 
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import shutil
@@ -117,8 +118,8 @@ def gpu_line(nvidia_smi: str | None = None) -> str:
         return f"none (nvidia-smi: {last[-1][:160]})"
     gpus = []
     for row in result.stdout.strip().splitlines():
-        name, total, used, driver = (part.strip() for part in row.split(","))
-        gpus.append(f"{name}, {_mib(total)} memory ({_mib(used)} in use), driver {driver}")
+        name, size, used, driver = (part.strip() for part in row.split(","))
+        gpus.append(f"{name}, {_mib(size)} memory ({_mib(used)} in use), driver {driver}")
     return "; ".join(gpus) or "none (nvidia-smi lists no GPU)"
 
 
@@ -241,4 +242,9 @@ def print_report(cache_dir: Path | None = None) -> int:
     return 0
 
 
-__all__ = ["arm_features", "cache_line", "gpu_line", "print_report", "report", "x86_features"]
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """``streamer doctor [--cache-dir DIR]``."""
+    return print_report(args.cache_dir)
+
+
+__all__ = ["arm_features", "cache_line", "cmd_doctor", "gpu_line", "print_report", "report", "x86_features"]

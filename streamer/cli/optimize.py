@@ -9,22 +9,25 @@ unless ``--force`` (recorded in the cache, so later runs use int8 too).
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from streamer.cli.flags import command
+
+if TYPE_CHECKING:
+    from streamer.cli.flags import Commands
 
 
-def add_optimize_command(commands: Any) -> None:
-    parser = commands.add_parser(
-        "optimize",
-        help="calibrate int8 copies of the config's onnx models on the camera's frames and "
+def add_optimize_command(sub: Commands) -> None:
+    parser = command(
+        sub, "optimize",
+        "calibrate int8 copies of the config's onnx models on the camera's frames and "
         "print their parity with fp32 (cached; `run` with precision: int8 then reuses them)",
+        cmd_optimize,
     )
-    parser.add_argument("config", type=Path)
     parser.add_argument("--force", action="store_true",
                         help="use int8 even below the parity thresholds")
     parser.add_argument("--rebuild", action="store_true",
                         help="calibrate again even when a cached copy exists")
-    parser.set_defaults(func=cmd_optimize)
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
@@ -33,7 +36,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     from streamer.detect.onnx import OnnxDetector, OnnxModelConfig
 
     config = load_config(args.config)
-    models = [model for model in config.models if isinstance(model, OnnxModelConfig)]
+    models: list[OnnxModelConfig] = [
+        model for model in config.models if isinstance(model, OnnxModelConfig)
+    ]
     if not models:
         print(f"{args.config}: no onnx model to optimize")
         return 0

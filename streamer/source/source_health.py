@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 
 
 @dataclass(frozen=True)
