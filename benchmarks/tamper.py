@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tamper_footage import (  # noqa: E402
+from support.tamper_footage import (  # noqa: E402
     blurred,
     covered,
     darkened,

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import make_record, run_cli
+from support import make_record, run_cli
 
 from streamer.events.feedback import Feedback
 from streamer.events.outbox import Outbox

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from tamper_footage import (
+from support.tamper_footage import (
     Alter,
     Footage,
     blurred,
