@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from test_sink_vision_events import make_record  # noqa: E402
 from vision_events_server import VisionEventsServer  # noqa: E402
 
-from streamer.events.writer import encode_jpeg  # noqa: E402
+from streamer.imaging import encode_jpeg  # noqa: E402
 
 KEY = "bench-key"
 
