@@ -62,32 +62,36 @@ def _gauge(name: str, doc: str, stream: list[str], value: Any) -> GaugeMetricFam
     return family
 
 
+# (family, name, help, the camera status key it reads), in the page's order.
+_CAMERA_FIGURES = (
+    (_counter, "streamer_frames", "Frames processed by the frame loop.", "frames_total"),
+    (_counter, "streamer_frames_dropped",
+     "Frames a live source replaced before the frame loop took them.", "frames_dropped_total"),
+    (_counter, "streamer_source_reconnects", "Times the source was reopened.", "reconnects_total"),
+    (_gauge, "streamer_source_reconnect_attempts",
+     "Opens tried in the current outage (0 while frames flow).", "reconnect_attempts"),
+    (_gauge, "streamer_source_fps", "Frames per second read from the source.", "fps_in"),
+    (_gauge, "streamer_pipeline_fps", "Frames per second through the rules.", "fps_out"),
+    (_gauge, "streamer_last_frame_age_seconds",
+     "Seconds since the source last delivered a frame.", "last_frame_age_s"),
+)
+# The same for the events' status keys.
+_EVENT_FIGURES = (
+    (_counter, "streamer_events_dropped",
+     "Events lost because the in-memory queue to the outbox was full.", "dropped_total"),
+    (_counter, "streamer_events_unstored",
+     "Events that never reached the outbox (it could not be written); reasons on /api/status.",
+     "unstored_total"),
+    (_gauge, "streamer_events_waiting",
+     "Events held in memory while the outbox cannot be written.", "waiting"),
+)
+
+
 def _camera_metrics(camera: dict[str, Any], stream: list[str]) -> Iterator[Metric]:
     """The frame loop and its source: frames, reconnects, rates, the view checks and the
     health state."""
-    yield _counter("streamer_frames", "Frames processed by the frame loop.", stream,
-                   camera.get("frames_total"))
-    yield _counter(
-        "streamer_frames_dropped",
-        "Frames a live source replaced before the frame loop took them.", stream,
-        camera.get("frames_dropped_total"),
-    )
-    yield _counter("streamer_source_reconnects", "Times the source was reopened.", stream,
-                   camera.get("reconnects_total"))
-    yield _gauge(
-        "streamer_source_reconnect_attempts",
-        "Opens tried in the current outage (0 while frames flow).", stream,
-        camera.get("reconnect_attempts"),
-    )
-    yield _gauge("streamer_source_fps", "Frames per second read from the source.", stream,
-                 camera.get("fps_in"))
-    yield _gauge("streamer_pipeline_fps", "Frames per second through the rules.", stream,
-                 camera.get("fps_out"))
-    yield _gauge(
-        "streamer_last_frame_age_seconds",
-        "Seconds since the source last delivered a frame.", stream,
-        camera.get("last_frame_age_s"),
-    )
+    for family, name, doc, key in _CAMERA_FIGURES:
+        yield family(name, doc, stream, camera.get(key))
     view = camera.get("view")
     if isinstance(view, dict):
         yield from _view_metrics(view, stream)
@@ -125,21 +129,8 @@ def _event_metrics(events: dict[str, Any], stream: list[str]) -> Iterator[Metric
     for rule_id, count in sorted(events.get("by_rule", {}).items()):
         by_rule.add_metric([*stream, str(rule_id)], float(count))
     yield by_rule
-    yield _counter(
-        "streamer_events_dropped",
-        "Events lost because the in-memory queue to the outbox was full.", stream,
-        events.get("dropped_total"),
-    )
-    yield _counter(
-        "streamer_events_unstored",
-        "Events that never reached the outbox (it could not be written); reasons on /api/status.",
-        stream, events.get("unstored_total"),
-    )
-    yield _gauge(
-        "streamer_events_waiting",
-        "Events held in memory while the outbox cannot be written.", stream,
-        events.get("waiting"),
-    )
+    for family, name, doc, key in _EVENT_FIGURES:
+        yield family(name, doc, stream, events.get(key))
     yield _gauge(
         "streamer_outbox_degraded",
         "1 while the outbox cannot be written (events wait in memory).", stream,
