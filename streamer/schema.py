@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from streamer.health import EVENT_STATES
+from streamer.health_state import EVENT_STATES
 
 Point = tuple[float, float]
 Loc = tuple[Union[str, int], ...]

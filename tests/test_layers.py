@@ -20,18 +20,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
 # Lowest first. A module belongs to the first entry naming it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("streamer", "streamer.errors", "streamer.redact", "streamer.backoff",
-              "streamer.imaging", "streamer.cache", "streamer.health", "streamer.rate")),
+              "streamer.imaging", "streamer.cache", "streamer.health_state", "streamer.rate")),
     ("config sections", ("streamer.schema",)),
     ("stages", ("streamer.source", "streamer.detect", "streamer.track", "streamer.rules")),
-    # `streamer events ...` subcommands: the CLI's code, kept beside the outbox it reads.
-    ("cli", ("streamer.cli", "streamer.__main__", "streamer.events.commands",
-             "streamer.optimize", "streamer.doctor")),
     ("events", ("streamer.events", "streamer.clips")),
     ("sinks", ("streamer.sinks",)),
     ("registry", ("streamer.plugins", "streamer.config")),
     ("views", ("streamer.overlay", "streamer.monitor")),
     ("pipeline", ("streamer.pipeline", "streamer.runtime", "streamer.replay", "streamer.demo",
                   "streamer.assets", "streamer.snapshot")),
+    ("cli", ("streamer.cli", "streamer.__main__")),
 ]
 ORDER = ["base", "config sections", "stages", "events", "sinks", "registry", "views",
          "pipeline", "cli"]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_cli, write_config
+from support import run_cli, write_config
 
 pytestmark = pytest.mark.integration
 

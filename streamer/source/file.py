@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.schema import CameraConfig
 from streamer.source.base import CaptureBase
 from streamer.source.handoff import FrameQueue, LatestFrame

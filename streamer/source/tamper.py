@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.schema import TamperConfig
 
 # The grey copy every measure works on: wide enough for ORB to find a few hundred corners
