@@ -48,7 +48,7 @@ from streamer.assets import person_model  # noqa: E402
 from streamer.config import load_config  # noqa: E402
 from streamer.health_state import HealthState  # noqa: E402
 from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
-from streamer.schema import TamperConfig  # noqa: E402
+from streamer.schema.sections import TamperConfig  # noqa: E402
 from streamer.source.frame import Frame  # noqa: E402
 from streamer.source.view import ReferenceStore, ViewWatch, reference_path  # noqa: E402
 

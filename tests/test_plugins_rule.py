@@ -27,7 +27,7 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent
-from streamer.schema import RuleBase
+from streamer.schema.bases import RuleBase
 
 
 class FirstSeenRuleConfig(RuleBase):

@@ -29,7 +29,7 @@ from typing import Literal
 from pydantic import SecretStr
 
 from streamer.events.record import EventRecord
-from streamer.schema import SinkBase
+from streamer.schema.bases import SinkBase
 from streamer.sinks.base import SendOutcome, SinkContext
 
 

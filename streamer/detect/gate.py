@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from streamer.detect.motion import MotionCheck
-from streamer.schema import ConfigBase
+from streamer.schema.bases import ConfigBase
 from streamer.source.openers import classify
 
 DEFAULT_MONITORING_FPS = 5.0

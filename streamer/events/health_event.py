@@ -12,7 +12,7 @@ from collections.abc import Mapping
 import supervision as sv
 
 from streamer.rules.base import RuleEvent
-from streamer.schema import EventSpec
+from streamer.schema.rule_parts import EventSpec
 
 HEALTH_RULE_ID = "camera-health"
 

@@ -33,7 +33,8 @@ from streamer.pipeline.senders import Delivery, build_sinks
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
-from streamer.schema import check_model_classes, rule_clip
+from streamer.schema.bases import rule_clip
+from streamer.schema.checks import check_model_classes
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream

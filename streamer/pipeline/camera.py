@@ -18,7 +18,7 @@ from streamer.pipeline.scene import places_of
 from streamer.rate import RateMeter
 from streamer.redact import redact, replace_urls
 from streamer.rules.base import RuleEvent
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source import Capture, Frame, Source
 from streamer.source.view import Places, ReferenceStore, ViewWatch, reference_path, take_reference
 

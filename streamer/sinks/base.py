@@ -17,7 +17,7 @@ import httpx
 from streamer.events.clips import delivered_metadata
 from streamer.events.record import EventRecord, image_refs
 from streamer.events.sink_contract import SendOutcome, Sink
-from streamer.schema import FileLimitsConfig, OutboxConfig
+from streamer.schema.sections import FileLimitsConfig, OutboxConfig
 from streamer.sinks.retention import Retention
 
 __all__ = ["SendOutcome", "Sink", "SinkContext", "cap_detections", "json_body", "write_atomic"]

@@ -20,7 +20,7 @@ from streamer.errors import SourceError
 from streamer.health_state import HealthState
 from streamer.rate import RateMeter
 from streamer.redact import redact
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.filters import FpsCap, fit
 from streamer.source.frame import Frame
 from streamer.source.handoff import END, FrameQueue, LatestFrame

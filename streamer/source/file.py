@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from streamer.health_state import HealthState
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.base import CaptureBase
 from streamer.source.handoff import FrameQueue, LatestFrame
 from streamer.source.openers import OpenedStream

@@ -14,7 +14,7 @@ from streamer.events.feedback import OPERATOR_RULE, Feedback, ReviewError, Snooz
 from streamer.events.outbox import Outbox
 from streamer.rules.base import RuleEvent
 from streamer.rules.snooze import SnoozeBook, shift_end
-from streamer.schema import ScheduleConfig
+from streamer.schema.rule_parts import ScheduleConfig
 
 OLD_SCHEMA = """
 CREATE TABLE events (event_id TEXT PRIMARY KEY, created_ts REAL NOT NULL, rule_id TEXT NOT NULL,

@@ -32,7 +32,7 @@ from support.tamper_footage import (
 )
 
 from streamer.health_state import HealthState
-from streamer.schema import TamperConfig
+from streamer.schema.sections import TamperConfig
 from streamer.source.frame import Frame
 from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 

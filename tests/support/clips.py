@@ -18,7 +18,7 @@ import supervision as sv
 
 from streamer.clips import ClipRecorder
 from streamer.events.clips import ClipPlan
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source import Frame, open_source
 
 

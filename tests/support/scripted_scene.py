@@ -24,7 +24,7 @@ from streamer.pipeline.events import EventsStage
 from streamer.pipeline.step import FrameStep
 from streamer.plugins import PLUGINS
 from streamer.rules.base import RuleEvent
-from streamer.schema import ModelBase
+from streamer.schema.bases import ModelBase
 from streamer.source.frame import Frame
 
 # (x_foot, y_foot) of each person at a frame time, or None when they are not in view.

@@ -27,7 +27,7 @@ from streamer.detect.onnx.decode import Decoded, decode, letterbox, unletterbox
 from streamer.detect.onnx.model import check_input, check_output, inspect_file, resolve_names
 from streamer.detect.onnx.session import GraphOptimization, SessionSpec, fail
 from streamer.errors import ModelError
-from streamer.schema import ModelBase, ModelFacts
+from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------
