@@ -82,7 +82,7 @@ def measure(name: str, video: Path, args: argparse.Namespace) -> dict[str, float
     frames, total = held_out_frames(video, args.frames, args.eval)
     blobs = [detector._preprocess(frame)[0] for frame in frames]
     fp32 = detector._session
-    int8 = ort.InferenceSession(str(plan.path), detector._session_options(),
+    int8 = ort.InferenceSession(str(plan.path), detector.spec.options(),
                                 providers=["CPUExecutionProvider"])
     input_name = fp32.get_inputs()[0].name
     times: dict[str, list[float]] = {"fp32": [], "int8": []}
