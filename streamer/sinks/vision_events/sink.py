@@ -20,15 +20,7 @@ from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.schema.base import Loc
 from streamer.schema.bases import ConfigBase, SinkBase
 from streamer.schema.network import Url, insecure_http
-from streamer.sinks.base import (
-    Dead,
-    Delivered,
-    Outcome,
-    Retry,
-    Sink,
-    SinkContext,
-    cap_detections,
-)
+from streamer.sinks.base import Dead, Delivered, Outcome, Retry, Sink, SinkContext, cap_detections
 from streamer.sinks.http import halts_batch
 from streamer.sinks.vision_events.api import (
     Api,
