@@ -197,7 +197,8 @@ class TokenGate:
 def _given_token(scope: Scope) -> bytes:
     for name, value in scope.get("headers", []):
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].strip()
+            given: bytes = value[7:].strip()
+            return given
     query: bytes = scope.get("query_string", b"")
     for pair in query.split(b"&"):
         key, _, value = pair.partition(b"=")

@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import supervision as sv
 
+from streamer.detect.base import pick
 from streamer.rules.base import FrameView, RuleEvent, class_mask, first_class, tracker_ids
 from streamer.rules.cooldown import Cooldown
 from streamer.rules.geometry import edge_distances, polygon_edge_arrays
@@ -82,7 +83,7 @@ class RuleCore:
         extra: dict[str, str] | None = None,
     ) -> RuleEvent:
         """The event about one tracked object: ``"<class> #<id> <what>"`` at ``place``."""
-        det = dets[index : index + 1]
+        det = pick(dets, slice(index, index + 1))
         class_name = first_class(det)
         return RuleEvent(
             rule_id=self.rule_id,
@@ -193,4 +194,5 @@ class ZoneBand:
             band = band_widths(config, float(frame.heights[indices]))
             return bool(distances[indices] >= min(band, self._max_band))
         bands = np.minimum(band_widths(config, frame.heights[indices]), self._max_band)
-        return distances[indices] >= bands
+        outside: np.ndarray = distances[indices] >= bands
+        return outside

@@ -18,6 +18,7 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
+from streamer.detect.base import pick
 from streamer.rules.base import FrameView, RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
@@ -108,7 +109,7 @@ class CountRule(RuleCore):
         self._armed = False
         if not self._try_fire(None, c.zone, t_s):
             return []
-        counted = dets[mask]
+        counted = pick(dets, mask)
         what = ", ".join(c.classes) if c.classes else "object"
         where = c.zone or "frame"
         return [

@@ -118,7 +118,7 @@ class CameraConfig(StreamerModel):
         ),
     )
     tamper: TamperConfig = Field(
-        default_factory=TamperConfig,  # type: ignore[arg-type]
+        default_factory=TamperConfig,
         description="Checks that the camera still sees what its places were drawn on (moved, "
         "obstructed, blurred) against its reference view.",
     )

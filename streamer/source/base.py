@@ -40,7 +40,11 @@ class Source(Protocol):
     width: int
     height: int
     fps: float
-    frame_count: int | None
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in a file, None for a live source (read-only here: a source may know it
+        for certain, as ``replay``'s recorded frames do)."""
 
     def start(self) -> None: ...
     def read(self, timeout: float = 0.5) -> Frame | None: ...
