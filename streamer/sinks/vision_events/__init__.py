@@ -1,7 +1,7 @@
 """Deliver events to Roboflow Vision Events: upload the JPEGs, then POST events in batches.
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
-gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
+gets an ``Outcome`` saying whether the outbox should keep it for a retry or
 dead-letter it with the server's reason (docs/architecture.md, "Vision Events" and rule 2).
 Split by job:
 

@@ -15,16 +15,8 @@ from typing import Any
 import httpx
 
 from streamer.redact import redact
-from streamer.sinks.http import (
-    REASON_BODY_CHARS,
-    Dead,
-    Delivered,
-    Endpoint,
-    Outcome,
-    Paused,
-    Retry,
-    outcome,
-)
+from streamer.sinks.base import Dead, Delivered, Outcome, Paused, Retry
+from streamer.sinks.http import REASON_BODY_CHARS, Endpoint, outcome
 
 
 class Failure(Exception):

@@ -1,7 +1,7 @@
 """The Vision Events sink: its config, and which events it sends, in what order, how many at once.
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
-gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
+gets an ``Outcome`` saying whether the outbox should keep it for a retry or
 dead-letter it with the server's reason (docs/architecture.md, "Vision Events" and rule 2).
 """
 
@@ -20,8 +20,8 @@ from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.schema.base import Loc
 from streamer.schema.bases import ConfigBase, SinkBase
 from streamer.schema.network import Url, insecure_http
-from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
-from streamer.sinks.http import Dead, Delivered, Outcome, Retry, halts_batch, send_outcome
+from streamer.sinks.base import Dead, Delivered, Outcome, Retry, Sink, SinkContext, cap_detections
+from streamer.sinks.http import halts_batch
 from streamer.sinks.vision_events.api import (
     Api,
     Failure,
@@ -69,6 +69,9 @@ class VisionEventsSinkConfig(SinkBase):
     def build(self, context: SinkContext) -> VisionEventsSink:
         return VisionEventsSink(self, context.http_client(self.timeout_s, self.max_in_flight))
 
+    def sends_input_image(self) -> bool:
+        return self.upload_input_image
+
     def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
         return insecure_http("api_url", self.api_url, "the API key", self.allow_insecure_http)
 
@@ -81,7 +84,7 @@ logger = logging.getLogger("streamer.sinks.vision_events")
 MAX_BATCH = 100  # the API's limit for POST /vision-events/batch
 
 
-class VisionEventsSink:
+class VisionEventsSink(Sink):
     """Uploads each event's JPEGs, then posts up to 100 events per ``/vision-events/batch``.
 
     Args:
@@ -97,11 +100,12 @@ class VisionEventsSink:
     retried; 401/403 and any 3xx pause the sink; any other 4xx is final for that event.
     """
 
+    # Half of each batch from the newest end of a backlog (Sender, issue 14).
+    fresh_first = True
+
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
         self.name: str = config.name
         self.batch_size = config.batch_size
-        # Half of each batch from the newest end of a backlog (Sender, issue 14).
-        self.fresh_first = True
         self._config = config
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
         self._api = Api(client, config.api_url.rstrip("/"), config.api_key.get_secret_value())
@@ -109,18 +113,18 @@ class VisionEventsSink:
 
     # -- Sink protocol ------------------------------------------------------------------
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
         """Upload the records' JPEGs (up to ``max_in_flight`` at once), then POST the events
         up to 100 at a time.
 
-        One outcome per record, same order. After a failure that concerns the server
+        One outcome per record, by eventId. After a failure that concerns the server
         rather than the event (refused connection, refused key, rate limit, redirect) the
         rest of the batch is not attempted and gets the same outcome, so a dead server
         costs one timeout, not one per event. A batch refused with any final 4xx is resent
         one event at a time, so one bad or already-stored event never takes 99 others
         with it (docs/architecture.md, "Vision Events").
         """
-        outcomes: dict[str, SendOutcome] = {}
+        outcomes: dict[str, Outcome] = {}
         ready, halted = self._prepare_all(batch, outcomes)
         for start in range(0, len(ready), MAX_BATCH):
             chunk = ready[start:start + MAX_BATCH]
@@ -129,10 +133,10 @@ class VisionEventsSink:
                     outcomes[record.event_id] = self._settle(record, halted)
                 continue
             halted = self._post_chunk(chunk, outcomes)
-        return [outcomes[record.event_id] for record in batch]
+        return outcomes
 
     def _prepare_all(
-        self, batch: list[EventRecord], outcomes: dict[str, SendOutcome]
+        self, batch: list[EventRecord], outcomes: dict[str, Outcome]
     ) -> tuple[list[tuple[EventRecord, dict[str, Any]]], Outcome | None]:
         """Each record's POST body, its images uploaded; fills ``outcomes`` for those that
         failed and returns the ready ones (batch order) and the outcome that halted the rest.
@@ -189,7 +193,7 @@ class VisionEventsSink:
     # -- posting ------------------------------------------------------------------------
 
     def _post_chunk(
-        self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, SendOutcome]
+        self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, Outcome]
     ) -> Outcome | None:
         """POST one chunk; fills ``outcomes``; returns an outcome that halts the batch."""
         if len(chunk) == 1:
@@ -232,7 +236,7 @@ class VisionEventsSink:
         return result if halts_batch(result) else None
 
     def _post_one(
-        self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, SendOutcome]
+        self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, Outcome]
     ) -> Outcome | None:
         try:
             result, response = self._post("/vision-events", json_body(payload), single=True)
@@ -257,10 +261,10 @@ class VisionEventsSink:
         endpoint = self._api.single if single else self._api.endpoint
         return self._api.post(path, body, endpoint, self._config.timeout_s)
 
-    def _unexpected(self, record: EventRecord, exc: Exception) -> SendOutcome:
+    def _unexpected(self, record: EventRecord, exc: Exception) -> Outcome:
         reason = self._api.redact(f"unexpected error: {type(exc).__name__}: {exc}")
         logger.exception("event %s: %s", record.event_id, reason)
-        return SendOutcome(record.event_id, ok=False, retry=True, reason=reason)
+        return Retry(reason)
 
     # -- one event ----------------------------------------------------------------------
 
@@ -290,7 +294,7 @@ class VisionEventsSink:
         json_body(payload)  # a payload that cannot be JSON is final, found before posting
         return payload
 
-    def _settle(self, record: EventRecord, result: Outcome) -> SendOutcome:
+    def _settle(self, record: EventRecord, result: Outcome) -> Outcome:
         """The sender's outcome for ``record``; drops cached source ids once final."""
         if isinstance(result, (Delivered, Dead)):
             self._uploads.forget(record.event_id)
@@ -303,4 +307,4 @@ class VisionEventsSink:
             logger.log(logging.WARNING if final else logging.DEBUG,
                        "event %s not delivered to %s (%s): %s", record.event_id, self.name,
                        "final" if final else "will retry", result.reason)
-        return send_outcome(record.event_id, result)
+        return result

@@ -14,7 +14,8 @@ import time
 from collections import OrderedDict
 
 from streamer.events.record import EventRecord
-from streamer.sinks.http import Delivered, halts_batch
+from streamer.sinks.base import Delivered
+from streamer.sinks.http import halts_batch
 from streamer.sinks.vision_events.api import Api, Failure, staged
 
 # Uploaded-but-not-yet-posted events whose source ids we remember; bounded so an event
