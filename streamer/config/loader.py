@@ -115,7 +115,7 @@ def parse_config(
 
     try:
         # Any set of plugins validates to the same root shape; typed as the built-in one.
-        config: Config = plugins.config_model().model_validate(data)  # type: ignore[assignment]
+        config: Config = plugins.config_model().model_validate(data)  # type: ignore[assignment]  # every plugin set's root has Config's fields
     except ValidationError as exc:
         secret_keys = secret_field_names(plugins.config_model())
         messages = [

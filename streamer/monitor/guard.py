@@ -108,7 +108,7 @@ def guarded_protocol(refusals: Refusals,
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature, narrower than asyncio's
             if len(self.connections) >= cap:
                 # Closed before anything is read: the descriptor is free again at once.
                 refusals.note("over_cap")

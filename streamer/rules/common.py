@@ -144,7 +144,7 @@ class TrackedRule(RuleCore, Generic[S]):
 
     def _seen_s(self, state: S) -> float:
         """Frame time the track was last seen where this rule looks."""
-        return float(state.last_seen_s)  # type: ignore[attr-defined]
+        return float(state.last_seen_s)  # type: ignore[attr-defined]  # zone and line states have it; loiter overrides this
 
     def _sweep(self, t_s: float) -> None:
         if not self._forget_due(t_s):

@@ -127,7 +127,7 @@ class CaptureBase:
         item = self._handoff.get(timeout)
         if item is END:
             raise EOFError
-        return item  # type: ignore[return-value]
+        return item  # type: ignore[return-value]  # the hand-off holds frames, and END
 
     def join(self, timeout: float = 5.0) -> bool:
         """Wait for the capture thread; a hung reader thread is abandoned, never awaited."""

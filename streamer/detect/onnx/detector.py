@@ -269,9 +269,9 @@ class OnnxDetector:
 
         def infer() -> np.ndarray:
             started = time.perf_counter()
-            result = session.run([self._output_name], feed)[0]
+            result: np.ndarray = session.run([self._output_name], feed)[0]
             self.last_inference_s = time.perf_counter() - started
-            return result  # type: ignore[no-any-return]
+            return result
 
         output = self._through(infer)
         boxes, scores, class_ids = self._decode(output[0], self.confidence)
