@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
+
 from streamer.detect.motion import MotionCheck
 from streamer.schema.bases import ConfigBase
 from streamer.source.openers import classify
@@ -84,11 +86,11 @@ class DetectGate:
         self.skipped_total = 0
         self.runs_for: dict[str, int] = {"first": 0, "motion": 0, "keepalive": 0, "search": 0, "rate": 0}
 
-    def due(self, image: object, t_s: float, tracking: bool) -> bool:
+    def due(self, image: np.ndarray, t_s: float, tracking: bool) -> bool:
         """Whether the models run on this frame. ``image`` (the picture the models would
         see) feeds the motion check on every frame, run or not."""
         motion = self.motion
-        if motion is not None and motion.moved(image, t_s):  # type: ignore[arg-type]
+        if motion is not None and motion.moved(image, t_s):
             self._moved_since_run = True
         reason = self._reason(t_s, tracking)
         if reason is None:

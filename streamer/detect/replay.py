@@ -23,6 +23,7 @@ from streamer.detect.base import (
     empty_detections,
     filter_classes,
     make_detections,
+    scores_of,
 )
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
@@ -179,7 +180,7 @@ def detections_to_row(frame_index: int, dets: sv.Detections) -> dict[str, object
     """One replay JSONL row for ``--record-detections`` (the inverse of ``detect``)."""
     names = dets.data.get("class_name", np.array([""] * len(dets), dtype=object))
     rows = []
-    for (x1, y1, x2, y2), conf, name in zip(dets.xyxy, dets.confidence, names):
+    for (x1, y1, x2, y2), conf, name in zip(dets.xyxy, scores_of(dets), names):
         rows.append(
             {
                 "class": str(name),

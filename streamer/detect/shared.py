@@ -116,7 +116,7 @@ class InferencePool:
                 raise ModelError("the box's inference workers are closed")
         if call.error is not None:
             raise call.error
-        return call.result  # type: ignore[no-any-return]
+        return call.result  # type: ignore[no-any-return]  # fn's own result, stored by the worker
 
     def _work(self) -> None:
         while True:
