@@ -1,6 +1,6 @@
 """Cameras per box: K live cameras in one ``streamer run`` process, from real footage.
 
-K cameras are served by the real GStreamer RTSP test server (tests/rtsp_server.py, one
+K cameras are served by the real GStreamer RTSP test server (tests/support/rtsp_server.py, one
 server per camera, each starting at another moment of the clip) at 10 fps. The clip is
 either vtest.avi (``--clip busy``: people walk all the time) or a mostly static clip made
 from it (``--clip static``: benchmarks/footage.py's, 120 s, 87 % still).
@@ -22,7 +22,7 @@ with ``pip install -e '.[roboflow]'``, and prints its predictions per second per
 
     nice -n 10 python benchmarks/cameras_per_box.py --clip static --cameras 1,2,4,6 --seconds 60
 
-Needs Debian's ffmpeg and GStreamer RTSP server (tests/rtsp_helpers.py names the packages).
+Needs Debian's ffmpeg and GStreamer RTSP server (tests/support/rtsp.py names the packages).
 """
 
 from __future__ import annotations
@@ -255,7 +255,7 @@ class Servers:
 
     def __init__(self, clip: Path, count: int, frames: int) -> None:
         sys.path.insert(0, str(ROOT / "tests"))
-        from conftest import free_port
+        from support import free_port
 
         self.processes: list[subprocess.Popen[str]] = []
         self.starts: list[int] = []
@@ -264,12 +264,12 @@ class Servers:
             port = free_port()
             start = (k * frames // count) // GOP * GOP
             process = subprocess.Popen(
-                ["/usr/bin/python3", str(ROOT / "tests" / "rtsp_server.py"), "--port", str(port),
+                ["/usr/bin/python3", str(ROOT / "tests" / "support" / "rtsp_server.py"), "--port", str(port),
                  "--clip", str(annex_b(clip)), "--fps", str(FPS), "--start", str(start)],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             assert process.stdout is not None
             if process.stdout.readline().strip() != "ready":
-                raise SystemExit("the RTSP test server did not start (tests/rtsp_helpers.py names its packages)")
+                raise SystemExit("the RTSP test server did not start (tests/support/rtsp.py names its packages)")
             self.processes.append(process)
             self.starts.append(start)
             self.urls.append(f"rtsp://127.0.0.1:{port}/stream1")

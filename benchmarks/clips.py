@@ -33,7 +33,8 @@ from streamer.clips.ring import PacketRing
 from streamer.config.models import Config
 from streamer.demo import demo_config
 from streamer.pipeline import RunOptions, build_pipeline
-from streamer.schema import CameraConfig, ClipsConfig, ClipSettings
+from streamer.schema.rule_parts import ClipSettings
+from streamer.schema.sections import CameraConfig, ClipsConfig
 from streamer.source import FileSource
 from streamer.source.packets import StreamPacket
 

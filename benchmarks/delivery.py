@@ -1,4 +1,4 @@
-"""Delivery figures against the local Vision Events server (tests/vision_events_server.py).
+"""Delivery figures against the local Vision Events server (tests/support/vision_events_server.py).
 
 1. Throughput: events/s delivered from the outbox with batching (100 per POST) and real
    images (a 640x360 annotated snapshot plus the raw frame per event, JPEG q85, each
@@ -38,7 +38,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from vision_events_server import Delay, VisionEventsServer  # noqa: E402
+from support.vision_events_server import Delay, VisionEventsServer  # noqa: E402
 
 from streamer.config import load_config  # noqa: E402
 from streamer.config.models import VisionEventsSinkConfig  # noqa: E402

@@ -1,6 +1,6 @@
 """Capture-to-rule latency on a live RTSP stream with a model slower than the camera.
 
-A real RTSP server (tests/rtsp_server.py, Debian's GStreamer) serves bikes.mp4 as an
+A real RTSP server (tests/support/rtsp_server.py, Debian's GStreamer) serves bikes.mp4 as an
 endless 25 fps H.264 stream; the real pipeline (``build_pipeline``) reads it with the ONNX person model
 (100-600 ms a frame depending on the machine, so most frames must be dropped) and a count
 rule. For every processed frame, latency = the moment its rules have run - the frame's
@@ -28,7 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from rtsp_helpers import RtspServer  # noqa: E402
+from support.rtsp import RtspServer  # noqa: E402
 
 from streamer.assets import person_model, sample_video  # noqa: E402
 from streamer.config import parse_config  # noqa: E402

@@ -48,7 +48,7 @@ from streamer.detect.base import filter_classes  # noqa: E402
 from streamer.detect.replay import read_replay_file, replay_detections  # noqa: E402
 from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
 from streamer.plugins import PLUGINS  # noqa: E402
-from streamer.schema import ModelBase  # noqa: E402
+from streamer.schema.bases import ModelBase  # noqa: E402
 from streamer.source.frame import Frame  # noqa: E402
 
 CACHE = Path.home() / ".cache" / "streamer" / "bench"

@@ -32,7 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tamper_footage import (  # noqa: E402
+from support.tamper_footage import (  # noqa: E402
     blurred,
     covered,
     darkened,
@@ -46,9 +46,9 @@ from tamper_footage import (  # noqa: E402
 
 from streamer.assets import person_model  # noqa: E402
 from streamer.config import load_config  # noqa: E402
-from streamer.health import HealthState  # noqa: E402
+from streamer.health_state import HealthState  # noqa: E402
 from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
-from streamer.schema import TamperConfig  # noqa: E402
+from streamer.schema.sections import TamperConfig  # noqa: E402
 from streamer.source.frame import Frame  # noqa: E402
 from streamer.source.view import ReferenceStore, ViewWatch, reference_path  # noqa: E402
 

@@ -2,7 +2,7 @@
 timeouts (docs/delivery.md, "Where we differ from Roboflow's reference client").
 
 A throttled TCP proxy on 127.0.0.1 forwards client->server bytes at ``--kbit`` kbit/s to the
-local Vision Events server (tests/vision_events_server.py). Through it: one 1080p JPEG
+local Vision Events server (tests/support/vision_events_server.py). Through it: one 1080p JPEG
 (q85, a sample photo shipped with matplotlib) upload, one event POST, one batch of 100
 events with 20 boxes each, and the same upload again under the old 10 s bound.
 
@@ -25,8 +25,8 @@ import matplotlib
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from test_sink_vision_events import make_record  # noqa: E402
-from vision_events_server import VisionEventsServer  # noqa: E402
+from support import make_record  # noqa: E402
+from support.vision_events_server import VisionEventsServer  # noqa: E402
 
 from streamer.events.writer import encode_jpeg  # noqa: E402
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from streamer.config import Config, parse_config
 from streamer.config.models import HogModelConfig, OnnxModelConfig
-from streamer.schema import ClipsConfig
+from streamer.schema.sections import ClipsConfig
 
 
 def demo_config_text() -> str:

@@ -24,7 +24,7 @@ from streamer.rules.line import LineRuleConfig
 from streamer.rules.loiter import LoiterRuleConfig
 from streamer.rules.ppe import MissingPpeRuleConfig
 from streamer.rules.zone import ZoneRuleConfig
-from streamer.schema import ConfigBase, ModelBase, RuleBase, SinkBase
+from streamer.schema.bases import ConfigBase, ModelBase, RuleBase, SinkBase
 from streamer.sinks.bundle import BundleSinkConfig
 from streamer.sinks.jsonl import JsonlSinkConfig
 from streamer.sinks.mqtt import MqttSinkConfig

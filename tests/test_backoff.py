@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import write_config
+from support import write_config
 
 from streamer.backoff import Backoff
 from streamer.config import load_config

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from support import ROOT, run_cli
 
 from streamer.config import load_config
 from streamer.config.models import MissingPpeRuleConfig, RoboflowModelConfig

@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import (
+from support import (
     API_KEY,
     ROOT,
     USE_CASE,
@@ -38,7 +38,7 @@ from conftest import (
     write_config,
     write_replay,
 )
-from vision_events_server import VisionEventsServer
+from support.vision_events_server import VisionEventsServer
 
 from streamer.assets import sample_video
 from streamer.events.outbox import Outbox

@@ -1,11 +1,12 @@
 """The package's layers, read from its source: no import runs from a lower layer to a
 higher one, lazy imports inside functions included, and no two modules import each other
-in a ring.
+in a ring, nor two packages (lazy imports included).
 
 The order (issue 12): the config's sections < the stages (source, detect, track, rules) <
 events < sinks < the plugin registry and the assembled config < overlay and monitor < the
 pipeline < the CLI. The registry sits above the sinks because it is the one place that
-names every plugin; plugins build on ``streamer.schema``, below them all.
+names every plugin; plugins build on ``streamer.schema`` (the sections and the plugin
+bases), below them all.
 """
 
 from __future__ import annotations
@@ -20,18 +21,16 @@ PACKAGE = Path(__file__).resolve().parent.parent / "streamer"
 # Lowest first. A module belongs to the first entry naming it or a package above it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("streamer", "streamer.errors", "streamer.redact", "streamer.backoff",
-              "streamer.imaging", "streamer.cache", "streamer.health", "streamer.rate")),
+              "streamer.imaging", "streamer.cache", "streamer.health_state", "streamer.rate")),
     ("config sections", ("streamer.schema",)),
     ("stages", ("streamer.source", "streamer.detect", "streamer.track", "streamer.rules")),
-    # `streamer events ...` subcommands: the CLI's code, kept beside the outbox it reads.
-    ("cli", ("streamer.cli", "streamer.__main__", "streamer.events.commands",
-             "streamer.optimize", "streamer.doctor")),
     ("events", ("streamer.events", "streamer.clips")),
     ("sinks", ("streamer.sinks",)),
     ("registry", ("streamer.plugins", "streamer.config")),
     ("views", ("streamer.overlay", "streamer.monitor")),
     ("pipeline", ("streamer.pipeline", "streamer.runtime", "streamer.replay", "streamer.demo",
                   "streamer.assets", "streamer.snapshot")),
+    ("cli", ("streamer.cli", "streamer.__main__")),
 ]
 ORDER = ["base", "config sections", "stages", "events", "sinks", "registry", "views",
          "pipeline", "cli"]
@@ -127,6 +126,39 @@ def test_no_import_cycles() -> None:
         edges[module] = {t for t in edges[module] if not module.startswith(t + ".")}
     ring = find_cycle(edges)
     assert ring is None, "import cycle: " + " -> ".join(ring or [])
+
+
+def package_of(module: str) -> str:
+    """``streamer.events.outbox`` -> ``streamer.events``; a top-level module (``streamer.runtime``)
+    is a unit of its own, and the root ``streamer`` (``__version__``) belongs to none."""
+    return ".".join(module.split(".")[:2])
+
+
+def package_graph(edges: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Which package imports which, from the module graph (lazy imports included)."""
+    out: dict[str, set[str]] = {}
+    for module, targets in edges.items():
+        source = package_of(module)
+        for target in targets:
+            into = package_of(target)
+            if "streamer" not in (source, into) and into != source:
+                out.setdefault(source, set()).add(into)
+    return out
+
+
+def test_no_import_cycles_between_packages() -> None:
+    """Packages import one another one way only: ``streamer.events`` using ``streamer.config``
+    while ``streamer.config`` uses ``streamer.events`` (even lazily, inside a function) would
+    be a ring that no module-level check sees."""
+    ring = find_cycle(package_graph(graph()))
+    assert ring is None, "import cycle between packages: " + " -> ".join(ring or [])
+
+
+def test_the_package_graph_joins_modules_into_their_packages() -> None:
+    edges = {"streamer.a.x": {"streamer.b.y"}, "streamer.b.z": {"streamer.a"}, "streamer.c": {"streamer"}}
+    graph_ = package_graph(edges)
+    assert graph_ == {"streamer.a": {"streamer.b"}, "streamer.b": {"streamer.a"}}
+    assert find_cycle(graph_) == ["streamer.a", "streamer.b", "streamer.a"]
 
 
 @pytest.mark.parametrize(

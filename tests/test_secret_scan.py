@@ -27,10 +27,10 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import box, write_config, write_replay
-from mjpeg_server import MjpegServer
-from rtsp_helpers import free_port
-from vision_events_server import VisionEventsServer
+from support import box, write_config, write_replay
+from support.mjpeg_server import MjpegServer
+from support.rtsp import free_port
+from support.vision_events_server import VisionEventsServer
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from conftest import make_video, run_cli, write_config
+from support import make_video, run_cli, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -55,7 +55,7 @@ def test_snapshot_of_an_unreachable_camera_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.system
 def test_snapshot_of_a_real_rtsp_camera(tmp_path: Path, clip: Path) -> None:
     """The real GStreamer RTSP server as the camera: one frame of its stream, its size."""
-    from rtsp_helpers import RtspServer
+    from support.rtsp import RtspServer
 
     server = RtspServer(clip).start()
     try:

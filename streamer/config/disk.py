@@ -9,7 +9,9 @@ without running it, no rule follows a class that no model can output.
 from __future__ import annotations
 
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, check_model_classes
+from streamer.schema.base import Loc
+from streamer.schema.bases import ConfigBase
+from streamer.schema.checks import check_model_classes
 from streamer.source.openers import source_problem
 
 

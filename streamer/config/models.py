@@ -18,36 +18,26 @@ from streamer.rules.line import LineRuleConfig
 from streamer.rules.loiter import LoiterRuleConfig
 from streamer.rules.ppe import MissingPpeRuleConfig
 from streamer.rules.zone import ZoneRuleConfig
-from streamer.schema import (
-    MAX_POLYGON_POINTS,
+from streamer.schema.base import MAX_POLYGON_POINTS, Loc, Point, StreamerModel
+from streamer.schema.bases import ConfigBase, ModelBase, RuleBase, SinkBase, TrackRuleBase
+from streamer.schema.checks import check_references, known_classes
+from streamer.schema.network import (
     MIN_TOKEN_CHARS,
-    Anchor,
-    CameraConfig,
-    ConfigBase,
-    CooldownScope,
-    EventSpec,
-    FileLimitsConfig,
-    LineConfig,
-    Loc,
-    ModelBase,
-    MonitorConfig,
-    OutboxConfig,
-    Point,
-    RuleBase,
-    ScheduleConfig,
-    SinkBase,
-    StreamerModel,
-    TrackerConfig,
-    TrackRuleBase,
-    ZoneConfig,
     bind_host,
-    check_references,
-    config_secrets,
     is_loopback,
     is_loopback_host,
-    known_classes,
     normal_host,
-    secret_field_names,
+)
+from streamer.schema.rule_parts import Anchor, CooldownScope, EventSpec, ScheduleConfig
+from streamer.schema.secrets import config_secrets, secret_field_names
+from streamer.schema.sections import (
+    CameraConfig,
+    FileLimitsConfig,
+    LineConfig,
+    MonitorConfig,
+    OutboxConfig,
+    TrackerConfig,
+    ZoneConfig,
 )
 from streamer.sinks.bundle import BundleSinkConfig
 from streamer.sinks.jsonl import JsonlSinkConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 from streamer.detect.base import Detector, empty_detections, make_detections
 from streamer.detect.multi import DetectorSet
 from streamer.errors import ModelError
-from streamer.schema import ModelBase
+from streamer.schema.bases import ModelBase
 
 __all__ = ["Detector", "DetectorSet", "build_detector", "empty_detections", "make_detections"]
 

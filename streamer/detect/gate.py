@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 
 from streamer.detect.motion import MotionCheck
-from streamer.schema import ConfigBase
+from streamer.schema.bases import ConfigBase
 from streamer.source.openers import classify
 
 DEFAULT_MONITORING_FPS = 5.0

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from streamer.detect.base import filter_classes, make_detections
 from streamer.errors import ModelError
-from streamer.schema import ModelBase, ModelFacts
+from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------

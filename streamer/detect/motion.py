@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from streamer.schema import MotionConfig
+from streamer.schema.sections import MotionConfig
 
 # Width of the copy the check works on: a person 40 px wide at 768 px stays 8 px wide,
 # far above ``min_area``; a 1080p frame shrinks in about a millisecond.

@@ -25,7 +25,7 @@ from streamer.detect.base import (
     note_invalid_boxes,
     valid_box_mask,
 )
-from streamer.schema import ModelBase
+from streamer.schema.bases import ModelBase
 from streamer.source.frame import Frame
 
 

@@ -18,7 +18,7 @@ from typing_extensions import NotRequired, TypedDict
 
 from streamer.detect.base import empty_detections, filter_classes, make_detections
 from streamer.errors import ModelError
-from streamer.schema import ModelBase, ModelFacts
+from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # Far beyond any frame in pixels, yet small enough that float32 (the detections' dtype)

@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from streamer.detect.base import Detector
 from streamer.errors import ModelError
-from streamer.schema import ModelBase
+from streamer.schema.bases import ModelBase
 
 log = logging.getLogger("streamer.detect.shared")
 

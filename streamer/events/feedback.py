@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from streamer.events.deliveries import insert_event
+from streamer.events.delivery_rows import insert_event
 from streamer.events.payload import iso_utc
 from streamer.events.record import EventRecord
 from streamer.events.store import Store

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streamer.events.clips import StoredClip
-from streamer.events.deliveries import Deliveries
+from streamer.events.delivery_rows import Deliveries
 from streamer.events.lock import OwnerLock
 from streamer.events.queries import Queries
 from streamer.events.record import EventRecord

@@ -17,8 +17,8 @@ import threading
 import time
 
 from streamer.backoff import Backoff
-from streamer.events.delivery import SendOutcome, Sink
 from streamer.events.outbox import Outbox
+from streamer.events.sink_contract import SendOutcome, Sink
 from streamer.redact import redact
 
 log = logging.getLogger("streamer.events")

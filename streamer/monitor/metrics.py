@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from streamer.health import ALL_STATES
+from streamer.health_state import ALL_STATES
 
 # One gauge series per state, every state listed (from the enum, not a copy).
 SOURCE_STATES = ALL_STATES

@@ -27,7 +27,7 @@ from streamer.events.feedback import Feedback, ReviewError, Snoozes
 from streamer.events.payload import iso_utc
 from streamer.events.store import Store
 from streamer.rules.snooze import SnoozeBook, shift_end
-from streamer.schema import ScheduleConfig
+from streamer.schema.rule_parts import ScheduleConfig
 
 DURATIONS_S = {"15m": 900.0, "1h": 3600.0, "8h": 8 * 3600.0}
 MAX_SNOOZE_S = 24 * 3600.0

@@ -25,15 +25,16 @@ from streamer.events.writer import EventWriter
 from streamer.monitor import HasStatus, LiveView, Metrics, assemble_status
 from streamer.monitor.review import PrecisionCollector, ReviewDesk, wall_now
 from streamer.pipeline.camera import CameraStage
-from streamer.pipeline.delivery import Delivery, build_sinks
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.run import Pipeline
 from streamer.pipeline.scene import places_of, tamper_enabled
+from streamer.pipeline.senders import Delivery, build_sinks
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
-from streamer.schema import check_model_classes, rule_clip
+from streamer.schema.bases import rule_clip
+from streamer.schema.checks import check_model_classes
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 
 from streamer.config.models import Config
-from streamer.events.health import health_event
+from streamer.events.health_event import health_event
 from streamer.events.payload import iso_utc
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.pipeline.scene import places_of
 from streamer.rate import RateMeter
 from streamer.redact import redact, replace_urls
 from streamer.rules.base import RuleEvent
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source import Capture, Frame, Source
 from streamer.source.view import Places, ReferenceStore, ViewWatch, reference_path, take_reference
 

@@ -23,11 +23,11 @@ from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_
 from streamer.monitor.places import PlacesDesk, SceneView
 from streamer.monitor.review import ReviewDesk
 from streamer.pipeline.camera import CameraStage
-from streamer.pipeline.delivery import Delivery
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.options import RunOptions
 from streamer.pipeline.outputs import open_text, open_video
 from streamer.pipeline.scene import places_of, reload_scene
+from streamer.pipeline.senders import Delivery
 from streamer.pipeline.step import FrameStep
 from streamer.pipeline.summary import RunSummary, progress_line
 from streamer.redact import redact

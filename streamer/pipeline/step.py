@@ -38,7 +38,8 @@ from streamer.rules.base import RuleEvent
 from streamer.rules.geometry import to_pixels
 from streamer.rules.history import RuleHistory
 from streamer.rules.snooze import SnoozeBook
-from streamer.schema import ClipSettings, rule_clip
+from streamer.schema.bases import rule_clip
+from streamer.schema.rule_parts import ClipSettings
 from streamer.source import Frame
 from streamer.source.substream import SubStream
 from streamer.track import Tracker

@@ -9,7 +9,7 @@ import numpy as np
 from streamer.rules.base import Rule, RuleContext, RuleEvent
 from streamer.rules.expect import ExpectWithin
 from streamer.rules.geometry import to_pixels
-from streamer.schema import ConfigBase
+from streamer.schema.bases import ConfigBase
 
 __all__ = ["Rule", "RuleEvent", "WatchedPlaces", "build_rules", "rules_state", "watched_places"]
 

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import numpy as np
 import supervision as sv
 
-from streamer.schema import EventSpec
+from streamer.schema.rule_parts import EventSpec
 
 
 @dataclass(frozen=True)

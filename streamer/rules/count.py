@@ -21,7 +21,8 @@ from pydantic import Field
 from streamer.rules.base import FrameView, RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
-from streamer.schema import Anchor, BandSettings, CooldownScope, EventSpec, RuleBase
+from streamer.schema.bases import RuleBase
+from streamer.schema.rule_parts import Anchor, BandSettings, CooldownScope, EventSpec
 from streamer.track.continuity import lost
 
 # --- config ---------------------------------------------------------------------------

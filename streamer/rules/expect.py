@@ -19,7 +19,8 @@ import supervision as sv
 
 from streamer.rules.base import Rule, RuleContext, RuleEvent, view
 from streamer.rules.schedule import Schedule
-from streamer.schema import EventSpec, RuleBase
+from streamer.schema.bases import RuleBase
+from streamer.schema.rule_parts import EventSpec
 
 MAX_GAP_S = 10.0  # frames further apart than this: the camera was away, not watched
 

@@ -13,7 +13,7 @@ import numpy as np
 import supervision as sv
 
 # A zone's self-crossing is a config check (validate refuses it), so it lives below the rules.
-from streamer.schema import segments_intersect, self_intersects  # noqa: F401
+from streamer.schema.geometry import segments_intersect, self_intersects  # noqa: F401
 
 ANCHORS = {
     "bottom_center": (0.5, 1.0),

@@ -25,7 +25,8 @@ from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, band_widths
-from streamer.schema import BandSettings, TrackRuleBase
+from streamer.schema.bases import TrackRuleBase
+from streamer.schema.rule_parts import BandSettings
 from streamer.track.continuity import JUMP_SLACK_H, MAX_SPEED_H_PER_S, lost
 
 # --- config ---------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from pydantic import Field
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule
 from streamer.rules.cooldown import EPS_S
-from streamer.schema import TrackRuleBase
+from streamer.schema.bases import TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 

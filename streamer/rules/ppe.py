@@ -19,7 +19,9 @@ from pydantic import Field, field_validator
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
-from streamer.schema import ConfigBase, CooldownScope, Loc, RuleBase
+from streamer.schema.base import Loc
+from streamer.schema.bases import ConfigBase, RuleBase
+from streamer.schema.rule_parts import CooldownScope
 
 # Vertical slice of the person box per region, as fractions of its height.
 # --- config ---------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from streamer.rules.base import RuleEvent
 from streamer.rules.schedule import WEEKDAYS, minutes_of
-from streamer.schema import ScheduleConfig
+from streamer.schema.rule_parts import ScheduleConfig
 
 
 class SnoozeBook:

@@ -21,7 +21,8 @@ from pydantic import Field
 
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, ZoneBand
-from streamer.schema import BandSettings, TrackRuleBase
+from streamer.schema.bases import TrackRuleBase
+from streamer.schema.rule_parts import BandSettings
 
 # --- config ---------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """What sinks share: the context their factories get, JSON bodies, capped detections, safe
 file writes. The protocol itself (``Sink``, ``SendOutcome``) belongs to the delivery loop in
-:mod:`streamer.events.delivery`; it is re-exported here for the sinks."""
+:mod:`streamer.events.sink_contract`; it is re-exported here for the sinks."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from typing import Any
 import httpx
 
 from streamer.events.clips import delivered_metadata
-from streamer.events.delivery import SendOutcome, Sink
 from streamer.events.record import EventRecord, image_refs
-from streamer.schema import FileLimitsConfig, OutboxConfig
+from streamer.events.sink_contract import SendOutcome, Sink
+from streamer.schema.sections import FileLimitsConfig, OutboxConfig
 from streamer.sinks.retention import Retention
 
 __all__ = ["SendOutcome", "Sink", "SinkContext", "cap_detections", "json_body", "write_atomic"]

@@ -31,7 +31,8 @@ from pydantic import Field
 from streamer.errors import SinkError
 from streamer.events.clips import StoredClip
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.schema import FileLimitsConfig, SinkBase
+from streamer.schema.bases import SinkBase
+from streamer.schema.sections import FileLimitsConfig
 from streamer.sinks.base import (
     SendOutcome,
     SinkContext,

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from streamer.events.delivery import SendOutcome
+from streamer.events.sink_contract import SendOutcome
 from streamer.redact import redact, url_secrets
 
 # Statuses worth retrying besides 5xx: the request timed out or we were rate limited.

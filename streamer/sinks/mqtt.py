@@ -19,7 +19,9 @@ from pydantic import Field, SecretStr, field_validator
 from streamer.errors import ConfigError
 from streamer.events.record import EventRecord
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, SinkBase, Url, is_loopback
+from streamer.schema.base import Loc
+from streamer.schema.bases import ConfigBase, SinkBase
+from streamer.schema.network import Url, is_loopback
 from streamer.sinks.base import SendOutcome, SinkContext, json_body
 
 # --- config ---------------------------------------------------------------------------

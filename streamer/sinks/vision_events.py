@@ -22,7 +22,9 @@ from pydantic import Field, SecretStr
 
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.redact import redact
-from streamer.schema import ConfigBase, Loc, SinkBase, Url, insecure_http
+from streamer.schema.base import Loc
+from streamer.schema.bases import ConfigBase, SinkBase
+from streamer.schema.network import Url, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
 from streamer.sinks.http import (
     REASON_BODY_CHARS,

@@ -31,7 +31,9 @@ import httpx
 from pydantic import Field, SecretStr, field_validator
 
 from streamer.events.record import EventRecord
-from streamer.schema import ConfigBase, Loc, SinkBase, Url, insecure_http
+from streamer.schema.base import Loc
+from streamer.schema.bases import ConfigBase, SinkBase
+from streamer.schema.network import Url, insecure_http
 from streamer.sinks.base import SendOutcome, SinkContext, json_body
 from streamer.sinks.http import (
     Dead,

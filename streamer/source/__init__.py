@@ -5,8 +5,8 @@ from streamer.source.capture import Capture, open_source
 from streamer.source.file import FileSource
 from streamer.source.frame import Frame
 from streamer.source.handoff import LatestFrame
-from streamer.source.health import HealthChange
 from streamer.source.live import LiveSource
+from streamer.source.source_health import HealthChange
 
 __all__ = [
     "Capture", "FileSource", "Frame", "HealthChange", "LatestFrame", "LiveSource", "Source",

@@ -17,16 +17,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from streamer.errors import SourceError
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.rate import RateMeter
 from streamer.redact import redact
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.filters import FpsCap, fit
 from streamer.source.frame import Frame
 from streamer.source.handoff import END, FrameQueue, LatestFrame
-from streamer.source.health import HealthChange, SourceHealth
 from streamer.source.openers import OpenedStream, SourceKind, classify, open_stream
 from streamer.source.packets import PacketSink, PacketStream
+from streamer.source.source_health import HealthChange, SourceHealth
 
 log = logging.getLogger("streamer.source")
 

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.file import FileSource
 from streamer.source.live import LiveSource
 from streamer.source.openers import classify

@@ -11,8 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from streamer.health import HealthState
-from streamer.schema import CameraConfig
+from streamer.health_state import HealthState
+from streamer.schema.sections import CameraConfig
 from streamer.source.base import CaptureBase
 from streamer.source.handoff import FrameQueue, LatestFrame
 from streamer.source.openers import OpenedStream

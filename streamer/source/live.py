@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from streamer.backoff import Backoff
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.redact import redact
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.base import CaptureBase
 from streamer.source.filters import FrozenDetector
 from streamer.source.handoff import LatestFrame

@@ -19,7 +19,7 @@ import numpy as np
 
 from streamer.errors import SourceError
 from streamer.redact import redact
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 from streamer.source.packets import PacketSink, PacketStream, open_packet_stream
 
 SourceKind = Literal["file", "rtsp", "http", "usb"]

@@ -26,7 +26,7 @@ import numpy as np
 
 from streamer.errors import SourceError
 from streamer.redact import redact
-from streamer.schema import CameraConfig
+from streamer.schema.sections import CameraConfig
 
 
 @dataclass(frozen=True)

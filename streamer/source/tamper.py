@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from streamer.health import HealthState
-from streamer.schema import TamperConfig
+from streamer.health_state import HealthState
+from streamer.schema.sections import TamperConfig
 
 # The grey copy every measure works on: wide enough for ORB to find a few hundred corners
 # on a real scene, small enough that one check costs a few milliseconds.

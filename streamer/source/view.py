@@ -30,9 +30,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from streamer.health import HealthState
+from streamer.health_state import HealthState
 from streamer.redact import redact
-from streamer.schema import TamperConfig
+from streamer.schema.sections import TamperConfig
 from streamer.source.frame import Frame
 from streamer.source.tamper import ViewJudge, ViewVerdict, view_print
 

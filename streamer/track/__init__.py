@@ -13,7 +13,7 @@ import supervision as sv
 from trackers import ByteTrackTracker
 
 from streamer.detect.base import empty_detections
-from streamer.schema import TrackerConfig
+from streamer.schema.sections import TrackerConfig
 from streamer.track.continuity import JOIN_SPEED_H_PER_S, MAX_GAP_S, jumped, lost
 
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import onnx
 import pytest
-from conftest import box, make_video, run_cli, write_config, write_replay
 from onnx import helper
-from yolo_model import make_yolo_onnx
+from support import box, make_video, run_cli, write_config, write_replay
+from support.yolo_model import make_yolo_onnx
 
 from streamer.config import load_config, parse_config
 from streamer.errors import ConfigError

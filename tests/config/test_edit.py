@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
+from support import ROOT
 
 from streamer.config import load_config, parse_config
 from streamer.config.edit import (

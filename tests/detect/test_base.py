@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_video, read_jsonl, run_cli, write_config
-from yolo_model import make_constant_onnx
+from support import make_video, read_jsonl, run_cli, write_config
+from support.yolo_model import make_constant_onnx
 
 pytestmark = pytest.mark.integration
 

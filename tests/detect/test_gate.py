@@ -3,7 +3,7 @@ a keep-alive while objects are tracked; a still person stays tracked, counted an
 loitering; a file read frame by frame is still detected on every frame.
 
 Real pictures (noise on every frame), a detector that looks at them, the real frame
-step with ByteTrack and the real rules (tests/scripted_scene.py).
+step with ByteTrack and the real rules (tests/support/scripted_scene.py).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from scripted_scene import frames, run_step
+from support.scripted_scene import frames, run_step
 
 from streamer.config import parse_config
 from streamer.detect.gate import DEFAULT_MONITORING_FPS, detect_plan

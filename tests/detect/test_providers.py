@@ -1,6 +1,6 @@
 """Providers chosen where the config names none, and the TensorRT engine cache's folder key.
 
-What TensorRT itself does with the folder needs a GPU (tests/test_detect_gpu.py); which
+What TensorRT itself does with the folder needs a GPU (tests/detect/test_onnx_gpu.py); which
 folder a model gets, and what this CPU-only machine runs on, are checked here."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from yolo_model import make_yolo_onnx
+from support.yolo_model import make_yolo_onnx
 
 from streamer.config import parse_config
 from streamer.detect.onnx import OnnxModelConfig

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import wait_for
-from yolo_model import SIZE, make_yolo_onnx
+from support import wait_for
+from support.yolo_model import SIZE, make_yolo_onnx
 
 from streamer.config.models import OnnxModelConfig
 from streamer.detect import build_detector

@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-from conftest import make_video, read_jsonl, run_cli, wait_for, write_config, write_replay
-from process_helpers import streamer_run, visits
+from support import make_video, read_jsonl, run_cli, wait_for, write_config, write_replay
+from support.processes import streamer_run, visits
 
 from streamer.errors import ConfigError
 from streamer.events.lock import OutboxInUse, OwnerLock

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import make_record
+from support import make_record
 
 from streamer.events.feedback import Feedback
 from streamer.events.outbox import Outbox

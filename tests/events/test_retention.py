@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from conftest import free_port, make_record, make_video, run_cli, write_config
+from support import free_port, make_record, make_video, run_cli, write_config
 
 from streamer.events.outbox import Outbox
 

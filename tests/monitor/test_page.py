@@ -14,9 +14,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import phone_page, require_program, running, wait_for, write_config
-from review_helpers import TOKEN, first_run, get
-from tamper_footage import play, shifted, vtest, write_clip
+from support import phone_page, require_program, running, wait_for, write_config
+from support.review import TOKEN, first_run, get
+from support.tamper_footage import play, shifted, vtest, write_clip
 
 from streamer.source.view import ReferenceStore, reference_path, take_reference
 

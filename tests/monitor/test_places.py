@@ -13,8 +13,8 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import read_jsonl, run_cli, running, wait_for
-from places_helpers import (  # noqa: F401
+from support import read_jsonl, run_cli, running, wait_for
+from support.places import (  # noqa: F401
     FPS,
     LEFT_AREA,
     MIDDLE_LEFT,

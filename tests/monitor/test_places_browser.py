@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import require_program, running, wait_for
-from places_helpers import TOKEN, clip, places, site  # noqa: F401
+from support import require_program, running, wait_for
+from support.places import TOKEN, clip, places, site  # noqa: F401
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
 

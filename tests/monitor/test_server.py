@@ -21,11 +21,11 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import free_port, make_video, running, wait_for, write_config, write_replay
-from process_helpers import streamer_run, visits
-from review_helpers import TOKEN as REVIEW_TOKEN
-from review_helpers import first_run, get, post
-from tamper_footage import play, vtest, write_clip
+from support import free_port, make_video, running, wait_for, write_config, write_replay
+from support.processes import streamer_run, visits
+from support.review import TOKEN as REVIEW_TOKEN
+from support.review import first_run, get, post
+from support.tamper_footage import play, vtest, write_clip
 
 from streamer.source.view import reference_path
 

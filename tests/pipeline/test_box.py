@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_video, read_jsonl, run_cli, scene, walker
+from support import make_video, read_jsonl, run_cli, scene, walker
 
 pytestmark = pytest.mark.integration
 
@@ -89,9 +89,9 @@ def test_a_killed_and_a_hung_camera_do_not_slow_the_others(tmp_path: Path) -> No
     import threading
     import time
 
-    from conftest import wait_for, write_config
-    from rtsp_helpers import FAST, RtspServer, make_clip
-    from yolo_model import make_yolo_onnx
+    from support import wait_for, write_config
+    from support.rtsp import FAST, RtspServer, make_clip
+    from support.yolo_model import make_yolo_onnx
 
     from streamer.config import load_config
     from streamer.pipeline import RunOptions

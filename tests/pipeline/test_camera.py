@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 import supervision as sv
-from conftest import read_jsonl, write_config
 from prometheus_client import generate_latest
-from tamper_footage import play, shifted, vtest, write_clip
+from support import read_jsonl, write_config
+from support.tamper_footage import play, shifted, vtest, write_clip
 
 from streamer.config import load_config
 from streamer.pipeline import RunOptions, build_pipeline

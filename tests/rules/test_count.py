@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rule_frames import foot, frame, play
+from support.rule_frames import foot, frame, play
 
 from streamer.config.models import CountRuleConfig, EventSpec
 from streamer.events.payload import event_data

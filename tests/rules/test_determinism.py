@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import box, walker, write_replay
+from support import box, walker, write_replay
 
 from streamer.config.models import Config
 from streamer.replay import run_replay

@@ -4,7 +4,7 @@ many hours of live picture warns once per blind spell; the camera away does not 
 from __future__ import annotations
 
 import pytest
-from rule_frames import foot, frame
+from support.rule_frames import foot, frame
 
 from streamer.config.models import Config
 from streamer.rules import build_rules

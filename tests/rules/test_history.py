@@ -4,7 +4,7 @@ replay of it through fresh rules fires exactly what those rules fire live."""
 from __future__ import annotations
 
 import numpy as np
-from rule_frames import foot, frame
+from support.rule_frames import foot, frame
 
 from streamer.config.models import ZoneRuleConfig
 from streamer.rules.history import RuleHistory, fired_by, replay

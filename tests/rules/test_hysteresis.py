@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rule_frames import box, foot, frame, play, timeline
+from support.rule_frames import box, foot, frame, play, timeline
 
 from streamer.config.models import LineRuleConfig, ZoneRuleConfig
 from streamer.rules.geometry import edge_distances, line_offsets

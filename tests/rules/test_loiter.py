@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rule_frames import foot, frame, play, timeline
+from support.rule_frames import foot, frame, play, timeline
 
 from streamer.config.models import LoiterRuleConfig
 from streamer.rules.loiter import LoiterRule

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from rule_frames import box, frame, play, timeline
+from support.rule_frames import box, frame, play, timeline
 
 from streamer.config.models import MissingPpeRuleConfig, TrackerConfig
 from streamer.detect.base import make_detections

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_video, wait_for, walker, write_config, write_replay
+from support import make_video, wait_for, walker, write_config, write_replay
 
 from streamer.config import load_config
 from streamer.runtime import RunOptions, Runtime

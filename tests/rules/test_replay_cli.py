@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import box, make_video, read_jsonl, run_cli, walker, write_config, write_replay
+from support import box, make_video, read_jsonl, run_cli, walker, write_config, write_replay
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from rule_frames import foot, frame, play, timeline
+from support.rule_frames import foot, frame, play, timeline
 
 from streamer.config.models import ScheduleConfig, ZoneRuleConfig
 from streamer.rules.schedule import Schedule

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import make_video, run_cli, wait_for, write_config, write_replay
-from process_helpers import streamer_run, visits
+from support import make_video, run_cli, wait_for, write_config, write_replay
+from support.processes import streamer_run, visits
 
 pytestmark = pytest.mark.integration
 

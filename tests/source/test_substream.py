@@ -1,7 +1,7 @@
 """``camera.detect_source``: the models read a second, smaller stream of the same camera;
 events, snapshots and the live view keep the main stream's pixels (boxes scaled up).
 
-Two real video files of one scripted scene (tests/scripted_scene.py), 640x480 and
+Two real video files of one scripted scene (tests/support/scripted_scene.py), 640x480 and
 320x240, through the real pipeline with a detector that looks at the pictures it gets.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 
 import cv2
 import yaml
-from scripted_scene import PERSON_H, PERSON_W, PLUGINS_WITH_REDBOX, frames
+from support.scripted_scene import PERSON_H, PERSON_W, PLUGINS_WITH_REDBOX, frames
 
 from streamer.config import parse_config
 from streamer.pipeline import RunOptions, build_pipeline

@@ -18,7 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from tamper_footage import (
+from support.tamper_footage import (
     Alter,
     Footage,
     blurred,
@@ -31,8 +31,8 @@ from tamper_footage import (
     walkers_close,
 )
 
-from streamer.health import HealthState
-from streamer.schema import TamperConfig
+from streamer.health_state import HealthState
+from streamer.schema.sections import TamperConfig
 from streamer.source.frame import Frame
 from streamer.source.view import ReferenceStore, ViewWatch, reference_path
 

@@ -29,7 +29,7 @@ from streamer.detect.onnx.model import check_input, check_output, inspect_file, 
 from streamer.detect.onnx.session import GraphOptimization, SessionSpec, fail
 from streamer.detect.providers import TENSORRT
 from streamer.errors import ModelError
-from streamer.schema import ModelBase, ModelFacts
+from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
 
 # --- config ---------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import numpy as np
 import onnxruntime as ort
 
 from streamer.detect.onnx.session import fail, short_ort_reason
-from streamer.schema import ModelFacts
+from streamer.schema.bases import ModelFacts
 
 log = logging.getLogger("streamer.detect.onnx")
 

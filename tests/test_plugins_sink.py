@@ -1,0 +1,96 @@
+"""A sink from one file, added through the registry, runs end to end (issue 12).
+
+The throwaway sink lives in a file written to tmp_path, outside the package: its config
+model and its factory side by side, registered with one call, then a real run of a small
+video with a replay detector delivers the zone event to it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from support import import_file, run_in_process, scene, walker
+
+from streamer.config import load_config
+from streamer.config.models import config_secrets
+from streamer.errors import ConfigError
+from streamer.plugins import PLUGINS
+
+ECHO_SINK = '''
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr
+
+from streamer.events.record import EventRecord
+from streamer.schema.bases import SinkBase
+from streamer.sinks.base import SendOutcome, SinkContext
+
+
+class EchoSinkConfig(SinkBase):
+    type: Literal["echo"]
+    id: str | None = None
+    path: Path
+    token: SecretStr | None = None
+
+    def build(self, context: SinkContext) -> "EchoSink":
+        return EchoSink(self)
+
+
+class EchoSink:
+    """Appends each payload it receives to a file, one JSON line each."""
+
+    def __init__(self, config: EchoSinkConfig) -> None:
+        self.name = config.name
+        self._path = config.path
+
+    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+        with open(self._path, "a", encoding="utf-8") as handle:
+            for record in batch:
+                handle.write(json.dumps(record.payload) + "\\n")
+        return [SendOutcome(record.event_id, ok=True) for record in batch]
+
+    def close(self) -> None:
+        pass
+'''
+
+
+@pytest.fixture
+def echo_config(tmp_path: Path, video: Path) -> Path:
+    rows = walker(range(0, 40), x_start=200, x_step=10, y1=100)
+    sink = {"type": "echo", "path": str(tmp_path / "echo.jsonl"), "token": "echo-secret-token-1"}
+    path = scene(tmp_path, video, rows, [sink])
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["monitor"] = {"enabled": False}
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def test_a_sink_from_one_file_runs_end_to_end(tmp_path: Path, echo_config: Path) -> None:
+    (tmp_path / "echo_sink.py").write_text(ECHO_SINK, encoding="utf-8")
+    module = import_file(tmp_path / "echo_sink.py")
+    plugins = PLUGINS.adding(sinks=(module.EchoSinkConfig,))
+
+    summary = run_in_process(echo_config, plugins=plugins)
+
+    assert summary.delivered == {"echo": 1}
+    (line,) = (tmp_path / "echo.jsonl").read_text(encoding="utf-8").splitlines()
+    event = json.loads(line)
+    assert event["eventType"] == "safety_alert"
+    assert event["customMetadata"]["rule_id"] == "lane-intrusion"
+    # Its secret is found from its SecretStr field, with no list to extend.
+    config = load_config(echo_config, plugins=plugins)
+    assert "echo-secret-token-1" in config_secrets(config)
+
+
+def test_without_its_registration_the_sink_type_is_a_config_error(echo_config: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(echo_config)
+    message = str(caught.value)
+    assert "sinks[0]" in message and "'echo'" in message and "echo-secret-token-1" not in message
