@@ -115,6 +115,8 @@ class FrameStep:
                 fired.append(event)
         if self.history is not None:
             self.history.add(frame.t_s, frame.wall_ts, tracked, fired)
+        if self._region is not None and (self.video is not None or self.live is not None):
+            frame = dataclasses.replace(frame, region=self._region)  # drawn on the overlay
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
         if self.live is not None:

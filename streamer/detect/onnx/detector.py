@@ -230,13 +230,19 @@ class OnnxDetector:
             methods=tuple(dict.fromkeys(self.config.calibration_methods)),
             confidence=self.config.confidence, iou=self.config.iou,
             input_size=self.input_size, threads=self.config.threads,
+            judged_names=tuple(self.judged_names()),
         )
+
+    def judged_names(self) -> list[str]:
+        """Each class index's name as the rules see it: int8's parity is judged on these."""
+        return [self.config.class_map.get(name, name) for name in self.class_names]
 
     def int8_plan(self, rebuild: bool = False) -> Int8Plan:
         """The cached int8 copy, calibrated first when missing (progress lines in the log)."""
+        request = self.int8_request()
         return load_or_build(
-            self.int8_request(), self._decode, lambda image: self._preprocess(image)[0],
-            self.class_names, log.info, rebuild=rebuild,
+            request, self._decode, lambda image: self._preprocess(image)[0],
+            request.judged_names, log.info, rebuild=rebuild,
         )
 
     def _use_int8(self) -> None:
