@@ -175,3 +175,28 @@ def test_a_region_is_searched_alone_at_the_frames_scale_in_frame_pixels(
         sure, found = sure + len(inside), found + _found(inside, got)
     assert sure >= 5
     assert found >= 0.9 * sure
+
+
+@pytest.mark.integration
+def test_an_int8_copy_runs_cut_too_with_its_own_detections(
+    vtest_frames: list[np.ndarray], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The cut is made from the file the session runs: int8's copy when it is kept (here
+    forced: parity thresholds at their loosest), and it gives what that copy gives."""
+    monkeypatch.setenv("STREAMER_CACHE", str(tmp_path / "cache"))
+
+    def int8(fit: bool) -> OnnxDetector:
+        return OnnxDetector(OnnxModelConfig(
+            id="people", kind="onnx", path=assets.person_model(), class_map=PERSON_MAP,
+            precision="int8", calibration=assets.busy_video(), calibration_frames=8,
+            int8_min_recall=0.0, int8_max_count_error=1.0, fit_input=fit))
+
+    square, fitted = int8(False), int8(True)
+    assert (square.precision, fitted.precision) == ("int8", "int8")
+    assert fitted._head is not None and fitted._loaded_path.parent.name == "int8"
+    sure = found = 0
+    for image in vtest_frames[:10]:
+        a, b = square.detect(Frame(image, 0, 0.0, 0.0)), fitted.detect(Frame(image, 0, 0.0, 0.0))
+        strong = a.xyxy[a.confidence >= square.confidence + 0.1]
+        sure, found = sure + len(strong), found + _found(strong, b.xyxy)
+    assert found >= 0.9 * sure

@@ -181,6 +181,7 @@ class OnnxDetector:
                             config.fp32_cache)
         self._session: ort.InferenceSession | None = opened.session
         self._float_path, self._providers = opened.float_path, opened.providers
+        self._loaded_path = opened.float_path  # the file the session runs (int8: its copy)
         if config.providers is None:
             log.info("model %r: providers chosen automatically (TensorRT, then CUDA, then CPU, "
                      "as this onnxruntime %s build offers): running on %s", self.model_id,
@@ -200,7 +201,7 @@ class OnnxDetector:
         self._head: HeadSpec | None = None
         if config.precision == "int8":
             self._use_int8()
-        if config.fit_input and self.precision == "fp32" and TENSORRT not in self._providers:
+        if config.fit_input and TENSORRT not in self._providers:
             self._fit_input()
 
     def view(
@@ -255,6 +256,7 @@ class OnnxDetector:
             log.warning("model %r: int8 kept off, running fp32: %s", self.model_id, reason)
             return
         self._session = self.spec.open(plan.path, self._providers)
+        self._loaded_path = plan.path
         self.confidence = plan.confidence
         self.precision = "int8"
         log.info("model %r: running int8 %s (%s, threshold %.3f; %.2fx fp32's speed)%s",
@@ -267,7 +269,7 @@ class OnnxDetector:
         same output as the whole model on a test picture; otherwise run as exported."""
         if self._input_dtype != np.float32:
             return
-        body = cut_body(self._float_path)
+        body = cut_body(self._loaded_path)
         if body is None:
             return
         try:
