@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from support import make_record  # noqa: E402
 from support.vision_events_server import VisionEventsServer  # noqa: E402
 
-from streamer.events.writer import encode_jpeg  # noqa: E402
+from streamer.imaging import encode_jpeg  # noqa: E402
 
 KEY = "bench-key"
 

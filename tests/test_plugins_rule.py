@@ -26,7 +26,7 @@ from typing import Literal
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent
+from streamer.rules.base import Rule, RuleContext, RuleEvent
 from streamer.schema.bases import RuleBase
 
 
@@ -40,7 +40,7 @@ class FirstSeenRuleConfig(RuleBase):
         return FirstSeenRule(self)
 
 
-class FirstSeenRule:
+class FirstSeenRule(Rule):
     def __init__(self, config: FirstSeenRuleConfig) -> None:
         self.rule_id = config.id
         self.config = config

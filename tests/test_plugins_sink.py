@@ -30,7 +30,7 @@ from pydantic import SecretStr
 
 from streamer.events.record import EventRecord
 from streamer.schema.bases import SinkBase
-from streamer.sinks.base import SendOutcome, SinkContext
+from streamer.sinks.base import Delivered, Outcome, Sink, SinkContext
 
 
 class EchoSinkConfig(SinkBase):
@@ -43,21 +43,18 @@ class EchoSinkConfig(SinkBase):
         return EchoSink(self)
 
 
-class EchoSink:
+class EchoSink(Sink):
     """Appends each payload it receives to a file, one JSON line each."""
 
     def __init__(self, config: EchoSinkConfig) -> None:
         self.name = config.name
         self._path = config.path
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
         with open(self._path, "a", encoding="utf-8") as handle:
             for record in batch:
                 handle.write(json.dumps(record.payload) + "\\n")
-        return [SendOutcome(record.event_id, ok=True) for record in batch]
-
-    def close(self) -> None:
-        pass
+        return {record.event_id: Delivered() for record in batch}
 '''
 
 

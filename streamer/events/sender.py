@@ -18,7 +18,7 @@ import time
 
 from streamer.backoff import Backoff
 from streamer.events.outbox import Outbox
-from streamer.events.sink_contract import SendOutcome, Sink
+from streamer.events.sink_contract import Delivered, Paused, Retry, Sink
 from streamer.redact import redact
 
 log = logging.getLogger("streamer.events")
@@ -47,16 +47,16 @@ class Sender:
     ) -> None:
         self.sink = sink
         self._outbox = outbox
-        self._batch_size = batch_size or int(getattr(sink, "batch_size", 20))
+        self._batch_size = batch_size or sink.batch_size
         # A sink that carries clips holds an event back while its clip is still recording
         # (until it is due), and gets each event's stored clip with it.
-        self._clips = bool(getattr(sink, "carries_clips", False))
+        self._clips = sink.carries_clips
         if self._clips:
             self._batch_size = min(self._batch_size, CLIP_BATCH)
         # A network sink (fresh_first) takes half of each batch from the newest end of a
         # backlog, so a new alert is not queued behind hours of history (issue 14); a file
         # sink keeps strict time order, since its file is the record and drains fast.
-        self._newest = self._batch_size // 2 if getattr(sink, "fresh_first", False) else 0
+        self._newest = self._batch_size // 2 if sink.fresh_first else 0
         # Events per second of sending time (EWMA over batches), for the drain estimate.
         self._rate_per_s: float | None = None
         self._idle_s = idle_s
@@ -153,16 +153,13 @@ class Sender:
         outcomes = self.sink.send(batch)
         sent_s = time.monotonic() - started
         self._record_evictions()
-        by_id = {outcome.event_id: outcome for outcome in outcomes}
         delivered: list[str] = []
-        failure: SendOutcome | None = None
+        failure: Retry | Paused | None = None
         for record in batch:
-            outcome = by_id.get(record.event_id) or SendOutcome(
-                record.event_id, ok=False, reason="the sink gave no outcome"
-            )
-            if outcome.ok:
+            outcome = outcomes.get(record.event_id) or Retry("the sink gave no outcome")
+            if isinstance(outcome, Delivered):
                 delivered.append(record.event_id)
-            elif outcome.retry:
+            elif isinstance(outcome, (Retry, Paused)):
                 self._outbox.mark_failed(self.sink.name, record.event_id, outcome.reason)
                 self.retried_total += 1
                 failure = failure or outcome
@@ -186,13 +183,14 @@ class Sender:
             self._backoff_s = 0.0
             self._backoff.reset()
         if failure is not None:
-            if failure.paused and failure.reason != self.paused_reason:
+            paused = isinstance(failure, Paused)
+            if paused and failure.reason != self.paused_reason:
                 log.error(
                     "sink %s paused: %s; events are kept and retried every few minutes",
                     self.sink.name, failure.reason,
                 )
-            self.paused_reason = failure.reason if failure.paused else ""
-            self._fail(failure.reason, failure.retry_after_s)
+            self.paused_reason = failure.reason if paused else ""
+            self._fail(failure.reason, failure.after_s)
             return False
         self._backoff_s = 0.0
         self._backoff.reset()
@@ -206,7 +204,7 @@ class Sender:
         self._rate_per_s = rate if previous is None else 0.7 * previous + 0.3 * rate
 
     def _record_evictions(self) -> None:
-        evicted = int(getattr(self.sink, "evicted_total", 0))
+        evicted = self.sink.evicted_total
         if evicted > self.files_evicted_total:
             try:
                 self._outbox.count([self.sink.name], "files_evicted", evicted - self.files_evicted_total)

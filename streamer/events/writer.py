@@ -32,19 +32,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
-from streamer.events.clips import ClipPlan, plan_metadata
+from streamer.events.backlog import Backlog
+from streamer.events.clips import ClipPlan
 from streamer.events.outbox import Outbox
-from streamer.events.payload import build_payload
-from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
-from streamer.imaging import encode_jpeg
+from streamer.events.prepare import Prepared, Preparer, SnapshotRenderer, Submitted
 from streamer.rules.base import RuleEvent
 from streamer.source.frame import Frame
 
 log = logging.getLogger("streamer.events")
 
-SnapshotRenderer = Callable[[Frame, RuleEvent], np.ndarray]
 _STOP = object()
 
 # Retry of a failing outbox: soon at first (a brief lock or hiccup), then every few
@@ -66,26 +62,6 @@ class AcceptedEvent:
 
 
 @dataclass(frozen=True)
-class _Prepared:
-    """An event ready to commit: what waits in memory while the outbox fails."""
-
-    record: EventRecord
-    event: RuleEvent
-    nbytes: int
-
-
-@dataclass(frozen=True)
-class _Submitted:
-    """What the frame loop hands over: the event, its frame, and the id and clip plan it
-    made up front (so the clip recorder knows the event's id)."""
-
-    event: RuleEvent
-    frame: Frame
-    event_id: str | None = None
-    clip: ClipPlan | None = None
-
-
-@dataclass(frozen=True)
 class _Clip:
     """A clip the recorder attached (``mp4`` None: it failed), in the queue or waiting."""
 
@@ -104,11 +80,9 @@ class EventWriter:
     Args:
         outbox: where accepted events go.
         sinks: names of the sinks each event is queued for.
-        device_id, stream_id: the payload's ``deviceId`` and ``streamId``.
-        render_snapshot: draws the event on a copy of its frame (runs on this thread).
+        device_id, stream_id, render_snapshot, include_input_image: how each event's
+            record is made, on this thread (see :class:`Preparer`).
         on_accepted: called after each commit (wakes the senders).
-        include_input_image: also store the raw frame as a second JPEG, referenced from
-            the snapshot's images entry (a sink's ``upload_input_image``).
         backlog_bytes: bytes of prepared events held in memory while the outbox cannot
             be written; past it the oldest waiting event is given up (counted unstored).
         retry_start_s, retry_max_s: backoff of the write retries (doubling, capped).
@@ -130,21 +104,15 @@ class EventWriter:
     ) -> None:
         self._outbox = outbox
         self._sinks = list(sinks)
-        self._device_id = device_id
-        self._stream_id = stream_id
-        self._render = render_snapshot
+        self._prepare = Preparer(render_snapshot, device_id, stream_id, include_input_image)
         self._on_accepted = on_accepted
-        self._include_input_image = include_input_image
-        self._backlog_bytes = backlog_bytes
-        self._retry_start_s = retry_start_s
-        self._retry_max_s = retry_max_s
-        self._recorded = Counter[str]()  # counters already persisted in the outbox
-        self._queue: queue.Queue[_Submitted | _Clip | object] = queue.Queue(queue_size)
+        self._counts_on_disk = _CountsOnDisk(outbox, self._sinks)
+        self._queue: queue.Queue[Submitted | _Clip | object] = queue.Queue(queue_size)
         self._thread = threading.Thread(target=self._run, name="event-writer", daemon=True)
         self._last_drop_warning = 0.0
-        self._waiting: deque[_Prepared | _Clip] = deque()
-        self._retry_s = 0.0
-        self._next_try = 0.0
+        self._backlog: Backlog[Prepared | _Clip] = Backlog(
+            backlog_bytes, retry_start_s, retry_max_s
+        )
         self._give_up_s = 0.0
         # Guards the counters that stop() may settle for a writer that hangs.
         self._lock = threading.Lock()
@@ -154,7 +122,6 @@ class EventWriter:
         self.dropped_total = 0
         self.unstored_total = 0
         self.unstored_reasons: Counter[str] = Counter()
-        self.waiting_bytes = 0
         # Non-empty while the outbox cannot be written: the run is degraded.
         self.store_error = ""
         self.accepted_by_rule: Counter[str] = Counter()
@@ -169,7 +136,12 @@ class EventWriter:
     @property
     def waiting(self) -> int:
         """Events prepared but not yet stored, held in memory while the outbox fails."""
-        return sum(isinstance(item, _Prepared) for item in list(self._waiting))
+        return sum(isinstance(item, Prepared) for item in self._backlog.items())
+
+    @property
+    def waiting_bytes(self) -> int:
+        """Bytes of events and clips held in memory while the outbox fails."""
+        return self._backlog.nbytes
 
     @property
     def outbox(self) -> Outbox:
@@ -189,7 +161,7 @@ class EventWriter:
         payload's ``eventId``; with ``clip`` the event is stored expecting that clip.
         """
         try:
-            self._queue.put_nowait(_Submitted(event, frame, event_id, clip))
+            self._queue.put_nowait(Submitted(event, frame, event_id, clip))
             self.submitted_total += 1
             return True
         except queue.Full:
@@ -231,10 +203,7 @@ class EventWriter:
         """
         if not self._thread.is_alive():
             # Ended before it was asked to (a bug in it): what it still held is named.
-            with self._lock:
-                outstanding = self.submitted_total - self.accepted_total - self.unstored_total
-                if outstanding > 0:
-                    self._count_unstored(outstanding, "the event writer stopped on an internal error")
+            self._count_outstanding("the event writer stopped on an internal error")
             return True
         self._give_up_s = give_up_s
         deadline = time.monotonic() + give_up_s + timeout
@@ -246,33 +215,37 @@ class EventWriter:
         self._thread.join(max(0.0, deadline - time.monotonic()))
         if not self._thread.is_alive():
             return True
+        self._count_outstanding(ABANDONED, abandon=True)
+        return False
+
+    def _count_outstanding(self, reason: str, abandon: bool = False) -> None:
+        """Count what was submitted but neither stored nor given up as unstored; with
+        ``abandon`` the writer thread's later give-ups are not counted again."""
         with self._lock:
             outstanding = self.submitted_total - self.accepted_total - self.unstored_total
-            self._abandoned = True
+            self._abandoned = self._abandoned or abandon
             if outstanding > 0:
-                self._count_unstored(outstanding, ABANDONED)
-        return False
+                self._count_unstored(outstanding, reason)
 
     # --- the writer thread ----------------------------------------------------------
 
     def _run(self) -> None:
         while True:
-            wait_s = None if not self._waiting else max(0.0, self._next_try - time.monotonic())
             try:
-                item = self._queue.get(timeout=wait_s)
+                item = self._queue.get(timeout=self._backlog.wait_s())
             except queue.Empty:
                 item = None
             if item is _STOP:
                 self._finish()
                 return
-            if isinstance(item, _Submitted):
+            if isinstance(item, Submitted):
                 self._take(item)
             elif isinstance(item, _Clip):
                 self._queue_or_store(item)
-            if self._waiting and time.monotonic() >= self._next_try:
+            if self._backlog.due():
                 self._flush()
 
-    def _take(self, item: _Submitted) -> None:
+    def _take(self, item: Submitted) -> None:
         event = item.event
         try:
             prepared = self._prepare(item)
@@ -282,33 +255,14 @@ class EventWriter:
             return
         self._queue_or_store(prepared)
 
-    def _queue_or_store(self, item: _Prepared | _Clip) -> None:
-        if self._waiting:
+    def _queue_or_store(self, item: Prepared | _Clip) -> None:
+        if self._backlog:
             self._hold(item)  # behind the ones already waiting: order is kept
         elif not self._store(item):
             self._hold(item)
-            self._schedule_retry()
+            self._backlog.schedule_retry()
 
-    def _prepare(self, item: _Submitted) -> _Prepared:
-        event, frame = item.event, item.frame
-        images = [encode_jpeg(self._render(frame, event))]
-        payload = build_payload(event, frame.wall_ts, self._device_id, self._stream_id, item.event_id)
-        if self._include_input_image:
-            images.append(encode_jpeg(frame.image))
-            payload["images"][0][INPUT_IMAGE_KEY] = 1
-        if item.clip is not None:
-            payload["customMetadata"].update(plan_metadata(item.clip))
-        record = EventRecord(
-            event_id=payload["eventId"],
-            payload=payload,
-            images=images,
-            created_ts=time.time(),
-            rule_id=event.rule_id,
-            clip=item.clip,
-        )
-        return _Prepared(record, event, sum(len(image) for image in images) + 2048)
-
-    def _store(self, item: _Prepared | _Clip) -> bool:
+    def _store(self, item: Prepared | _Clip) -> bool:
         """Commit one event or clip; False (and ``store_error`` set) when the outbox failed."""
         if isinstance(item, _Clip):
             return self._store_clip(item)
@@ -356,25 +310,21 @@ class EventWriter:
         if reason != self.store_error:
             log.error(
                 "%s; events wait in memory (up to %.0f MB) and the write is retried",
-                reason, self._backlog_bytes / 2**20,
+                reason, self._backlog.max_bytes / 2**20,
             )
         self.store_error = reason
 
-    def _hold(self, item: _Prepared | _Clip) -> None:
-        self._waiting.append(item)
-        self.waiting_bytes += item.nbytes
-        while self.waiting_bytes > self._backlog_bytes and self._waiting:
-            oldest = self._waiting.popleft()
-            self.waiting_bytes -= oldest.nbytes
+    def _hold(self, item: Prepared | _Clip) -> None:
+        for oldest in self._backlog.hold(item):
             self._drop_waiting(
                 [oldest],
-                f"no room left in memory ({self._backlog_bytes / 2**20:.3g} MB) while the outbox "
-                f"failed: {self.store_error}",
+                f"no room left in memory ({self._backlog.max_bytes / 2**20:.3g} MB) while the "
+                f"outbox failed: {self.store_error}",
             )
 
-    def _drop_waiting(self, items: list[_Prepared | _Clip], reason: str) -> None:
+    def _drop_waiting(self, items: list[Prepared | _Clip], reason: str) -> None:
         """Give up on waiting items: events count as unstored, clips as lost."""
-        events = sum(isinstance(item, _Prepared) for item in items)
+        events = sum(isinstance(item, Prepared) for item in items)
         if events:
             self._give_up(events, reason)
         for item in items:
@@ -383,39 +333,27 @@ class EventWriter:
 
     def _flush(self) -> bool:
         """Store the waiting events in order; True when none is left."""
-        stored = 0
-        while self._waiting:
-            if not self._store(self._waiting[0]):
-                self._schedule_retry()
-                return False
-            self.waiting_bytes -= self._waiting.popleft().nbytes
-            stored += 1
+        stored = self._backlog.flush(self._store)
+        if stored is None:
+            return False
         log.warning(
             "outbox writable again: stored %d event(s) that waited in memory", stored
         )
         self.store_error = ""
-        self._retry_s = 0.0
         return True
-
-    def _schedule_retry(self) -> None:
-        self._retry_s = (
-            self._retry_start_s if not self._retry_s else min(self._retry_s * 2, self._retry_max_s)
-        )
-        self._next_try = time.monotonic() + self._retry_s
 
     def _finish(self) -> None:
         """At the sentinel: give waiting events ``give_up_s`` to be stored, then count them."""
         deadline = time.monotonic() + self._give_up_s
-        while self._waiting and not self._flush():
+        while self._backlog and not self._flush():
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            time.sleep(min(self._retry_s, left))
-        if self._waiting:
-            items = list(self._waiting)
-            self._waiting.clear()
-            self.waiting_bytes = 0
-            self._drop_waiting(items, f"{self.store_error} (still failing at shutdown)")
+            time.sleep(min(self._backlog.retry_s, left))
+        if self._backlog:
+            self._drop_waiting(
+                self._backlog.take_all(), f"{self.store_error} (still failing at shutdown)"
+            )
         self._record_counts()
 
     def _give_up(self, n: int, reason: str) -> None:
@@ -430,9 +368,22 @@ class EventWriter:
             log.error("%d event(s) could not be stored: %s", n, reason)
 
     def _record_counts(self) -> None:
-        """Persist drops and unstored events from this thread (the frame loop never
-        touches the disk); ``streamer events stats`` in another process reads them."""
-        for name, total in (("dropped", self.dropped_total), ("unstored", self.unstored_total)):
+        self._counts_on_disk.record(dropped=self.dropped_total, unstored=self.unstored_total)
+
+
+class _CountsOnDisk:
+    """The writer's drop and unstored totals mirrored into the outbox, written from the
+    writer thread (the frame loop never touches the disk): ``streamer events stats`` in
+    another process reads them. Apart from the writer because it only keeps what is
+    already on disk and writes differences."""
+
+    def __init__(self, outbox: Outbox, sinks: list[str]) -> None:
+        self._outbox = outbox
+        self._sinks = sinks
+        self._recorded = Counter[str]()  # counters already persisted in the outbox
+
+    def record(self, **totals: int) -> None:
+        for name, total in totals.items():
             delta = total - self._recorded[name]
             # Negative after a shutdown gave up on events that were stored after all.
             if delta:

@@ -284,6 +284,51 @@ def build_app(
     async def status(request: Request) -> Response:
         return JSONResponse(await anyio.to_thread.run_sync(feed.status))
 
+    async def metrics(request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    async def reference(request: Request) -> Response:
+        """"This view is right": the next frame becomes the reference view (issue 27). A
+        write like the review's: token (middleware), same-origin, JSON body."""
+        body = await write_body(request)
+        if isinstance(body, Response):
+            return body
+        if feed.retake_reference is None or not feed.retake_reference():
+            return JSONResponse({"error": "the tamper checks are off for this camera"}, 409)
+        return JSONResponse({"reference": "the next frame becomes the reference view"}, 202)
+
+    return Starlette(
+        routes=[
+            Route("/", page),
+            Route("/api/status", status),
+            *_event_routes(feed),
+            *_picture_routes(feed, closing),
+            Route("/metrics", metrics),
+            Route("/api/camera/reference", reference, methods=["POST"]),
+            *(review_routes(feed.review) if feed.review is not None else []),
+            *(places_routes(feed.places) if feed.places is not None else []),
+        ],
+        middleware=_middleware(token, hosts),
+    )
+
+
+def _middleware(token: str | None, hosts: HostPolicy | None) -> list[Middleware]:
+    """Outermost first: every answer unframeable, then Host, then the token, then the body
+    limit, so nothing of a request is read before it is known to be allowed."""
+    middleware = [
+        Middleware(NoFraming),
+        Middleware(_HostCheck, policy=hosts or HostPolicy.for_bind("127.0.0.1")),
+    ]
+    if token is not None:
+        middleware.append(Middleware(TokenGate, token=token))
+    middleware.append(Middleware(BodyLimit, limit=MAX_BODY_BYTES))
+    return middleware
+
+
+def _event_routes(feed: MonitorFeed) -> list[Route]:
+    """The stored events: a filtered page of them, an event's snapshot, its clip."""
+
     async def events(request: Request) -> Response:
         try:
             limit, filters = event_filters(request.query_params)
@@ -305,9 +350,20 @@ def build_app(
             return JSONResponse({"error": f"{state} for this event"}, status_code=404)
         return ranged(clip.mp4, request.headers.get("range"), "video/mp4")
 
-    # Viewers draw on their own few threads, never on the pool /api/status and the other
-    # reads use: 300 viewers of an offline camera held 300 of those threads (6-7 s status
-    # answers, issue 28). A viewer waits for a new frame on the event loop instead.
+    return [
+        Route("/api/events", events),
+        Route("/events/{event_id}/snapshot.jpg", event_image),
+        Route("/api/events/{event_id}/clip.mp4", event_clip),
+    ]
+
+
+def _picture_routes(feed: MonitorFeed, closing: threading.Event) -> list[Route]:
+    """The live picture: one JPEG, and the MJPEG stream, its viewers capped.
+
+    Viewers draw on their own few threads, never on the pool /api/status and the other
+    reads use: 300 viewers of an offline camera held 300 of those threads (6-7 s status
+    answers, issue 28). A viewer waits for a new frame on the event loop instead.
+    """
     viewers = anyio.CapacityLimiter(VIEWER_THREADS)
 
     async def newer_frame(after_seq: int, wait_s: float) -> tuple[int, bytes] | None:
@@ -355,45 +411,7 @@ def build_app(
             headers={"Cache-Control": "no-store"},
         )
 
-    async def metrics(request: Request) -> Response:
-        body = await anyio.to_thread.run_sync(generate_latest, feed.metrics.registry)
-        return Response(body, media_type=CONTENT_TYPE_LATEST)
-
-    async def reference(request: Request) -> Response:
-        """"This view is right": the next frame becomes the reference view (issue 27). A
-        write like the review's: token (middleware), same-origin, JSON body."""
-        body = await write_body(request)
-        if isinstance(body, Response):
-            return body
-        if feed.retake_reference is None or not feed.retake_reference():
-            return JSONResponse({"error": "the tamper checks are off for this camera"}, 409)
-        return JSONResponse({"reference": "the next frame becomes the reference view"}, 202)
-
-    # Outermost first: every answer unframeable, then Host, then the token, then the body
-    # limit, so nothing of a request is read before it is known to be allowed.
-    middleware = [
-        Middleware(NoFraming),
-        Middleware(_HostCheck, policy=hosts or HostPolicy.for_bind("127.0.0.1")),
-    ]
-    if token is not None:
-        middleware.append(Middleware(TokenGate, token=token))
-    middleware.append(Middleware(BodyLimit, limit=MAX_BODY_BYTES))
-    return Starlette(
-        routes=[
-            Route("/", page),
-            Route("/api/status", status),
-            Route("/api/events", events),
-            Route("/events/{event_id}/snapshot.jpg", event_image),
-            Route("/api/events/{event_id}/clip.mp4", event_clip),
-            Route("/snapshot.jpg", snapshot),
-            Route("/stream.mjpg", stream),
-            Route("/metrics", metrics),
-            Route("/api/camera/reference", reference, methods=["POST"]),
-            *(review_routes(feed.review) if feed.review is not None else []),
-            *(places_routes(feed.places) if feed.places is not None else []),
-        ],
-        middleware=middleware,
-    )
+    return [Route("/snapshot.jpg", snapshot), Route("/stream.mjpg", stream)]
 
 
 class Monitor:

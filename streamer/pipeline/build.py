@@ -96,9 +96,7 @@ def build_pipeline(
                 queue_size=config.outbox.queue_size if options.event_queue is None else options.event_queue,
                 on_accepted=delivery.wake,
                 backlog_bytes=int(config.outbox.backlog_mb * 2**20),
-                include_input_image=any(
-                    getattr(sink_config, "upload_input_image", False) for sink_config in config.sinks
-                ),
+                include_input_image=any(sink_config.sends_input_image() for sink_config in config.sinks),
             )
         review: ReviewDesk | None = None
         if delivery is not None:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamer.rules.base import Rule, RuleContext, RuleEvent
+from streamer.rules.base import PlaceTally, Rule, RuleContext, RuleEvent
 from streamer.rules.expect import ExpectWithin
 from streamer.rules.geometry import to_pixels
 from streamer.schema.bases import ConfigBase
@@ -73,34 +73,20 @@ def build_rules(config: ConfigBase, width: int, height: int) -> list[Rule]:
 def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:
     """The live state of every rule as one JSON-friendly dict (for the monitor).
 
-    ``zones``/``lines`` gather counts by place; ``rules`` holds each rule's own state
-    (timers running, cooldowns left, indeterminate people).
+    ``zones``/``lines`` gather counts by place (each rule adds its own: ``Rule.tally``);
+    ``rules`` holds each rule's own state (timers running, cooldowns left, indeterminate
+    people).
     """
-    per_rule = {rule.rule_id: rule.state() for rule in rules}
-    zones: dict[str, int] = {}
-    lines: dict[str, dict[str, int]] = {}
-    indeterminate = 0
-    for state in per_rule.values():
-        if state.get("type") == "zone" and state.get("zone") is not None:
-            zones[str(state["zone"])] = max(zones.get(str(state["zone"]), 0), int(state["inside"]))  # type: ignore[call-overload]
-        elif state.get("type") == "count":
-            zones[str(state.get("zone") or "frame")] = int(state["count"])  # type: ignore[call-overload]
-        elif state.get("type") == "line":
-            lines[str(state["line"])] = {"in": int(state["in"]), "out": int(state["out"])}  # type: ignore[call-overload]
-        elif state.get("type") == "missing_ppe":
-            indeterminate += int(state["indeterminate"])  # type: ignore[call-overload]
+    places = PlaceTally()
+    for rule in rules:
+        rule.tally(places)
     return {
         "t_s": round(t_s, 3),
-        "zones": zones,
-        "lines": lines,
-        "indeterminate_persons": indeterminate,
-        "rules": per_rule,
+        "zones": places.zones,
+        "lines": places.lines,
+        "indeterminate_persons": places.indeterminate,
+        "rules": {rule.rule_id: rule.state() for rule in rules},
     }
-
-
-def _geometry(rule: Rule) -> list[float]:
-    parts = [getattr(rule, name, None) for name in ("polygon", "start", "end")]
-    return [float(v) for part in parts if part is not None for v in part.ravel()]
 
 
 def carry_state(old: list[Rule], new: list[Rule]) -> tuple[list[Rule], int]:
@@ -114,11 +100,7 @@ def carry_state(old: list[Rule], new: list[Rule]) -> tuple[list[Rule], int]:
     kept = 0
     for rule in new:
         prev = previous.get(rule.rule_id)
-        same = (
-            prev is not None
-            and getattr(prev, "config", None) == getattr(rule, "config", None)
-            and _geometry(prev) == _geometry(rule)
-        )
+        same = prev is not None and prev.config == rule.config and prev.geometry() == rule.geometry()
         out.append(prev if same and prev is not None else rule)
         kept += int(same)
     return out, kept

@@ -6,12 +6,14 @@ clock, a file or the network, so the same detections always give the same events
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import supervision as sv
 
+from streamer.schema.bases import RuleBase
 from streamer.schema.rule_parts import EventSpec
 
 
@@ -74,23 +76,63 @@ class RuleContext:
         return self.zones[zone_id] if zone_id is not None else None
 
 
-class Rule(Protocol):
+class PlaceTally:
+    """The numbers the page shows per place, which each rule adds to in list order (see
+    :meth:`Rule.tally`): people in a zone, crossings of a line, persons too small to judge."""
+
+    def __init__(self) -> None:
+        self.zones: dict[str, int] = {}
+        self.lines: dict[str, dict[str, int]] = {}
+        self.indeterminate = 0
+
+    def at_least(self, zone: str, inside: int) -> None:
+        """``inside`` objects are in ``zone``; several rules on one zone show the most."""
+        self.zones[zone] = max(self.zones.get(zone, 0), inside)
+
+    def count(self, place: str, count: int) -> None:
+        """A count rule's own number for ``place`` (a zone, or ``frame``)."""
+        self.zones[place] = count
+
+    def crossings(self, line: str, into: int, out: int) -> None:
+        self.lines[line] = {"in": into, "out": out}
+
+    def undecided(self, persons: int) -> None:
+        """Persons too small to judge (PPE): counted, never alerted."""
+        self.indeterminate += persons
+
+
+class Rule(ABC):
     """One configured rule with its own state; called once per frame, in frame order.
 
     ``t_s`` (frame time) drives every timer; ``wall_ts`` (the frame's UTC capture time,
     epoch seconds) is read only by ``schedule``; ``None`` means no wall clock is known
     and the schedule is not applied (unit tests of timing alone).
+
+    What a rule says about itself: ``state()`` for the monitor (its own timers and counts),
+    ``tally()`` for the page's per-place numbers, ``geometry()`` and ``config`` so a config
+    reload knows whether it may keep the rule's running state.
     """
 
     rule_id: str
+    config: RuleBase
 
+    @abstractmethod
     def update(
         self, t_s: float, dets: sv.Detections, wall_ts: float | None = None
-    ) -> list[RuleEvent]: ...
+    ) -> list[RuleEvent]:
+        """The events this frame fires (pure: arguments and own state only)."""
 
+    @abstractmethod
     def state(self) -> dict[str, object]:
         """Live state for the overlay and monitor (counts, timers); JSON-friendly."""
-        ...
+
+    def tally(self, places: PlaceTally) -> None:  # noqa: B027 (most rules show no per-place number)
+        """Add this rule's per-place numbers to the page's. Default: none."""
+
+    def geometry(self) -> tuple[float, ...]:
+        """The pixels of the places this rule watches, flat; a reload keeps the rule's state
+        only when these and its ``config`` are unchanged. Default: none."""
+        return ()
 
 
 class FrameView:

@@ -8,13 +8,13 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import supervision as sv
 
-from streamer.rules.base import FrameView, RuleEvent, class_mask, first_class, tracker_ids
+from streamer.rules.base import FrameView, Rule, RuleEvent, class_mask, first_class, tracker_ids
 from streamer.rules.cooldown import Cooldown
 from streamer.rules.geometry import edge_distances, polygon_edge_arrays
 from streamer.rules.schedule import Schedule
 
 
-class RuleCore:
+class RuleCore(Rule):
     """Base of the rule classes; subclasses implement ``_step`` and ``_reset``.
 
     Outside its schedule a rule keeps no state: it starts fresh when its window opens, so
@@ -23,6 +23,8 @@ class RuleCore:
     """
 
     kind = "rule"
+    # The rule type's own config: a RuleBase that also has ``cooldown_scope``.
+    config: Any
 
     def __init__(self, config: Any, forget_after_s: float) -> None:
         self.rule_id: str = config.id

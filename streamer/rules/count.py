@@ -18,10 +18,10 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import FrameView, RuleContext, RuleEvent, class_mask, view
+from streamer.rules.base import FrameView, PlaceTally, RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
-from streamer.schema.bases import RuleBase
+from streamer.schema.bases import PlaceKind, RuleBase
 from streamer.schema.rule_parts import Anchor, BandSettings, CooldownScope, EventSpec
 from streamer.track.continuity import lost
 
@@ -44,8 +44,8 @@ class CountRuleConfig(BandSettings, RuleBase):
     cooldown_scope: CooldownScope = "rule"
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
-        return [("zone", self.zone)] if self.zone is not None else None
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
+        return [("zone", self.zone)] if self.zone is not None else []
 
     def expected(self) -> tuple[list[str] | None, str | None, str]:
         return self.classes, self.zone, self.anchor
@@ -162,6 +162,9 @@ class CountRule(RuleCore):
         if self._forget_due(t_s):
             self._last_seen = {i: t for i, t in self._last_seen.items() if not lost(t, t_s, previous)}
         return len(absent) - len(gone)
+
+    def tally(self, places: PlaceTally) -> None:
+        places.count(self.config.zone or "frame", self.count)
 
     def state(self) -> dict[str, object]:
         held = None if self._true_since is None else round(self._last_t_s - self._true_since, 3)

@@ -12,12 +12,10 @@ Pure, like every rule: time is frame time. Gaps between frames longer than
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import supervision as sv
 
-from streamer.rules.base import Rule, RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, Rule, RuleContext, RuleEvent, view
 from streamer.rules.schedule import Schedule
 from streamer.schema.bases import RuleBase
 from streamer.schema.rule_parts import EventSpec
@@ -25,17 +23,18 @@ from streamer.schema.rule_parts import EventSpec
 MAX_GAP_S = 10.0  # frames further apart than this: the camera was away, not watched
 
 
-class ExpectWithin:
+class ExpectWithin(Rule):
     """Wraps a rule: its own events pass through, plus the blind-rule warning.
 
-    Everything else (``config``, geometry, ``state``) is the wrapped rule's, so a reload
-    compares and carries it as before.
+    Everything else (``config``, ``geometry``, ``tally``, ``state``) is the wrapped rule's,
+    so a reload compares and carries it as before.
     """
 
     def __init__(self, rule: Rule, config: RuleBase, context: RuleContext) -> None:
         assert config.expect_within_h is not None
         self.inner = rule
         self.rule_id = rule.rule_id
+        self.config = rule.config
         self._config = config
         self._limit_s = config.expect_within_h * 3600.0
         classes, zone, anchor = config.expected()
@@ -49,8 +48,11 @@ class ExpectWithin:
         self._warned = False
         self.warnings_total = 0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def tally(self, places: PlaceTally) -> None:
+        self.inner.tally(places)
+
+    def geometry(self) -> tuple[float, ...]:
+        return self.inner.geometry()
 
     def update(self, t_s: float, dets: sv.Detections, wall_ts: float | None = None) -> list[RuleEvent]:
         events = self.inner.update(t_s, dets, wall_ts)

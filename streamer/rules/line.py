@@ -23,9 +23,9 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, band_widths
-from streamer.schema.bases import TrackRuleBase
+from streamer.schema.bases import PlaceKind, TrackRuleBase
 from streamer.schema.rule_parts import BandSettings
 from streamer.track.continuity import JUMP_SLACK_H, MAX_SPEED_H_PER_S, lost
 
@@ -48,7 +48,7 @@ class LineRuleConfig(BandSettings, TrackRuleBase):
         "from where it was first seen.",
     )
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
         return [("line", self.line)]
 
     def build(self, context: RuleContext) -> LineRule:
@@ -170,6 +170,12 @@ class LineRule(TrackedRule[_TrackLine]):
                 )
         self._sweep(t_s)
         return events
+
+    def tally(self, places: PlaceTally) -> None:
+        places.crossings(self.config.line, self.in_count, self.out_count)
+
+    def geometry(self) -> tuple[float, ...]:
+        return (*self.start.tolist(), *self.end.tolist())
 
     def state(self) -> dict[str, object]:
         return {

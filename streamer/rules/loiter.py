@@ -18,7 +18,7 @@ from pydantic import Field
 from streamer.rules.base import RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule
 from streamer.rules.cooldown import EPS_S
-from streamer.schema.bases import TrackRuleBase
+from streamer.schema.bases import PlaceKind, TrackRuleBase
 
 # --- config ---------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ class LoiterRuleConfig(TrackRuleBase):
         "person seen inside in the previous frame was never away."
     )
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
         return [("zone", self.zone)]
 
     def expected(self) -> tuple[list[str] | None, str | None, str]:
@@ -96,6 +96,9 @@ class LoiterRule(TrackedRule[_Visit]):
 
     def _seen_s(self, state: _Visit) -> float:
         return state.last_inside_s
+
+    def geometry(self) -> tuple[float, ...]:
+        return tuple(self.polygon.ravel().tolist())
 
     def state(self) -> dict[str, object]:
         t = self._last_t_s

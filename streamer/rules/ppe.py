@@ -16,11 +16,11 @@ import numpy as np
 import supervision as sv
 from pydantic import Field, field_validator
 
-from streamer.rules.base import RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
 from streamer.schema.base import Loc
-from streamer.schema.bases import ConfigBase, RuleBase
+from streamer.schema.bases import ConfigBase, PlaceKind, RuleBase
 from streamer.schema.rule_parts import CooldownScope
 
 # Vertical slice of the person box per region, as fractions of its height.
@@ -60,8 +60,8 @@ class MissingPpeRuleConfig(RuleBase):
             raise ValueError("an item is listed twice")
         return value
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
-        return [("zone", self.zone)] if self.zone is not None else None
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
+        return [("zone", self.zone)] if self.zone is not None else []
 
     def expected(self) -> tuple[list[str] | None, str | None, str]:
         return [self.person_class], self.zone, "bottom_center"
@@ -313,6 +313,12 @@ class MissingPpeRule(RuleCore):
             worn.add((j, name))
             out.append((i, j))
         return out
+
+    def tally(self, places: PlaceTally) -> None:
+        places.undecided(self.indeterminate)
+
+    def geometry(self) -> tuple[float, ...]:
+        return () if self.polygon is None else tuple(self.polygon.ravel().tolist())
 
     def state(self) -> dict[str, object]:
         t = self._last_t_s

@@ -19,9 +19,9 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
 from streamer.rules.common import TrackedRule, ZoneBand
-from streamer.schema.bases import TrackRuleBase
+from streamer.schema.bases import PlaceKind, TrackRuleBase
 from streamer.schema.rule_parts import BandSettings
 
 # --- config ---------------------------------------------------------------------------
@@ -38,7 +38,7 @@ class ZoneRuleConfig(BandSettings, TrackRuleBase):
         0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
         return [("zone", self.zone)]
 
     def expected(self) -> tuple[list[str] | None, str | None, str]:
@@ -111,9 +111,14 @@ class ZoneRule(TrackedRule[_TrackSide]):
         self._sweep(t_s)
         return events
 
+    def _inside(self) -> int:
+        return sum(1 for s in self._tracks.values() if s.side is True)
+
     def state(self) -> dict[str, object]:
-        return {
-            **self._base_state(),
-            "zone": self.config.zone,
-            "inside": sum(1 for s in self._tracks.values() if s.side is True),
-        }
+        return {**self._base_state(), "zone": self.config.zone, "inside": self._inside()}
+
+    def tally(self, places: PlaceTally) -> None:
+        places.at_least(self.config.zone, self._inside())
+
+    def geometry(self) -> tuple[float, ...]:
+        return tuple(self.polygon.ravel().tolist())

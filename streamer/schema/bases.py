@@ -85,6 +85,10 @@ class ModelFacts:
     problems: tuple[tuple[Loc, str], ...] = ()
 
 
+# What a rule's place is: a zone (a polygon) or a line (two points).
+PlaceKind = Literal["zone", "line"]
+
+
 class RuleBase(StreamerModel):
     """Base of every rule's config; ``type`` (a Literal in each plugin) picks the plugin."""
 
@@ -128,10 +132,17 @@ class RuleBase(StreamerModel):
         ``streamer.rules.base.RuleContext`` (zones and lines in pixels, frame size)."""
         raise NotImplementedError(f"rule type {self.type!r} has no factory")
 
-    def watched_places(self) -> list[tuple[Literal["zone", "line"], str]] | None:
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
+        """The zones and lines this rule's config names, each as (kind, id); the kind is
+        also the key it is written at. ``validate`` checks that each exists. Default: none
+        (a rule over the whole frame)."""
+        return []
+
+    def watched_places(self) -> list[tuple[PlaceKind, str]] | None:
         """The zones and lines this rule looks at, so motion elsewhere need not run the
-        models (docs/motion.md); None: the whole frame (the safe answer for a plugin)."""
-        return None
+        models (docs/motion.md); None: the whole frame. Default: the places it names, or
+        the whole frame when it names none (the safe answer for a plugin)."""
+        return self.named_places() or None
 
     def class_fields(self) -> list[tuple[Loc, str]]:
         """Every class name this rule follows, with the key path it is written at."""
@@ -142,10 +153,9 @@ class RuleBase(StreamerModel):
         return []
 
     def places(self) -> set[str]:
-        """Ids of the zones and lines this rule watches (the places editor previews the
-        rules on a place it changes). A rule type whose place keys are not ``zone`` or
-        ``line`` overrides this."""
-        return {value for key in ("zone", "line") if isinstance(value := getattr(self, key, None), str)}
+        """Ids of the zones and lines this rule names (the places editor previews the
+        rules on a place it changes)."""
+        return {place_id for _, place_id in self.named_places()}
 
 
 class TrackRuleBase(RuleBase):
@@ -180,6 +190,11 @@ class SinkBase(StreamerModel):
     def secrets(self) -> list[str]:
         """Secrets this sink holds outside ``SecretStr`` fields (a webhook URL's path)."""
         return []
+
+    def sends_input_image(self) -> bool:
+        """Whether this sink sends the camera's own frame beside the annotated snapshot, so
+        the event stage keeps it with each event. Default: no."""
+        return False
 
 
 def rule_clip(rule: RuleBase, clips: ClipsConfig) -> ClipSettings | None:

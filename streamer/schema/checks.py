@@ -55,9 +55,9 @@ def _check_event_limits(config: ConfigBase) -> list[tuple[Loc, str]]:
     for index, rule in enumerate(config.rules):
         if len(rule.id) > 1000:
             problems.append((("rules", index, "id"), "at most 1000 characters (sent as rule_id)"))
-        zone = getattr(rule, "zone", None)
-        if isinstance(zone, str) and zone in zone_ids and len(zone) > 1000:
-            problems.append((("rules", index, "zone"), "at most 1000 characters (sent as zone)"))
+        for kind, place_id in rule.named_places():
+            if kind == "zone" and place_id in zone_ids and len(place_id) > 1000:
+                problems.append((("rules", index, kind), "at most 1000 characters (sent as zone)"))
     return problems
 
 
@@ -101,17 +101,14 @@ def _check_model_gates(config: ConfigBase) -> list[tuple[Loc, str]]:
 def _check_rule_references(config: ConfigBase) -> list[tuple[Loc, str]]:
     """Every zone or line a rule names exists; then the rule's own checks."""
     problems: list[tuple[Loc, str]] = []
-    zone_ids = {zone.id for zone in config.zones}
-    line_ids = {line.id for line in config.lines}
+    ids = {"zone": {zone.id for zone in config.zones}, "line": {line.id for line in config.lines}}
     for index, rule in enumerate(config.rules):
-        zone = getattr(rule, "zone", None)
-        if zone is not None and zone not in zone_ids:
-            known = ", ".join(sorted(zone_ids)) or "none defined"
-            problems.append((("rules", index, "zone"), f"unknown zone {zone!r} (zones: {known})"))
-        line = getattr(rule, "line", None)
-        if line is not None and line not in line_ids:
-            known = ", ".join(sorted(line_ids)) or "none defined"
-            problems.append((("rules", index, "line"), f"unknown line {line!r} (lines: {known})"))
+        for kind, place_id in rule.named_places():
+            if place_id not in ids[kind]:
+                known = ", ".join(sorted(ids[kind])) or "none defined"
+                problems.append((
+                    ("rules", index, kind), f"unknown {kind} {place_id!r} ({kind}s: {known})"
+                ))
         problems += [(("rules", index, *loc), message) for loc, message in rule.checks(config)]
     return problems
 

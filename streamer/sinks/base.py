@@ -1,6 +1,7 @@
 """What sinks share: the context their factories get, JSON bodies, capped detections, safe
-file writes. The protocol itself (``Sink``, ``SendOutcome``) belongs to the delivery loop in
-:mod:`streamer.events.sink_contract`; it is re-exported here for the sinks."""
+file writes. The contract itself (the ``Sink`` base and the ``Outcome`` of a send) belongs to
+the delivery loop in :mod:`streamer.events.sink_contract`; it is re-exported here for the
+sinks."""
 
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ import httpx
 
 from streamer.events.clips import delivered_metadata
 from streamer.events.record import EventRecord, image_refs
-from streamer.events.sink_contract import SendOutcome, Sink
+from streamer.events.sink_contract import Dead, Delivered, Outcome, Paused, Retry, Sink
 from streamer.schema.sections import FileLimitsConfig, OutboxConfig
 from streamer.sinks.retention import Retention
 
-__all__ = ["SendOutcome", "Sink", "SinkContext", "cap_detections", "json_body", "write_atomic"]
+__all__ = [
+    "Dead", "Delivered", "Outcome", "Paused", "Retry", "Sink", "SinkContext", "cap_detections",
+    "json_body", "write_atomic",
+]
 
 
 @dataclass

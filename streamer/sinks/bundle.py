@@ -34,7 +34,11 @@ from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
 from streamer.schema.bases import SinkBase
 from streamer.schema.sections import FileLimitsConfig
 from streamer.sinks.base import (
-    SendOutcome,
+    Dead,
+    Delivered,
+    Outcome,
+    Retry,
+    Sink,
     SinkContext,
     cap_detections,
     fsync_dir,
@@ -160,13 +164,14 @@ def write_bundle(directory: Path, record: EventRecord, use_case: str | None,
     return target
 
 
-class BundleSink:
+class BundleSink(Sink):
     """Writes each event as a v1 bundle into ``config.dir`` (a mounted USB stick, say)."""
+
+    # An event with a clip waits for it (until due) and carries it in the archive.
+    carries_clips = True
 
     def __init__(self, config: BundleSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
-        # An event with a clip waits for it (until due) and carries it in the archive.
-        self.carries_clips = True
         self.dir = Path(config.dir).expanduser()
         self._config = config
         try:
@@ -181,24 +186,21 @@ class BundleSink:
         """Archives removed to keep to the limits (oldest first)."""
         return self._quota.evicted_total
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
-        outcomes = []
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
         for record in batch:
             try:
                 target = write_bundle(self.dir, record, self._config.use_case, self._config.workflow_id)
                 self._quota.added(target, target.stat().st_size)
             except ValueError as exc:
-                outcomes.append(SendOutcome(record.event_id, ok=False, retry=False, reason=str(exc)))
+                outcomes[record.event_id] = Dead(str(exc))
             except OSError as exc:  # a full or missing stick: keep the event, try later
                 reason = f"cannot write to {self.dir}: {exc.strerror or exc}"
-                outcomes.append(SendOutcome(record.event_id, ok=False, retry=True, reason=reason))
+                outcomes[record.event_id] = Retry(reason)
             else:
-                outcomes.append(SendOutcome(record.event_id, ok=True))
+                outcomes[record.event_id] = Delivered()
         try:
             self._quota.enforce()
         except OSError as exc:  # delivered already; eviction is retried after the next batch
             log.error("sink %s: cannot evict old bundles from %s: %s", self.name, self.dir, exc)
         return outcomes
-
-    def close(self) -> None:
-        pass

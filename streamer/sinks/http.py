@@ -6,7 +6,8 @@ dropped connections retried with backoff, honouring ``Retry-After``; 401/403 pau
 sink (an operator must fix the key); any 3xx pauses it too (a redirect is a configuration
 problem: the request is never repeated at the new place, so the key never goes there);
 every other 4xx is final for that event. Keeping this in one function means a fix to the
-policy reaches every sink at once.
+policy reaches every sink at once. The outcomes are the delivery contract's
+(:data:`streamer.events.sink_contract.Outcome`), so a sink hands them to its sender as is.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Union
 from urllib.parse import urlsplit
 
 import httpx
 
-from streamer.events.sink_contract import SendOutcome
+from streamer.events.sink_contract import Dead, Delivered, Outcome, Paused, Retry
 from streamer.redact import redact, url_secrets
 
 # Statuses worth retrying besides 5xx: the request timed out or we were rate limited.
@@ -29,43 +29,6 @@ _AUTH_STATUSES = frozenset({401, 403})
 # Statuses that speak for the server rather than one request: stop the batch there.
 _SERVER_WIDE_STATUSES = frozenset({429, 503})
 REASON_BODY_CHARS = 200
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """The server has the event; ``duplicate`` when it said so with a 409 for our eventId."""
-
-    duplicate: bool = False
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Keep the event and try again later; ``server_wide``: the rest of the batch would
-    fail the same way (server down, rate limited), so it is not attempted now."""
-
-    reason: str
-    after_s: float | None = None
-    server_wide: bool = False
-
-
-@dataclass(frozen=True)
-class Dead:
-    """Final for this event: the server refused it; ``status`` is the HTTP status, if any."""
-
-    reason: str
-    status: int | None = None
-
-
-@dataclass(frozen=True)
-class Paused:
-    """Nothing can be delivered until an operator acts (refused key, redirect): keep every
-    event, retry now and then, and show ``reason`` as the sink's status."""
-
-    reason: str
-    after_s: float | None = None
-
-
-Outcome = Union[Delivered, Retry, Dead, Paused]
 
 
 @dataclass(frozen=True)
@@ -300,18 +263,6 @@ def parse_retry_after(value: str | None, now_s: float | None = None) -> float | 
         return None
     now = time.time() if now_s is None else now_s
     return max(0.0, when.timestamp() - now)
-
-
-def send_outcome(event_id: str, result: Outcome) -> SendOutcome:
-    """The sender's view of a classified outcome for one event."""
-    if isinstance(result, Delivered):
-        return SendOutcome(event_id, ok=True, retry=False)
-    if isinstance(result, Dead):
-        return SendOutcome(event_id, ok=False, retry=False, reason=result.reason)
-    if isinstance(result, Paused):
-        return SendOutcome(event_id, ok=False, reason=result.reason, retry_after_s=result.after_s,
-                           paused=True)
-    return SendOutcome(event_id, ok=False, reason=result.reason, retry_after_s=result.after_s)
 
 
 def halts_batch(result: Outcome) -> bool:

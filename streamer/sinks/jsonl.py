@@ -34,7 +34,11 @@ from streamer.events.record import EventRecord, image_refs
 from streamer.schema.bases import SinkBase
 from streamer.schema.sections import FileLimitsConfig
 from streamer.sinks.base import (
-    SendOutcome,
+    Dead,
+    Delivered,
+    Outcome,
+    Retry,
+    Sink,
     SinkContext,
     fsync_dir,
     with_clip_metadata,
@@ -67,12 +71,12 @@ class JsonlSinkConfig(FileLimitsConfig, SinkBase):
 log = logging.getLogger("streamer.sinks")
 
 
-class JsonlSink:
+class JsonlSink(Sink):
     def __init__(self, config: JsonlSinkConfig, retention: Retention = Retention()) -> None:
         self.name = config.name
         self.carries_clips = config.send_clip
         self.retention = retention
-        self.evicted_total = 0  # events whose line (and snapshots) were evicted
+        self._evicted_total = 0  # events whose line (and snapshots) were evicted
         self._next_age_check = 0.0
         self.path = Path(config.path).expanduser()
         self.snapshots_dir = (
@@ -89,7 +93,11 @@ class JsonlSink:
         except OSError as exc:
             raise SinkError(f"sink {self.name!r}: cannot write {self.path}: {exc}") from None
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+    @property
+    def evicted_total(self) -> int:
+        return self._evicted_total
+
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
         lines = []
         final: dict[str, str] = {}
         try:
@@ -121,7 +129,7 @@ class JsonlSink:
             self._append(lines)
         except OSError as exc:
             reason = f"cannot write {self.path}: {exc.strerror or exc}"
-            return [SendOutcome(r.event_id, ok=False, retry=True, reason=reason) for r in batch]
+            return {r.event_id: Retry(reason) for r in batch}
         self._bytes += sum(len(line) for line in lines) + sum(
             len(image) for record in batch for image in record.images
         ) + sum(len(r.stored_clip.mp4 or b"") for r in batch if r.stored_clip is not None)
@@ -129,12 +137,10 @@ class JsonlSink:
             self.enforce_limits()
         except OSError as exc:  # the batch is written: eviction is retried on the next one
             log.error("sink %s: cannot evict old events from %s: %s", self.name, self.path, exc)
-        return [
-            SendOutcome(r.event_id, ok=False, retry=False, reason=final[r.event_id])
-            if r.event_id in final
-            else SendOutcome(r.event_id, ok=True)
+        return {
+            r.event_id: Dead(final[r.event_id]) if r.event_id in final else Delivered()
             for r in batch
-        ]
+        }
 
     def _append(self, lines: list[bytes]) -> None:
         """Append whole lines and fsync; a failed append is cut off again, so the retry
@@ -229,7 +235,7 @@ class JsonlSink:
         # files, never a line naming a missing one.
         for file in doomed:
             file.unlink(missing_ok=True)
-        self.evicted_total += dropped
+        self._evicted_total += dropped
         log.warning(
             "sink %s: evicted the %d oldest event(s) from %s with their %d snapshot(s) to keep "
             "to %s", self.name, dropped, self.path, len(doomed), self.retention.describe(),

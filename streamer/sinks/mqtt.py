@@ -22,7 +22,7 @@ from streamer.redact import redact
 from streamer.schema.base import Loc
 from streamer.schema.bases import ConfigBase, SinkBase
 from streamer.schema.network import Url, is_loopback
-from streamer.sinks.base import SendOutcome, SinkContext, json_body
+from streamer.sinks.base import Dead, Delivered, Outcome, Retry, Sink, SinkContext, json_body
 
 # --- config ---------------------------------------------------------------------------
 
@@ -162,7 +162,7 @@ def tls_context(config: MqttSinkConfig) -> ssl.SSLContext:
     return context
 
 
-class MqttSink:
+class MqttSink(Sink):
     """Publishes to ``config.topic``; connects lazily and reconnects on the sender thread."""
 
     def __init__(self, config: MqttSinkConfig) -> None:
@@ -237,19 +237,17 @@ class MqttSink:
 
     # -- Sink protocol ------------------------------------------------------------------
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
         problem = self._ensure_connected()
         if problem is not None:
-            return [SendOutcome(r.event_id, ok=False, reason=problem) for r in batch]
+            return {r.event_id: Retry(problem) for r in batch}
         published: list[tuple[EventRecord, Any]] = []
-        outcomes: dict[str, SendOutcome] = {}
+        outcomes: dict[str, Outcome] = {}
         for record in batch:
             try:
                 body = json_body(record, self._config.include_images)
             except (TypeError, ValueError) as exc:
-                outcomes[record.event_id] = SendOutcome(
-                    record.event_id, ok=False, retry=False, reason=str(exc)
-                )
+                outcomes[record.event_id] = Dead(str(exc))
                 continue
             info = self._client.publish(self._topic(record), body, qos=self._config.qos)
             published.append((record, info))
@@ -258,21 +256,18 @@ class MqttSink:
             try:
                 info.wait_for_publish(max(0.0, deadline - time.monotonic()))
             except (RuntimeError, ValueError) as exc:  # paho: not queued (connection lost)
-                outcomes[record.event_id] = SendOutcome(
-                    record.event_id, ok=False, reason=f"publish failed: {exc}"
-                )
+                outcomes[record.event_id] = Retry(f"publish failed: {exc}")
                 continue
             if info.is_published():
-                outcomes[record.event_id] = SendOutcome(record.event_id, ok=True)
+                outcomes[record.event_id] = Delivered()
             else:
-                outcomes[record.event_id] = SendOutcome(
-                    record.event_id, ok=False,
-                    reason=f"no acknowledgement from the broker within {self._config.timeout_s:g} s",
+                outcomes[record.event_id] = Retry(
+                    f"no acknowledgement from the broker within {self._config.timeout_s:g} s"
                 )
-        if any(not o.ok and o.retry for o in outcomes.values()):
+        if any(isinstance(o, Retry) for o in outcomes.values()):
             # Start afresh next time: a half-dead session may never ack again.
             self._disconnect()
-        return [outcomes[r.event_id] for r in batch]
+        return outcomes
 
     def close(self) -> None:
         self._disconnect()

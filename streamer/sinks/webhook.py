@@ -34,19 +34,8 @@ from streamer.events.record import EventRecord
 from streamer.schema.base import Loc
 from streamer.schema.bases import ConfigBase, SinkBase
 from streamer.schema.network import Url, insecure_http
-from streamer.sinks.base import SendOutcome, SinkContext, json_body
-from streamer.sinks.http import (
-    Dead,
-    Endpoint,
-    Outcome,
-    Paused,
-    Retry,
-    halts_batch,
-    mask_url,
-    outcome,
-    secret_url_parts,
-    send_outcome,
-)
+from streamer.sinks.base import Dead, Outcome, Paused, Retry, Sink, SinkContext, json_body
+from streamer.sinks.http import Endpoint, halts_batch, mask_url, outcome, secret_url_parts
 
 # --- config ---------------------------------------------------------------------------
 
@@ -127,7 +116,7 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-class WebhookSink:
+class WebhookSink(Sink):
     """POSTs one event per request to ``config.url``; the client is the runtime's."""
 
     def __init__(self, config: WebhookSinkConfig, client: httpx.Client) -> None:
@@ -144,12 +133,12 @@ class WebhookSink:
     def __repr__(self) -> str:
         return f"WebhookSink(name={self.name!r}, url={self._shown_url!r})"
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
-        outcomes: list[SendOutcome] = []
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
+        outcomes: dict[str, Outcome] = {}
         halted: Outcome | None = None
         for record in batch:
             result = halted or self._send_one(record)
-            outcomes.append(send_outcome(record.event_id, result))
+            outcomes[record.event_id] = result
             if halted is None and halts_batch(result):
                 halted = result
         return outcomes
@@ -178,6 +167,3 @@ class WebhookSink:
             assert isinstance(result, (Retry, Dead, Paused))
             return replace(result, reason=f"{self._shown_url}: {result.reason}")
         return outcome(response, self._endpoint)
-
-    def close(self) -> None:
-        pass

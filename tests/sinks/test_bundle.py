@@ -16,10 +16,12 @@ from support import (
     make_record,
     with_raw_frame,
 )
+from support.outcomes import send_in_order
 from support.vision_events_server import validate_event
 
 from streamer.config.models import BundleSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
+from streamer.events.sink_contract import Delivered, Paused, Retry
 from streamer.sinks.bundle import MAX_BUNDLE_BYTES, BundleSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -28,8 +30,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.system]
 def test_bundle_v1_read_back_matches_the_documented_format(tmp_path: Path) -> None:
     sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb", use_case="site-safety"))
     record = with_raw_frame(make_record())
-    assert [o.ok for o in sink.send([record])] == [True]
-    assert [o.ok for o in sink.send([record])] == [True]  # a resend overwrites
+    assert [isinstance(o, Delivered) for o in send_in_order(sink, [record])] == [True]
+    assert [isinstance(o, Delivered) for o in send_in_order(sink, [record])] == [True]  # a resend overwrites
     (path,) = list((tmp_path / "usb").iterdir())  # no temp file left behind either
     # event_<UTC timestamp>_<eventId>.tar.gz, the timestamp being the event's.
     assert path.name == f"event_20250501T120000Z_{record.event_id}.tar.gz"
@@ -58,8 +60,8 @@ def test_bundle_over_25_mib_is_dead_with_the_reason(tmp_path: Path) -> None:
     sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb"))
     base = make_record()
     noise = os.urandom(26 * 1024 * 1024)  # incompressible, so the archive stays big
-    (outcome,) = sink.send([EventRecord(base.event_id, base.payload, [noise], 1.0, "r")])
-    assert not outcome.ok and not outcome.retry and "25 MiB" in outcome.reason
+    (outcome,) = send_in_order(sink, [EventRecord(base.event_id, base.payload, [noise], 1.0, "r")])
+    assert not isinstance(outcome, Delivered) and not isinstance(outcome, (Retry, Paused)) and "25 MiB" in outcome.reason
     assert list((tmp_path / "usb").iterdir()) == []
 
 
@@ -71,7 +73,7 @@ def read_bundle_payload(path: Path) -> dict[str, Any]:
 def test_bundle_without_use_case_has_no_use_case_id(tmp_path: Path) -> None:
     sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb"))
     record = make_record()
-    assert sink.send([record])[0].ok
+    assert isinstance(send_in_order(sink, [record])[0], Delivered)
     (path,) = (tmp_path / "usb").iterdir()
     payload = read_bundle_payload(path)
     assert "useCaseId" not in payload  # the uploader supplies it; none is made up
@@ -81,7 +83,7 @@ def test_bundle_without_use_case_has_no_use_case_id(tmp_path: Path) -> None:
 def test_bundle_with_1500_detections_holds_the_1000_most_confident(tmp_path: Path) -> None:
     sink = BundleSink(BundleSinkConfig(type="bundle", dir=tmp_path / "usb", use_case="site-safety"))
     record = crowded_record(1500)
-    assert sink.send([record])[0].ok
+    assert isinstance(send_in_order(sink, [record])[0], Delivered)
     (path,) = (tmp_path / "usb").iterdir()
     payload = read_bundle_payload(path)
     kept = payload["images"][0]["objectDetections"]

@@ -16,8 +16,10 @@ from support import (
     make_record,
     read_jsonl,
 )
+from support.outcomes import send_in_order
 
 from streamer.config.models import JsonlSinkConfig
+from streamer.events.sink_contract import Delivered
 from streamer.sinks.jsonl import JsonlSink
 
 pytestmark = pytest.mark.integration  # a child process with a file-size limit
@@ -31,14 +33,14 @@ def test_a_torn_line_left_at_the_end_is_cut_before_the_next_append(
     path = tmp_path / "events.jsonl"
     sink = JsonlSink(JsonlSinkConfig(type="jsonl", path=path))
     first = [make_record(), make_record()]
-    assert all(outcome.ok for outcome in sink.send(first))
+    assert all(isinstance(outcome, Delivered) for outcome in send_in_order(sink, first))
     whole = path.read_bytes()
     # What a crash or a full disk in the middle of an append leaves behind.
     fragment = b'{"eventId":"' + make_record().event_id.encode() + b'","eventTy'
     with open(path, "ab") as handle:
         handle.write(fragment)
     later = [make_record(), make_record()]
-    assert all(outcome.ok for outcome in sink.send(later))
+    assert all(isinstance(outcome, Delivered) for outcome in send_in_order(sink, later))
     assert path.read_bytes().startswith(whole)
     assert [line["eventId"] for line in read_jsonl(path)] == [r.event_id for r in first + later]
     assert f"cut {len(fragment)} bytes of a torn line" in caplog.text
@@ -48,7 +50,7 @@ def test_a_file_of_one_torn_line_is_emptied(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b'{"eventId": "half')
     record = make_record()
-    assert JsonlSink(JsonlSinkConfig(type="jsonl", path=path)).send([record])[0].ok
+    assert isinstance(send_in_order(JsonlSink(JsonlSinkConfig(type="jsonl", path=path)), [record])[0], Delivered)
     assert [line["eventId"] for line in read_jsonl(path)] == [record.event_id]
 
 
@@ -56,24 +58,26 @@ CHILD = textwrap.dedent("""
     import json, resource, signal, sys
     from pathlib import Path
     from streamer.config.models import JsonlSinkConfig
+    from streamer.events.sink_contract import Delivered, Paused, Retry
     from streamer.sinks.jsonl import JsonlSink
     from support import make_record
+    from support.outcomes import send_in_order
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed
     path = Path(sys.argv[1])
     sink = JsonlSink(JsonlSinkConfig(type="jsonl", path=path))
-    assert all(o.ok for o in sink.send([make_record(), make_record()]))
+    assert all(isinstance(o, Delivered) for o in send_in_order(sink, [make_record(), make_record()]))
     before = path.read_bytes()
     # The file may grow by 300 bytes: the next batch of three lines stops mid-line.
     resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) + 300, resource.RLIM_INFINITY))
     batch = [make_record() for _ in range(3)]
-    failed = sink.send(batch)
+    failed = send_in_order(sink, batch)
     after_failure = path.read_bytes()
     resource.setrlimit(resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-    retried = sink.send(batch)
+    retried = send_in_order(sink, batch)
     print(json.dumps({
-        "failed": [[o.ok, o.retry, o.reason] for o in failed],
-        "retried": [o.ok for o in retried],
+        "failed": [[isinstance(o, Delivered), isinstance(o, (Retry, Paused)), o.reason] for o in failed],
+        "retried": [isinstance(o, Delivered) for o in retried],
         "kept_whole": after_failure == before,
         "batch": [r.event_id for r in batch],
     }))

@@ -16,8 +16,10 @@ from support import (
     wait_for,
 )
 from support.mqtt import mosquitto
+from support.outcomes import send_in_order
 
 from streamer.config.models import MqttSinkConfig
+from streamer.events.sink_contract import Delivered, Paused, Retry
 from streamer.sinks.mqtt import MqttSink, make_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -46,7 +48,7 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
         assert subscribed.wait(5)
         sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=broker, timeout_s=3))
         records = [make_record() for _ in range(5)]
-        assert all(o.ok for o in sink.send(records))
+        assert all(isinstance(o, Delivered) for o in send_in_order(sink, records))
         wait_for(lambda: len(got) >= 5, 5, "5 messages at the subscriber")
         sink.close()
     finally:
@@ -60,6 +62,6 @@ def test_mqtt_publishes_qos1_and_keeps_events_while_the_broker_is_down(broker: i
 def test_mqtt_broker_down_is_retryable() -> None:
     port = free_port()
     sink = MqttSink(MqttSinkConfig(type="mqtt", host="127.0.0.1", port=port, timeout_s=1))
-    outcomes = sink.send([make_record()])
-    assert not outcomes[0].ok and outcomes[0].retry and "cannot connect" in outcomes[0].reason
+    outcomes = send_in_order(sink, [make_record()])
+    assert not isinstance(outcomes[0], Delivered) and isinstance(outcomes[0], (Retry, Paused)) and "cannot connect" in outcomes[0].reason
     sink.close()

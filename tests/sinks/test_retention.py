@@ -21,9 +21,11 @@ from support import (
     write_config,
     write_replay,
 )
+from support.outcomes import send_in_order
 
 from streamer.config.models import BundleSinkConfig, JsonlSinkConfig
 from streamer.events.record import EventRecord
+from streamer.events.sink_contract import Delivered
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.jsonl import JsonlSink
 from streamer.sinks.retention import Retention
@@ -45,7 +47,7 @@ def test_jsonl_quota_evicts_the_oldest_events_with_their_snapshots(tmp_path: Pat
     sink = JsonlSink(JsonlSinkConfig(type="jsonl", path=path), Retention(max_bytes=limit))
     sent = [big_record(i) for i in range(12)]
     for record in sent:
-        assert sink.send([record])[0].ok
+        assert isinstance(send_in_order(sink, [record])[0], Delivered)
         assert footprint(sink) <= limit
     lines = read_jsonl(path)  # every line parses after the rewrites
     kept = [line["eventId"] for line in lines]
@@ -60,7 +62,7 @@ def test_jsonl_lines_older_than_the_age_limit_go(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     sink = JsonlSink(JsonlSinkConfig(type="jsonl", path=path), Retention(ttl_s=3600))
     sent = [make_record() for _ in range(4)]
-    assert all(o.ok for o in sink.send(sent))
+    assert all(isinstance(o, Delivered) for o in send_in_order(sink, sent))
     two_hours_ago = time.time() - 7200
     for record in sent[:2]:  # written two hours ago, as far as the disk can tell
         os.utime(sink.snapshots_dir / f"{record.event_id}_0.jpg", (two_hours_ago, two_hours_ago))
@@ -78,7 +80,7 @@ def test_bundle_folder_keeps_to_its_quota_and_age_and_spares_other_files(tmp_pat
                       Retention(max_bytes=100_000, ttl_s=3600))
     sent = [big_record(i) for i in range(10)]
     for record in sent:
-        assert sink.send([record])[0].ok
+        assert isinstance(send_in_order(sink, [record])[0], Delivered)
     archives = sorted(folder.glob("event_*.tar.gz"), key=lambda p: p.stat().st_mtime)
     assert sum(p.stat().st_size for p in archives) <= 100_000
     kept = [p.name.rsplit("_", 1)[1].removesuffix(".tar.gz") for p in archives]

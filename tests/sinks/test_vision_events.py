@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 from support import API_KEY, USE_CASE, crowded_record, make_record, tiny_jpeg
+from support.outcomes import send_in_order
 from support.vision_events_server import (
     Delay,
     Drop,
@@ -22,6 +23,7 @@ from support.vision_events_server import (
 
 from streamer.config.models import VisionEventsSinkConfig
 from streamer.events.record import EventRecord
+from streamer.events.sink_contract import Dead, Delivered, Paused, Retry
 from streamer.sinks.http import parse_retry_after
 from streamer.sinks.vision_events import VisionEventsSink
 
@@ -75,9 +77,9 @@ def test_delivered_event_keeps_every_field_and_points_at_uploaded_jpegs(
     record = make_record(n_images=2)
     original_payload = {**record.payload, "images": [dict(i) for i in record.payload["images"]]}
 
-    [outcome] = sink.send([record])
+    [outcome] = send_in_order(sink, [record])
 
-    assert outcome.ok and outcome.event_id == record.event_id and outcome.reason == ""
+    assert isinstance(outcome, Delivered) and not outcome.duplicate
     stored = server.events[record.event_id]
     assert stored["useCaseId"] == USE_CASE and stored["workflowId"] == "wf-1"
     for key in ("eventId", "eventType", "timestamp", "deviceId", "streamId", "eventData",
@@ -100,20 +102,21 @@ def test_event_without_images_posts_without_uploading(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     record = make_record(n_images=0)
-    [outcome] = make_sink(server, client).send([record])
-    assert outcome.ok
+    [outcome] = send_in_order(make_sink(server, client), [record])
+    assert isinstance(outcome, Delivered)
     assert server.paths() == ["/vision-events"]
     assert server.events[record.event_id]["images"] == []
 
 
-def test_batch_gives_one_outcome_per_event_in_order(
+def test_batch_gives_one_outcome_per_event(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     good, bad, also_good = make_record(), make_record(eventType="nonsense"), make_record()
-    outcomes = make_sink(server, client).send([good, bad, also_good])
-    assert [o.event_id for o in outcomes] == [good.event_id, bad.event_id, also_good.event_id]
-    assert [o.ok for o in outcomes] == [True, False, True]
-    assert outcomes[1].retry is False and "eventType" in outcomes[1].reason
+    answer = make_sink(server, client).send([good, bad, also_good])
+    assert set(answer) == {good.event_id, bad.event_id, also_good.event_id}
+    outcomes = [answer[record.event_id] for record in (good, bad, also_good)]
+    assert [isinstance(o, Delivered) for o in outcomes] == [True, False, True]
+    assert isinstance(outcomes[1], Dead) and "eventType" in outcomes[1].reason
     assert set(server.events) == {good.event_id, also_good.event_id}
 
 
@@ -127,9 +130,9 @@ def test_wrong_key_is_kept_for_retry_and_never_shown(
     sink = make_sink(server, client, api_key=wrong_key)
     caplog.set_level(logging.DEBUG, logger="streamer")
 
-    outcomes = sink.send([make_record(), make_record()])
+    outcomes = send_in_order(sink, [make_record(), make_record()])
 
-    assert all(not o.ok and o.retry for o in outcomes)
+    assert all(not isinstance(o, Delivered) and isinstance(o, (Retry, Paused)) for o in outcomes)
     assert "HTTP 401: the API key was refused" in outcomes[0].reason
     for outcome in outcomes:
         assert wrong_key not in outcome.reason
@@ -146,11 +149,11 @@ def test_server_error_then_retry_delivers_once_without_reuploading(
     record = make_record()
     server.script(Pass(), Status(500))  # the upload succeeds, the event POST fails
 
-    [first] = sink.send([record])
-    [second] = sink.send([record])
+    [first] = send_in_order(sink, [record])
+    [second] = send_in_order(sink, [record])
 
-    assert not first.ok and first.retry and first.reason == "HTTP 500"
-    assert second.ok
+    assert not isinstance(first, Delivered) and isinstance(first, (Retry, Paused)) and first.reason == "HTTP 500"
+    assert isinstance(second, Delivered)
     assert server.post_counts == {record.event_id: 1}
     assert len(server.uploads) == 1, "the retry must reuse the cached sourceId"
     assert server.paths() == ["/vision-events/upload", "/vision-events", "/vision-events"]
@@ -163,11 +166,11 @@ def test_failed_upload_is_retried_and_only_missing_images_are_uploaded(
     record = make_record(n_images=2)
     server.script(Pass(), Status(503))  # image 0 uploads, image 1 does not
 
-    [first] = sink.send([record])
-    [second] = sink.send([record])
+    [first] = send_in_order(sink, [record])
+    [second] = send_in_order(sink, [record])
 
-    assert first.retry and "upload of image 1" in first.reason and "503" in first.reason
-    assert second.ok
+    assert isinstance(first, (Retry, Paused)) and "upload of image 1" in first.reason and "503" in first.reason
+    assert isinstance(second, Delivered)
     assert len(server.uploads) == 2
     stored_ids = [image["sourceId"] for image in server.events[record.event_id]["images"]]
     assert [server.uploads[s] for s in stored_ids] == record.images
@@ -177,8 +180,8 @@ def test_invalid_event_is_final_with_the_servers_reason(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     record = make_record(customMetadata={"bad/key": "x"})
-    [outcome] = make_sink(server, client).send([record])
-    assert not outcome.ok and outcome.retry is False
+    [outcome] = send_in_order(make_sink(server, client), [record])
+    assert not isinstance(outcome, Delivered) and isinstance(outcome, Dead)
     assert outcome.reason.startswith("HTTP 400: ")
     assert "customMetadata" in outcome.reason and "bad/key" in outcome.reason
     assert server.events == {}
@@ -187,8 +190,8 @@ def test_invalid_event_is_final_with_the_servers_reason(
 def test_images_mismatch_is_final(server: VisionEventsServer, client: httpx.Client) -> None:
     record = make_record(n_images=1)
     broken = EventRecord(record.event_id, record.payload, images=[], rule_id="r")
-    [outcome] = make_sink(server, client).send([broken])
-    assert not outcome.ok and outcome.retry is False and "images" in outcome.reason
+    [outcome] = send_in_order(make_sink(server, client), [broken])
+    assert not isinstance(outcome, Delivered) and isinstance(outcome, Dead) and "images" in outcome.reason
     assert server.requests == []
 
 
@@ -198,19 +201,19 @@ def test_server_down_is_retryable_and_recovers_on_the_same_port(
     sink = make_sink(server, client)
     port = server.port
     # Open a keep-alive connection first, so the stop must also cut pooled connections.
-    assert sink.send([make_record()])[0].ok
+    assert isinstance(send_in_order(sink, [make_record()])[0], Delivered)
     server.stop()
 
-    outcomes = sink.send([make_record(), make_record()])
+    outcomes = send_in_order(sink, [make_record(), make_record()])
 
-    assert all(not o.ok and o.retry for o in outcomes)
+    assert all(not isinstance(o, Delivered) and isinstance(o, (Retry, Paused)) for o in outcomes)
     assert outcomes[0].reason == "connection refused"
     assert outcomes[1].reason == "connection refused"
 
     server.start()
     assert server.port == port
     records = [make_record(), make_record()]
-    assert all(o.ok for o in sink.send(records))
+    assert all(isinstance(o, Delivered) for o in send_in_order(sink, records))
     assert all(server.post_counts[r.event_id] == 1 for r in records)
 
 
@@ -222,18 +225,18 @@ def test_rate_limit_honours_retry_after_seconds(
     server: VisionEventsServer, client: httpx.Client, retry_after: Any, expected_s: float
 ) -> None:
     server.script(Status(429, retry_after=retry_after))
-    [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert not outcome.ok and outcome.retry and outcome.reason == "HTTP 429"
-    assert outcome.retry_after_s == expected_s
+    [outcome] = send_in_order(make_sink(server, client), [make_record(n_images=0)])
+    assert not isinstance(outcome, Delivered) and isinstance(outcome, (Retry, Paused)) and outcome.reason == "HTTP 429"
+    assert outcome.after_s == expected_s
 
 
 def test_retry_after_as_http_date(server: VisionEventsServer, client: httpx.Client) -> None:
     import time
 
     server.script(Status(503, retry_after=formatdate(time.time() + 30, usegmt=True)))
-    [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry and outcome.reason == "HTTP 503"
-    assert outcome.retry_after_s is not None and 25 <= outcome.retry_after_s <= 31
+    [outcome] = send_in_order(make_sink(server, client), [make_record(n_images=0)])
+    assert isinstance(outcome, (Retry, Paused)) and outcome.reason == "HTTP 503"
+    assert outcome.after_s is not None and 25 <= outcome.after_s <= 31
 
 
 def test_parse_retry_after() -> None:
@@ -248,16 +251,16 @@ def test_slow_server_times_out_and_is_retryable(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     server.script(Delay(1.5))
-    [outcome] = make_sink(server, client, timeout_s=0.3).send([make_record(n_images=0)])
-    assert not outcome.ok and outcome.retry
+    [outcome] = send_in_order(make_sink(server, client, timeout_s=0.3), [make_record(n_images=0)])
+    assert not isinstance(outcome, Delivered) and isinstance(outcome, (Retry, Paused))
     assert "timed out" in outcome.reason
 
 
 def test_dropped_connection_is_retryable(server: VisionEventsServer, client: httpx.Client) -> None:
     server.script(Drop())
     record = make_record()
-    [first] = make_sink(server, client).send([record])
-    assert not first.ok and first.retry
+    [first] = send_in_order(make_sink(server, client), [record])
+    assert not isinstance(first, Delivered) and isinstance(first, (Retry, Paused))
     assert server.requests[0] == ("POST", "/vision-events/upload", 0)
 
 
@@ -266,14 +269,14 @@ def test_other_transient_statuses_are_retryable(
     server: VisionEventsServer, client: httpx.Client, code: int
 ) -> None:
     server.script(Status(code))
-    [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry and outcome.reason == f"HTTP {code}" and outcome.retry_after_s is None
+    [outcome] = send_in_order(make_sink(server, client), [make_record(n_images=0)])
+    assert isinstance(outcome, (Retry, Paused)) and outcome.reason == f"HTTP {code}" and outcome.after_s is None
 
 
 def test_forbidden_is_kept(server: VisionEventsServer, client: httpx.Client) -> None:
     server.script(Status(403))
-    [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry and outcome.paused
+    [outcome] = send_in_order(make_sink(server, client), [make_record(n_images=0)])
+    assert isinstance(outcome, (Retry, Paused)) and isinstance(outcome, Paused)
     assert outcome.reason == "HTTP 403: the API key was refused; fix the key"
 
 
@@ -281,8 +284,8 @@ def test_permanent_reason_is_bounded_and_redacted(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     server.script(Status(422, body=f"echo {API_KEY} " + "x" * 500))
-    [outcome] = make_sink(server, client).send([make_record(n_images=0)])
-    assert outcome.retry is False and outcome.reason.startswith("HTTP 422: ")
+    [outcome] = send_in_order(make_sink(server, client), [make_record(n_images=0)])
+    assert isinstance(outcome, Dead) and outcome.reason.startswith("HTTP 422: ")
     assert API_KEY not in outcome.reason
     assert len(outcome.reason) <= len("HTTP 422: ") + 200
 
@@ -311,10 +314,10 @@ def test_409_for_an_event_the_server_holds_is_delivered(
     strict_server: VisionEventsServer, client: httpx.Client
 ) -> None:
     record = make_record()
-    assert make_sink(strict_server, client).send([record])[0].ok
+    assert isinstance(send_in_order(make_sink(strict_server, client), [record])[0], Delivered)
     # A new run (no cached source ids) sends it again, as after a kill before the ack.
-    [again] = make_sink(strict_server, client).send([record])
-    assert again.ok and not again.retry
+    [again] = send_in_order(make_sink(strict_server, client), [record])
+    assert isinstance(again, Delivered) and not isinstance(again, (Retry, Paused))
     assert strict_server.conflicts == 1 and strict_server.post_counts == {record.event_id: 1}
 
 
@@ -322,13 +325,13 @@ def test_batch_with_one_known_event_is_split_and_every_event_delivered(
     strict_server: VisionEventsServer, client: httpx.Client
 ) -> None:
     known = make_record()
-    assert make_sink(strict_server, client).send([known])[0].ok
+    assert isinstance(send_in_order(make_sink(strict_server, client), [known])[0], Delivered)
     fresh = [make_record() for _ in range(3)]
     strict_server.requests.clear()
 
-    outcomes = make_sink(strict_server, client).send([fresh[0], known, *fresh[1:]])
+    outcomes = send_in_order(make_sink(strict_server, client), [fresh[0], known, *fresh[1:]])
 
-    assert [o.ok for o in outcomes] == [True] * 4
+    assert [isinstance(o, Delivered) for o in outcomes] == [True] * 4
     posts = [(p, code) for _, p, code in strict_server.requests if p != "/vision-events/upload"]
     assert posts == [("/vision-events/batch", 409), ("/vision-events", 201),
                      ("/vision-events", 409), ("/vision-events", 201), ("/vision-events", 201)]
@@ -342,9 +345,9 @@ def test_batch_refused_with_any_final_4xx_is_sent_one_at_a_time(
     records = [make_record() for _ in range(3)]
     server.script(Pass(), Pass(), Pass(), Status(code))  # three uploads, then the batch
 
-    outcomes = make_sink(server, client).send(records)
+    outcomes = send_in_order(make_sink(server, client), records)
 
-    assert [o.ok for o in outcomes] == [True] * 3
+    assert [isinstance(o, Delivered) for o in outcomes] == [True] * 3
     assert [p for p in server.paths() if p != "/vision-events/upload"] == (
         ["/vision-events/batch"] + ["/vision-events"] * 3)
 
@@ -355,15 +358,15 @@ def test_2xx_batch_answer_is_checked_and_unconfirmed_events_stay_pending(
     records = [make_record(n_images=0) for _ in range(3)]
     sink = make_sink(server, client)
     server.script(Status(201, body={"created": 1, "eventIds": [records[1].event_id]}))
-    outcomes = sink.send(records)
-    assert [(o.ok, o.retry) for o in outcomes] == [(False, True), (True, False), (False, True)]
+    outcomes = send_in_order(sink, records)
+    assert [(isinstance(o, Delivered), isinstance(o, (Retry, Paused))) for o in outcomes] == [(False, True), (True, False), (False, True)]
     assert "confirmed 1 of 3" in outcomes[0].reason
     # A 2xx that is no receipt at all (a portal page) confirms nothing; a count that
     # matches confirms all.
     server.script(Status(200, body="<html>welcome</html>"))
-    assert [o.ok for o in sink.send(records)] == [False] * 3
+    assert [isinstance(o, Delivered) for o in send_in_order(sink, records)] == [False] * 3
     server.script(Status(201, body={"created": 3}))
-    assert [o.ok for o in sink.send(records)] == [True] * 3
+    assert [isinstance(o, Delivered) for o in send_in_order(sink, records)] == [True] * 3
 
 
 def test_2xx_single_answer_is_checked_like_a_batch(server: VisionEventsServer, client: httpx.Client) -> None:
@@ -372,13 +375,13 @@ def test_2xx_single_answer_is_checked_like_a_batch(server: VisionEventsServer, c
     records = [make_record(n_images=1) for _ in range(4)]
     for record in records:
         server.script(Pass(), Status(200, body="<!doctype html><html>Welcome to Hotel Wi-Fi</html>"))
-        [outcome] = sink.send([record])
-        assert (outcome.ok, outcome.retry) == (False, True)
+        [outcome] = send_in_order(sink, [record])
+        assert (isinstance(outcome, Delivered), isinstance(outcome, (Retry, Paused))) == (False, True)
         assert "without created/eventIds" in outcome.reason and "Hotel Wi-Fi" in outcome.reason
     # A 2xx naming another event is no receipt either; the real answer is.
     server.script(Status(201, body={"created": 1, "eventIds": ["someone-else"]}))
-    assert sink.send([records[0]])[0].ok is False
-    assert all(sink.send([record])[0].ok for record in records)
+    assert not isinstance(send_in_order(sink, [records[0]])[0], Delivered)
+    assert all(isinstance(send_in_order(sink, [record])[0], Delivered) for record in records)
     assert set(server.events) == {record.event_id for record in records}
 
 
@@ -386,8 +389,8 @@ def test_more_than_1000_detections_keep_the_1000_most_confident(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     record = crowded_record(1500)
-    [outcome] = make_sink(server, client).send([record])
-    assert outcome.ok, outcome.reason
+    [outcome] = send_in_order(make_sink(server, client), [record])
+    assert isinstance(outcome, Delivered), outcome.reason
     sent = server.events[record.event_id]
     kept = sent["images"][0]["objectDetections"]
     assert len(kept) == 1000
@@ -400,11 +403,11 @@ def test_uploads_and_event_posts_have_their_own_timeouts(
     server: VisionEventsServer, client: httpx.Client
 ) -> None:
     server.script(Delay(1.5))
-    [upload] = make_sink(server, client, timeout_s=5, upload_timeout_s=0.3).send([make_record()])
-    assert upload.retry and upload.reason.startswith("upload of image 0: timed out after 0.3 s")
+    [upload] = send_in_order(make_sink(server, client, timeout_s=5, upload_timeout_s=0.3), [make_record()])
+    assert isinstance(upload, (Retry, Paused)) and upload.reason.startswith("upload of image 0: timed out after 0.3 s")
     server.script(Pass(), Delay(1.5))
-    [post] = make_sink(server, client, timeout_s=0.3, upload_timeout_s=5).send([make_record()])
-    assert post.retry and post.reason.startswith("timed out after 0.3 s")
+    [post] = send_in_order(make_sink(server, client, timeout_s=0.3, upload_timeout_s=5), [make_record()])
+    assert isinstance(post, (Retry, Paused)) and post.reason.startswith("timed out after 0.3 s")
 
 
 # --- the test server's own contract checks ---------------------------------------------

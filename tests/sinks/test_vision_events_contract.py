@@ -23,11 +23,13 @@ import numpy as np
 import pytest
 import supervision as sv
 from support import crowded_record, tiny_jpeg
+from support.outcomes import send_in_order
 from support.vision_events_server import VisionEventsServer
 
 from streamer.config.models import BundleSinkConfig, EventSpec, VisionEventsSinkConfig
 from streamer.events.payload import build_payload
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord
+from streamer.events.sink_contract import Delivered
 from streamer.rules.base import RuleEvent
 from streamer.sinks.bundle import BundleSink
 from streamer.sinks.vision_events import VisionEventsSink
@@ -87,20 +89,20 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sent]:
             httpx.Client() as client:
         config = VisionEventsSinkConfig(type="vision_events", api_url=server.url,
                                         api_key=API_KEY, use_case=USE_CASE)
-        (outcome,) = VisionEventsSink(config, client).send([record])
-        assert outcome.ok, outcome.reason
+        (outcome,) = send_in_order(VisionEventsSink(config, client), [record])
+        assert isinstance(outcome, Delivered), outcome.reason
         with server.lock:
             event = server.events[record.event_id]
             requests = list(server.headers)
             fields = list(server.upload_fields.values())
             uploads = dict(server.uploads)
         crowded = crowded_record(1500)
-        assert VisionEventsSink(config, client).send([crowded])[0].ok
+        assert isinstance(send_in_order(VisionEventsSink(config, client), [crowded])[0], Delivered)
         crowded_event = server.events[crowded.event_id]
     root = tmp_path_factory.mktemp("bundles")
-    BundleSink(BundleSinkConfig(type="bundle", dir=root / "a", use_case=USE_CASE)).send([record])
-    BundleSink(BundleSinkConfig(type="bundle", dir=root / "b")).send([record])
-    BundleSink(BundleSinkConfig(type="bundle", dir=root / "c")).send([crowded])
+    send_in_order(BundleSink(BundleSinkConfig(type="bundle", dir=root / "a", use_case=USE_CASE)), [record])
+    send_in_order(BundleSink(BundleSinkConfig(type="bundle", dir=root / "b")), [record])
+    send_in_order(BundleSink(BundleSinkConfig(type="bundle", dir=root / "c")), [crowded])
     name, bundle, members = read_bundle(root / "a")
     yield Sent(record, event, requests, fields, uploads, bundle, members, name,
                read_bundle(root / "b")[1], crowded_event, read_bundle(root / "c")[1])

@@ -18,10 +18,12 @@ from support import (
     make_record,
     with_raw_frame,
 )
+from support.outcomes import send_in_order
 from support.webhook import webhook_receiver
 
 from streamer.config.models import WebhookSinkConfig
 from streamer.events.record import INPUT_IMAGE_KEY
+from streamer.events.sink_contract import Delivered, Paused, Retry
 from streamer.sinks.webhook import WebhookSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.system]
@@ -40,11 +42,11 @@ def test_webhook_signs_the_body_and_follows_the_retry_policy(receiver: Any) -> N
     with httpx.Client() as client:
         sink = WebhookSink(config, client)
         records = [with_raw_frame(make_record()), make_record(), make_record()]
-        first = sink.send(records[:1])
-        later = sink.send(records[1:2]) + sink.send(records[2:])
-    assert first[0].ok
-    assert (later[0].ok, later[0].retry, later[0].reason) == (False, True, "HTTP 503")
-    assert (later[1].ok, later[1].retry) == (False, False) and later[1].reason == "HTTP 400: no"
+        first = send_in_order(sink, records[:1])
+        later = send_in_order(sink, records[1:2]) + send_in_order(sink, records[2:])
+    assert isinstance(first[0], Delivered)
+    assert (isinstance(later[0], Delivered), isinstance(later[0], (Retry, Paused)), later[0].reason) == (False, True, "HTTP 503")
+    assert (isinstance(later[1], Delivered), isinstance(later[1], (Retry, Paused))) == (False, False) and later[1].reason == "HTTP 400: no"
     headers, body, _ = receiver.received[0]
     expected = hmac.new(b"s3cret-hmac-key", body, hashlib.sha256).hexdigest()
     assert headers["X-Streamer-Signature"] == f"sha256={expected}"
@@ -61,8 +63,8 @@ def test_webhook_refused_connection_is_kept(receiver: Any) -> None:
     port = free_port()
     config = WebhookSinkConfig(type="webhook", url=f"http://127.0.0.1:{port}/hook")
     with httpx.Client() as client:
-        outcomes = WebhookSink(config, client).send([make_record(), make_record()])
-    assert [(o.ok, o.retry) for o in outcomes] == [(False, True)] * 2
+        outcomes = send_in_order(WebhookSink(config, client), [make_record(), make_record()])
+    assert [(isinstance(o, Delivered), isinstance(o, (Retry, Paused))) for o in outcomes] == [(False, True)] * 2
 
 
 # A Slack-style URL: the token is the path, so the URL itself is a secret.
@@ -77,8 +79,8 @@ def test_webhook_redirect_pauses_and_nothing_reaches_the_new_place(caplog: Any) 
         config = WebhookSinkConfig(type="webhook", url=first.base + HOOK_TOKEN_PATH,
                                    secret="s3cret-hmac-key")
         with httpx.Client() as client:
-            outcomes = WebhookSink(config, client).send([make_record(), make_record()])
-    assert [(o.ok, o.retry, o.paused) for o in outcomes] == [(False, True, True)] * 2
+            outcomes = send_in_order(WebhookSink(config, client), [make_record(), make_record()])
+    assert [(isinstance(o, Delivered), isinstance(o, (Retry, Paused)), isinstance(o, Paused)) for o in outcomes] == [(False, True, True)] * 2
     assert outcomes[0].reason == f"url redirects to {second.base}/…; fix url"
     assert len(first.received) == 1  # the rest of the batch waits with the pause
     assert second.received == []  # never followed: no event, no signature went there
@@ -103,8 +105,8 @@ def test_webhook_url_is_masked_in_reasons_repr_and_secrets(caplog: Any) -> None:
     caplog.set_level(logging.DEBUG)
     with httpx.Client() as client:
         sink = WebhookSink(config, client)
-        (outcome,) = sink.send([make_record()])
-    assert outcome.retry and outcome.reason.startswith(f"http://127.0.0.1:{port}/…: ")
+        (outcome,) = send_in_order(sink, [make_record()])
+    assert isinstance(outcome, (Retry, Paused)) and outcome.reason.startswith(f"http://127.0.0.1:{port}/…: ")
     assert "q8R9s0T1u2V3" not in outcome.reason + repr(sink) + streamer_log(caplog)
     assert repr(sink) == f"WebhookSink(name='webhook', url='http://127.0.0.1:{port}/…')"
     # The runtime's redaction (logs, /api/status, events) masks the URL and its path.

@@ -19,12 +19,14 @@ import pytest
 import supervision as sv
 from support import API_KEY, USE_CASE, make_record
 from support.clips import decoded_frames, make_mp4
+from support.outcomes import send_in_order
 from support.vision_events_server import VisionEventsServer, parse_multipart
 from support.webhook import webhook_receiver
 
 from streamer.config.models import EventSpec, VisionEventsSinkConfig, WebhookSinkConfig
 from streamer.events.clips import ClipPlan, StoredClip
 from streamer.events.outbox import Outbox
+from streamer.events.sink_contract import Delivered
 from streamer.events.writer import EventWriter
 from streamer.rules.base import RuleEvent
 from streamer.sinks.vision_events import VisionEventsSink
@@ -56,8 +58,8 @@ def test_webhook_send_clip_posts_the_event_and_the_mp4_as_multipart_signed(recei
     with httpx.Client() as client:
         sink = WebhookSink(config, client)
         assert sink.carries_clips
-        outcomes = sink.send([ready, failed, make_record()])
-    assert [o.ok for o in outcomes] == [True, True, True]
+        outcomes = send_in_order(sink, [ready, failed, make_record()])
+    assert [isinstance(o, Delivered) for o in outcomes] == [True, True, True]
     (h1, body1, _), (h2, body2, _), (h3, body3, _) = receiver.received
     expected = hmac.new(b"s3cret-hmac-key", body1, hashlib.sha256).hexdigest()
     assert h1["X-Streamer-Signature"] == f"sha256={expected}"  # the whole body, as sent
@@ -80,9 +82,9 @@ def test_webhook_without_send_clip_neither_waits_nor_sends_clips(receiver: Any) 
     with httpx.Client() as client:
         sink = WebhookSink(WebhookSinkConfig(type="webhook", url=receiver.url), client)
         assert not sink.carries_clips
-        [outcome] = sink.send([with_clip("ready", MP4)])
+        [outcome] = send_in_order(sink, [with_clip("ready", MP4)])
     headers, body, _ = receiver.received[0]
-    assert outcome.ok and headers["Content-Type"] == "application/json" and MP4 not in body
+    assert isinstance(outcome, Delivered) and headers["Content-Type"] == "application/json" and MP4 not in body
 
 
 def test_vision_events_gets_the_event_at_once_saying_the_clip_is_on_the_box(tmp_path: Path) -> None:
@@ -101,9 +103,9 @@ def test_vision_events_gets_the_event_at_once_saying_the_clip_is_on_the_box(tmp_
     with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,)) as server, httpx.Client() as client:
         sink = VisionEventsSink(VisionEventsSinkConfig(type="vision_events", api_url=server.url,
                                                        api_key=API_KEY, use_case=USE_CASE), client)
-        assert not getattr(sink, "carries_clips", False)
-        [outcome] = sink.send(batch)
-        assert outcome.ok, outcome.reason
+        assert not sink.carries_clips
+        [outcome] = send_in_order(sink, batch)
+        assert isinstance(outcome, Delivered), outcome.reason
         sent = server.events["6f1c1b36-5a55-4b8e-9d43-0f5cbd1f7e0a"]
     assert sent["customMetadata"]["clip"] == "on_box"
     assert (sent["customMetadata"]["clip_pre_s"], sent["customMetadata"]["clip_post_s"]) == (5, 5)

@@ -1,43 +1,35 @@
-"""Deliver events to Roboflow Vision Events: upload the JPEGs, then POST events in batches.
+"""The Vision Events sink: its config, and which events it sends, in what order, how many at once.
 
 The sink runs on its sender thread and never raises for a failed delivery: every event
-gets a ``SendOutcome`` saying whether the outbox should keep it for a retry or
+gets an ``Outcome`` saying whether the outbox should keep it for a retry or
 dead-letter it with the server's reason (docs/architecture.md, "Vision Events" and rule 2).
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import threading
-import time
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field, SecretStr
 
 from streamer.events.record import INPUT_IMAGE_KEY, EventRecord, image_refs
-from streamer.redact import redact
 from streamer.schema.base import Loc
 from streamer.schema.bases import ConfigBase, SinkBase
 from streamer.schema.network import Url, insecure_http
-from streamer.sinks.base import SendOutcome, SinkContext, cap_detections
-from streamer.sinks.http import (
-    REASON_BODY_CHARS,
-    Dead,
-    Delivered,
-    Endpoint,
-    Outcome,
-    Paused,
-    Retry,
-    halts_batch,
-    outcome,
-    send_outcome,
+from streamer.sinks.base import Dead, Delivered, Outcome, Retry, Sink, SinkContext, cap_detections
+from streamer.sinks.http import halts_batch
+from streamer.sinks.vision_events.api import (
+    Api,
+    Failure,
+    answer_text,
+    confirmed_ids,
+    json_body,
 )
+from streamer.sinks.vision_events.uploads import Uploads
 
 # --- config ---------------------------------------------------------------------------
 
@@ -77,6 +69,9 @@ class VisionEventsSinkConfig(SinkBase):
     def build(self, context: SinkContext) -> VisionEventsSink:
         return VisionEventsSink(self, context.http_client(self.timeout_s, self.max_in_flight))
 
+    def sends_input_image(self) -> bool:
+        return self.upload_input_image
+
     def checks(self, config: ConfigBase) -> list[tuple[Loc, str]]:
         return insecure_http("api_url", self.api_url, "the API key", self.allow_insecure_http)
 
@@ -86,33 +81,10 @@ class VisionEventsSinkConfig(SinkBase):
 
 logger = logging.getLogger("streamer.sinks.vision_events")
 
-# Uploaded-but-not-yet-posted events whose source ids we remember; bounded so an event
-# that retries forever cannot grow memory without limit (a lost entry costs one re-upload).
-_MAX_CACHED_EVENTS = 10_000
 MAX_BATCH = 100  # the API's limit for POST /vision-events/batch
-# Uploads quicker than this (a server on the LAN or the box) gain nothing from running
-# side by side, and the thread hand-offs cost more than they save: measured against the
-# local test server, 8 in flight drained 430 events/s where one at a time drained 690.
-# A cloud API over a real uplink (50 ms and up) is far above it: 8 in flight, 6-7x faster.
-FAST_UPLOAD_S = 0.02
 
 
-class _Failure(Exception):
-    """One failed request, already classified by :func:`streamer.sinks.http.outcome`."""
-
-    def __init__(self, result: Retry | Dead | Paused) -> None:
-        super().__init__(result.reason)
-        self.result = result
-
-
-def _json_body(document: object) -> bytes:
-    try:
-        return json.dumps(document, allow_nan=False, separators=(",", ":")).encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise _Failure(Dead(f"payload is not valid JSON: {exc}")) from None
-
-
-class VisionEventsSink:
+class VisionEventsSink(Sink):
     """Uploads each event's JPEGs, then posts up to 100 events per ``/vision-events/batch``.
 
     Args:
@@ -128,48 +100,31 @@ class VisionEventsSink:
     retried; 401/403 and any 3xx pause the sink; any other 4xx is final for that event.
     """
 
+    # Half of each batch from the newest end of a backlog (Sender, issue 14).
+    fresh_first = True
+
     def __init__(self, config: VisionEventsSinkConfig, client: httpx.Client) -> None:
         self.name: str = config.name
         self.batch_size = config.batch_size
-        # Half of each batch from the newest end of a backlog (Sender, issue 14).
-        self.fresh_first = True
         self._config = config
-        self._client = client
         # rstrip tolerates "https://api.roboflow.com/" in the YAML.
-        self._base_url = config.api_url.rstrip("/")
-        self._api_key = config.api_key.get_secret_value()
-        self._endpoint = Endpoint(
-            url_key="api_url", refused="the API key was refused; fix the key",
-            secrets=(self._api_key,), base_url=self._base_url,
-        )
-        # A 409 means "already stored" only for one event POSTed alone: on a batch it
-        # says that some event of it is known, not which, so the batch is split instead.
-        self._single = replace(self._endpoint, conflict_is_delivered=True)
-        self._source_ids: OrderedDict[str, list[str]] = OrderedDict()
-        self._cache_lock = threading.Lock()
-        self._closed = False
-        # Whether the last answer was a success: then a batch's uploads start all at once
-        # instead of behind one probe (see _prepare_all). Written from upload threads; a
-        # stale read costs at most one probe or one wasted wave.
-        self._went_through = False
-        # Seconds an upload took, smoothed: below FAST_UPLOAD_S the link is as quick as the
-        # threads that would overlap it, so uploads go one after another (see _prepare_all).
-        self._upload_s: float | None = None
+        self._api = Api(client, config.api_url.rstrip("/"), config.api_key.get_secret_value())
+        self._uploads = Uploads(self._api, config.upload_timeout_s)
 
     # -- Sink protocol ------------------------------------------------------------------
 
-    def send(self, batch: list[EventRecord]) -> list[SendOutcome]:
+    def send(self, batch: list[EventRecord]) -> dict[str, Outcome]:
         """Upload the records' JPEGs (up to ``max_in_flight`` at once), then POST the events
         up to 100 at a time.
 
-        One outcome per record, same order. After a failure that concerns the server
+        One outcome per record, by eventId. After a failure that concerns the server
         rather than the event (refused connection, refused key, rate limit, redirect) the
         rest of the batch is not attempted and gets the same outcome, so a dead server
         costs one timeout, not one per event. A batch refused with any final 4xx is resent
         one event at a time, so one bad or already-stored event never takes 99 others
         with it (docs/architecture.md, "Vision Events").
         """
-        outcomes: dict[str, SendOutcome] = {}
+        outcomes: dict[str, Outcome] = {}
         ready, halted = self._prepare_all(batch, outcomes)
         for start in range(0, len(ready), MAX_BATCH):
             chunk = ready[start:start + MAX_BATCH]
@@ -178,10 +133,10 @@ class VisionEventsSink:
                     outcomes[record.event_id] = self._settle(record, halted)
                 continue
             halted = self._post_chunk(chunk, outcomes)
-        return [outcomes[record.event_id] for record in batch]
+        return outcomes
 
     def _prepare_all(
-        self, batch: list[EventRecord], outcomes: dict[str, SendOutcome]
+        self, batch: list[EventRecord], outcomes: dict[str, Outcome]
     ) -> tuple[list[tuple[EventRecord, dict[str, Any]]], Outcome | None]:
         """Each record's POST body, its images uploaded; fills ``outcomes`` for those that
         failed and returns the ready ones (batch order) and the outcome that halted the rest.
@@ -191,7 +146,8 @@ class VisionEventsSink:
         One event's images still go one after another, so its cached source ids stay a
         prefix (a failure on image 1 never re-uploads image 0). Unless the last request
         went through, the first record goes alone: a refused key, a redirect or a dead
-        server then costs one request, not ``max_in_flight`` of them.
+        server then costs one request, not ``max_in_flight`` of them. Uploads quicker than
+        the thread hand-offs go one after another (see ``Uploads.fast``).
         """
         halted: list[Outcome] = []  # the first server-wide failure, shared by the workers
         lock = threading.Lock()
@@ -203,7 +159,7 @@ class VisionEventsSink:
                     return None
             try:
                 return self._prepare(record)
-            except _Failure as failure:
+            except Failure as failure:
                 with lock:
                     if halts_batch(failure.result) and not halted:
                         halted.append(failure.result)
@@ -212,10 +168,8 @@ class VisionEventsSink:
                 outcomes[record.event_id] = self._unexpected(record, exc)
             return None
 
-        workers = min(self._config.max_in_flight, len(batch))
-        if self._upload_s is not None and self._upload_s < FAST_UPLOAD_S:
-            workers = 1
-        probe = 0 if self._went_through or workers <= 1 else 1
+        workers = 1 if self._uploads.fast else min(self._config.max_in_flight, len(batch))
+        probe = 0 if self._api.went_through or workers <= 1 else 1
         payloads = [prepare(record) for record in batch[:probe]]
         rest = batch[probe:]
         if workers <= 1 or halted:
@@ -233,23 +187,22 @@ class VisionEventsSink:
         A sender still busy at shutdown (a server answering in minutes) then ends its
         batch with one retryable outcome instead of one error per event.
         """
-        self._closed = True
-        with self._cache_lock:
-            self._source_ids.clear()
+        self._api.closed = True
+        self._uploads.clear()
 
     # -- posting ------------------------------------------------------------------------
 
     def _post_chunk(
-        self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, SendOutcome]
+        self, chunk: list[tuple[EventRecord, dict[str, Any]]], outcomes: dict[str, Outcome]
     ) -> Outcome | None:
         """POST one chunk; fills ``outcomes``; returns an outcome that halts the batch."""
         if len(chunk) == 1:
             record, payload = chunk[0]
             return self._post_one(record, payload, outcomes)
         try:
-            body = _json_body({"events": [payload for _, payload in chunk]})
-            result, response = self._post("/vision-events/batch", body, self._endpoint)
-        except _Failure as failure:
+            body = json_body({"events": [payload for _, payload in chunk]})
+            result, response = self._post("/vision-events/batch", body, single=False)
+        except Failure as failure:
             result, response = failure.result, None
         if isinstance(result, Dead):
             # All-or-nothing at the server: one bad or already-stored event refuses the
@@ -264,7 +217,7 @@ class VisionEventsSink:
                     return halted
             return None
         if isinstance(result, Delivered) and response is not None:
-            confirmed = _confirmed_ids(response, [record.event_id for record, _ in chunk])
+            confirmed = confirmed_ids(response, [record.event_id for record, _ in chunk])
             missing = len(chunk) - len(confirmed)
             unconfirmed = Retry(
                 f"HTTP {response.status_code} confirmed {len(confirmed)} of {len(chunk)} "
@@ -283,19 +236,18 @@ class VisionEventsSink:
         return result if halts_batch(result) else None
 
     def _post_one(
-        self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, SendOutcome]
+        self, record: EventRecord, payload: dict[str, Any], outcomes: dict[str, Outcome]
     ) -> Outcome | None:
         try:
-            result, response = self._post("/vision-events", _json_body(payload), self._single)
-        except _Failure as failure:
+            result, response = self._post("/vision-events", json_body(payload), single=True)
+        except Failure as failure:
             result, response = failure.result, None
         if isinstance(result, Delivered) and not result.duplicate and response is not None:
             # Checked as a batch's answer is: a captive portal's 200 page is no receipt.
-            if record.event_id not in _confirmed_ids(response, [record.event_id]):
-                text = " ".join(response.text[:REASON_BODY_CHARS].split())
-                result = Retry(self._redact(
+            if record.event_id not in confirmed_ids(response, [record.event_id]):
+                result = Retry(self._api.redact(
                     f"HTTP {response.status_code} without created/eventIds for this event "
-                    f"(not the API's answer; kept and sent again): {text}"))
+                    f"(not the API's answer; kept and sent again): {answer_text(response)}"))
                 logger.warning("sink %s: %s", self.name, result.reason)
         if isinstance(result, Delivered) and result.duplicate:
             logger.info("event %s: the server already holds it (HTTP 409): delivered",
@@ -304,18 +256,15 @@ class VisionEventsSink:
         return result if halts_batch(result) else None
 
     def _post(
-        self, path: str, body: bytes, endpoint: Endpoint
+        self, path: str, body: bytes, single: bool
     ) -> tuple[Outcome, httpx.Response | None]:
-        response = self._request(path, self._config.timeout_s, content=body,
-                                 headers={"Content-Type": "application/json"})
-        result = outcome(response, endpoint)
-        self._went_through = isinstance(result, Delivered)
-        return result, response
+        endpoint = self._api.single if single else self._api.endpoint
+        return self._api.post(path, body, endpoint, self._config.timeout_s)
 
-    def _unexpected(self, record: EventRecord, exc: Exception) -> SendOutcome:
-        reason = self._redact(f"unexpected error: {type(exc).__name__}: {exc}")
+    def _unexpected(self, record: EventRecord, exc: Exception) -> Outcome:
+        reason = self._api.redact(f"unexpected error: {type(exc).__name__}: {exc}")
         logger.exception("event %s: %s", record.event_id, reason)
-        return SendOutcome(record.event_id, ok=False, retry=True, reason=reason)
+        return Retry(reason)
 
     # -- one event ----------------------------------------------------------------------
 
@@ -324,7 +273,7 @@ class VisionEventsSink:
         try:
             refs = image_refs(record)
         except ValueError as exc:
-            raise _Failure(Dead(str(exc))) from None
+            raise Failure(Dead(str(exc))) from None
         # A copy: the record is shared with other sinks and keeps its sourceId-free form.
         payload = cap_detections(copy.deepcopy(record.payload))
         payload["useCaseId"] = self._config.use_case
@@ -332,7 +281,7 @@ class VisionEventsSink:
             payload.pop("customMetadata", None)  # left out when empty, as the reference does
         if self._config.workflow_id:
             payload["workflowId"] = self._config.workflow_id
-        source_ids = self._upload_images(record)
+        source_ids = self._uploads.source_ids(record)
         images = []
         for ref, entry in zip(refs, payload.get("images", [])):
             entry = {**entry, "sourceId": source_ids[ref.image]}
@@ -342,78 +291,13 @@ class VisionEventsSink:
             images.append(entry)
         if "images" in payload:
             payload["images"] = images
-        _json_body(payload)  # a payload that cannot be JSON is final, found before posting
+        json_body(payload)  # a payload that cannot be JSON is final, found before posting
         return payload
 
-    def _upload_images(self, record: EventRecord) -> list[str]:
-        """Source ids of the record's JPEGs, uploading only those not uploaded before."""
-        with self._cache_lock:
-            source_ids = list(self._source_ids.get(record.event_id, []))
-        for index in range(len(source_ids), len(record.images)):
-            filename = f"{record.event_id}_{index}.jpg"
-            stage = f"upload of image {index}: "
-            started = time.monotonic()
-            try:
-                response = self._request(
-                    "/vision-events/upload",
-                    self._config.upload_timeout_s,
-                    files={"file": (filename, record.images[index], "image/jpeg")},
-                    data={"name": filename},
-                )
-            except _Failure as failure:
-                # "connection refused" speaks for the server, not for this image.
-                server_wide = halts_batch(failure.result)
-                raise _Failure(failure.result if server_wide else _staged(stage, failure.result)
-                               ) from None
-            result = outcome(response, self._endpoint)
-            self._went_through = isinstance(result, Delivered)
-            took = time.monotonic() - started
-            last = self._upload_s  # a stale read from another upload thread is harmless
-            self._upload_s = took if last is None else 0.8 * last + 0.2 * took
-            if not isinstance(result, Delivered):
-                raise _Failure(_staged(stage, result))
-            source_ids.append(self._source_id_from(response, stage))
-            # Kept after each image so a failure on image 2 does not re-upload images 0-1.
-            self._remember(record.event_id, source_ids)
-        return source_ids
-
-    # -- HTTP ---------------------------------------------------------------------------
-
-    def _request(self, path: str, timeout_s: float, **kwargs: Any) -> httpx.Response:
-        """POST to ``api_url + path``, never following a redirect (the key must not go to
-        another place); a transport failure is raised as a classified ``_Failure``."""
-        if self._closed or self._client.is_closed:
-            raise _Failure(Retry("the sink is shutting down", server_wide=True))
-        headers = {"Authorization": f"Bearer {self._api_key}", **kwargs.pop("headers", {})}
-        try:
-            return self._client.post(self._base_url + path, headers=headers, timeout=timeout_s,
-                                     follow_redirects=False, **kwargs)
-        except httpx.TransportError as exc:
-            self._went_through = False
-            result = outcome(exc, self._endpoint)
-            assert not isinstance(result, Delivered)
-            raise _Failure(result) from None
-
-    def _source_id_from(self, response: httpx.Response, stage: str) -> str:
-        try:
-            source_id = response.json().get("sourceId")
-        except (ValueError, AttributeError):
-            source_id = None
-        if not isinstance(source_id, str) or not source_id:
-            # A 2xx without a source id is usually a proxy or portal page, not the API:
-            # retry rather than dead-letter an event that is fine.
-            text = " ".join(response.text[:REASON_BODY_CHARS].split())
-            raise _Failure(Retry(
-                self._redact(f"{stage}HTTP {response.status_code} without a sourceId: {text}")
-            ))
-        return source_id
-
-    # -- helpers ------------------------------------------------------------------------
-
-    def _settle(self, record: EventRecord, result: Outcome) -> SendOutcome:
+    def _settle(self, record: EventRecord, result: Outcome) -> Outcome:
         """The sender's outcome for ``record``; drops cached source ids once final."""
         if isinstance(result, (Delivered, Dead)):
-            self._forget(record.event_id)
+            self._uploads.forget(record.event_id)
         if isinstance(result, Delivered):
             logger.debug("event %s delivered to %s", record.event_id, self.name)
         else:
@@ -423,47 +307,4 @@ class VisionEventsSink:
             logger.log(logging.WARNING if final else logging.DEBUG,
                        "event %s not delivered to %s (%s): %s", record.event_id, self.name,
                        "final" if final else "will retry", result.reason)
-        return send_outcome(record.event_id, result)
-
-    def _remember(self, event_id: str, source_ids: list[str]) -> None:
-        with self._cache_lock:
-            self._source_ids[event_id] = list(source_ids)
-            self._source_ids.move_to_end(event_id)
-            while len(self._source_ids) > _MAX_CACHED_EVENTS:
-                self._source_ids.popitem(last=False)
-
-    def _forget(self, event_id: str) -> None:
-        with self._cache_lock:
-            self._source_ids.pop(event_id, None)
-
-    def _redact(self, text: str) -> str:
-        return redact(text, (self._api_key,))
-
-
-def _staged(stage: str, result: Retry | Dead | Paused) -> Retry | Dead | Paused:
-    """``result`` with ``stage`` ("upload of image 1: ") before its reason; a pause keeps
-    its reason as is, since it is the sink's status line."""
-    if isinstance(result, Paused):
         return result
-    return replace(result, reason=stage + result.reason)
-
-
-def _confirmed_ids(response: httpx.Response, sent: list[str]) -> set[str]:
-    """The eventIds a 2xx create answer (batch or single) confirms: its ``eventIds`` when given, else all of
-    them when ``created`` counts every event; none when the answer says neither (a proxy
-    page is not a receipt)."""
-    try:
-        document = response.json()
-    except ValueError:
-        return set()
-    if not isinstance(document, dict):
-        return set()
-    event_ids = document.get("eventIds")
-    if isinstance(event_ids, list):
-        return set(sent) & {item for item in event_ids if isinstance(item, str)}
-    if len(sent) == 1 and document.get("eventId") == sent[0]:
-        return set(sent)  # a single create may name its one event
-    created = document.get("created")
-    if isinstance(created, int) and not isinstance(created, bool) and created == len(sent):
-        return set(sent)
-    return set()
