@@ -11,7 +11,6 @@ immutable value replaced whole (``scene``, ``rules_state``) or counters read ato
 from __future__ import annotations
 
 import dataclasses
-
 import json
 import time
 import uuid

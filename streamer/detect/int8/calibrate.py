@@ -29,12 +29,7 @@ from streamer.detect.int8.graph import head_nodes
 from streamer.detect.int8.parity import NEAR_MARGIN, Boxes, Decoder, choose_threshold, parity
 from streamer.errors import ModelError
 
-RECIPE_VERSION = "5"  # bump when the recipe changes: old cache entries are then ignored
-# int8's threshold is set where it finds this many boxes for each of fp32's: a hair more
-# than fp32, within the default count allowance (int8_max_count_error 0.05). Matching the
-# count exactly left int8's misses just under its threshold (on vtest.avi every one of
-# fp32's boxes had an int8 box within 0.05 below it), so recall fell short of 0.97.
-COUNT_AIM = 1.02
+RECIPE_VERSION = "4"  # bump when the recipe changes: old cache entries are then ignored
 HISTOGRAM_FRAMES = 8  # Entropy/Percentile: frames whose activations are held at once
 METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
 
@@ -248,7 +243,7 @@ def _try_method(request: Int8Request, method: str, number: int, split: _Split,
 
     def fit(indices: Sequence[int]) -> float:
         return choose_threshold([raws[i] for i in indices], decode, request.confidence,
-                                round(split.fp32_count(indices) * COUNT_AIM))
+                                split.fp32_count(indices))
 
     judged: list[tuple[int, float]] = []  # (frame, the threshold fitted without it)
     fold_thresholds = []

@@ -19,15 +19,13 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from streamer.cache import cache_root
-from streamer.detect.fp16 import file_digest
+from streamer.detect.fp16 import file_digest, save_model
 
 log = logging.getLogger("streamer.detect.onnx")
 
@@ -95,15 +93,7 @@ def cut_body(path: Path, cache_dir: Path | None = None) -> Body | None:
         out[2].ClearField("dim_value")
         out[2].dim_param = "anchors"
     del body.graph.value_info[:]  # shapes inferred for the fixed size no longer hold
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    os.close(handle)
-    try:
-        onnx.save(body, temp)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    save_model(body, target)
     return Body(target, head)
 
 
