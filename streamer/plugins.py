@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias, Union
 
 from pydantic import BaseModel, Field, create_model
 
@@ -74,9 +74,16 @@ class Plugins:
 
 PLUGINS = Plugins()
 
-ModelConfig = tagged_union(MODELS, "kind")
-RuleConfig = tagged_union(RULES, "type")
-SinkConfig = tagged_union(SINKS, "type")
+if TYPE_CHECKING:
+    # To the type checker an entry is its plugin base: the unions are made from the
+    # registry when the module runs, which a static checker cannot follow.
+    ModelConfig: TypeAlias = ModelBase
+    RuleConfig: TypeAlias = RuleBase
+    SinkConfig: TypeAlias = SinkBase
+else:
+    ModelConfig = tagged_union(MODELS, "kind")
+    RuleConfig = tagged_union(RULES, "type")
+    SinkConfig = tagged_union(SINKS, "type")
 
 
 class Config(ConfigBase):
@@ -95,7 +102,13 @@ def _config_model(plugins: Plugins) -> type[ConfigBase]:
     return create_model(
         "Config",
         __base__=ConfigBase,
-        models=(list[tagged_union(plugins.models, "kind")], Field(min_length=1)),  # type: ignore[valid-type]
-        rules=(list[tagged_union(plugins.rules, "type")], Field(default_factory=list)),  # type: ignore[valid-type]
-        sinks=(list[tagged_union(plugins.sinks, "type")], Field(default_factory=list)),  # type: ignore[valid-type]
+        models=(_list_of(tagged_union(plugins.models, "kind")), Field(min_length=1)),
+        rules=(_list_of(tagged_union(plugins.rules, "type")), Field(default_factory=list)),
+        sinks=(_list_of(tagged_union(plugins.sinks, "type")), Field(default_factory=list)),
     )
+
+
+def _list_of(item: Any) -> Any:
+    """``list[item]`` for an item type made at run time (written so, a checker reads the
+    subscript as an annotation and refuses a call inside it)."""
+    return list.__class_getitem__(item)

@@ -202,19 +202,21 @@ class ClipRecorder:
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``clips``."""
+        return {"clips": self.counters()}
+
+    def counters(self) -> dict[str, object]:
+        """The recorder's buffer and counters (``/api/status``'s ``clips``, the summary's)."""
         stats = self.stats
         return {
-            "clips": {
-                "buffer_mb": round((self._packets.nbytes + self._frames.nbytes) / 2**20, 2),
-                "buffer_s": round(max(self._packets.seconds(), self._frames.seconds()), 1),
-                "recording": len(self._open),
-                "written_total": stats.written_total,
-                "copied_total": stats.copied_total,
-                "encoded_total": stats.encoded_total,
-                "short_total": stats.short_total,
-                "failed_total": stats.failed_total,
-                "last_error": stats.last_error,
-            }
+            "buffer_mb": round((self._packets.nbytes + self._frames.nbytes) / 2**20, 2),
+            "buffer_s": round(max(self._packets.seconds(), self._frames.seconds()), 1),
+            "recording": len(self._open),
+            "written_total": stats.written_total,
+            "copied_total": stats.copied_total,
+            "encoded_total": stats.encoded_total,
+            "short_total": stats.short_total,
+            "failed_total": stats.failed_total,
+            "last_error": stats.last_error,
         }
 
     # --- the recorder's thread -----------------------------------------------------------

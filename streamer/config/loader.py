@@ -115,7 +115,7 @@ def parse_config(
 
     try:
         # Any set of plugins validates to the same root shape; typed as the built-in one.
-        config: Config = plugins.config_model().model_validate(data)  # type: ignore[assignment]
+        config: Config = plugins.config_model().model_validate(data)  # type: ignore[assignment]  # every plugin set's root has Config's fields
     except ValidationError as exc:
         secret_keys = secret_field_names(plugins.config_model())
         messages = [
@@ -183,12 +183,13 @@ class BoundedLoader(yaml.SafeLoader):
         self._depth = 0
 
     def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node:
-        mark = self.peek_event().start_mark
+        mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
         part = _path_part(index)
         loc = (*self._path, part) if part is not None else tuple(self._path)
         if self.check_event(yaml.AliasEvent):
-            anchor = self.peek_event().anchor
+            anchor = self.peek_event().anchor  # type: ignore[no-untyped-call]  # unannotated in types-PyYAML
             node = super().compose_node(parent, index)
+            assert node is not None  # PyYAML composes a node wherever it is asked to
             if id(node) not in self._sizes:
                 raise _Refused(mark, loc, f"alias *{anchor} is used inside its own anchor "
                                f"&{anchor}: a config cannot contain itself")
@@ -200,11 +201,13 @@ class BoundedLoader(yaml.SafeLoader):
         if part is not None:
             self._path.append(part)
         try:
-            node = super().compose_node(parent, index)
+            composed = super().compose_node(parent, index)
         finally:
             self._depth -= 1
             if part is not None:
                 self._path.pop()
+        assert composed is not None  # PyYAML composes a node wherever it is asked to
+        node = composed
         children = [self._sizes[id(child)] for child in _children(node)]
         size = 1 + sum(values for values, _ in children)
         depth = 1 + max((levels for _, levels in children), default=0)
@@ -248,7 +251,7 @@ def compose_yaml(text: str, source_name: str) -> yaml.Node | None:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{source_name}:{mark.line + 1}" if mark else source_name
-        problem = exc.problem or exc.context
+        problem = str(exc.problem or exc.context)
         if exc.problem and exc.context:
             problem = f"{exc.problem} ({exc.context})"
         if "'\\t'" in str(problem):

@@ -44,7 +44,28 @@ def valid_box_mask(xyxy: np.ndarray, confidence: np.ndarray) -> np.ndarray:
     """Rows with finite coordinates and score, ``x1 <= x2`` and ``y1 <= y2``."""
     finite = np.isfinite(xyxy).all(axis=1) & np.isfinite(confidence)
     with np.errstate(invalid="ignore"):
-        return finite & (xyxy[:, 2] >= xyxy[:, 0]) & (xyxy[:, 3] >= xyxy[:, 1])
+        ordered: np.ndarray = (xyxy[:, 2] >= xyxy[:, 0]) & (xyxy[:, 3] >= xyxy[:, 1])
+    valid: np.ndarray = finite & ordered
+    return valid
+
+
+def scores_of(dets: sv.Detections) -> np.ndarray:
+    """Each detection's confidence; 1.0 where the detector gave none (a replay file)."""
+    if dets.confidence is None:
+        return np.ones(len(dets), np.float32)
+    return dets.confidence
+
+
+def pick(dets: sv.Detections, index: np.ndarray | slice) -> sv.Detections:
+    """``dets[index]`` for a mask, indices or a slice: always a ``Detections`` (a copy).
+
+    supervision's ``__getitem__`` also takes a ``data`` key and then returns that column,
+    so its declared result is a union; rows asked for are always detections.
+    """
+    rows = dets[index]
+    if not isinstance(rows, sv.Detections):
+        raise TypeError(f"expected Detections for rows {index!r}, got {type(rows).__name__}")
+    return rows
 
 
 def note_invalid_boxes(model_id: str, count: int) -> None:
@@ -125,7 +146,7 @@ def filter_classes(
     if class_map:
         names = np.array([class_map.get(str(name), str(name)) for name in names], dtype=object)
         dets.data[CLASS_NAME] = names
-    keep = dets.confidence >= min_confidence
+    keep = scores_of(dets) >= min_confidence
     if classes is not None:
-        keep &= np.isin(names.astype(str), list(classes))
-    return dets[keep]
+        keep &= np.isin(np.asarray(names).astype(str), list(classes))
+    return pick(dets, keep)

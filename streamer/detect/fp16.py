@@ -17,10 +17,13 @@ import logging
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from streamer.cache import cache_root
 from streamer.errors import ModelError
+
+if TYPE_CHECKING:  # imported where used: reading a model is rare, importing onnx is slow
+    import onnx
 
 log = logging.getLogger("streamer.detect.fp16")
 
@@ -50,7 +53,7 @@ def cached_fp32_copy(path: Path, cache_dir: Path | None = None) -> Path:
     return target
 
 
-def save_model(model: Any, target: Path) -> None:
+def save_model(model: onnx.ModelProto, target: Path) -> None:
     """Write an ``onnx.ModelProto`` to ``target`` whole or not at all (a temporary name,
     then a rename): a cache entry another process reads is never half written."""
     import onnx
@@ -66,7 +69,7 @@ def save_model(model: Any, target: Path) -> None:
         raise
 
 
-def _load(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
+def _load(path: Path) -> onnx.ModelProto:
     try:
         import onnx
     except ImportError as exc:  # a core dependency; a broken install still gets one line
@@ -77,14 +80,14 @@ def _load(path: Path):  # -> onnx.ModelProto (onnx is imported lazily)
         raise Fp16Error(f"{path} is not an ONNX model ({type(exc).__name__})") from None
 
 
-def widen_to_fp32(model) -> int:  # model: onnx.ModelProto
+def widen_to_fp32(model: onnx.ModelProto) -> int:
     """Rewrite ``model`` in place from float16 to float32; returns how many things changed."""
     from onnx import TensorProto, numpy_helper
 
     f16, f32 = TensorProto.FLOAT16, TensorProto.FLOAT
     changed = 0
 
-    def widen_tensor(tensor) -> bool:
+    def widen_tensor(tensor: onnx.TensorProto) -> bool:
         if tensor.data_type != f16:
             return False
         wide = numpy_helper.from_array(
@@ -93,7 +96,7 @@ def widen_to_fp32(model) -> int:  # model: onnx.ModelProto
         tensor.CopyFrom(wide)
         return True
 
-    def widen_graph(graph) -> None:
+    def widen_graph(graph: onnx.GraphProto) -> None:
         nonlocal changed
         for tensor in graph.initializer:
             changed += widen_tensor(tensor)

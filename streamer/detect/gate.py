@@ -112,11 +112,11 @@ class DetectGate:
         self.skipped_total = 0
         self.runs_for: dict[str, int] = {"first": 0, "motion": 0, "keepalive": 0, "search": 0, "rate": 0}
 
-    def due(self, image: object, t_s: float, tracking: bool) -> bool:
+    def due(self, image: np.ndarray, t_s: float, tracking: bool) -> bool:
         """Whether the models run on this frame. ``image`` (the picture the models would
         see) feeds the motion check on every frame, run or not."""
         motion = self.motion
-        if motion is not None and motion.moved(image, t_s):  # type: ignore[arg-type]
+        if motion is not None and motion.moved(image, t_s):
             self._moved_since_run = True
         reason = self._reason(t_s, tracking)
         if reason is None:

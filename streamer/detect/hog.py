@@ -88,13 +88,13 @@ class HogDetector:
         rects, weights = self._hog.detectMultiScale(
             image, winStride=WIN_STRIDE, padding=PADDING, scale=self.config.scale
         )
-        rects = np.asarray(rects, dtype=np.float32).reshape(-1, 4)
+        boxes = np.asarray(rects, dtype=np.float32).reshape(-1, 4)
         scores = np.asarray(weights, dtype=np.float32).reshape(-1)
         keep = scores > self.config.confidence
-        rects, scores = rects[keep], scores[keep]
-        xyxy = np.empty_like(rects)
-        xyxy[:, :2] = rects[:, :2] / factor
-        xyxy[:, 2:] = (rects[:, :2] + rects[:, 2:]) / factor
+        boxes, scores = boxes[keep], scores[keep]
+        xyxy = np.empty_like(boxes)
+        xyxy[:, :2] = boxes[:, :2] / factor
+        xyxy[:, 2:] = (boxes[:, :2] + boxes[:, 2:]) / factor
         xyxy[:, [0, 2]] = np.clip(xyxy[:, [0, 2]], 0, frame.width)
         xyxy[:, [1, 3]] = np.clip(xyxy[:, [1, 3]], 0, frame.height)
         dets = make_detections(xyxy, scores, [PERSON] * len(xyxy), self.model_id)

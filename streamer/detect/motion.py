@@ -89,7 +89,9 @@ class MotionCheck:
             self._last_t_s = t_s
             return False
         diff = cv2.absdiff(grey, cv2.convertScaleAbs(background))
-        moving = cv2.compare(diff, self._settings.threshold, cv2.CMP_GT)
+        # 255 where the difference is above the threshold (cv2.compare's CMP_GT, as a
+        # threshold call: the same mask, with a typed signature).
+        moving = cv2.threshold(diff, self._settings.threshold, 255, cv2.THRESH_BINARY)[1]
         count = cv2.countNonZero(cv2.bitwise_and(moving, self._area))
         area = max(cv2.countNonZero(self._area), 1)
         self.last_share = count / area
@@ -121,6 +123,7 @@ class MotionCheck:
         """255 where moving pixels count: watched places grown by the margin, less the mask."""
         work_w, work_h = self._size
         scale = np.array([work_w, work_h], dtype=np.float64)
+        area: np.ndarray
         if self._zones is None:
             area = np.full((work_h, work_w), 255, np.uint8)
         else:

@@ -23,6 +23,8 @@ from streamer.detect.base import (
     empty_detections,
     invalid_boxes_total,
     note_invalid_boxes,
+    pick,
+    scores_of,
     valid_box_mask,
 )
 from streamer.schema.bases import ModelBase
@@ -86,7 +88,7 @@ class DetectorSet:
             else:
                 slot.skipped_total += 1
                 # A fresh object: the tracker downstream may write into what it is given.
-                dets = slot.held[np.arange(len(slot.held))]
+                dets = pick(slot.held, np.arange(len(slot.held)))
             found[config.id] = len(dets)
             results.append(dets)
         if len(results) == 1:
@@ -119,12 +121,11 @@ def _valid_only(dets: sv.Detections, model_id: str) -> sv.Detections:
     built outside this package might give them), each one counted."""
     if len(dets) == 0:
         return dets
-    scores = dets.confidence if dets.confidence is not None else np.ones(len(dets), np.float32)
-    valid = valid_box_mask(dets.xyxy, scores)
+    valid = valid_box_mask(dets.xyxy, scores_of(dets))
     if valid.all():
         return dets
     note_invalid_boxes(model_id, int(len(dets) - valid.sum()))
-    return dets[valid]
+    return pick(dets, valid)
 
 
 __all__ = ["DetectorSet"]

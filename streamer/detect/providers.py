@@ -60,7 +60,7 @@ def tensorrt_version() -> str | None:
     Read from the ``tensorrt`` Python module where installed (JetPack images have it), else
     from ``libnvinfer`` itself, which onnxruntime's TensorRT provider loads."""
     try:
-        import tensorrt  # type: ignore[import-not-found]
+        import tensorrt
 
         return str(tensorrt.__version__)
     except Exception:  # absent, or present without its libraries

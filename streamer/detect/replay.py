@@ -16,7 +16,7 @@ import supervision as sv
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-from streamer.detect.base import empty_detections, filter_classes, make_detections
+from streamer.detect.base import empty_detections, filter_classes, make_detections, scores_of
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
@@ -169,7 +169,7 @@ def detections_to_row(frame_index: int, dets: sv.Detections) -> dict[str, object
     """One replay JSONL row for ``--record-detections`` (the inverse of ``detect``)."""
     names = dets.data.get("class_name", np.array([""] * len(dets), dtype=object))
     rows = []
-    for (x1, y1, x2, y2), conf, name in zip(dets.xyxy, dets.confidence, names):
+    for (x1, y1, x2, y2), conf, name in zip(dets.xyxy, scores_of(dets), names):
         rows.append(
             {
                 "class": str(name),

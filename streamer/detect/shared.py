@@ -29,7 +29,10 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import numpy as np
 
 from streamer.detect.base import Detector
 from streamer.errors import ModelError
@@ -116,7 +119,7 @@ class InferencePool:
                 raise ModelError("the box's inference workers are closed")
         if call.error is not None:
             raise call.error
-        return call.result  # type: ignore[no-any-return]
+        return call.result  # type: ignore[no-any-return]  # fn's own result, stored by the worker
 
     def _work(self) -> None:
         while True:
@@ -162,6 +165,20 @@ class InferencePool:
             thread.join(5.0)
 
 
+@runtime_checkable
+class Shareable(Detector, Protocol):
+    """A loaded model cameras can share (``onnx``): ``view`` gives one camera its own id,
+    classes and confidence on the same session, each call made ``through`` the box's
+    inference workers."""
+
+    path: Path
+    precision: str
+
+    def view(
+        self, config: Any, through: Callable[[Callable[[], np.ndarray]], np.ndarray]
+    ) -> Detector: ...
+
+
 class SharedModels:
     """The box's loaded models, one per distinct (file, options), and the pool they run on.
 
@@ -173,7 +190,7 @@ class SharedModels:
     def __init__(self, pool: InferencePool, build: Callable[[ModelBase], Detector]) -> None:
         self.pool = pool
         self._build = build
-        self._loaded: dict[str, Any] = {}
+        self._loaded: dict[str, Shareable] = {}
         self._users: dict[str, list[str]] = {}
 
     @staticmethod
@@ -198,16 +215,19 @@ class SharedModels:
         if base is None:
             loaded = config.model_copy(update={"threads": self.pool.threads})
             # model_copy keeps private attributes (the camera's source, for int8).
-            base = self._build(loaded)
-            self._loaded[key] = base
+            built = self._build(loaded)
+            if not isinstance(built, Shareable):
+                raise ModelError(f"model {config.id!r}: its {config.kind} backend cannot be "
+                                 "shared between cameras")
+            base = self._loaded[key] = built
         self._users.setdefault(key, []).append(camera_id)
-        return base.view(config, lambda fn: self.pool.run(camera_id, fn))  # type: ignore[no-any-return]
+        return base.view(config, lambda fn: self.pool.run(camera_id, fn))
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``inference``: the pool and which cameras share which model."""
         models = [
-            {"path": str(getattr(base, "path", "")), "cameras": self._users.get(key, []),
-             "precision": getattr(base, "precision", "")}
+            {"path": str(base.path), "cameras": self._users.get(key, []),
+             "precision": base.precision}
             for key, base in self._loaded.items()
         ]
         return {**self.pool.status(), "models": models}

@@ -11,8 +11,9 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from streamer.events.record import EventRecord
@@ -140,9 +141,12 @@ class Deliveries:
                 raise
             return self._pending_one_by_one(conn, sink, limit, clips, now)
         return self._readable_all(
-            sink, [(row[0], lambda row=row: self._with_clip(conn, self._store.record(conn, row), clips))
-                   for row in rows]
+            sink, [(row[0], partial(self._record_of, conn, row, clips)) for row in rows]
         )
+
+    def _record_of(self, conn: sqlite3.Connection, row: tuple[Any, ...], clips: bool) -> EventRecord:
+        """The event of an ``EVENT_COLUMNS`` row, with its clip for a sink that carries clips."""
+        return self._with_clip(conn, self._store.record(conn, row), clips)
 
     def _with_clip(self, conn: sqlite3.Connection, record: EventRecord, clips: bool) -> EventRecord:
         """``record`` with its stored clip, for a sink that carries clips."""
@@ -162,7 +166,7 @@ class Deliveries:
                 (sink, limit),
             )
         ]
-        reads = [(event_id, lambda event_id=event_id: self._fetch(conn, event_id, clips)) for event_id in ids]
+        reads = [(event_id, partial(self._fetch, conn, event_id, clips)) for event_id in ids]
         records = self._readable_all(sink, reads)
         return [r for r in records if r.stored_clip is None or not r.stored_clip.held(now)]
 
@@ -173,7 +177,7 @@ class Deliveries:
         return self._with_clip(conn, record, clips)
 
     def _readable_all(
-        self, sink: str, reads: list[tuple[str, Callable[[], EventRecord]]]
+        self, sink: str, reads: Sequence[tuple[str, Callable[[], EventRecord]]]
     ) -> list[EventRecord]:
         """The records that read back; each one that does not is quarantined (dead)."""
         out = []

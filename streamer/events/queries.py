@@ -226,7 +226,7 @@ class Queries:
         if sink is not None:
             query += " AND sink = ?"
             args = (sink,)
-        return [tuple(row) for row in self._store.conn().execute(query, args)]  # type: ignore[misc]
+        return [tuple(row) for row in self._store.conn().execute(query, args)]
 
     def stats(self, now: float | None = None, max_bytes: int | None = None) -> dict[str, object]:
         """Counters per sink, JSON-friendly, for ``streamer events stats`` and the monitor.

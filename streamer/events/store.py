@@ -17,6 +17,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from streamer.errors import SinkError
 from streamer.events.clips import StoredClip
@@ -220,7 +221,7 @@ class Store:
 
     # --- reading helpers shared by the hot path and the CLI's queries -----------------
 
-    def record(self, conn: sqlite3.Connection, row: tuple) -> EventRecord:
+    def record(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> EventRecord:
         """The event of an ``EVENT_COLUMNS`` row, with its JPEGs in order."""
         event_id, created_ts, rule_id, payload = row
         images = [
@@ -262,7 +263,7 @@ class Store:
         return int(self.conn().execute("SELECT COUNT(*) FROM events").fetchone()[0])
 
 
-def clip_of(row: tuple) -> StoredClip:
+def clip_of(row: tuple[Any, ...]) -> StoredClip:
     """The :class:`StoredClip` of a ``CLIP_COLUMNS`` row."""
     event_id, state, due_ts, mp4, meta = row
     return StoredClip(event_id=event_id, state=state, due_ts=float(due_ts),

@@ -108,7 +108,7 @@ def guarded_protocol(refusals: Refusals,
     class GuardedH11Protocol(H11Protocol):
         _header_timer: asyncio.TimerHandle | None = None
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # uvicorn's own signature, narrower than asyncio's
             if len(self.connections) >= cap:
                 # Closed before anything is read: the descriptor is free again at once.
                 refusals.note("over_cap")
@@ -197,7 +197,8 @@ class TokenGate:
 def _given_token(scope: Scope) -> bytes:
     for name, value in scope.get("headers", []):
         if name == b"authorization" and value[:7].lower() == b"bearer ":
-            return value[7:].strip()
+            given: bytes = value[7:].strip()
+            return given
     query: bytes = scope.get("query_string", b"")
     for pair in query.split(b"&"):
         key, _, value = pair.partition(b"=")

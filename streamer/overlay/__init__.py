@@ -14,6 +14,7 @@ import numpy as np
 import supervision as sv
 
 from streamer.config.models import Config
+from streamer.detect.base import pick
 from streamer.rules.base import RuleEvent
 from streamer.rules.geometry import anchor_points, points_in_polygon, to_pixels
 from streamer.source.frame import Frame
@@ -57,7 +58,7 @@ class Overlay:
         if len(dets):
             shown = dets
             if dets.tracker_id is None:
-                shown = dets[:]
+                shown = pick(dets, slice(None))
                 shown.tracker_id = np.full(len(dets), -1, dtype=int)
             scene = self._boxes.annotate(scene, shown)
             scene = self._labels.annotate(scene, shown, labels=_labels(shown))
@@ -124,8 +125,9 @@ class Overlay:
         for zone_id, polygon in self.zones.items():
             color = _EVENT_COLOR if zone_id == highlight else _ZONE_COLOR
             points = polygon.round().astype(np.int32)
-            sv.draw_filled_polygon(scene, points, color=color, opacity=0.15)
-            sv.draw_polygon(scene, points, color=color, thickness=2)
+            # int32: OpenCV draws only int32 points; supervision's hint names the platform int.
+            sv.draw_filled_polygon(scene, points, color=color, opacity=0.15)  # type: ignore[arg-type]  # int32, see above
+            sv.draw_polygon(scene, points, color=color, thickness=2)  # type: ignore[arg-type]  # int32, see above
             label = labels[zone_id]
             top = polygon[np.argmin(polygon[:, 1])]
             self._label(scene, label, (top[0], top[1] - 12), color, self._text_scale * 0.8, 4)
@@ -145,7 +147,7 @@ class Overlay:
         """Each zone's label: its id, and with detections its count (see :meth:`draw`)."""
         tracked = dets
         if dets is not None and len(dets):
-            tracked = dets[dets.tracker_id >= 0] if dets.tracker_id is not None else dets[:0]
+            tracked = pick(dets, dets.tracker_id >= 0 if dets.tracker_id is not None else slice(0))
         anchors = anchor_points(tracked) if tracked is not None and len(tracked) else None
         labels: dict[str, str] = {}
         for zone_id, polygon in self.zones.items():

@@ -241,7 +241,7 @@ class Box:
         )
         try:
             monitor = Monitor(
-                feed, settings.bind, token.get_secret_value() if token is not None else None,  # type: ignore[arg-type]
+                feed, settings.bind, token.get_secret_value() if token is not None else None,
                 settings.allowed_hosts, app_builder=build_box_app,
             )
         except ConfigError:

@@ -35,6 +35,7 @@ from streamer.pipeline.summary import RunSummary
 from streamer.rules.history import RuleHistory
 from streamer.schema.bases import rule_clip
 from streamer.schema.checks import check_model_classes
+from streamer.schema.rule_parts import ScheduleConfig
 from streamer.source import Capture, Source
 from streamer.source.openers import classify
 from streamer.source.substream import SubStream
@@ -170,13 +171,13 @@ def _review_desk(config: Config, delivery: Delivery, step: FrameStep) -> ReviewD
     """Operators' verdicts and snoozes (issue 16): stored in the outbox, snoozes timed by
     the newest frame's wall clock, shift ends from the rules as the current scene has them."""
 
-    def schedules() -> dict[str, object]:
+    def schedules() -> dict[str, ScheduleConfig | None]:
         rules = (step.scene.config if step.scene is not None else config).rules
-        return {rule.id: getattr(rule, "schedule", None) for rule in rules}
+        return {rule.id: rule.schedule for rule in rules}
 
     return ReviewDesk(
         delivery.outbox.store, delivery.sink_names, config.device_id, config.camera.id,
-        frame_now=wall_now(lambda: step.last_wall_ts), schedules=schedules,  # type: ignore[arg-type]
+        frame_now=wall_now(lambda: step.last_wall_ts), schedules=schedules,
         wake_senders=delivery.wake,
     )
 

@@ -57,26 +57,29 @@ class EventsStage:
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``events`` (empty while there is no writer)."""
+        return {"events": self.counters()}
+
+    def counters(self) -> dict[str, Any]:
+        """The writer's counters (what ``/api/status`` shows under ``events``); empty while
+        there is no writer."""
         writer = self.writer
         if writer is None:
-            return {"events": {}}
+            return {}
         return {
-            "events": {
-                "accepted_total": writer.accepted_total,
-                "dropped_total": writer.dropped_total,
-                "unstored_total": writer.unstored_total,
-                "unstored_reasons": {r: n for r, n in dict(writer.unstored_reasons).items() if n > 0},
-                "waiting": writer.waiting,
-                "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
-                "degraded": bool(writer.store_error),
-                "store_error": writer.store_error,
-                "by_rule": dict(writer.accepted_by_rule),
-                "clips": {
-                    "attached_total": writer.clips_attached_total,
-                    "lost_total": writer.clips_lost_total,
-                    "orphaned_total": writer.clips_orphaned_total,
-                },
-            }
+            "accepted_total": writer.accepted_total,
+            "dropped_total": writer.dropped_total,
+            "unstored_total": writer.unstored_total,
+            "unstored_reasons": {r: n for r, n in dict(writer.unstored_reasons).items() if n > 0},
+            "waiting": writer.waiting,
+            "waiting_mb": round(writer.waiting_bytes / 2**20, 3),
+            "degraded": bool(writer.store_error),
+            "store_error": writer.store_error,
+            "by_rule": dict(writer.accepted_by_rule),
+            "clips": {
+                "attached_total": writer.clips_attached_total,
+                "lost_total": writer.clips_lost_total,
+                "orphaned_total": writer.clips_orphaned_total,
+            },
         }
 
     def recent(self, limit: int = 20) -> list[dict[str, object]]:

@@ -16,7 +16,7 @@ def open_video(path: Path, fps: float, width: int, height: int) -> cv2.VideoWrit
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StreamerError(f"--save-video: cannot write {path}: {exc}") from None
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         raise StreamerError(f"--save-video: cannot write a video to {path}")
     return writer

@@ -232,7 +232,7 @@ class Pipeline:
     def _progress_line(self, elapsed_s: float) -> str:
         source = self.camera.source
         return progress_line(
-            self.summary.frames, source.frame_count, elapsed_s, self.events.status()["events"],  # type: ignore[arg-type]
+            self.summary.frames, source.frame_count, elapsed_s, self.events.counters(),
             self.delivery.delivered_total() if self.delivery is not None else 0, source.dropped_total,
         )
 
@@ -309,7 +309,7 @@ class Pipeline:
             # Open clips close at the last frame they have, before the writer stops,
             # so every clip reaches the outbox with its event.
             self.clips.stop()
-            summary.clips = dict(self.clips.status()["clips"])  # type: ignore[call-overload]
+            summary.clips = self.clips.counters()
         # A failing outbox gets the same grace as the senders before its events are
         # counted unstored.
         self.events.stop(give_up_s=self.options.drain_s)
@@ -329,8 +329,7 @@ class Pipeline:
 
     def _finish_summary(self) -> None:
         s = self.summary
-        events = self.events.status()["events"]
-        assert isinstance(events, dict)
+        events = self.events.counters()
         if events:
             s.events_accepted = events["accepted_total"]
             s.events_by_rule = events["by_rule"]

@@ -23,7 +23,7 @@ import supervision as sv
 
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
-from streamer.detect.base import empty_detections
+from streamer.detect.base import empty_detections, pick
 from streamer.detect.gate import DetectGate, DetectPlan, detect_plan, detect_region
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
@@ -137,7 +137,7 @@ class FrameStep:
             if scene is not self._watched_scene:
                 self._watch(scene, gate)
             if not gate.due(picture.image, frame.t_s, len(self._held) > 0):
-                held = self._held[np.arange(len(self._held))]  # a copy: rules may annotate it
+                held = pick(self._held, np.arange(len(self._held)))  # a copy: rules may annotate it
                 if self.recorder is not None:
                     self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
                 return held
@@ -178,7 +178,7 @@ class FrameStep:
             self._coasting = set()
             return tracked
         self._coasting = {int(held_ids[k]) for k in missing}
-        carried = self._held[np.array(missing)]
+        carried = pick(self._held, np.array(missing))
         merged = sv.Detections.merge([tracked, carried]) if len(tracked) else carried
         return merged
 

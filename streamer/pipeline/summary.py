@@ -87,7 +87,7 @@ def summary_lines(s: RunSummary) -> list[str]:
 
 def progress_line(
     frames: int,
-    frame_count: int,
+    frame_count: int | None,
     elapsed_s: float,
     events: dict[str, object],
     delivered: int,

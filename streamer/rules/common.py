@@ -8,6 +8,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import supervision as sv
 
+from streamer.detect.base import pick
 from streamer.rules.base import FrameView, Rule, RuleEvent, class_mask, first_class, tracker_ids
 from streamer.rules.cooldown import Cooldown
 from streamer.rules.geometry import edge_distances, polygon_edge_arrays
@@ -84,7 +85,7 @@ class RuleCore(Rule):
         extra: dict[str, str] | None = None,
     ) -> RuleEvent:
         """The event about one tracked object: ``"<class> #<id> <what>"`` at ``place``."""
-        det = dets[index : index + 1]
+        det = pick(dets, slice(index, index + 1))
         class_name = first_class(det)
         return RuleEvent(
             rule_id=self.rule_id,
@@ -143,7 +144,7 @@ class TrackedRule(RuleCore, Generic[S]):
 
     def _seen_s(self, state: S) -> float:
         """Frame time the track was last seen where this rule looks."""
-        return float(state.last_seen_s)  # type: ignore[attr-defined]
+        return float(state.last_seen_s)  # type: ignore[attr-defined]  # zone and line states have it; loiter overrides this
 
     def _sweep(self, t_s: float) -> None:
         if not self._forget_due(t_s):
@@ -195,4 +196,5 @@ class ZoneBand:
             band = band_widths(config, float(frame.heights[indices]))
             return bool(distances[indices] >= min(band, self._max_band))
         bands = np.minimum(band_widths(config, frame.heights[indices]), self._max_band)
-        return distances[indices] >= bands
+        outside: np.ndarray = distances[indices] >= bands
+        return outside

@@ -18,6 +18,7 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
+from streamer.detect.base import pick
 from streamer.rules.base import FrameView, PlaceTally, RuleContext, RuleEvent, class_mask, view
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
@@ -108,7 +109,7 @@ class CountRule(RuleCore):
         self._armed = False
         if not self._try_fire(None, c.zone, t_s):
             return []
-        counted = dets[mask]
+        counted = pick(dets, mask)
         what = ", ".join(c.classes) if c.classes else "object"
         where = c.zone or "frame"
         return [
@@ -131,11 +132,13 @@ class CountRule(RuleCore):
         tracked object inside the band keeps the side it was counted on, so a person
         standing at the zone's edge, whose anchor jitter carries in and out, does not
         make the count flicker (and break ``for_s``)."""
-        inside = self._zone.inside(frame)  # type: ignore[union-attr]
+        zone = self._zone
+        assert zone is not None  # called only for a rule with a zone (see _step)
+        inside = zone.inside(frame)
         rows = np.flatnonzero(tracked)
         if not len(rows) or not self._last_seen:
             return inside
-        near = rows[~self._zone.past(frame, self.config, rows)]  # type: ignore[union-attr]
+        near = rows[~zone.past(frame, self.config, rows)]
         if not len(near):
             return inside
         inside = inside.copy()

@@ -78,7 +78,8 @@ def points_in_polygon(points: np.ndarray, polygon: np.ndarray, eps: float = 1e-9
         x_at = ax + (py - ay) * (bx - ax) / (by - ay)
     crossings = straddles & (px < x_at)
     inside = (np.count_nonzero(crossings, axis=1) % 2) == 1
-    return inside | on_edge.any(axis=1)
+    result: np.ndarray = inside | on_edge.any(axis=1)
+    return result
 
 
 def line_offsets(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,7 +112,7 @@ def line_sides(points: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.nda
     line is not a crossing.
     """
     offsets, within = line_offsets(points, start, end)
-    sides = np.sign(offsets).astype(int)
+    sides: np.ndarray = np.sign(offsets).astype(int)
     # Within a nanopixel of the line is on it: float noise must not pick a side.
     sides[(np.abs(offsets) <= 1e-9) | ~within] = 0
     return sides
@@ -139,4 +140,5 @@ def edge_distances(points: np.ndarray, polygon: np.ndarray | EdgeArrays) -> np.n
     rx, ry = pts[:, 0:1] - ax, pts[:, 1:2] - ay  # (P, E)
     t = np.clip((rx * dx + ry * dy) / length_sq, 0.0, 1.0)
     nx, ny = rx - t * dx, ry - t * dy
-    return np.sqrt((nx * nx + ny * ny).min(axis=1))
+    distances: np.ndarray = np.sqrt((nx * nx + ny * ny).min(axis=1))
+    return distances

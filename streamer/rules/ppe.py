@@ -16,6 +16,7 @@ import numpy as np
 import supervision as sv
 from pydantic import Field, field_validator
 
+from streamer.detect.base import pick
 from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
@@ -237,7 +238,7 @@ class MissingPpeRule(RuleCore):
                     rule_id=c.id,
                     t_s=t_s,
                     spec=c.event,
-                    detections=dets[np.asarray(indices, dtype=int)],
+                    detections=pick(dets, np.asarray(indices, dtype=int)),
                     reason=f"{c.person_class} #{track_id} without {what}",
                     zone_id=c.zone,
                     track_id=track_id,
@@ -261,9 +262,10 @@ class MissingPpeRule(RuleCore):
     def _indeterminate(self, boxes: np.ndarray) -> np.ndarray:
         """Too small, or cut by the frame edge: the items cannot be judged."""
         m = self.config.edge_margin_px
-        cut = (boxes[:, 0] <= m) | (boxes[:, 1] <= m)
+        cut: np.ndarray = (boxes[:, 0] <= m) | (boxes[:, 1] <= m)
         cut |= (boxes[:, 2] >= self.width - m) | (boxes[:, 3] >= self.height - m)
-        return cut | ((boxes[:, 3] - boxes[:, 1]) < self.config.min_person_height_px)
+        cut |= (boxes[:, 3] - boxes[:, 1]) < self.config.min_person_height_px
+        return cut
 
     def _associate(
         self, xyxy: np.ndarray, names: np.ndarray, people: np.ndarray, items: np.ndarray

@@ -109,7 +109,7 @@ class CameraConfig(StreamerModel):
         gt=0,
         description="Live sources: an unchanging picture for this long marks the camera `frozen`.",
     )
-    health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]
+    health_events: list[Literal[EVENT_STATES]] = Field(  # type: ignore[valid-type]  # Literal of the states tuple, made when the module runs
         default_factory=lambda: ["offline", "frozen", "moved", "obstructed", "blurred"],
         description=(
             "Health states that raise a `custom` event (rule_id `camera-health`) when the "
@@ -118,7 +118,7 @@ class CameraConfig(StreamerModel):
         ),
     )
     tamper: TamperConfig = Field(
-        default_factory=TamperConfig,  # type: ignore[arg-type]
+        default_factory=TamperConfig,
         description="Checks that the camera still sees what its places were drawn on (moved, "
         "obstructed, blurred) against its reference view.",
     )

@@ -40,7 +40,11 @@ class Source(Protocol):
     width: int
     height: int
     fps: float
-    frame_count: int | None
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in a file, None for a live source (read-only here: a source may know it
+        for certain, as ``replay``'s recorded frames do)."""
 
     def start(self) -> None: ...
     def read(self, timeout: float = 0.5) -> Frame | None: ...
@@ -123,7 +127,7 @@ class CaptureBase:
         item = self._handoff.get(timeout)
         if item is END:
             raise EOFError
-        return item  # type: ignore[return-value]
+        return item  # type: ignore[return-value]  # the hand-off holds frames, and END
 
     def join(self, timeout: float = 5.0) -> bool:
         """Wait for the capture thread; a hung reader thread is abandoned, never awaited."""

@@ -39,7 +39,7 @@ class StreamPacket:
     stream's own clock; ``epoch`` tells openings apart.
     """
 
-    packet: av.Packet
+    packet: av.Packet[av.VideoStream]
     template: Any
     epoch: int
     pts_s: float | None
@@ -122,9 +122,12 @@ class PacketStream:
 
 def to_bgr(picture: Any) -> np.ndarray:
     """A decoded picture as OpenCV's BGR array, by OpenCV's own conversion where it can."""
+    bgr: np.ndarray
     if picture.format.name in ("yuv420p", "yuvj420p") and not (picture.width % 2 or picture.height % 2):
-        return cv2.cvtColor(picture.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
-    return picture.to_ndarray(format="bgr24")
+        bgr = cv2.cvtColor(picture.to_ndarray(), cv2.COLOR_YUV2BGR_I420)
+    else:
+        bgr = picture.to_ndarray(format="bgr24")
+    return bgr
 
 
 def open_packet_stream(

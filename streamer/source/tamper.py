@@ -77,7 +77,7 @@ class ViewPrint:
 
 
 # Four pyramid levels cover the zoom a knock can cause; eight (the default) cost twice as much.
-_ORB = cv2.ORB_create(nfeatures=400, nlevels=4, fastThreshold=12)
+_ORB = cv2.ORB.create(nfeatures=400, nlevels=4, fastThreshold=12)
 
 
 def _grey(image: np.ndarray) -> np.ndarray:

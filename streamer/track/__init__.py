@@ -95,6 +95,8 @@ class Tracker:
         """Hide takeovers, give newborn tracks the id of the lost track they continue, and
         remember where every confirmed track was seen."""
         ids = out.tracker_id
+        if ids is None:  # the tracker gives every row it returns an id (-1: unconfirmed)
+            return
         xyxy = np.asarray(out.xyxy, dtype=np.float64).reshape(-1, 4)
         centres = np.stack(((xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2), axis=1)
         heights = xyxy[:, 3] - xyxy[:, 1]

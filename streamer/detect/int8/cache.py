@@ -55,7 +55,7 @@ def cache_paths(request: Int8Request, cache_dir: Path | None = None) -> tuple[Pa
     """(model, report) paths for this request; hashing the calibration set reads it."""
     where = f"model {request.model_id!r}: calibration"
     source = request.calibration
-    if not is_live(source) and not Path(source).exists():
+    if not is_live(source) and not Path(str(source)).exists():
         raise ModelError(f"{where}: no such file or folder: {source}")
     key = request.key(file_digest(request.model_path), calibration_digest(source))
     folder = (cache_dir or cache_root()) / "int8"

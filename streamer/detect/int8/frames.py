@@ -32,12 +32,13 @@ def read_frames(source: int | str | Path, count: int, where: str) -> list[np.nda
         ModelError: the source cannot be opened or yields no frame (``where`` names it).
     """
     if not is_live(source):
-        path = Path(source)
+        path = Path(str(source))  # a path here: is_live took the ints
         if path.is_dir():
             return _read_images(path, count, where)
         if not path.is_file():
             raise ModelError(f"{where}: no such file or folder: {path}")
-    capture = cv2.VideoCapture(int(source) if str(source).isdigit() else str(source))
+    text = str(source)
+    capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
     try:
         if not capture.isOpened():
             raise ModelError(f"{where}: cannot open {source} as a video")
@@ -111,7 +112,7 @@ def calibration_digest(source: int | str | Path) -> str:
     if is_live(source):
         digest.update(f"live:{source}".encode())
         return digest.hexdigest()
-    path = Path(source)
+    path = Path(str(source))  # a path here: is_live took the ints
     files = (
         sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if path.is_dir() else [path]

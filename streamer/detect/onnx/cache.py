@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def open_model(
     model_id: str,
     path: Path,
     spec: SessionSpec,
-    configured_providers: list[str] | None,
+    configured_providers: Sequence[str] | None,
     fp32_cache: bool,
 ) -> OpenedModel:
     """The session for ``path``; raises ``ModelError`` naming the model when the file is

@@ -85,10 +85,11 @@ def decode(raw: np.ndarray, confidence: float, iou: float, model_id: str) -> Dec
     cx, cy, w, h = raw[0, keep], raw[1, keep], raw[2, keep], raw[3, keep]
     scores, class_ids = scores[keep], class_ids[keep]
     xywh = np.stack([cx - w / 2, cy - h / 2, w, h], axis=1)
-    chosen = np.asarray(
-        cv2.dnn.NMSBoxesBatched(xywh, scores, class_ids.astype(np.int32), confidence, iou),
-        dtype=int,
-    ).reshape(-1)[:MAX_DETECTIONS]
+    kept = cv2.dnn.NMSBoxesBatched(
+        xywh,  # type: ignore[arg-type]  # an Nx4 array works; OpenCV's stubs list box sequences
+        scores, class_ids.astype(np.int32), confidence, iou,
+    )
+    chosen = np.asarray(kept, dtype=np.int_).reshape(-1)[:MAX_DETECTIONS]
     xyxy = xywh[chosen].copy()
     xyxy[:, 2] += xyxy[:, 0]
     xyxy[:, 3] += xyxy[:, 1]

@@ -41,6 +41,13 @@ OnnxProvider = Literal[
 ]
 
 
+CalibrationMethod = Literal["minmax", "entropy", "percentile"]
+
+
+def _minmax_only() -> list[CalibrationMethod]:
+    return ["minmax"]
+
+
 class OnnxModelConfig(ModelBase):
     kind: Literal["onnx"]
     path: Path = Field(description="YOLOv8/YOLO11-style ONNX file, output [1, 4+classes, N].")
@@ -94,8 +101,8 @@ class OnnxModelConfig(ModelBase):
         160, ge=8, le=2000, description="int8: frames read for calibration (a quarter "
         "calibrates, half chooses int8's threshold, the other half judges parity)."
     )
-    calibration_methods: list[Literal["minmax", "entropy", "percentile"]] = Field(
-        default_factory=lambda: ["minmax"], min_length=1,
+    calibration_methods: list[CalibrationMethod] = Field(
+        default_factory=_minmax_only, min_length=1,
         description="int8: calibration methods tried, the best parity kept (minmax measured "
         "best; entropy and percentile build histograms of every activation, fed 8 frames at "
         "a time: minutes each on a small CPU)."
@@ -315,9 +322,9 @@ class OnnxDetector:
 
         def infer() -> np.ndarray:
             started = time.perf_counter()
-            result = session.run([self._output_name], feed)[0]
+            result: np.ndarray = session.run([self._output_name], feed)[0]
             self.last_inference_s = time.perf_counter() - started
-            return result  # type: ignore[no-any-return]
+            return result
 
         output = self._through(infer)[0]
         if self._head is not None:

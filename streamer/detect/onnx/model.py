@@ -12,12 +12,16 @@ from __future__ import annotations
 import ast
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnxruntime as ort
 
 from streamer.detect.onnx.session import fail, short_ort_reason
 from streamer.schema.bases import ModelFacts
+
+if TYPE_CHECKING:  # imported where used: only validate reads a file without a session
+    import onnx
 
 log = logging.getLogger("streamer.detect.onnx")
 
@@ -204,11 +208,11 @@ def parse_names_metadata(raw: str | None) -> list[str] | None:
     return None
 
 
-def _indexed_names(proto: object) -> list[str] | None:
+def _indexed_names(proto: onnx.ModelProto) -> list[str] | None:
     """``class_<i>`` for a model without names metadata, as the detector names them,
     when the output's class count is written in the graph ([1, 4+classes, N])."""
     try:
-        dims = proto.graph.output[0].type.tensor_type.shape.dim  # type: ignore[attr-defined]
+        dims = proto.graph.output[0].type.tensor_type.shape.dim
         channels = int(dims[1].dim_value) if len(dims) == 3 else 0
         if 0 < int(dims[2].dim_value) < channels:
             return None  # transposed: the detector refuses it at load

@@ -9,6 +9,7 @@ onnxruntime build), the same threads and graph optimisation, and TensorRT's engi
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -50,7 +51,7 @@ def short_ort_reason(err: Exception) -> str:
     return text[:200] or type(err).__name__
 
 
-def choose_providers(model_id: str, configured: list[str] | None) -> list[str]:
+def choose_providers(model_id: str, configured: Sequence[str] | None) -> list[str]:
     """The configured providers, checked against this onnxruntime build, or the best it
     offers where the config names none.
 
