@@ -164,6 +164,9 @@ def run_box_child(spec: dict[str, Any]) -> dict[str, Any]:
     wall = time.monotonic() - wall0
     cpu1 = os.times()
     rss_kb = peak_rss_kb()
+    for camera in box.cameras:
+        gate = camera.pipeline.step.gate
+        record[camera.id]["runs_for"] = dict(gate.runs_for) if gate is not None else {}
     for mine in record.values():
         mine["frames"] = [min(mine["frames"], default=0), max(mine["frames"], default=0), len(mine["frames"])]
     return {"cameras": record, "wall_s": wall,
@@ -335,7 +338,8 @@ def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bo
         rates.append(rate)
         moving_rates.append(moving_rate)
         print(f"  K={k} {name}: detections {rate:.2f}/s (while moving {moving_rate:.2f}/s), "
-              f"events {len(events)}, kept {kept}/{due} of the reference run's", flush=True)
+              f"events {len(events)}, kept {kept}/{due} of the reference run's; runs for "
+              f"{', '.join(f'{why} {n}' for why, n in cam.get('runs_for', {}).items() if n)}", flush=True)
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")

@@ -48,19 +48,25 @@ def cached_fp32_copy(path: Path, cache_dir: Path | None = None) -> Path:
     model = _load(path)
     if not widen_to_fp32(model):
         raise Fp16Error(f"{path} has no float16 tensors")
+    save_model(model, target)
+    log.info("converted float16 model %s to float32: %s", path, target)
+    return target
+
+
+def save_model(model: onnx.ModelProto, target: Path) -> None:
+    """Write an ``onnx.ModelProto`` to ``target`` whole or not at all (a temporary name,
+    then a rename): a cache entry another process reads is never half written."""
+    import onnx
+
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=target.parent, suffix=".part")
     os.close(handle)
     try:
-        import onnx
-
         onnx.save(model, temp)
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
-    log.info("converted float16 model %s to float32: %s", path, target)
-    return target
 
 
 def _load(path: Path) -> onnx.ModelProto:

@@ -14,6 +14,7 @@ same runs on every pass.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -42,6 +43,8 @@ class DetectPlan:
     motion: bool
     keepalive_s: float
     lost_buffer_s: float
+    region: bool = False  # detect only around the watched places (detect_region)
+    region_margin: float = 0.25
 
     @property
     def gated(self) -> bool:
@@ -60,7 +63,30 @@ def detect_plan(config: ConfigBase) -> DetectPlan:
     mode: Mode = "monitoring" if monitoring else "analysis"
     fps = detect.fps if detect.fps is not None else (DEFAULT_MONITORING_FPS if monitoring else 0.0)
     motion = detect.motion if detect.motion is not None else monitoring
-    return DetectPlan(mode, fps or None, motion, keepalive, lost_s)
+    region = detect.region if detect.region is not None else monitoring
+    return DetectPlan(mode, fps or None, motion, keepalive, lost_s, region, detect.region_margin)
+
+
+# A region this much of the frame or more is the whole frame: the saving is small, and
+# the model then sees the picture exactly as it does without a region.
+WHOLE_FRAME_SHARE = 0.8
+
+
+def detect_region(
+    places: Sequence[np.ndarray] | None, width: int, height: int, margin: float
+) -> tuple[float, float, float, float] | None:
+    """The box around ``places`` (zone polygons and line segments in pixels of a
+    ``width`` x ``height`` frame) grown by ``margin`` of the frame's height on every side,
+    as fractions of the frame (x0, y0, x1, y1); None for the whole frame."""
+    if not places:
+        return None
+    points = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in places])
+    grow = margin * height
+    x0, y0 = np.maximum(points.min(axis=0) - grow, 0.0)
+    x1, y1 = np.minimum(points.max(axis=0) + grow, [width, height])
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * width * height:
+        return None
+    return (float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))
 
 
 class DetectGate:
@@ -145,4 +171,4 @@ class DetectGate:
         return out
 
 
-__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan"]
+__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan", "detect_region"]

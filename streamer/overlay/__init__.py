@@ -22,6 +22,7 @@ from streamer.source.frame import Frame
 _ZONE_COLOR = sv.Color.from_hex("#ffb000")
 _LINE_COLOR = sv.Color.from_hex("#00c8ff")
 _EVENT_COLOR = sv.Color.from_hex("#ff2040")
+_REGION_COLOR = sv.Color.from_hex("#c8c8c8")
 
 
 class Overlay:
@@ -51,6 +52,8 @@ class Overlay:
         tracker has not given an id yet is in no rule, so it is in no count either).
         """
         scene = frame.image.copy()
+        if frame.region is not None:
+            self._draw_region(scene, frame.region)
         self._draw_geometry(scene, dets, counts=counts or {})
         if len(dets):
             shown = dets
@@ -60,6 +63,17 @@ class Overlay:
             scene = self._boxes.annotate(scene, shown)
             scene = self._labels.annotate(scene, shown, labels=_labels(shown))
         return scene
+
+    def _draw_region(self, scene: np.ndarray, region: tuple[float, float, float, float]) -> None:
+        """The part of the picture the models look at (``detect.region``), dashed grey, so
+        nobody wonders why a person outside it has no box."""
+        height, width = scene.shape[:2]
+        x0, y0 = region[0] * (width - 1), region[1] * (height - 1)
+        x1, y1 = region[2] * (width - 1), region[3] * (height - 1)
+        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]])
+        _dashed(scene, corners, color=_REGION_COLOR, thickness=1)
+        self._label(scene, "detection area", (x0 + 2, y0 + 14), _REGION_COLOR,
+                    self._text_scale * 0.6, 2)
 
     def draw_event(self, frame: Frame, event: RuleEvent) -> np.ndarray:
         """An event's snapshot: the scene's geometry, the firing boxes in red, the reason."""
@@ -177,16 +191,17 @@ def _apply(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
     return moved
 
 
-def _dashed(scene: np.ndarray, points: np.ndarray, dash_px: float = 12.0) -> None:
-    """A dashed polyline: the moved places must not read as the configured ones."""
-    color = _EVENT_COLOR.as_bgr()
+def _dashed(scene: np.ndarray, points: np.ndarray, dash_px: float = 12.0,
+            color: sv.Color = _EVENT_COLOR, thickness: int = 2) -> None:
+    """A dashed polyline: what it outlines must not read as a configured place."""
+    bgr = color.as_bgr()
     for a, b in zip(points[:-1], points[1:]):
         length = float(np.hypot(*(b - a)))
         steps = max(1, int(length // dash_px))
         for i in range(0, steps, 2):
             p = a + (b - a) * (i / steps)
             q = a + (b - a) * (min(i + 1, steps) / steps)
-            cv2.line(scene, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), color, 2, cv2.LINE_AA)
+            cv2.line(scene, (int(p[0]), int(p[1])), (int(q[0]), int(q[1])), bgr, thickness, cv2.LINE_AA)
 
 
 def _labels(dets: sv.Detections) -> list[str]:

@@ -10,6 +10,7 @@ immutable value replaced whole (``scene``, ``rules_state``) or counters read ato
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 import uuid
@@ -23,7 +24,7 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.detect.base import empty_detections, pick
-from streamer.detect.gate import DetectGate, DetectPlan, detect_plan
+from streamer.detect.gate import DetectGate, DetectPlan, detect_plan, detect_region
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
@@ -81,6 +82,9 @@ class FrameStep:
         self.gate: DetectGate | None = None  # built by begin() where the plan gates
         self.detect_feed: SubStream | None = None  # camera.detect_source, when set
         self._watched_scene: Scene | None = None  # the scene the motion check watches
+        # The part of the picture the models look at (detect.region), for _region_scene.
+        self._region: tuple[float, float, float, float] | None = None
+        self._region_scene: Scene | None = None
         self._held = _no_tracks()  # the last run's tracked objects
         self._coasting: set[int] = set()  # ids carried over one missed run (_coast)
         self.last_tracked = self._held  # what the rules saw on the latest frame
@@ -110,6 +114,8 @@ class FrameStep:
                 fired.append(event)
         if self.history is not None:
             self.history.add(frame.t_s, frame.wall_ts, tracked, fired)
+        if self._region is not None and (self.video is not None or self.live is not None):
+            frame = dataclasses.replace(frame, region=self._region)  # drawn on the overlay
         if self.video is not None:
             self.video.write(scene.overlay.draw(frame, tracked))
         if self.live is not None:
@@ -135,6 +141,11 @@ class FrameStep:
                 if self.recorder is not None:
                     self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
                 return held
+        if self.plan.region:
+            if scene is not self._region_scene:
+                self._region_scene, self._region = scene, self._region_of(scene)
+            if self._region is not None:
+                picture = dataclasses.replace(picture, region=self._region)
         detect_started = time.perf_counter()
         # every_n_frames / when are decided inside; see streamer/detect/multi.py.
         dets = self.detectors.detect(picture)
@@ -170,6 +181,15 @@ class FrameStep:
         carried = pick(self._held, np.array(missing))
         merged = sv.Detections.merge([tracked, carried]) if len(tracked) else carried
         return merged
+
+    def _region_of(self, scene: Scene) -> tuple[float, float, float, float] | None:
+        """Where the models look for this scene's rules (after a reload too); None: the
+        whole picture (a rule that watches it all, or places spread over most of it)."""
+        places = watched_places(scene.config, scene.width, scene.height)
+        if places is None:
+            return None
+        return detect_region([*places.zones, *places.lines], scene.width, scene.height,
+                             self.plan.region_margin)
 
     def _watch(self, scene: Scene, gate: DetectGate) -> None:
         """Point the motion check at the places this scene's rules watch (after a reload too)."""

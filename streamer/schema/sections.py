@@ -205,6 +205,25 @@ class DetectConfig(StreamerModel):
             "watches it). Default: on for a camera, off for a file read frame by frame."
         ),
     )
+    region: bool | None = Field(
+        None,
+        description=(
+            "Run the models only on the part of the picture the rules watch (the box "
+            "around their zones and lines, grown by `region_margin`), at the scale the "
+            "whole frame would get: a YOLOv8/YOLO11 ONNX model then costs that share of "
+            "a run. Objects outside it are not detected nor drawn. Default: on for a "
+            "camera, off for a file read frame by frame."
+        ),
+    )
+    region_margin: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description=(
+            "How far the region reaches around the watched zones and lines, as a share "
+            "of the frame's height: a person whose feet are in a zone must fit whole."
+        ),
+    )
 
 
 class MotionConfig(StreamerModel):

@@ -24,6 +24,9 @@ class Frame:
             where the source was read packet by packet for clips; else ``None``.
         stream_epoch: which opening of the source ``stream_ts`` belongs to (a reconnect
             or a file's loop starts a new one; their times do not compare).
+        region: the part of the picture the rules watch, ``(x0, y0, x1, y1)`` as
+            fractions of it; a detector may look only there (``detect.region``). ``None``:
+            the whole picture.
     """
 
     image: np.ndarray
@@ -32,6 +35,7 @@ class Frame:
     wall_ts: float
     stream_ts: float | None = None
     stream_epoch: int = 0
+    region: tuple[float, float, float, float] | None = None
 
     @property
     def width(self) -> int:

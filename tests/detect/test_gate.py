@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from support.scripted_scene import frames, run_step
 
 from streamer.config import parse_config
-from streamer.detect.gate import DEFAULT_MONITORING_FPS, detect_plan
+from streamer.detect.gate import DEFAULT_MONITORING_FPS, detect_plan, detect_region
 from streamer.errors import ConfigError
 
 ZONE = [[0.5, 0.3], [0.9, 0.3], [0.9, 0.95], [0.5, 0.95]]  # right part of a 320x240 frame
@@ -267,3 +268,47 @@ def test_a_line_crossing_is_the_same_with_gating_on() -> None:
     every = run_step(with_line({"motion": False, "fps": 0}), frames(cross, 12), misses=weak)
     assert {4.5, 4.7} <= set(gated.detector.runs) and 4.6 not in gated.detector.runs
     assert [(r, tid) for r, tid, _ in summary(gated)] == [("gate", 0)] == [(r, tid) for r, tid, _ in summary(every)]
+
+
+def test_the_models_look_only_around_the_watched_zone_on_a_camera() -> None:
+    """The zone (x 0.5-0.9, y 0.3-0.95 of 320x240) grown by a quarter of the height
+    (60 px) on every side, clipped to the frame: what a region-aware model is handed."""
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 20))
+    assert run.detector.regions, "the model ran"
+    assert set(run.detector.regions) == {(100 / 320, 12 / 240, 1.0, 1.0)}
+    # a rule that watches the whole frame: the whole frame
+    whole = run_step(config(detect={"motion": True}, rules=[
+        {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="},
+    ]), frames(walk_in_and_stand, 10))
+    assert set(whole.detector.regions) == {None}
+    # turned off, or a file read frame by frame: the whole frame
+    off = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 10))
+    assert set(off.detector.regions) == {None}
+    analysed = run_step(config(source="/videos/a.mp4", detect={"motion": True}),
+                        frames(walk_in_and_stand, 10))
+    assert set(analysed.detector.regions) == {None}
+
+
+@pytest.mark.parametrize(
+    ("places", "margin", "expected"),
+    [
+        ([], 0.25, None),  # nothing watched: the whole frame
+        ([np.array([[100, 100], [200, 100], [200, 150]])], 0.0, (100 / 400, 100 / 300, 200 / 400, 150 / 300)),
+        ([np.array([[100, 100], [200, 150]])], 0.1, (70 / 400, 70 / 300, 230 / 400, 180 / 300)),
+        # grown past the edges: clipped
+        ([np.array([[10, 10], [60, 40]])], 0.1, (0.0, 0.0, 90 / 400, 70 / 300)),
+        # a zone and a line far apart: one box around both
+        ([np.array([[10, 200], [60, 260]]), np.array([[300, 20], [320, 60]])], 0.0,
+         (10 / 400, 20 / 300, 320 / 400, 260 / 300)),
+        # most of the frame: the whole frame (little to gain, the model sees it as without)
+        ([np.array([[0, 0], [390, 290]])], 0.0, None),
+    ],
+)
+def test_the_region_is_the_box_around_the_places_grown_by_the_margin(
+    places: list[Any], margin: float, expected: tuple[float, ...] | None
+) -> None:
+    region = detect_region(places, 400, 300, margin)
+    if expected is None:
+        assert region is None
+    else:
+        assert region == pytest.approx(expected)

@@ -174,3 +174,17 @@ def test_default_calibration_is_the_camera_source(tmp_path: Path, cache: Path) -
     assert detector.int8_request().calibration == str(video)
     assert detector.precision == "int8"
     assert os.environ["STREAMER_CACHE"] == str(cache) and len(int8_files(cache)) == 1
+
+
+def test_parity_is_judged_on_the_classes_the_rules_see() -> None:
+    """fp32 says Normal where int8 says Fall for the same person: a miss between the model's
+    own classes, the same person once class_map sends both to `person`."""
+    from streamer.detect.int8 import parity
+
+    box = np.array([[10.0, 10.0, 50.0, 120.0]])
+    fp32 = [(box, np.array([0.8]), np.array([0]))]
+    int8 = [(box + 1, np.array([0.7]), np.array([1]))]
+    assert parity(fp32, int8, ["Normal", "Fall"])["recall"] == 0.0
+    mapped = parity(fp32, int8, ["person", "person"])
+    assert (mapped["recall"], mapped["count_ratio"]) == (1.0, 1.0)
+    assert list(mapped["per_class"]) == ["person"]

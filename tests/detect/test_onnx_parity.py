@@ -115,8 +115,11 @@ def agreement(detector: OnnxDetector, reference: ort.InferenceSession,
 
 
 def _detector(path: Path, **extra: object) -> OnnxDetector:
+    """The reference letterboxes into the model's own square input: so does this detector
+    (``fit_input`` runs another input shape; tests/detect/test_onnx_body.py compares it)."""
     return OnnxDetector(OnnxModelConfig(id="people", kind="onnx", path=path,
-                                        confidence=CONFIDENCE, iou=IOU, **extra))
+                                        confidence=CONFIDENCE, iou=IOU, fit_input=False,
+                                        **extra))
 
 
 def test_tuned_backend_keeps_the_reference_boxes(frames: dict[int, np.ndarray]) -> None:

@@ -72,3 +72,24 @@ def test_a_zone_on_the_right_edge_draws_its_label_inside() -> None:
     columns = np.flatnonzero(amber.sum(axis=0) > 10)
     (text_w, _), _ = cv2.getTextSize("walkway: 0", cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
     assert columns.size and columns.max() - columns.min() >= text_w
+
+
+def test_the_detection_area_is_outlined_where_the_models_look_only_there() -> None:
+    """detect.region: a grey dashed outline and its label, so a person outside with no box
+    is not a surprise; without a region nothing of the kind is drawn."""
+    overlay = Overlay(parse_config(CONFIG), 640, 360)
+    black = np.zeros((360, 640, 3), np.uint8)
+    plain = overlay.draw(Frame(black, 0, 0.0, 0.0), sv.Detections.empty())
+    outlined = overlay.draw(Frame(black, 0, 0.0, 0.0, region=(0.25, 0.5, 0.75, 1.0)),
+                            sv.Detections.empty())
+
+    def greys(image: np.ndarray) -> np.ndarray:
+        channels = image.astype(int)
+        return (channels.max(axis=2) - channels.min(axis=2) <= 6) & (channels.min(axis=2) > 100)
+
+    grey = greys(outlined)
+    assert not greys(plain).any()
+    top, left = int(0.5 * 359), int(0.25 * 639)  # the outline's top and left edges
+    assert grey[top - 1 : top + 2, left:480].any(axis=0).sum() > 100  # dashed: ~half of 320 px
+    assert grey[220:, left - 1 : left + 2].any(axis=1).sum() > 50  # the left edge, below the label
+    assert not grey[:top - 20].any()  # nothing above the area but its label

@@ -49,6 +49,9 @@ class Int8Request:
     iou: float
     input_size: tuple[int, int]
     threads: int | None
+    # Each class index's name as the rules see it (after class_map): parity is judged on
+    # these, so it is part of what decides the copy's report.
+    judged_names: tuple[str, ...] = ()
 
     def key(self, model_digest: str, calib_digest: str) -> str:
         """The cache key: what changes the copy or its report (not the parity thresholds)."""
@@ -57,6 +60,7 @@ class Int8Request:
         text = json.dumps([
             RECIPE_VERSION, model_digest, calib_digest, onnxruntime.__version__, self.frames,
             sorted(self.methods), self.confidence, self.iou, list(self.input_size),
+            list(self.judged_names),
         ])
         return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -22,15 +22,18 @@ Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def letterbox(
-    image: np.ndarray, input_size: tuple[int, int], dtype: type[np.floating]
+    image: np.ndarray, input_size: tuple[int, int], dtype: type[np.floating],
+    scale: float | None = None,
 ) -> tuple[np.ndarray, float, float, float]:
     """Letterbox into ``input_size`` (aspect kept, grey 114 borders, centred), as the
     YOLO models were trained; returns the NCHW RGB blob and how to undo it (scale, x and
-    y padding in input pixels)."""
+    y padding in input pixels). ``scale``: resize by this much (the picture must then fit
+    the input) instead of filling it."""
     in_h, in_w = input_size
     src_h, src_w = image.shape[:2]
-    scale = min(in_h / src_h, in_w / src_w)
-    new_w, new_h = max(1, round(src_w * scale)), max(1, round(src_h * scale))
+    if scale is None:
+        scale = min(in_h / src_h, in_w / src_w)
+    new_w, new_h = min(in_w, max(1, round(src_w * scale))), min(in_h, max(1, round(src_h * scale)))
     pad_x, pad_y = (in_w - new_w) // 2, (in_h - new_h) // 2
     canvas = np.full((in_h, in_w, 3), LETTERBOX_GREY, dtype=np.uint8)
     if (new_w, new_h) != (src_w, src_h):

@@ -28,10 +28,12 @@ from streamer.detect.base import (
     make_detections,
 )
 from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build
+from streamer.detect.onnx.body import HeadSpec, cut_body, decode_head, fit_input
 from streamer.detect.onnx.cache import open_model
 from streamer.detect.onnx.decode import Decoded, decode, letterbox, unletterbox
 from streamer.detect.onnx.model import check_input, check_output, inspect_file, resolve_names
 from streamer.detect.onnx.session import GraphOptimization, SessionSpec, fail
+from streamer.detect.providers import TENSORRT
 from streamer.detect.shared import PER_CAMERA_FIELDS
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
@@ -81,6 +83,12 @@ class OnnxModelConfig(ModelBase):
         1, ge=1, description="onnxruntime inter-op threads; above 1, independent branches "
         "of the graph run side by side (parallel executor). 1 (sequential) measured fastest "
         "for a YOLOv8s on 2 cores (parallel: 2x slower)."
+    )
+    fit_input: bool = Field(
+        True, description="A YOLOv8/YOLO11 model exported with a fixed square input runs at "
+        "the size the picture needs instead (a 4:3 frame at 640x480, the watched region of "
+        "`detect.region`), at the same scale: fewer pixels, the same detections. Models "
+        "without that head, int8 copies and TensorRT run as exported."
     )
     fp32_cache: bool = Field(
         True, description="A float16 model on a CPU-only session runs converted to float32 "
@@ -193,6 +201,7 @@ class OnnxDetector(SharedDetector):
                             config.fp32_cache)
         self._session: ort.InferenceSession | None = opened.session
         self._float_path, self._providers = opened.float_path, opened.providers
+        self._loaded_path = opened.float_path  # the file the session runs (int8: its copy)
         if config.providers is None:
             log.info("model %r: providers chosen automatically (TensorRT, then CUDA, then CPU, "
                      "as this onnxruntime %s build offers): running on %s", self.model_id,
@@ -208,8 +217,12 @@ class OnnxDetector(SharedDetector):
         self.precision: str = "fp32"
         # How a session call is made: here, or through a box's shared inference workers.
         self._through: Callable[[Callable[[], np.ndarray]], np.ndarray] = _call
+        # Set where the model runs cut before its decoding (fit_input): the head to decode.
+        self._head: HeadSpec | None = None
         if config.precision == "int8":
             self._use_int8()
+        if config.fit_input and TENSORRT not in self._providers:
+            self._fit_input()
 
     def view(
         self, config: OnnxModelConfig, through: Callable[[Callable[[], np.ndarray]], np.ndarray]
@@ -238,13 +251,19 @@ class OnnxDetector(SharedDetector):
             methods=tuple(dict.fromkeys(self.config.calibration_methods)),
             confidence=self.config.confidence, iou=self.config.iou,
             input_size=self.input_size, threads=self.config.threads,
+            judged_names=tuple(self.judged_names()),
         )
+
+    def judged_names(self) -> list[str]:
+        """Each class index's name as the rules see it: int8's parity is judged on these."""
+        return [self.config.class_map.get(name, name) for name in self.class_names]
 
     def int8_plan(self, rebuild: bool = False) -> Int8Plan:
         """The cached int8 copy, calibrated first when missing (progress lines in the log)."""
+        request = self.int8_request()
         return load_or_build(
-            self.int8_request(), self._decode, lambda image: self._preprocess(image)[0],
-            self.class_names, log.info, rebuild=rebuild,
+            request, self._decode, lambda image: self._preprocess(image)[0],
+            request.judged_names, log.info, rebuild=rebuild,
         )
 
     def _use_int8(self) -> None:
@@ -257,12 +276,45 @@ class OnnxDetector(SharedDetector):
             log.warning("model %r: int8 kept off, running fp32: %s", self.model_id, reason)
             return
         self._session = self.spec.open(plan.path, self._providers)
+        self._loaded_path = plan.path
         self.confidence = plan.confidence
         self.precision = "int8"
         log.info("model %r: running int8 %s (%s, threshold %.3f; %.2fx fp32's speed)%s",
                  self.model_id, plan.path.name, plan.report["method"], self.confidence,
                  plan.report["fp32_ms"] / max(plan.report["int8_ms"], 1e-9),
                  "" if plan.calibrated_now else " from the cache")
+
+    def _fit_input(self) -> None:
+        """Swap in the model cut before its decoding (free input size) when it gives the
+        same output as the whole model on a test picture; otherwise run as exported."""
+        if self._input_dtype != np.float32:
+            return
+        body = cut_body(self._loaded_path)
+        if body is None:
+            return
+        try:
+            session = self.spec.open(body.path, self._providers)
+        except Exception as exc:  # onnxruntime's pybind errors share no useful base
+            log.info("model %r: runs at its own size (its cut graph does not load: %s)",
+                     self.model_id, exc)
+            return
+        height, width = self.input_size
+        ramp = np.linspace(0.0, 1.0, 3 * height * width, dtype=np.float32)
+        probe = ramp.reshape(1, 3, height, width)
+        assert self._session is not None
+        whole = self._session.run([self._output_name], {self._input_name: probe})[0][0]
+        cut = session.run(None, {session.get_inputs()[0].name: probe})[0][0]
+        try:
+            same = np.allclose(decode_head(cut, height, width, body.head, 0.0), whole,
+                               rtol=1e-3, atol=1e-2)
+        except ValueError:
+            same = False
+        if not same:
+            log.info("model %r: runs at its own size (its cut graph decodes differently)",
+                     self.model_id)
+            return
+        self._session, self._head = session, body.head
+        self._input_name, self._output_name = session.get_inputs()[0].name, session.get_outputs()[0].name
 
     def _fail(self, message: str) -> ModelError:
         return fail(self.model_id, message)
@@ -277,7 +329,8 @@ class OnnxDetector(SharedDetector):
         """
         if self._session is None:
             raise self._fail("detector is closed")
-        blob, scale, pad_x, pad_y = self._preprocess(frame.image)
+        image, x0, y0, scale = self._picture(frame)
+        blob, scale, pad_x, pad_y = self._preprocess(image, scale)
         session, feed = self._session, {self._input_name: blob}
 
         def infer() -> np.ndarray:
@@ -286,16 +339,41 @@ class OnnxDetector(SharedDetector):
             self.last_inference_s = time.perf_counter() - started
             return result
 
-        output = self._through(infer)
-        boxes, scores, class_ids = self._decode(output[0], self.confidence)
-        unletterbox(boxes, scale, pad_x, pad_y, frame.width, frame.height)
+        output = self._through(infer)[0]
+        if self._head is not None:
+            output = decode_head(output, blob.shape[2], blob.shape[3], self._head, self.confidence)
+        boxes, scores, class_ids = self._decode(output, self.confidence)
+        unletterbox(boxes, scale, pad_x, pad_y, image.shape[1], image.shape[0])
+        if x0 or y0:
+            boxes += np.array([x0, y0, x0, y0], dtype=boxes.dtype)
         names = [self.class_names[index] for index in class_ids]
         dets = make_detections(boxes, scores, names, self.model_id, class_ids=class_ids)
         return filter_classes(dets, self.config.class_map, self.config.classes, self.confidence)
 
-    def _preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
-        """The letterboxed NCHW blob for ``image`` and how to undo it."""
-        return letterbox(image, self.input_size, self._input_dtype)
+    def _picture(self, frame: Frame) -> tuple[np.ndarray, int, int, float | None]:
+        """What the model looks at: the frame, or its watched region where the model runs
+        at a free size; where that sits in the frame (x, y); the scale the whole frame
+        would get in the model's own input (None: fill the input)."""
+        if self._head is None:
+            return frame.image, 0, 0, None
+        height, width = self.input_size
+        scale = min(height / frame.height, width / frame.width)
+        if frame.region is None:
+            return frame.image, 0, 0, scale
+        left, top, right, bottom = frame.region
+        x0, y0 = int(left * frame.width), int(top * frame.height)
+        x1, y1 = max(x0 + 1, round(right * frame.width)), max(y0 + 1, round(bottom * frame.height))
+        return frame.image[y0:y1, x0:x1], x0, y0, scale
+
+    def _preprocess(
+        self, image: np.ndarray, scale: float | None = None
+    ) -> tuple[np.ndarray, float, float, float]:
+        """The letterboxed NCHW blob for ``image`` and how to undo it: the model's own
+        input size, or (``scale`` given) the smallest that holds ``image`` at that scale."""
+        if scale is None:
+            return letterbox(image, self.input_size, self._input_dtype)
+        size = fit_input(image.shape[0], image.shape[1], scale)
+        return letterbox(image, size, self._input_dtype, scale)
 
     def _decode(self, raw: np.ndarray, confidence: float) -> Decoded:
         """``[4+nc, N]`` → (xyxy in input pixels, score, class id) above ``confidence``
