@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, PrivateAttr
@@ -202,6 +203,11 @@ class SinkBase(StreamerModel):
     def secrets(self) -> list[str]:
         """Secrets this sink holds outside ``SecretStr`` fields (a webhook URL's path)."""
         return []
+
+    def events_file(self) -> Path | None:
+        """The file this sink writes the events into, which a run's summary names; None:
+        none a person would open (a server, a broker, a folder of bundles)."""
+        return None
 
     def sends_input_image(self) -> bool:
         """Whether this sink sends the camera's own frame beside the annotated snapshot, so
