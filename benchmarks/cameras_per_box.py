@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import cv2
+from publish import add_flag, publish
 
 ROOT = Path(__file__).resolve().parent.parent
 FPS = 10
@@ -366,6 +367,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="each box's run")
     parser.add_argument("--workers", type=int, help="inference workers (default: the box's)")
     parser.add_argument("--inference-python", help="a venv's python with inference 0.59.1")
+    add_flag(parser)
     args = parser.parse_args()
     if shutil.which("ffmpeg") is None:
         raise SystemExit("needs Debian's ffmpeg")
@@ -376,10 +378,11 @@ def main() -> int:
     clip, moving, site = footage(args.clip, workdir)
     frames = len(moving)
     reference = reference_events(clip, site, model, workdir / "reference")
-    print(f"machine: {os.cpu_count()} cores; clip {args.clip}: {frames} frames at {FPS} fps, "
-          f"{100 * (1 - sum(moving) / frames):.0f} % still; reference run (file, every frame, "
-          f"no gating): {len(reference)} events per pass; each box runs {args.seconds:.0f} s, "
-          f"figures after the first {WARMUP_S:.0f} s", flush=True)
+    setup = (f"machine: {os.cpu_count()} cores; clip {args.clip}: {frames} frames at {FPS} fps, "
+             f"{100 * (1 - sum(moving) / frames):.0f} % still; reference run (file, every frame, "
+             f"no gating): {len(reference)} events per pass; each box runs {args.seconds:.0f} s, "
+             f"figures after the first {WARMUP_S:.0f} s")
+    print(setup, flush=True)
     table = []
     for k in [int(v) for v in args.cameras.split(",")]:
         servers = Servers(clip, k, frames)
@@ -403,16 +406,21 @@ def main() -> int:
             table.append(line)
         finally:
             servers.close()
-    print("\n| K | detections/s per camera (min / mean) | while moving (min) | latency p50 / p99 | CPU cores | RSS MB | reference events kept |"
-          + (" InferencePipeline per camera (min / mean) |" if args.inference_python else ""))
-    print("|---|---|---|---|---|---|---|" + ("---|" if args.inference_python else ""))
+    markdown = ["| K | detections/s per camera (min / mean) | while moving (min) | latency p50 / p99 | CPU cores | RSS MB | reference events kept |"
+                + (" InferencePipeline per camera (min / mean) |" if args.inference_python else ""),
+                "|---|---|---|---|---|---|---|" + ("---|" if args.inference_python else "")]
     for line in table:
         row = (f"| {line['K']} | {line['min_rate']:.2f} / {line['mean_rate']:.2f} | {line['min_moving_rate']:.2f} | "
                f"{line['p50_s']:.2f} / {line['p99_s']:.2f} s | {line['cpu_cores']:.2f} | {line['rss_mb']:.0f} | "
                f"{line['kept']}/{line['due']} |")
         if "ip_min_rate" in line:
             row += f" {line['ip_min_rate']:.2f} / {line['ip_mean_rate']:.2f} |"
-        print(row)
+        markdown.append(row)
+    print("\n" + "\n".join(markdown))
+    if args.publish:
+        page = publish(f"cameras-per-box-{args.clip}", f"Cameras per box, the {args.clip} clip",
+                       f"{setup}.\n\n" + "\n".join(markdown))
+        print(f"published {page.relative_to(ROOT)}")
     shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
