@@ -9,7 +9,7 @@ import re
 import sys
 from pathlib import Path
 
-import publish  # benchmarks/publish.py (conftest.py puts benchmarks/ on the path)
+import publish  # benchmarks/publish.py, loaded by conftest.py
 import pytest
 import yaml
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-import timing  # benchmarks/timing.py (conftest.py puts benchmarks/ on the path)
+import timing  # benchmarks/timing.py, loaded by conftest.py
 
 
 def test_the_calls_take_turns_after_one_warm_up_each() -> None:
