@@ -44,7 +44,7 @@ from footage import busy_clip_config, make_static_clip, site_config  # noqa: E40
 
 from streamer.assets import busy_video, person_model  # noqa: E402
 from streamer.config import parse_config  # noqa: E402
-from streamer.detect.base import filter_classes  # noqa: E402
+from streamer.detect.base import NO_CAMERA, Detector, DetectorContext, filter_classes  # noqa: E402
 from streamer.detect.replay import read_replay_file, replay_detections  # noqa: E402
 from streamer.pipeline import RunOptions, build_pipeline  # noqa: E402
 from streamer.plugins import PLUGINS  # noqa: E402
@@ -62,14 +62,14 @@ class RecordedModelConfig(ModelBase):
     kind: Literal["recorded"]
     path: Path
 
-    def build(self) -> RecordedDetector:
+    def build(self, context: DetectorContext = NO_CAMERA) -> RecordedDetector:
         return RecordedDetector(self)
 
     def output_classes(self) -> set[str] | None:
         return {"person"}
 
 
-class RecordedDetector:
+class RecordedDetector(Detector):
     def __init__(self, config: RecordedModelConfig) -> None:
         self.model_id = config.id
         self._config = config
@@ -78,9 +78,6 @@ class RecordedDetector:
     def detect(self, frame: Frame) -> sv.Detections:
         dets = replay_detections(self._rows.get(frame.index, []), self.model_id)
         return filter_classes(dets, {}, None, self._config.confidence)
-
-    def close(self) -> None:
-        pass
 
 
 PLUGINS_WITH_RECORDED = PLUGINS.adding(models=(RecordedModelConfig,))

@@ -32,6 +32,7 @@ def add_optimize_command(sub: Commands) -> None:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     from streamer.config import load_config
+    from streamer.detect.base import DetectorContext
     from streamer.detect.int8 import format_report, save_report
     from streamer.detect.onnx import OnnxDetector, OnnxModelConfig
 
@@ -43,7 +44,8 @@ def cmd_optimize(args: argparse.Namespace) -> int:
         print(f"{args.config}: no onnx model to optimize")
         return 0
     for model in models:
-        detector = OnnxDetector(model.model_copy(update={"precision": "fp32"}))
+        camera = DetectorContext(camera_source=config.camera.source)
+        detector = OnnxDetector(model.model_copy(update={"precision": "fp32"}), camera)
         try:
             plan = detector.int8_plan(rebuild=args.rebuild)
             if plan.report.get("forced") != args.force:

@@ -18,8 +18,7 @@ from streamer.source.openers import source_problem
 def disk_problems(config: ConfigBase) -> list[tuple[Loc, str]]:
     """Every problem found, each with the key path it points at (for ``file:line key``)."""
     problems: list[tuple[Loc, str]] = []
-    for key in ("source", "detect_source"):
-        source = getattr(config.camera, key, None)
+    for key, source in (("source", config.camera.source), ("detect_source", config.camera.detect_source)):
         why = source_problem(source) if source is not None else None
         if why is not None:
             problems.append((("camera", key), redact(why)))

@@ -147,7 +147,7 @@ class _Where:
 def config_where(config: ConfigBase, problems: list[tuple[Loc, str]]) -> str:
     """The problems as ``file:line key: message`` lines, for a config from :func:`parse_config`
     (one built in code, without a file, gets its key paths alone)."""
-    where = getattr(config, "_where", None)
+    where = config._where
     if not isinstance(where, _Where):
         return "\n".join(f"{_keypath(loc)}: {message}" for loc, message in problems)
     return "\n".join(where.line(loc, message) for loc, message in problems)

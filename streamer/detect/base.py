@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import supervision as sv
@@ -84,19 +87,52 @@ def note_invalid_boxes(model_id: str, count: int) -> None:
                     "the frame's other boxes kept", model_id, total)
 
 
-class Detector(Protocol):
+@dataclass(frozen=True)
+class DetectorContext:
+    """What a detector's factory (``ModelBase.build``) may take from the camera it runs for,
+    beside its own config, which stays as the file says.
+
+    ``camera_source`` is the camera's ``source``: an int8 model calibrates on its frames
+    unless its config names ``calibration``.
+    """
+
+    camera_source: int | str | None = None
+
+
+# A detector built outside any camera (tests, benchmarks): no camera to calibrate on.
+NO_CAMERA = DetectorContext()
+
+
+class Detector(ABC):
     """A model backend. ``detect`` runs on the frame-loop thread; it must not keep ``frame``.
 
-    A backend that knows its classes also sets ``class_names`` (its own names, before
-    ``class_map``): ``run`` checks the rules against them before the first frame. One
-    without it (a test's stand-in) is read as unknown, with ``getattr``.
+    ``class_names`` are its own names (before ``class_map``) when it knows them, None when
+    not: ``run`` checks the rules against them before the first frame.
     """
 
     model_id: str
+    class_names: Sequence[str] | None = None
 
-    def detect(self, frame: Frame) -> sv.Detections: ...
+    @abstractmethod
+    def detect(self, frame: Frame) -> sv.Detections:
+        """Normalised detections of ``frame`` (:func:`make_detections`)."""
 
-    def close(self) -> None: ...
+    def close(self) -> None:  # noqa: B027 (a detector holding nothing has nothing to release)
+        """Release the model; later ``detect`` calls may fail."""
+
+
+class SharedDetector(Detector):
+    """A detector whose loaded model several cameras of a box use at once (its config's
+    ``share_key`` is not None): each camera gets a :meth:`view` with its own id, classes
+    and confidence on the one session."""
+
+    path: Path
+    precision: str
+
+    @abstractmethod
+    def view(self, config: Any, through: Callable[[Callable[[], np.ndarray]], np.ndarray]) -> Detector:
+        """This loaded model for another camera (``config``), each call made ``through``
+        the box's inference workers."""
 
 
 def make_detections(

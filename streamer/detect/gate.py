@@ -56,7 +56,7 @@ def detect_plan(config: ConfigBase) -> DetectPlan:
     """``detect`` as this camera runs it: the mode's defaults where the config is silent."""
     detect, lost_s = config.detect, config.tracker.lost_buffer_s
     keepalive = min(detect.keepalive_s, lost_s / 2)
-    if any(getattr(model, "kind", None) == "replay" for model in config.models):
+    if any(model.replays_detections() for model in config.models):
         return DetectPlan("replay", None, False, keepalive, lost_s)
     camera = config.camera
     monitoring = camera.realtime or classify(camera.source) != "file"

@@ -14,7 +14,13 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.detect.base import filter_classes, make_detections
+from streamer.detect.base import (
+    NO_CAMERA,
+    Detector,
+    DetectorContext,
+    filter_classes,
+    make_detections,
+)
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
@@ -32,7 +38,7 @@ class HogModelConfig(ModelBase):
         640, ge=64, description="Frames wider than this are scaled down before detection."
     )
 
-    def build(self) -> HogDetector:
+    def build(self, context: DetectorContext = NO_CAMERA) -> HogDetector:
         return HogDetector(self)
 
     def output_classes(self) -> set[str] | None:
@@ -53,7 +59,7 @@ WIN_STRIDE = (8, 8)
 PADDING = (8, 8)
 
 
-class HogDetector:
+class HogDetector(Detector):
     """People detector; ``detect`` is called from the frame-loop thread.
 
     Every detection has class name ``person`` (before ``class_map``) and a confidence equal

@@ -16,7 +16,15 @@ import supervision as sv
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import NotRequired, TypedDict
 
-from streamer.detect.base import empty_detections, filter_classes, make_detections, scores_of
+from streamer.detect.base import (
+    NO_CAMERA,
+    Detector,
+    DetectorContext,
+    empty_detections,
+    filter_classes,
+    make_detections,
+    scores_of,
+)
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
@@ -30,8 +38,11 @@ class ReplayModelConfig(ModelBase):
     kind: Literal["replay"]
     path: Path = Field(description="JSONL of recorded detections, one line per frame.")
 
-    def build(self) -> ReplayDetector:
+    def build(self, context: DetectorContext = NO_CAMERA) -> ReplayDetector:
         return ReplayDetector(self)
+
+    def replays_detections(self) -> bool:
+        return True
 
     def inspect(self) -> ModelFacts:
         """The classes the recording holds (read and checked the way ``run`` reads it)."""
@@ -143,7 +154,7 @@ def replay_detections(boxes: Sequence[ReplayBox], model_id: str) -> sv.Detection
     )
 
 
-class ReplayDetector:
+class ReplayDetector(Detector):
     """Plays back recorded detections by frame index."""
 
     def __init__(self, config: ReplayModelConfig) -> None:

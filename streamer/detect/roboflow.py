@@ -23,7 +23,13 @@ import numpy as np
 import supervision as sv
 from pydantic import Field, SecretStr
 
-from streamer.detect.base import filter_classes, make_detections
+from streamer.detect.base import (
+    NO_CAMERA,
+    Detector,
+    DetectorContext,
+    filter_classes,
+    make_detections,
+)
 from streamer.errors import ModelError
 from streamer.redact import redact
 from streamer.schema.bases import ModelBase, ModelFacts
@@ -48,7 +54,7 @@ class RoboflowModelConfig(ModelBase):
     )
     iou: float = Field(0.5, gt=0, le=1, description="IoU above which NMS merges boxes.")
 
-    def build(self) -> RoboflowDetector:
+    def build(self, context: DetectorContext = NO_CAMERA) -> RoboflowDetector:
         # This module imports nothing heavy; the detector imports `inference` on load and
         # turns its absence into a ModelError naming the extra to install.
         return RoboflowDetector(self)
@@ -125,7 +131,7 @@ def _loaded_cache_dir() -> str | None:
     return getattr(env_module, "MODEL_CACHE_DIR", None) if env_module else None
 
 
-class RoboflowDetector:
+class RoboflowDetector(Detector):
     """One Roboflow object-detection model; ``detect`` runs on the frame-loop thread.
 
     Attributes:

@@ -29,12 +29,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, TypeVar
 
-import numpy as np
-
-from streamer.detect.base import Detector
+from streamer.detect.base import Detector, DetectorContext, SharedDetector
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase
 
@@ -165,69 +162,40 @@ class InferencePool:
             thread.join(5.0)
 
 
-@runtime_checkable
-class Shareable(Detector, Protocol):
-    """A loaded model cameras can share (``onnx``): ``view`` gives one camera its own id,
-    classes and confidence on the same session, each call made ``through`` the box's
-    inference workers."""
-
-    path: Path
-    precision: str
-
-    def view(
-        self, config: Any, through: Callable[[Callable[[], np.ndarray]], np.ndarray]
-    ) -> Detector: ...
-
-
 class SharedModels:
     """The box's loaded models, one per distinct (file, options), and the pool they run on.
 
     :meth:`detector` gives a camera its detector for a model config: a view on a shared
-    session where the backend allows it (``onnx``), else the camera's own detector
-    (``replay`` reads the camera's own file; ``hog`` and ``roboflow`` load their own).
+    session where the model's config gives a ``share_key`` (``onnx``), else the camera's
+    own detector (``replay`` reads the camera's own file; ``hog`` and ``roboflow`` load
+    their own).
     """
 
-    def __init__(self, pool: InferencePool, build: Callable[[ModelBase], Detector]) -> None:
+    def __init__(
+        self, pool: InferencePool, build: Callable[[ModelBase, DetectorContext], Detector]
+    ) -> None:
         self.pool = pool
         self._build = build
-        self._loaded: dict[str, Shareable] = {}
+        self._loaded: dict[str, SharedDetector] = {}
         self._users: dict[str, list[str]] = {}
 
-    @staticmethod
-    def key(config: ModelBase) -> str | None:
-        """What makes two cameras' models one loaded model; None where it cannot be shared."""
-        if config.kind != "onnx":
-            return None
-        options = config.model_dump(mode="json", exclude=set(PER_CAMERA_FIELDS))
-        if options.get("precision") == "int8":
-            # int8 chooses its own threshold from the configured confidence.
-            options["confidence"] = config.confidence
-        if options.get("precision") == "int8" and options.get("calibration") is None:
-            # Calibrated on each camera's own frames: one int8 copy per camera source.
-            options["camera_source"] = str(getattr(config, "_camera_source", ""))
-        return repr(sorted(options.items()))
-
-    def detector(self, config: ModelBase, camera_id: str) -> Detector:
-        key = self.key(config)
+    def detector(self, config: ModelBase, camera_id: str, context: DetectorContext) -> Detector:
+        key = config.share_key(context)
         if key is None:
-            return self._build(config)
+            return self._build(config, context)
         base = self._loaded.get(key)
         if base is None:
-            loaded = config.model_copy(update={"threads": self.pool.threads})
-            # model_copy keeps private attributes (the camera's source, for int8).
-            built = self._build(loaded)
-            if not isinstance(built, Shareable):
-                raise ModelError(f"model {config.id!r}: its {config.kind} backend cannot be "
-                                 "shared between cameras")
-            base = self._loaded[key] = built
+            loaded = self._build(config.model_copy(update={"threads": self.pool.threads}), context)
+            if not isinstance(loaded, SharedDetector):
+                raise ModelError(f"model {config.id!r}: a share_key, but its detector cannot be shared")
+            base = self._loaded[key] = loaded
         self._users.setdefault(key, []).append(camera_id)
         return base.view(config, lambda fn: self.pool.run(camera_id, fn))
 
     def status(self) -> dict[str, object]:
         """``/api/status``'s ``inference``: the pool and which cameras share which model."""
         models = [
-            {"path": str(base.path), "cameras": self._users.get(key, []),
-             "precision": base.precision}
+            {"path": str(base.path), "cameras": self._users.get(key, []), "precision": base.precision}
             for key, base in self._loaded.items()
         ]
         return {**self.pool.status(), "models": models}

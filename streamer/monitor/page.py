@@ -242,13 +242,7 @@ const title = (id) => { const words = id.replace(/[-_]+/g, " ").trim(); return w
 function ago(s) { return s < 5 ? "just now" : duration(s) + " ago"; }
 function ruleWords(id, state, review) {
   const parts = [title(id)];
-  if (state.type === "zone") parts.push(plural(state.inside || 0, "person", "people") + " inside");
-  else if (state.type === "count") parts.push(plural(state.count || 0, "object", "objects") + " counted");
-  else if (state.type === "line") parts.push((state.in || 0) + " crossed in · " + (state.out || 0) + " out");
-  else if (state.type === "loiter") {
-    const longest = Math.max(0, ...Object.values(state.dwell_s || {}).map(Number));
-    parts.push(longest > 0 ? "longest stay " + duration(longest) : "nobody lingering");
-  } else if (state.type === "missing_ppe" && state.indeterminate) parts.push(plural(state.indeterminate, "person", "people") + " unclear");
+  if (state.headline) parts.push(state.headline);  // the rule's own words (Rule.headline)
   const age = (review.last_alert_age_s || {})[id];
   parts.push(age === undefined ? "no alert yet" : "last alert " + ago(age));
   const cooling = Math.max(0, ...Object.values(state.cooldowns_s || {}).map(Number));

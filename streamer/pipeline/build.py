@@ -17,6 +17,7 @@ from streamer.clips import ClipRecorder
 from streamer.config.loader import config_where
 from streamer.config.models import Config, config_secrets
 from streamer.detect import Detector, build_detector
+from streamer.detect.base import DetectorContext
 from streamer.detect.multi import DetectorSet
 from streamer.detect.shared import SharedModels
 from streamer.errors import ConfigError
@@ -77,8 +78,9 @@ def build_pipeline(
             undo.callback(_close_clients, clients)
             delivery = Delivery(outbox, build_sinks(config, clients), clients, secrets)
             undo.callback(delivery.close)
-        loaded = [build_detector(model) if models is None else models.detector(model, config.camera.id)
-                  for model in config.models]
+        own_camera = DetectorContext(camera_source=config.camera.source)
+        loaded = [build_detector(model, own_camera) if models is None
+                  else models.detector(model, config.camera.id, own_camera) for model in config.models]
         detectors = DetectorSet.of(loaded, config.models)
         undo.callback(detectors.close)
         _check_loaded_classes(config, loaded)
@@ -130,7 +132,7 @@ def _check_loaded_classes(config: Config, loaded: list[Detector]) -> None:
     """`validate`'s class check again, with the names the loaded models report (a Roboflow
     model fetched on this start, a names file edited since): a blind rule stops the run
     before the first frame."""
-    own = [getattr(detector, "class_names", None) for detector in loaded]
+    own = [detector.class_names for detector in loaded]
     problems = check_model_classes(config, own)
     if problems:
         raise ConfigError(config_where(config, problems))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from streamer.clips import ClipRecorder
 from streamer.config.edit import ConfigFile
-from streamer.config.models import Config, JsonlSinkConfig
+from streamer.config.models import Config
 from streamer.config.watch import ConfigWatcher
 from streamer.errors import ConfigError, StreamerError
 from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_status
@@ -144,8 +144,9 @@ class Pipeline:
             self.step.recorder = open_text(options.record_detections)
             outputs["recorded detections"] = str(options.record_detections)
         for sink_config in self.config.sinks:
-            if isinstance(sink_config, JsonlSinkConfig) and self.delivery is not None:
-                outputs[f"events ({sink_config.name})"] = str(sink_config.path)
+            events_file = sink_config.events_file()
+            if events_file is not None and self.delivery is not None:
+                outputs[f"events ({sink_config.name})"] = str(events_file)
 
     def _frame_loop(self) -> None:
         source, options, summary = self.camera.source, self.options, self.summary

@@ -46,7 +46,8 @@ def reload_scene(scene: Scene, new: Config) -> tuple[Scene, str]:
     Rules whose settings and geometry did not change keep their timers and tracks.
     """
     fresh, kept = carry_state(list(scene.rules), build_rules(new, scene.width, scene.height))
-    ignored = [name for name in RESTART_SECTIONS if getattr(new, name) != getattr(scene.config, name)]
+    before, after = scene.config.model_dump(include=set(RESTART_SECTIONS)), new.model_dump(include=set(RESTART_SECTIONS))
+    ignored = [name for name in RESTART_SECTIONS if after[name] != before[name]]
     config = scene.config.model_copy(update={"zones": new.zones, "lines": new.lines, "rules": new.rules})
     line = f"config reloaded: {len(fresh)} rule(s), {kept} kept their state" + (
         f"; changes to {', '.join(ignored)} need a restart" if ignored else ""

@@ -75,7 +75,7 @@ def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:
 
     ``zones``/``lines`` gather counts by place (each rule adds its own: ``Rule.tally``);
     ``rules`` holds each rule's own state (timers running, cooldowns left, indeterminate
-    people).
+    people) and its ``headline``, the words the page shows about it.
     """
     places = PlaceTally()
     for rule in rules:
@@ -85,7 +85,7 @@ def rules_state(rules: list[Rule], t_s: float) -> dict[str, object]:
         "zones": places.zones,
         "lines": places.lines,
         "indeterminate_persons": places.indeterminate,
-        "rules": {rule.rule_id: rule.state() for rule in rules},
+        "rules": {rule.rule_id: {**rule.state(), "headline": rule.headline()} for rule in rules},
     }
 
 

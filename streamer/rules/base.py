@@ -6,6 +6,7 @@ clock, a file or the network, so the same detections always give the same events
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,8 +110,9 @@ class Rule(ABC):
     and the schedule is not applied (unit tests of timing alone).
 
     What a rule says about itself: ``state()`` for the monitor (its own timers and counts),
-    ``tally()`` for the page's per-place numbers, ``geometry()`` and ``config`` so a config
-    reload knows whether it may keep the rule's running state.
+    ``headline()`` for its line on the page, ``tally()`` for the page's per-place numbers,
+    ``geometry()`` and ``config`` so a config reload knows whether it may keep the rule's
+    running state.
     """
 
     rule_id: str
@@ -133,6 +135,25 @@ class Rule(ABC):
         """The pixels of the places this rule watches, flat; a reload keeps the rule's state
         only when these and its ``config`` are unchanged. Default: none."""
         return ()
+
+    def headline(self) -> str | None:
+        """A few words on the rule's live state for its line on the page ("2 people
+        inside"); None: nothing beyond what every rule's line says (alerts, cooldown)."""
+        return None
+
+
+def plural(count: int, one: str, many: str) -> str:
+    """``1 person``, ``2 people``."""
+    return f"{count} {one if count == 1 else many}"
+
+
+def duration_words(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``1.5 h``: as the page writes a duration."""
+    if seconds < 90:
+        return f"{math.floor(seconds + 0.5)} s"
+    if seconds < 5400:
+        return f"{math.floor(seconds / 60 + 0.5)} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 class FrameView:

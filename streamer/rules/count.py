@@ -19,7 +19,15 @@ import supervision as sv
 from pydantic import Field
 
 from streamer.detect.base import pick
-from streamer.rules.base import FrameView, PlaceTally, RuleContext, RuleEvent, class_mask, view
+from streamer.rules.base import (
+    FrameView,
+    PlaceTally,
+    RuleContext,
+    RuleEvent,
+    class_mask,
+    plural,
+    view,
+)
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
 from streamer.schema.bases import PlaceKind, RuleBase
@@ -168,6 +176,9 @@ class CountRule(RuleCore):
 
     def tally(self, places: PlaceTally) -> None:
         places.count(self.config.zone or "frame", self.count)
+
+    def headline(self) -> str:
+        return plural(self.count, "object", "objects") + " counted"
 
     def state(self) -> dict[str, object]:
         held = None if self._true_since is None else round(self._last_t_s - self._true_since, 3)

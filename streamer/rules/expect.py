@@ -54,6 +54,9 @@ class ExpectWithin(Rule):
     def geometry(self) -> tuple[float, ...]:
         return self.inner.geometry()
 
+    def headline(self) -> str | None:
+        return self.inner.headline()
+
     def update(self, t_s: float, dets: sv.Detections, wall_ts: float | None = None) -> list[RuleEvent]:
         events = self.inner.update(t_s, dets, wall_ts)
         previous, self._last_t_s = self._last_t_s, t_s

@@ -174,6 +174,9 @@ class LineRule(TrackedRule[_TrackLine]):
     def tally(self, places: PlaceTally) -> None:
         places.crossings(self.config.line, self.in_count, self.out_count)
 
+    def headline(self) -> str:
+        return f"{self.in_count} crossed in · {self.out_count} out"
+
     def geometry(self) -> tuple[float, ...]:
         return (*self.start.tolist(), *self.end.tolist())
 

@@ -15,7 +15,7 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import RuleContext, RuleEvent, view
+from streamer.rules.base import RuleContext, RuleEvent, duration_words, view
 from streamer.rules.common import TrackedRule
 from streamer.rules.cooldown import EPS_S
 from streamer.schema.bases import PlaceKind, TrackRuleBase
@@ -100,11 +100,18 @@ class LoiterRule(TrackedRule[_Visit]):
     def geometry(self) -> tuple[float, ...]:
         return tuple(self.polygon.ravel().tolist())
 
-    def state(self) -> dict[str, object]:
+    def _dwell_s(self) -> dict[str, float]:
+        """Each track now inside (or away for less than ``gap_s``): seconds since it came."""
         t = self._last_t_s
-        timers = {
+        return {
             str(tid): round(t - v.started_s, 3)
             for tid, v in self._tracks.items()
             if t - v.last_inside_s <= self.config.gap_s
         }
-        return {**self._base_state(), "zone": self.config.zone, "dwell_s": timers}
+
+    def headline(self) -> str:
+        longest = max([0.0, *self._dwell_s().values()])
+        return "longest stay " + duration_words(longest) if longest > 0 else "nobody lingering"
+
+    def state(self) -> dict[str, object]:
+        return {**self._base_state(), "zone": self.config.zone, "dwell_s": self._dwell_s()}

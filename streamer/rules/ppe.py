@@ -17,7 +17,7 @@ import supervision as sv
 from pydantic import Field, field_validator
 
 from streamer.detect.base import pick
-from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, plural, view
 from streamer.rules.common import RuleCore
 from streamer.rules.cooldown import EPS_S
 from streamer.schema.base import Loc
@@ -318,6 +318,9 @@ class MissingPpeRule(RuleCore):
 
     def tally(self, places: PlaceTally) -> None:
         places.undecided(self.indeterminate)
+
+    def headline(self) -> str | None:
+        return plural(self.indeterminate, "person", "people") + " unclear" if self.indeterminate else None
 
     def geometry(self) -> tuple[float, ...]:
         return () if self.polygon is None else tuple(self.polygon.ravel().tolist())

@@ -19,7 +19,7 @@ import numpy as np
 import supervision as sv
 from pydantic import Field
 
-from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, view
+from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, plural, view
 from streamer.rules.common import TrackedRule, ZoneBand
 from streamer.schema.bases import PlaceKind, TrackRuleBase
 from streamer.schema.rule_parts import BandSettings
@@ -119,6 +119,9 @@ class ZoneRule(TrackedRule[_TrackSide]):
 
     def tally(self, places: PlaceTally) -> None:
         places.at_least(self.config.zone, self._inside())
+
+    def headline(self) -> str:
+        return plural(self._inside(), "person", "people") + " inside"
 
     def geometry(self) -> tuple[float, ...]:
         return tuple(self.polygon.ravel().tolist())

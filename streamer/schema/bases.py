@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr
 
 from streamer.schema.base import Loc, StreamerModel
 from streamer.schema.rule_parts import (
@@ -57,9 +58,21 @@ class ModelBase(StreamerModel):
         "has detections (e.g. PPE only when people are seen); otherwise this model adds none."
     )
 
-    def build(self) -> Any:
-        """The detector for this config (a ``streamer.detect.Detector``)."""
+    def build(self, context: Any) -> Any:
+        """The detector for this config (a ``streamer.detect.base.Detector``); ``context`` is
+        a ``streamer.detect.base.DetectorContext`` (what it may take from its camera)."""
         raise NotImplementedError(f"model kind {self.kind!r} has no factory")
+
+    def share_key(self, context: Any) -> str | None:
+        """What makes two cameras' models one loaded model in a box (equal keys: one
+        ``SharedDetector``, a view per camera); None: each camera loads its own. Default:
+        None (a replay file is the camera's own; a plugin shares nothing unless it says)."""
+        return None
+
+    def replays_detections(self) -> bool:
+        """Whether this model reads recorded detections instead of looking at frames, so
+        every frame must go to it (the motion gate is off). Default: no."""
+        return False
 
     def output_classes(self) -> set[str] | None:
         """Class names this model can output, judged from the config alone; None when
@@ -191,6 +204,11 @@ class SinkBase(StreamerModel):
         """Secrets this sink holds outside ``SecretStr`` fields (a webhook URL's path)."""
         return []
 
+    def events_file(self) -> Path | None:
+        """The file this sink writes the events into, which a run's summary names; None:
+        none a person would open (a server, a broker, a folder of bundles)."""
+        return None
+
     def sends_input_image(self) -> bool:
         """Whether this sink sends the camera's own frame beside the annotated snapshot, so
         the event stage keeps it with each event. Default: no."""
@@ -230,12 +248,3 @@ class ConfigBase(StreamerModel):
     clips: ClipsConfig = Field(default_factory=ClipsConfig)
     # Set by the loader: turns a key path into `file:line key` for checks made later.
     _where: Any = PrivateAttr(None)
-
-    @model_validator(mode="after")
-    def _models_know_the_camera(self) -> ConfigBase:
-        """A model that calibrates on the camera's frames (int8) learns its source here."""
-        for model in self.models:
-            adopt = getattr(model, "adopt_camera", None)
-            if adopt is not None:
-                adopt(self.camera.source)
-        return self

@@ -47,8 +47,8 @@ def _secret_values(value: Any) -> Iterator[str]:
     if isinstance(value, SecretStr):
         yield value.get_secret_value()
     elif isinstance(value, BaseModel):
-        for name in type(value).model_fields:
-            yield from _secret_values(getattr(value, name))
+        for _, field_value in value:  # a model iterates over its (field, value) pairs
+            yield from _secret_values(field_value)
     elif isinstance(value, (list, tuple)):
         for item in value:
             yield from _secret_values(item)

@@ -61,6 +61,9 @@ class JsonlSinkConfig(FileLimitsConfig, SinkBase):
         "customMetadata.clip_file); the event's line waits for its clip until due."
     )
 
+    def events_file(self) -> Path:
+        return self.path
+
     def build(self, context: SinkContext) -> JsonlSink:
         return JsonlSink(self, context.retention(self))
 

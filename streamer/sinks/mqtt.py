@@ -90,8 +90,9 @@ class MqttSinkConfig(SinkBase):
         """TLS settings that hang together, no password in clear off this machine, and a
         topic the broker takes once this camera's ids are filled in."""
         problems: list[tuple[Loc, str]] = []
-        for key in ("ca_file", "cert_file", "key_file"):
-            if getattr(self, key) is not None and not self.tls:
+        for key, path in (("ca_file", self.ca_file), ("cert_file", self.cert_file),
+                          ("key_file", self.key_file)):
+            if path is not None and not self.tls:
                 problems.append(((key,), "given without `tls: true`"))
         if self.key_file is not None and self.cert_file is None:
             problems.append((("key_file",), "needs cert_file"))

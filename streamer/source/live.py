@@ -185,7 +185,8 @@ class LiveSource(CaptureBase):
                 ok, image = stream.read()
                 if not ok or image is None:
                     # A failed read never recovers in OpenCV (isOpened stays True): reopen.
-                    conn.error = getattr(stream, "error", "") or "read failed (stream ended or camera gone)"
+                    said = stream.error if isinstance(stream, PacketStream) else ""
+                    conn.error = said or "read failed (stream ended or camera gone)"
                     return
                 self._deliver(conn, image, stream)
         finally:

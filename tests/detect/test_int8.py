@@ -15,6 +15,7 @@ from support import write_config
 from support.yolo_model import make_video, make_yolo_onnx
 
 from streamer.config import load_config
+from streamer.detect.base import DetectorContext
 from streamer.detect.int8 import head_nodes
 from streamer.detect.onnx import OnnxModelConfig
 from streamer.errors import ModelError
@@ -169,7 +170,7 @@ def test_default_calibration_is_the_camera_source(tmp_path: Path, cache: Path) -
                     "calibration_frames": 24, "calibration_methods": ["minmax"]}],
     })
     config = load_config(path)
-    detector = config.models[0].build()
+    detector = config.models[0].build(DetectorContext(camera_source=config.camera.source))
     assert detector.int8_request().calibration == str(video)
     assert detector.precision == "int8"
     assert os.environ["STREAMER_CACHE"] == str(cache) and len(int8_files(cache)) == 1

@@ -14,6 +14,7 @@ from support.yolo_model import SIZE, make_yolo_onnx
 
 from streamer.config.models import OnnxModelConfig
 from streamer.detect import build_detector
+from streamer.detect.base import NO_CAMERA, Detector, DetectorContext
 from streamer.detect.shared import InferencePool, SharedModels, default_threads, default_workers
 from streamer.source import Frame
 
@@ -76,16 +77,17 @@ def test_cameras_with_one_model_file_share_one_session_with_their_own_settings(t
     other = make_yolo_onnx(tmp_path / "other.onnx", seed=1)
     loaded: list[OnnxModelConfig] = []
 
-    def build(config: OnnxModelConfig) -> object:
+    def build(config: OnnxModelConfig, context: DetectorContext) -> Detector:
         loaded.append(config)
-        return build_detector(config)
+        return build_detector(config, context)
 
     shared = SharedModels(InferencePool(workers=2, threads=1), build)  # type: ignore[arg-type]
     try:
-        a = shared.detector(OnnxModelConfig(kind="onnx", id="people-a", path=model, confidence=0.1), "dock-a")
+        a = shared.detector(OnnxModelConfig(kind="onnx", id="people-a", path=model, confidence=0.1),
+                            "dock-a", NO_CAMERA)
         b = shared.detector(OnnxModelConfig(kind="onnx", id="people-b", path=model, confidence=0.9,
-                                            classes=["c1"]), "dock-b")
-        c = shared.detector(OnnxModelConfig(kind="onnx", id="people", path=other), "gate")
+                                            classes=["c1"]), "dock-b", NO_CAMERA)
+        c = shared.detector(OnnxModelConfig(kind="onnx", id="people", path=other), "gate", NO_CAMERA)
         # Two files, two sessions, each loaded with the box's threads, not the camera's.
         assert [(config.path, config.threads) for config in loaded] == [(model, 1), (other, 1)]
         frame = Frame(image=np.random.default_rng(0).integers(0, 255, (SIZE * 2, SIZE * 2, 3), np.uint8),

@@ -7,6 +7,7 @@ import pytest
 from support.rule_frames import foot, frame, play, timeline
 
 from streamer.config.models import LoiterRuleConfig
+from streamer.rules import rules_state
 from streamer.rules.loiter import LoiterRule
 
 ZONE = np.array([[100, 100], [300, 100], [300, 300], [100, 300]], dtype=float)
@@ -52,6 +53,13 @@ def test_state_shows_running_timers() -> None:
     assert r.state()["dwell_s"] == {"1": 0.5}
     (event,) = play(rule(), path(*[IN] * 11))
     assert event.reason == "person #1 in z for 1.0 s" and event.extra["dwell_s"] == "1.0"
+
+
+def test_the_page_line_says_the_longest_stay() -> None:
+    r = rule()
+    assert rules_state([r], 0.0)["rules"]["linger"]["headline"] == "nobody lingering"  # type: ignore[index]
+    play(r, path(IN, IN, IN, IN, IN, IN))
+    assert rules_state([r], 0.5)["rules"]["linger"]["headline"] == "longest stay 1 s"  # type: ignore[index]
 
 
 def test_a_slow_pipeline_keeps_the_clock_between_frames_further_apart_than_gap_s() -> None:

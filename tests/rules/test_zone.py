@@ -8,6 +8,7 @@ import supervision as sv
 
 from streamer.config.models import EventSpec, ZoneRuleConfig
 from streamer.detect.base import make_detections
+from streamer.rules import rules_state
 from streamer.rules.geometry import points_in_polygon, to_pixels
 from streamer.rules.zone import ZoneRule
 
@@ -109,6 +110,17 @@ def test_event_fields_and_description_template() -> None:
     assert event.zone_id == "z" and event.class_name == "person"
     assert len(event.detections) == 1
     assert r.state()["inside"] == 1 and r.state()["fired_total"] == 1
+
+
+def test_the_page_reads_the_zone_count_and_the_rules_own_words() -> None:
+    """What the page shows for a zone rule comes from the rule itself (Rule.tally and
+    Rule.headline), not from the page knowing each rule type."""
+    r = rule()
+    for index in range(3):
+        r.update(index / 10, dets((7, *IN), (8, *IN)))
+    state = rules_state([r], 0.2)
+    assert state["zones"] == {"z": 2}
+    assert state["rules"]["r"]["headline"] == "2 people inside"  # type: ignore[index]
 
 
 def test_relative_polygons_scale_with_the_frame() -> None:

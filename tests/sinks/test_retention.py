@@ -124,6 +124,7 @@ def test_a_run_counts_file_evictions_in_summary_status_metrics_and_stats(tmp_pat
     kept = len(read_jsonl(tmp_path / "events.jsonl"))
     assert evicted == 30 - kept and 0 < kept < 30
     assert f"files evicted {evicted}" in "\n".join(summary.lines())
+    assert summary.outputs == {"events (jsonl)": str(tmp_path / "events.jsonl")}  # named by the sink
     assert runtime.status()["sinks"]["jsonl"]["files_evicted_total"] == evicted
     metrics = {f.name: f for f in text_string_to_metric_families(
         generate_latest(runtime.metrics.registry).decode())}

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import supervision as sv
 
-from streamer.detect.base import make_detections
+from streamer.detect.base import NO_CAMERA, Detector, DetectorContext, make_detections
 from streamer.detect.multi import DetectorSet
 from streamer.pipeline.events import EventsStage
 from streamer.pipeline.step import FrameStep
@@ -73,7 +73,7 @@ def frames(script: Script, seconds: float, fps: float = 10.0, width: int = 320, 
         yield Frame(image=image, index=index, t_s=t_s, wall_ts=1_700_000_000.0 + t_s)
 
 
-class RedBoxDetector:
+class RedBoxDetector(Detector):
     """Finds the scene's people: one box per red blob, class ``person``, confidence 0.9."""
 
     def __init__(self, model_id: str = "people", misses: frozenset[int] = frozenset()) -> None:
@@ -101,8 +101,6 @@ class RedBoxDetector:
             ["person"] * len(boxes), self.model_id,
         )
 
-    def close(self) -> None:
-        pass
 
 
 class RedBoxModelConfig(ModelBase):
@@ -110,7 +108,7 @@ class RedBoxModelConfig(ModelBase):
 
     kind: Literal["redbox"]
 
-    def build(self) -> RedBoxDetector:
+    def build(self, context: DetectorContext = NO_CAMERA) -> RedBoxDetector:
         return RedBoxDetector(self.id)
 
     def output_classes(self) -> set[str] | None:

@@ -18,9 +18,15 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 import supervision as sv
-from pydantic import Field, PrivateAttr
+from pydantic import Field
 
-from streamer.detect.base import filter_classes, make_detections
+from streamer.detect.base import (
+    NO_CAMERA,
+    DetectorContext,
+    SharedDetector,
+    filter_classes,
+    make_detections,
+)
 from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build
 from streamer.detect.onnx.body import HeadSpec, cut_body, decode_head, fit_input
 from streamer.detect.onnx.cache import open_model
@@ -28,6 +34,7 @@ from streamer.detect.onnx.decode import Decoded, decode, letterbox, unletterbox
 from streamer.detect.onnx.model import check_input, check_output, inspect_file, resolve_names
 from streamer.detect.onnx.session import GraphOptimization, SessionSpec, fail
 from streamer.detect.providers import TENSORRT
+from streamer.detect.shared import PER_CAMERA_FIELDS
 from streamer.errors import ModelError
 from streamer.schema.bases import ModelBase, ModelFacts
 from streamer.source.frame import Frame
@@ -123,15 +130,20 @@ class OnnxModelConfig(ModelBase):
         "content, precision and TensorRT version; default: the streamer cache's trt/ folder "
         "(/data/cache/trt in the image: the data volume)."
     )
-    # The camera's source, set by the config (default calibration set); not a YAML key.
-    _camera_source: int | str | None = PrivateAttr(None)
+    def build(self, context: DetectorContext = NO_CAMERA) -> OnnxDetector:
+        return OnnxDetector(self, context)
 
-    def adopt_camera(self, source: int | str) -> None:
-        """Remember the camera's source: int8 calibrates on it unless `calibration` is set."""
-        self._camera_source = source
-
-    def build(self) -> OnnxDetector:
-        return OnnxDetector(self)
+    def share_key(self, context: DetectorContext) -> str | None:
+        """The file and every option that shapes the loaded session; the camera's own
+        fields (:data:`~streamer.detect.shared.PER_CAMERA_FIELDS`) stay out of it."""
+        options = self.model_dump(mode="json", exclude=set(PER_CAMERA_FIELDS))
+        if self.precision == "int8":
+            # int8 chooses its own threshold from the configured confidence.
+            options["confidence"] = self.confidence
+            if self.calibration is None:
+                # Calibrated on each camera's own frames: one int8 copy per camera source.
+                options["camera_source"] = str(context.camera_source or "")
+        return repr(sorted(options.items()))
 
     def output_classes(self) -> set[str] | None:
         """Known from ``names`` (through ``class_map``); the file's metadata needs I/O."""
@@ -162,7 +174,7 @@ class OnnxModelConfig(ModelBase):
 log = logging.getLogger("streamer.detect.onnx")
 
 
-class OnnxDetector:
+class OnnxDetector(SharedDetector):
     """Runs one ONNX model on each frame; ``detect`` is called from the frame-loop thread.
 
     Attributes:
@@ -172,8 +184,8 @@ class OnnxDetector:
         last_inference_s: seconds spent in ``session.run`` on the latest call (benchmarks).
     """
 
-    def __init__(self, config: OnnxModelConfig) -> None:
-        """Load and check the model.
+    def __init__(self, config: OnnxModelConfig, context: DetectorContext = NO_CAMERA) -> None:
+        """Load and check the model; ``context`` names the camera an int8 copy calibrates on.
 
         Raises:
             ModelError: the file is missing, not an ONNX model, has unexpected input or
@@ -181,6 +193,7 @@ class OnnxDetector:
         """
         self.config = config
         self.model_id: str = config.id
+        self._camera_source = context.camera_source
         self.path = Path(config.path)
         self.last_inference_s: float = 0.0
         self.spec = config.session_spec()
@@ -229,7 +242,7 @@ class OnnxDetector:
 
     def int8_request(self) -> Int8Request:
         """What the int8 copy of this model is made from (the loaded float32 file)."""
-        source = self.config.calibration or self.config._camera_source
+        source = self.config.calibration or self._camera_source
         if source is None:
             raise self._fail("precision: int8 needs `calibration: PATH` or a camera source")
         return Int8Request(
