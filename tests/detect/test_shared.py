@@ -68,8 +68,10 @@ def test_a_failing_call_raises_in_its_camera_and_the_worker_lives_on() -> None:
 
 def test_cores_go_to_workers_first_then_to_threads() -> None:
     assert (default_workers(1, cores=2), default_threads(1, cores=2)) == (1, 2)
-    assert (default_workers(6, cores=2), default_threads(2, cores=2)) == (2, 1)
-    assert (default_workers(6, cores=4), default_threads(4, cores=4)) == (4, 1)
+    # several workers: each call may use two workers' share of the cores, no more
+    assert (default_workers(6, cores=2), default_threads(2, cores=2)) == (2, 2)
+    assert (default_workers(6, cores=4), default_threads(4, cores=4)) == (4, 2)
+    assert (default_workers(2, cores=4), default_threads(2, cores=4)) == (2, 4)
 
 
 def test_cameras_with_one_model_file_share_one_session_with_their_own_settings(tmp_path: Path) -> None:
@@ -90,6 +92,8 @@ def test_cameras_with_one_model_file_share_one_session_with_their_own_settings(t
         c = shared.detector(OnnxModelConfig(kind="onnx", id="people", path=other), "gate", NO_CAMERA)
         # Two files, two sessions, each loaded with the box's threads, not the camera's.
         assert [(config.path, config.threads) for config in loaded] == [(model, 1), (other, 1)]
+        # two workers: their calls may run at once, so the sessions' threads do not spin
+        assert [config.spin_wait for config in loaded] == [False, False]
         frame = Frame(image=np.random.default_rng(0).integers(0, 255, (SIZE * 2, SIZE * 2, 3), np.uint8),
                       index=0, t_s=0.0, wall_ts=0.0)
         found_a, found_b = a.detect(frame), b.detect(frame)

@@ -79,6 +79,11 @@ class OnnxModelConfig(ModelBase):
         "all", description="onnxruntime graph optimisation level (an int8 model needs "
         "extended or all: basic leaves its quantize/dequantize pairs unfused, ~2x slower)."
     )
+    spin_wait: bool = Field(
+        True, description="onnxruntime's threads spin while they wait for work: fastest for "
+        "one call at a time on cores nothing else wants. A box of several cameras turns it "
+        "off, so that two calls at once share the cores instead of spinning against each other."
+    )
     inter_op_threads: int = Field(
         1, ge=1, description="onnxruntime inter-op threads; above 1, independent branches "
         "of the graph run side by side (parallel executor). 1 (sequential) measured fastest "
@@ -162,6 +167,7 @@ class OnnxModelConfig(ModelBase):
             graph_optimization=self.graph_optimization,
             inter_op_threads=self.inter_op_threads,
             threads=self.threads,
+            spin_wait=self.spin_wait,
             trt_fp16=self.trt_fp16,
             int8=self.precision == "int8",
             trt_cache_dir=self.trt_cache_dir,

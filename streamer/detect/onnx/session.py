@@ -82,6 +82,7 @@ class SessionSpec:
     trt_fp16: bool
     int8: bool
     trt_cache_dir: Path | None
+    spin_wait: bool = True
 
     def options(self) -> ort.SessionOptions:
         options = ort.SessionOptions()
@@ -94,6 +95,10 @@ class SessionSpec:
         options.inter_op_num_threads = self.inter_op_threads
         if self.threads is not None:
             options.intra_op_num_threads = self.threads
+        if not self.spin_wait:
+            # Idle threads sleep instead of spinning: two calls at once (a box's inference
+            # workers), or a busy neighbour, then share the cores instead of burning them.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return options
 
     def open(self, path: Path, providers: list[str]) -> ort.InferenceSession:
