@@ -21,9 +21,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from support import video_frames
 
 from streamer.assets import busy_video, sample_video
+from support import video_frames
 
 Alter = Callable[[np.ndarray, float], np.ndarray]  # (picture, seconds since at_s) -> picture
 STREET_SHOT_FRAME = 215  # bikes.mp4: the street seen through a fence
