@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from publish import add_flag, run
 
 from streamer.assets import ASSET_SOURCES, fetch_asset
 from streamer.config.models import Config, LineRuleConfig, ZoneRuleConfig
@@ -336,6 +337,7 @@ def main() -> None:
                         help="process every K-th frame only (a slower pipeline: 25/K fps); "
                         "the truth is asked at the same rate")
     parser.add_argument("--cache", default=None, help="asset cache (default ~/.cache/streamer)")
+    add_flag(parser)
     args = parser.parse_args()
     global FPS  # noqa: PLW0603 - one rate for the whole run, read by every helper here
     FPS = FPS / max(args.every, 1)
@@ -412,4 +414,4 @@ def print_audit(audit: dict[tuple[str, bool], list[int]]) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "alert-quality", "Alert quality: counts from noisy boxes against the truth"))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import av
 import cv2
+from publish import add_flag, run
 
 from streamer.assets import sample_video
 from streamer.cache import cache_root
@@ -106,6 +107,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=150, help="frames per pass (the video has 250)")
     parser.add_argument("--repeats", type=int, default=6, help="pairs of passes after the warm-up")
+    add_flag(parser)
     args = parser.parse_args()
 
     video = video_1080p()
@@ -150,4 +152,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "clips", "Clips on every rule against clips off"))

@@ -34,6 +34,7 @@ import cv2
 import httpx
 import numpy as np
 import yaml
+from publish import add_flag, run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -229,6 +230,7 @@ def main() -> int:
     parser.add_argument("--uplink-events", type=int, default=200)
     parser.add_argument("--only", choices=("throughput", "frame-loop", "drain", "uplink"),
                         help="run one of the four measurements")
+    add_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="streamer-delivery-") as tmp:
         workdir = Path(tmp)
@@ -245,4 +247,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "delivery", "Delivery to the Vision Events test server"))

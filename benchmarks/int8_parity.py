@@ -28,6 +28,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from publish import add_flag, markdown_table, run, summary
+from timing import interleaved
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -86,16 +88,11 @@ def measure(name: str, video: Path, args: argparse.Namespace) -> dict[str, float
     int8 = ort.InferenceSession(str(plan.path), detector.spec.options(),
                                 providers=["CPUExecutionProvider"])
     input_name = fp32.get_inputs()[0].name
-    times: dict[str, list[float]] = {"fp32": [], "int8": []}
-    raws: dict[str, list[np.ndarray]] = {"fp32": [], "int8": []}
-    for session in (fp32, int8):
-        session.run(None, {input_name: blobs[0]})  # warm-up
-    for blob in blobs:
-        for label, session in (("fp32", fp32), ("int8", int8)):
-            tick = time.perf_counter()
-            out = session.run(None, {input_name: blob})[0][0]
-            times[label].append(time.perf_counter() - tick)
-            raws[label].append(out)
+    seconds, outputs = interleaved(
+        [lambda i, s=session: s.run(None, {input_name: blobs[i]})[0][0] for session in (fp32, int8)],
+        len(blobs))
+    times = {"fp32": seconds[0], "int8": seconds[1]}
+    raws: dict[str, list[np.ndarray]] = {"fp32": outputs[0], "int8": outputs[1]}
     reference = [detector._decode(raw, config.confidence) for raw in raws["fp32"]]
     own = parity(reference, [detector._decode(raw, plan.confidence) for raw in raws["int8"]],
                  detector.judged_names())
@@ -126,6 +123,7 @@ def main() -> int:
     parser.add_argument("--cache", type=Path,
                         default=Path(tempfile.gettempdir()) / "streamer-int8-bench",
                         help="where the int8 copies are kept between runs")
+    add_flag(parser)
     args = parser.parse_args()
     os.environ["STREAMER_CACHE"] = str(args.cache)
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
@@ -141,8 +139,13 @@ def main() -> int:
         print(f"{name:<8}{row['recall']:.3f}  {row['count']:.3f}  {row['fp32_ms']:7.1f}  "
               f"{row['int8_ms']:7.1f}  {row['speedup']:6.2f}x  "
               f"{'int8' if row['passes'] else 'fp32 (parity short)'}")
+    summary(markdown_table(
+        ("clip", "recall", "count", "fp32 ms", "int8 ms", "speedup", "streamer's gate"),
+        [(name, f"{row['recall']:.3f}", f"{row['count']:.3f}", f"{row['fp32_ms']:.1f}",
+          f"{row['int8_ms']:.1f}", f"{row['speedup']:.2f}x",
+          "int8" if row["passes"] else "fp32 (parity short)") for name, row in results.items()]))
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "int8-parity", "int8 against fp32: parity and speed"))

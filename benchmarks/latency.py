@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from publish import add_flag, run
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -94,6 +95,7 @@ def main() -> int:
     parser.add_argument("--warmup-s", type=float, default=10.0,
                         help="seconds after the first frame left out of the percentiles: model "
                              "warm-up and the stream's opening burst (default 10)")
+    add_flag(parser)
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -157,4 +159,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "latency", "Capture-to-rule latency on a live RTSP stream"))

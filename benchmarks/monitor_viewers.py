@@ -11,13 +11,14 @@ compared. Target: the viewers cost at most 2 % of the fps (ratio >= 0.98).
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
+from publish import add_flag, run
+from timing import report_ratio
 
 from streamer.config.models import MonitorConfig
 from streamer.demo import demo_config
@@ -69,6 +70,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=250)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--viewers", type=int, default=3)
+    add_flag(parser)
     args = parser.parse_args()
 
     alone: list[float] = []
@@ -81,13 +83,10 @@ def main() -> int:
             watched.append(fps_v)
             print(f"pass {attempt + 1}: no viewer {fps:.2f} fps; {args.viewers} viewers {fps_v:.2f} fps "
                   f"({jpegs} JPEGs received in all)")
-    base, with_viewers = statistics.median(alone), statistics.median(watched)
-    ratio = with_viewers / base
-    print(f"pipeline fps, no viewer (median): {base:.2f}")
-    print(f"pipeline fps, {args.viewers} viewers (median): {with_viewers:.2f}")
-    print(f"ratio: {ratio:.3f}  (target >= 0.98: {'met' if ratio >= 0.98 else 'NOT met'})")
+    report_ratio(("pipeline fps, no viewer (median): {}", alone),
+                 (f"pipeline fps, {args.viewers} viewers (median): {{}}", watched), "ratio", 0.98)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "monitor-viewers", "Pipeline fps with and without monitor viewers"))

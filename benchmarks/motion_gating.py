@@ -37,6 +37,7 @@ from typing import Any, Literal
 import numpy as np
 import supervision as sv
 import yaml
+from publish import add_flag, markdown_table, run, summary
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -144,11 +145,17 @@ def matched(ours: list[Event], theirs: list[Event]) -> int:
 def report(name: str, on: Result, off: Result) -> None:
     print(f"\n{name}")
     print(f"  {'':12} {'frames':>7} {'model runs':>10} {'runs/s':>7} {'of frames':>9} {'events':>7} {'matched':>8}")
+    rows = []
     for result, other in ((on, off), (off, on)):
         rate = result.runs / result.seconds if result.seconds else 0.0
         share = result.runs / result.frames if result.frames else 0.0
+        kept = matched(result.events, other.events)
+        rows.append((result.label, result.frames, result.runs, f"{rate:.2f}", f"{share:.0%}",
+                     len(result.events), kept))
         print(f"  {result.label:12} {result.frames:7d} {result.runs:10d} {rate:7.2f} {share:9.0%} "
-              f"{len(result.events):7d} {matched(result.events, other.events):8d}")
+              f"{len(result.events):7d} {kept:8d}")
+    summary(f"**{name}**\n\n" + markdown_table(
+        ("", "frames", "model runs", "runs/s", "of frames", "events", "matched"), rows))
     if on.runs_for:
         print(f"  gating on ran the model for: {on.runs_for}")
     print(f"  model runs, on/off: {on.runs / max(off.runs, 1):.2f}")
@@ -216,6 +223,7 @@ def main() -> None:
     parser.add_argument("--paced", action="store_true",
                         help="also as a live 10 fps camera with the real model, on and off")
     parser.add_argument("--only", choices=("static", "vtest"), default=None)
+    add_flag(parser)
     args = parser.parse_args()
     model = str(person_model())
     clip = make_static_clip(CACHE / "static-120s-0.mp4")
@@ -250,4 +258,4 @@ def _paced(config: dict[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "motion-gating", "Motion gating: model runs and events, on against off"))

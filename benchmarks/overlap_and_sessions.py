@@ -27,6 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnxruntime as ort
+from publish import add_flag, run
+from timing import interleaved
 
 from streamer.assets import person_model, sample_video
 from streamer.detect.onnx import GRAPH_OPTIMIZATION, OnnxDetector, OnnxModelConfig
@@ -101,6 +103,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--int8", type=Path, default=None, help="an int8 copy to time too")
+    add_flag(parser)
     args = parser.parse_args()
     video, weights = sample_video(), person_model()
     detector = OnnxDetector(OnnxModelConfig(kind="onnx", id="people", path=weights))
@@ -127,14 +130,8 @@ def main() -> int:
     variants += [(name, "all", None, True) for name in models]
     sessions = [session(models[name], level, threads, parallel)
                 for name, level, threads, parallel in variants]
-    times: list[list[float]] = [[] for _ in sessions]
-    for sess in sessions:
-        sess.run(None, {sess.get_inputs()[0].name: feed})
-    for _ in range(max(5, args.repeats * 3)):
-        for index, sess in enumerate(sessions):
-            started = time.perf_counter()
-            sess.run(None, {sess.get_inputs()[0].name: feed})
-            times[index].append(time.perf_counter() - started)
+    times, _ = interleaved([lambda i, s=sess: s.run(None, {s.get_inputs()[0].name: feed})
+                            for sess in sessions], max(5, args.repeats * 3))
     for (name, level, threads, parallel), spent in zip(variants, times):
         print(f"  {name:5} graph {level:9} threads {threads or 'all cores':9} "
               f"{'parallel, 2 inter-op' if parallel else 'sequential':21}"
@@ -143,4 +140,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "overlap-and-sessions", "Frame-loop overlap and onnxruntime session options"))

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import cv2
+from publish import add_flag, run
+from timing import report_ratio
 
 from streamer.assets import person_model, sample_video
 from streamer.config.models import OnnxModelConfig
@@ -66,6 +67,7 @@ def main() -> int:
     parser.add_argument("--frames", type=int, default=250, help="frames per pass (bikes.mp4 has 250)")
     parser.add_argument("--repeats", type=int, default=2, help="passes of each kind")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all)")
+    add_flag(parser)
     args = parser.parse_args()
 
     video = sample_video()
@@ -89,14 +91,11 @@ def main() -> int:
                   f"pipeline {fps:.2f} fps ({events} events)")
     detector.close()
 
-    model = statistics.median(model_runs)
-    pipeline = statistics.median(pipeline_runs)
-    ratio = pipeline / model
-    print(f"model-only fps (median): {model:.2f}")
-    print(f"full pipeline fps (median): {pipeline:.2f}  [capture + detect + track + rules + events]")
-    print(f"ratio pipeline / model-only: {ratio:.3f}  (target >= 0.95: {'met' if ratio >= 0.95 else 'NOT met'})")
+    report_ratio(("model-only fps (median): {}", model_runs),
+                 ("full pipeline fps (median): {}  [capture + detect + track + rules + events]", pipeline_runs),
+                 "ratio pipeline / model-only", 0.95)
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "pipeline-overhead", "Model-only fps against the full pipeline"))

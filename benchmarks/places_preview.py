@@ -18,6 +18,7 @@ import time
 import tracemalloc
 
 import numpy as np
+from publish import add_flag, run
 
 from streamer.config.models import Config
 from streamer.detect.base import make_detections
@@ -62,6 +63,7 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=20)
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--repeats", type=int, default=3)
+    add_flag(parser)
     args = parser.parse_args()
     count = min(MAX_FRAMES, int(KEEP_S * args.fps))
     # What a full record keeps alive: the frames' tracked detections plus the record itself.
@@ -108,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "places-preview", "The places editor's costs"))

@@ -15,6 +15,7 @@ import statistics
 import time
 
 import numpy as np
+from publish import add_flag, run
 
 from streamer.config.models import Config
 from streamer.detect.base import make_detections
@@ -93,6 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    add_flag(parser)
     args = parser.parse_args()
     cfg = config()
     data = frames(args.frames)
@@ -112,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "rules", "Rules: cost per frame"))

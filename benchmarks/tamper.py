@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from publish import add_flag, markdown_table, run, summary
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -95,6 +96,7 @@ def part_one(folder: Path) -> None:
           f"{SETTINGS.moved_hold_s:g} s, obstructed {SETTINGS.obstructed_fraction:.0%} for "
           f"{SETTINGS.obstructed_hold_s:g} s, blurred <= {SETTINGS.blurred_ratio:.0%} for {SETTINGS.blurred_hold_s:g} s")
     print(f"{'footage':8s} {'alteration':28s} {'expected':11s} {'got':11s} {'detect s':>8s}  estimate")
+    rows: list[tuple[str, ...]] = []
     for footage in (vtest(), demo_still()):
         width = footage.frames[0].shape[1]
         for k, (name, alter, until_s, then, expected, figure, share) in enumerate(cases):
@@ -112,6 +114,10 @@ def part_one(folder: Path) -> None:
             ok = got == ([expected] if expected else [])
             print(f"{footage.name:8s} {name:28s} {expected or 'nothing':11s} {','.join(got) or 'nothing':11s} "
                   f"{when}  {estimate}  [{check_ms:.1f} ms/check]{'' if ok else '  <-- UNEXPECTED'}")
+            rows.append((footage.name, name, expected or "nothing", ",".join(got) or "nothing",
+                         when.strip(), estimate, f"{check_ms:.1f}", "yes" if ok else "**no**"))
+    summary(markdown_table(("footage", "alteration", "expected", "got", "detect s", "estimate",
+                            "ms/check", "as expected"), rows))
 
 
 def site(folder: Path, clip: Path, detector: str, tamper: bool) -> Path:
@@ -170,6 +176,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--detector", choices=("replay", "onnx", "both"), default="both")
     parser.add_argument("--skip-detection", action="store_true", help="part 2 only")
+    add_flag(parser)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -180,4 +187,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "tamper", "Tamper checks: time to detect, and the frame loop's cost"))

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import httpx
 import matplotlib
+from publish import add_flag, run
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -71,6 +72,7 @@ def _events(n: int, source_id: str) -> list[dict[str, object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kbit", type=int, default=256, help="uplink speed, kbit/s")
+    add_flag(parser)
     args = parser.parse_args()
     photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
     jpeg = encode_jpeg(cv2.resize(cv2.imread(str(photo)), (1920, 1080)))
@@ -108,4 +110,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(run(main, "uplink-timeouts", "Uploads and event POSTs over a slow uplink"))

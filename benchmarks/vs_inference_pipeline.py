@@ -38,6 +38,8 @@ import warnings
 from importlib.metadata import version
 from pathlib import Path
 
+from publish import add_flag, run
+
 MODEL_ID = "bench-people/1"
 
 
@@ -141,6 +143,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=None,
                         help="streamer's onnxruntime threads (default: onnxruntime's, as "
                         "inference uses)")
+    add_flag(parser)
     args = parser.parse_args()
 
     # The script's own folder is on sys.path: reuse the other benchmark's helpers.
@@ -230,4 +233,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run(main, "vs-inference-pipeline", "streamer against Roboflow's InferencePipeline"))

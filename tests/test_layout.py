@@ -22,8 +22,9 @@ CROSS_CUTTING = {
     "test_structure.py",  # no class over 300 lines, no function over 80
 }
 # Folders of tests/ that hold no package's tests: the shared helpers, and the tests of the
-# scripts in deploy/ (tests/deploy/test_<script>.py).
-NOT_A_PACKAGE = {"support": TESTS / "support", "deploy": ROOT / "deploy"}
+# scripts in deploy/ and benchmarks/ (tests/deploy/test_<script>.py, tests/benchmarks/...).
+NOT_A_PACKAGE = {"support": TESTS / "support", "deploy": ROOT / "deploy",
+                 "benchmarks": ROOT / "benchmarks"}
 
 
 def names_a_module(stem: str, folder: Path, packages: bool = True) -> bool:

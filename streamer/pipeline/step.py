@@ -268,6 +268,9 @@ class FrameStep:
         out: dict[str, object] = gate.status() if gate is not None else {
             "mode": self.plan.mode, "fps": self.plan.fps, "motion": False,
         }
+        # The part of the picture the models look at, as fractions (x0, y0, x1, y1); null:
+        # all of it (docs/motion.md, "Only where the rules look").
+        out["region"] = list(self._region) if self._region is not None else None
         if feed is not None:
             out["detect_source"] = feed.status()
         return out

@@ -83,6 +83,7 @@ class LiveSource(CaptureBase):
         assert self.reconnect_max_s is not None
         backoff = Backoff(RECONNECT_START_S, self.reconnect_max_s)
         attempts = 0
+        readers: list[threading.Thread] = []
         while not self._stop.is_set():
             with self._lock:
                 self._generation += 1
@@ -96,8 +97,10 @@ class LiveSource(CaptureBase):
                 daemon=True,
             )
             reader.start()
+            readers.append(reader)
             self._watch(conn, reader)
             if self._stop.is_set():
+                self._let_readers_end(readers)
                 return
             if conn.frames:
                 backoff.reset()
@@ -105,7 +108,18 @@ class LiveSource(CaptureBase):
             self._health.next_attempt_at(self._clock() + delay)
             log.debug("source %s: reopening in %.1f s", self.name, delay)
             if self._stop.wait(delay):
+                self._let_readers_end(readers)
                 return
+            readers = [thread for thread in readers if thread.is_alive()]
+
+    def _let_readers_end(self, readers: list[threading.Thread]) -> None:
+        """On stop, give each reader still in a read the read timeout to come back and
+        release its stream. A process that exits while a decoder thread is inside
+        FFmpeg aborts ("terminate called without an active exception"), which a service
+        manager reads as a crash; a reader hung past its own timeout is left behind."""
+        deadline = time.monotonic() + self.config.read_timeout_s + 1.0
+        for thread in readers:
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _watch(self, conn: _Connection, reader: threading.Thread) -> None:
         """Return when the connection ended, or abandon it once it stalls."""

@@ -276,6 +276,8 @@ def test_the_models_look_only_around_the_watched_zone_on_a_camera() -> None:
     run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 20))
     assert run.detector.regions, "the model ran"
     assert set(run.detector.regions) == {(100 / 320, 12 / 240, 1.0, 1.0)}
+    detect: dict[str, object] = run.step.status()["detect"]  # type: ignore[assignment]  # status is JSON-shaped
+    assert detect["region"] == [100 / 320, 12 / 240, 1.0, 1.0]
     # a rule that watches the whole frame: the whole frame
     whole = run_step(config(detect={"motion": True}, rules=[
         {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="},

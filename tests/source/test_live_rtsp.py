@@ -167,3 +167,26 @@ def test_a_read_that_hangs_is_abandoned_not_awaited(server: RtspServer, stop: th
     frames = reader.frames
     wait_for(lambda: reader.frames > frames + 10, 20)
     assert capture.health()["state"] == "live"
+
+
+@both_readers
+def test_a_stopped_camera_leaves_no_reader_inside_the_decoder(
+    server: RtspServer, stop: threading.Event, packets: bool
+) -> None:
+    """Stopping waits (up to the read timeout) for the reader to come back from its read
+    and release the stream: a process that exits while a reader is inside FFmpeg aborts
+    ("terminate called without an active exception", exit 134), which systemd reads as a
+    crash of a box that was only told to stop."""
+    before = set(threading.enumerate())  # readers other tests abandoned are not ours
+    capture, reader = start_capture(server.url(), stop, packets=packets)
+    wait_for(lambda: reader.frames > 10, 15)
+    ours = [t for t in set(threading.enumerate()) - before if t.name.startswith("capture-reader-")]
+    assert ours
+    server.pause()  # the reader now waits in its read, up to read_timeout_s (1 s)
+    try:
+        time.sleep(0.3)
+        stop.set()
+        assert capture.join(10.0)
+        assert not [t for t in ours if t.is_alive()]
+    finally:
+        server.resume()
