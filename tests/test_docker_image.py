@@ -31,6 +31,7 @@ from support import (
     ROOT,
     USE_CASE,
     box,
+    cameras_live,
     free_port,
     make_video,
     require_program,
@@ -121,6 +122,15 @@ def site(config_dir: Path, data_dir: Path, api_url: str, monitor_port: int) -> N
     })
 
 
+def volumes(tmp_path: Path) -> tuple[Path, Path]:
+    """The folders mounted as the container's /config and /data."""
+    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
+    config_dir.mkdir()
+    data_dir.mkdir()
+    data_dir.chmod(0o777)  # the image runs as uid 10001 and writes its outbox here
+    return config_dir, data_dir
+
+
 def inspect_state(name: str) -> dict[str, Any]:
     return json.loads(docker("inspect", "--format", "{{json .State}}", name).stdout)
 
@@ -128,10 +138,7 @@ def inspect_state(name: str) -> dict[str, Any]:
 def test_container_runs_healthy_delivers_and_keeps_its_backlog_on_sigterm(
     image: str, container_name: str, tmp_path: Path
 ) -> None:
-    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
-    config_dir.mkdir()
-    data_dir.mkdir()
-    data_dir.chmod(0o777)  # the image runs as uid 10001 and writes its outbox here
+    config_dir, data_dir = volumes(tmp_path)
     port = free_port()
     with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,)) as server:
         site(config_dir, data_dir, server.url, port)
@@ -211,17 +218,9 @@ def test_compose_file_from_a_folder_runs_one_box_container_for_every_camera(imag
     compose("up", "-d")
     try:
         with httpx.Client(timeout=5) as client:
-
-            def live() -> list[str] | None:
-                try:
-                    cameras = client.get(f"http://127.0.0.1:{port}/api/status").json()["cameras"]
-                except httpx.TransportError:
-                    return None
-                ids = [c["id"] for c in cameras if c["state"] == "live"]
-                return ids if len(ids) == 2 else None
-
             assert len(spec["services"]) == 1
-            assert wait_for(live, 120, f"both cameras live on port {port}") == ["dock-3", "gate"]
+            live = wait_for(lambda: cameras_live(client, port, 2), 120, f"both cameras live on port {port}")
+            assert live == ["dock-3", "gate"]
     finally:
         compose("down", "-v", "--timeout", "30")
 
@@ -261,10 +260,7 @@ def test_image_runs_on_its_architecture_validates_detects_and_delivers(
     and a camera container reports healthy and delivers an event to Vision Events."""
     arch, tag = arch_image
     slow = SLOWDOWN[arch]
-    config_dir, data_dir = tmp_path / "config", tmp_path / "data"
-    config_dir.mkdir()
-    data_dir.mkdir()
-    data_dir.chmod(0o777)  # the image runs as uid 10001 and writes its outbox here
+    config_dir, data_dir = volumes(tmp_path)
     port = free_port()
     with VisionEventsServer(api_key=API_KEY, use_cases=(USE_CASE,)) as server:
         hog_site(config_dir, data_dir, server.url, port)

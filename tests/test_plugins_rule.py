@@ -7,12 +7,10 @@ call; then a real run of a small video with a replay detector delivers its event
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import yaml
-from support import import_file, run_in_process, scene, walker
+from support import edit_config, read_jsonl, run_in_process, scene, walker, write_module
 
 from streamer.config import load_config
 from streamer.errors import ConfigError
@@ -73,27 +71,21 @@ class FirstSeenRule(Rule):
 def first_seen_config(tmp_path: Path, video: Path) -> Path:
     rows = walker(range(0, 40), x_start=20, x_step=5, y1=100)
     sink = {"type": "jsonl", "path": str(tmp_path / "events.jsonl")}
-    path = scene(tmp_path, video, rows, [sink])
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["rules"] = [{
+    rule = {
         "id": "new-person", "type": "first_seen", "classes": ["person"], "min_seen_s": 0.5,
         "event": {"type": "custom", "value": "first sighting", "description": "{class} arrived"},
-    }]
-    config["monitor"] = {"enabled": False}
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    }
+    return edit_config(scene(tmp_path, video, rows, [sink]), rules=[rule], monitor={"enabled": False})
 
 
 def test_a_rule_type_from_one_file_runs_end_to_end(tmp_path: Path, first_seen_config: Path) -> None:
-    (tmp_path / "first_seen_rule.py").write_text(FIRST_SEEN_RULE, encoding="utf-8")
-    module = import_file(tmp_path / "first_seen_rule.py")
+    module = write_module(tmp_path / "first_seen_rule.py", FIRST_SEEN_RULE)
     plugins = PLUGINS.adding(rules=(module.FirstSeenRuleConfig,))
 
     summary = run_in_process(first_seen_config, plugins=plugins)
 
     assert summary.delivered == {"jsonl": 1}
-    (line,) = (tmp_path / "events.jsonl").read_text(encoding="utf-8").splitlines()
-    event = json.loads(line)
+    (event,) = read_jsonl(tmp_path / "events.jsonl")
     assert event["eventType"] == "custom"
     assert event["eventData"]["value"] == "first sighting"
     assert event["customMetadata"]["rule_id"] == "new-person"

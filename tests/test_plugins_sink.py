@@ -7,12 +7,10 @@ video with a replay detector delivers the zone event to it.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
-import yaml
-from support import import_file, run_in_process, scene, walker
+from support import edit_config, read_jsonl, run_in_process, scene, walker, write_module
 
 from streamer.config import load_config
 from streamer.config.models import config_secrets
@@ -62,23 +60,17 @@ class EchoSink(Sink):
 def echo_config(tmp_path: Path, video: Path) -> Path:
     rows = walker(range(0, 40), x_start=200, x_step=10, y1=100)
     sink = {"type": "echo", "path": str(tmp_path / "echo.jsonl"), "token": "echo-secret-token-1"}
-    path = scene(tmp_path, video, rows, [sink])
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    config["monitor"] = {"enabled": False}
-    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-    return path
+    return edit_config(scene(tmp_path, video, rows, [sink]), monitor={"enabled": False})
 
 
 def test_a_sink_from_one_file_runs_end_to_end(tmp_path: Path, echo_config: Path) -> None:
-    (tmp_path / "echo_sink.py").write_text(ECHO_SINK, encoding="utf-8")
-    module = import_file(tmp_path / "echo_sink.py")
+    module = write_module(tmp_path / "echo_sink.py", ECHO_SINK)
     plugins = PLUGINS.adding(sinks=(module.EchoSinkConfig,))
 
     summary = run_in_process(echo_config, plugins=plugins)
 
     assert summary.delivered == {"echo": 1}
-    (line,) = (tmp_path / "echo.jsonl").read_text(encoding="utf-8").splitlines()
-    event = json.loads(line)
+    (event,) = read_jsonl(tmp_path / "echo.jsonl")
     assert event["eventType"] == "safety_alert"
     assert event["customMetadata"]["rule_id"] == "lane-intrusion"
     # Its secret is found from its SecretStr field, with no list to extend.

@@ -36,7 +36,7 @@ from streamer.config.edit import ConfigChanged, ConfigFile, PlaceShape, to_fract
 from streamer.config.models import Config
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.payload import iso_utc
-from streamer.monitor.review import write_body
+from streamer.monitor.review import json_write
 from streamer.rules import build_rules
 from streamer.rules.history import Fired, RuleHistory, fired_by, replay
 
@@ -176,6 +176,19 @@ def _alert(item: Fired) -> dict[str, Any]:
             "description": item.description, "track_id": item.track_id}
 
 
+def _write_refusal(exc: Exception) -> int | None:
+    """The status a places write answers an error with."""
+    if isinstance(exc, PlacesUnavailable):
+        return exc.status
+    if isinstance(exc, ConfigChanged):
+        return 409
+    if isinstance(exc, ConfigError):  # refused by the same checks as `streamer validate`
+        return 422
+    if isinstance(exc, StreamerError):  # the file could not be written
+        return 500
+    return None
+
+
 def places_routes(desk: PlacesDesk, prefix: str = "") -> list[Route]:
     """One camera's places API under ``prefix`` (``""`` for a single-camera run; several
     cameras in one app mount each camera's desk under its own, e.g. ``/cameras/dock-3``).
@@ -194,23 +207,8 @@ def places_routes(desk: PlacesDesk, prefix: str = "") -> list[Route]:
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     def write(action: Callable[[str, dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            body = await write_body(request)
-            if isinstance(body, Response):
-                return body
-            try:
-                answer = await anyio.to_thread.run_sync(action, request.path_params["place_id"], body)
-            except PlacesUnavailable as exc:
-                return JSONResponse({"error": str(exc)}, exc.status)
-            except ConfigChanged as exc:
-                return JSONResponse({"error": str(exc)}, 409)
-            except ConfigError as exc:  # refused by the same checks as `streamer validate`
-                return JSONResponse({"error": str(exc)}, 422)
-            except StreamerError as exc:  # the file could not be written
-                return JSONResponse({"error": str(exc)}, 500)
-            return JSONResponse(answer)
-
-        return endpoint
+        return json_write(lambda request, body: action(request.path_params["place_id"], body),
+                          _write_refusal)
 
     return [
         Route(f"{prefix}/api/places", places, methods=["GET"]),

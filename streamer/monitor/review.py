@@ -163,22 +163,43 @@ async def write_body(request: Request) -> dict[str, Any] | Response:
     return await json_body(request)
 
 
+def json_write(
+    action: Callable[[Request, dict[str, Any]], dict[str, Any]],
+    refusal: Callable[[Exception], int | None],
+) -> Callable[[Request], Any]:
+    """A monitor write as an endpoint: :func:`write_body`'s checks, then ``action(request,
+    body)`` on a worker thread (it reads and writes files), its answer as JSON. An error
+    ``refusal`` gives a status for is answered ``{"error": ...}`` with that status; any
+    other propagates to the server (a 500)."""
+
+    async def endpoint(request: Request) -> Response:
+        body = await write_body(request)
+        if isinstance(body, Response):
+            return body
+        try:
+            answer = await anyio.to_thread.run_sync(action, request, body)
+        except Exception as exc:
+            status = refusal(exc)
+            if status is None:
+                raise
+            return JSONResponse({"error": str(exc)}, status)
+        return JSONResponse(answer)
+
+    return endpoint
+
+
+def _review_refusal(exc: Exception) -> int | None:
+    """An operator action that cannot be done: 404 for an unknown event or rule, else 400."""
+    if isinstance(exc, ReviewError):
+        return 404 if str(exc).startswith("no ") else 400
+    return None
+
+
 def review_routes(desk: ReviewDesk) -> list[Route]:
     """The POST routes, each behind the Origin check."""
 
     def guarded(action: Callable[[Request, dict[str, Any]], dict[str, Any]]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            body = await write_body(request)
-            if isinstance(body, Response):
-                return body
-            try:
-                answer = await anyio.to_thread.run_sync(action, request, body)
-            except ReviewError as exc:
-                status = 404 if str(exc).startswith("no ") else 400
-                return JSONResponse({"error": str(exc)}, status)
-            return JSONResponse(answer)
-
-        return endpoint
+        return json_write(action, _review_refusal)
 
     def by(body: dict[str, Any]) -> str | None:
         name = body.get("by")

@@ -41,7 +41,7 @@ from starlette.responses import (
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from streamer.config.models import MIN_TOKEN_CHARS, is_loopback_host, normal_host
+from streamer.config.models import MIN_TOKEN_CHARS, MonitorConfig, is_loopback_host, normal_host
 from streamer.errors import ConfigError, StreamerError
 from streamer.events.clips import StoredClip
 from streamer.monitor.guard import (
@@ -473,6 +473,31 @@ class Monitor:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._serve, name="monitor", daemon=True)
+
+    @classmethod
+    def started(
+        cls, feed: Any, settings: MonitorConfig, app_builder: Callable[..., Starlette] | None = None
+    ) -> Monitor | None:
+        """The monitor a run's ``monitor`` section asks for, serving ``feed``; None, with
+        one logged line, when it cannot listen: detection matters more than the page, so
+        the run goes on without it.
+
+        Raises:
+            ConfigError: no real token off loopback (never serve without one).
+        """
+        token = settings.token
+        try:
+            monitor = cls(
+                feed, settings.bind, token.get_secret_value() if token is not None else None,
+                settings.allowed_hosts, app_builder=app_builder,
+            )
+        except ConfigError:
+            raise
+        except StreamerError as exc:
+            log.error("%s; running without the monitor", exc)
+            return None
+        monitor.start()
+        return monitor
 
     @property
     def url(self) -> str:

@@ -234,24 +234,13 @@ class Box:
         settings = config.monitor
         if not settings.enabled:
             return
-        token = settings.token
         feed = BoxFeed(
             cameras={camera.slug: camera.pipeline.monitor_feed() for camera in self.cameras},
             status=self.status,
         )
-        try:
-            monitor = Monitor(
-                feed, settings.bind, token.get_secret_value() if token is not None else None,
-                settings.allowed_hosts, app_builder=build_box_app,
-            )
-        except ConfigError:
-            raise
-        except StreamerError as exc:
-            log.error("%s; running without the monitor", exc)
-            return
-        monitor.start()
-        self.monitor = monitor
-        self.report(f"monitor: {monitor.url} (every camera: {monitor.url}cameras/<id>/)")
+        self.monitor = monitor = Monitor.started(feed, settings, app_builder=build_box_app)
+        if monitor is not None:
+            self.report(f"monitor: {monitor.url} (every camera: {monitor.url}cameras/<id>/)")
 
 
 def slugs(camera_ids: Iterable[str]) -> list[str]:

@@ -18,7 +18,7 @@ from streamer.clips import ClipRecorder
 from streamer.config.edit import ConfigFile
 from streamer.config.models import Config
 from streamer.config.watch import ConfigWatcher
-from streamer.errors import ConfigError, StreamerError
+from streamer.errors import StreamerError
 from streamer.monitor import HasStatus, Metrics, Monitor, MonitorFeed, assemble_status
 from streamer.monitor.places import PlacesDesk, SceneView
 from streamer.monitor.review import ReviewDesk
@@ -256,23 +256,9 @@ class Pipeline:
         )
 
     def _start_monitor(self) -> None:
-        settings = self.config.monitor
-        token = settings.token
-        feed = self.monitor_feed()
-        try:
-            monitor = Monitor(
-                feed, settings.bind, token.get_secret_value() if token is not None else None,
-                settings.allowed_hosts,
-            )
-        except ConfigError:
-            raise  # no token off loopback: refuse, never serve without one
-        except StreamerError as exc:
-            # Detection matters more than the page: run on without it.
-            log.error("%s; running without the monitor", exc)
-            return
-        monitor.start()
-        self.monitor = monitor
-        self.report(f"monitor: {monitor.url}")
+        self.monitor = monitor = Monitor.started(self.monitor_feed(), self.config.monitor)
+        if monitor is not None:
+            self.report(f"monitor: {monitor.url}")
 
     def _places_desk(self) -> PlacesDesk:
         """The places editor: it writes the file this run watches (none: read-only) and

@@ -30,14 +30,14 @@ from streamer.rules.base import (
 )
 from streamer.rules.common import RuleCore, ZoneBand
 from streamer.rules.cooldown import EPS_S
-from streamer.schema.bases import PlaceKind, RuleBase
+from streamer.schema.bases import RuleBase, ZoneScoped
 from streamer.schema.rule_parts import Anchor, BandSettings, CooldownScope, EventSpec
 from streamer.track.continuity import lost
 
 # --- config ---------------------------------------------------------------------------
 
 
-class CountRuleConfig(BandSettings, RuleBase):
+class CountRuleConfig(ZoneScoped, BandSettings, RuleBase):
     type: Literal["count"]
     zone: str | None = Field(None, description="Count inside this zone; default the whole frame.")
     op: Literal[">=", ">", "<=", "<", "=="] = ">="
@@ -52,12 +52,6 @@ class CountRuleConfig(BandSettings, RuleBase):
     anchor: Anchor = "bottom_center"
     cooldown_scope: CooldownScope = "rule"
     event: EventSpec = Field(default_factory=lambda: EventSpec(type="inventory_count"))
-
-    def named_places(self) -> list[tuple[PlaceKind, str]]:
-        return [("zone", self.zone)] if self.zone is not None else []
-
-    def expected(self) -> tuple[list[str] | None, str | None, str]:
-        return self.classes, self.zone, self.anchor
 
     def build(self, context: RuleContext) -> CountRule:
         return CountRule(self, context.zone(self.zone), context.forget_after_s)

@@ -18,12 +18,12 @@ from pydantic import Field
 from streamer.rules.base import RuleContext, RuleEvent, duration_words, view
 from streamer.rules.common import TrackedRule
 from streamer.rules.cooldown import EPS_S
-from streamer.schema.bases import PlaceKind, TrackRuleBase
+from streamer.schema.bases import TrackRuleBase, ZoneScoped
 
 # --- config ---------------------------------------------------------------------------
 
 
-class LoiterRuleConfig(TrackRuleBase):
+class LoiterRuleConfig(ZoneScoped, TrackRuleBase):
     type: Literal["loiter"]
     zone: str = Field(description="Id of a zone in `zones`.")
     dwell_s: float = Field(gt=0, description="Seconds inside the zone before an event.")
@@ -31,12 +31,6 @@ class LoiterRuleConfig(TrackRuleBase):
         1.0, ge=0, description="Seconds outside or unseen that do not end a visit; a "
         "person seen inside in the previous frame was never away."
     )
-
-    def named_places(self) -> list[tuple[PlaceKind, str]]:
-        return [("zone", self.zone)]
-
-    def expected(self) -> tuple[list[str] | None, str | None, str]:
-        return self.classes, self.zone, self.anchor
 
     def build(self, context: RuleContext) -> LoiterRule:
         return LoiterRule(self, context.zones[self.zone], context.forget_after_s)

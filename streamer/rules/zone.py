@@ -21,13 +21,13 @@ from pydantic import Field
 
 from streamer.rules.base import PlaceTally, RuleContext, RuleEvent, plural, view
 from streamer.rules.common import TrackedRule, ZoneBand
-from streamer.schema.bases import PlaceKind, TrackRuleBase
+from streamer.schema.bases import TrackRuleBase, ZoneScoped
 from streamer.schema.rule_parts import BandSettings
 
 # --- config ---------------------------------------------------------------------------
 
 
-class ZoneRuleConfig(BandSettings, TrackRuleBase):
+class ZoneRuleConfig(ZoneScoped, BandSettings, TrackRuleBase):
     type: Literal["zone"]
     zone: str = Field(description="Id of a zone in `zones`.")
     trigger: Literal["enter", "exit"] = "enter"
@@ -37,12 +37,6 @@ class ZoneRuleConfig(BandSettings, TrackRuleBase):
     band_ratio: float = Field(
         0.05, ge=0, le=1, description="The band as a share of the box's height, when band_px is unset."
     )
-
-    def named_places(self) -> list[tuple[PlaceKind, str]]:
-        return [("zone", self.zone)]
-
-    def expected(self) -> tuple[list[str] | None, str | None, str]:
-        return self.classes, self.zone, self.anchor
 
     def build(self, context: RuleContext) -> ZoneRule:
         return ZoneRule(self, context.zones[self.zone], context.forget_after_s)

@@ -179,6 +179,23 @@ class TrackRuleBase(RuleBase):
     cooldown_scope: CooldownScope = "track"
 
 
+class ZoneScoped:
+    """Mixed into the configs of rules whose place is their ``zone`` key (zone, loiter,
+    count; None: the whole frame): it is the place they name, and where
+    ``expect_within_h`` looks for their classes, by their anchor."""
+
+    if TYPE_CHECKING:
+        zone: str | None
+        classes: list[str] | None
+        anchor: Anchor
+
+    def named_places(self) -> list[tuple[PlaceKind, str]]:
+        return [("zone", self.zone)] if self.zone is not None else []
+
+    def expected(self) -> tuple[list[str] | None, str | None, str]:
+        return self.classes, self.zone, self.anchor
+
+
 class SinkBase(StreamerModel):
     """Base of every sink's config; ``type`` (a Literal in each plugin) picks the plugin,
     its ``id`` names it (each plugin declares both, so its keys keep their order)."""

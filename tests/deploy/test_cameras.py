@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import ROOT, free_port, make_video, wait_for, write_config, write_replay
+from support import ROOT, cameras_live, free_port, make_video, wait_for, write_config, write_replay
 
 pytestmark = pytest.mark.integration
 
@@ -71,16 +71,9 @@ def test_a_folder_of_two_cameras_runs_as_one_box_service_with_one_outbox_each(
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
 
     with httpx.Client(timeout=5) as client:
-
-        def cameras_live() -> list[str] | None:
-            try:
-                cameras = client.get(f"http://127.0.0.1:{port}/api/status").json()["cameras"]
-            except httpx.TransportError:
-                return None
-            live = [c["id"] for c in cameras if c["state"] == "live" and c["frames_total"]]
-            return live if len(live) == 2 else None
-
-        assert wait_for(cameras_live, 60, f"both cameras live on port {port}") == ["dock-3", "gate"]
+        live = wait_for(lambda: cameras_live(client, port, 2, framed=True), 60,
+                        f"both cameras live on port {port}")
+        assert live == ["dock-3", "gate"]
         for name in ("dock-3", "gate"):
             camera = client.get(f"http://127.0.0.1:{port}/cameras/{name}/api/status").json()["camera"]
             assert camera["id"] == name and camera["state"] == "live"

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from support import write_config
+from support import video_frames, write_config
 from support.yolo_model import make_video, make_yolo_onnx
 
 from streamer.config import load_config
@@ -77,16 +77,8 @@ def test_second_start_reuses_the_cache(tmp_path: Path, cache: Path,
     assert "making an int8 copy" not in caplog.text and "from the cache" in caplog.text
     assert int8_files(cache) == made and made[0].stat().st_mtime_ns == stamp
     # the int8 session really detects, with its own threshold
-    dets = second.detect(Frame(image=_first_frame(video), index=0, t_s=0.0, wall_ts=0.0))
+    dets = second.detect(Frame(image=video_frames(video, 1)[0], index=0, t_s=0.0, wall_ts=0.0))
     assert len(dets) > 0 and dets.confidence.min() >= second.confidence
-
-
-def _first_frame(video: Path) -> np.ndarray:
-    capture = cv2.VideoCapture(str(video))
-    ok, image = capture.read()
-    capture.release()
-    assert ok
-    return image
 
 
 def test_changed_model_or_calibration_makes_a_new_copy(tmp_path: Path, cache: Path) -> None:
@@ -101,22 +93,10 @@ def test_changed_model_or_calibration_makes_a_new_copy(tmp_path: Path, cache: Pa
     assert len(int8_files(cache)) == 3
     images = tmp_path / "images"
     images.mkdir()
-    for index, frame in enumerate(_frames(video, 12)):
+    for index, frame in enumerate(video_frames(video, 12)):
         cv2.imwrite(str(images / f"{index:03}.png"), frame)
     model_config(model, images).build()
     assert len(int8_files(cache)) == 4
-
-
-def _frames(video: Path, count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(video))
-    frames = []
-    while len(frames) < count:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    return frames
 
 
 def test_unreachable_parity_keeps_fp32_with_one_line(tmp_path: Path, cache: Path,

@@ -94,6 +94,15 @@ def open_fds(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
+def send_each(socks: list[socket.socket], data: bytes) -> None:
+    """``data`` on every socket; one the monitor has closed is passed over."""
+    for sock in socks:
+        try:
+            sock.send(data)
+        except OSError:
+            pass
+
+
 def test_slow_connections_never_starve_the_source_frame_loop_or_sinks(tmp_path: Path) -> None:
     """1,100 connections that never finish their headers, against a process with the usual
     1,024 descriptors: frames, events and the looping source go on, the monitor's share of
@@ -116,22 +125,14 @@ def test_slow_connections_never_starve_the_source_frame_loop_or_sinks(tmp_path: 
                 sock.connect_ex(("127.0.0.1", port))
                 attackers.append(sock)
             time.sleep(0.5)
-            for sock in attackers:
-                try:
-                    sock.send(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
-                except OSError:
-                    pass
+            send_each(attackers, b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
             frames_before, events_before = lines_in(frames), lines_in(events)
             fds_seen = 0
             # Past the header deadline, trickling a byte now and then as a slow-loris does;
             # the looping file is reopened three times meanwhile.
             for _ in range(14):
                 time.sleep(1.0)
-                for sock in attackers:
-                    try:
-                        sock.send(b"X")
-                    except OSError:
-                        pass
+                send_each(attackers, b"X")
                 assert run.process.poll() is None, run.log_text()[-3000:]
                 fds_seen = max(fds_seen, open_fds(run.process.pid))
             assert lines_in(frames) >= frames_before + 60, "the frame loop stalled under the attack"

@@ -27,6 +27,7 @@ from types import ModuleType
 from typing import Any, TypeVar
 
 import cv2
+import httpx
 import numpy as np
 import pytest
 import yaml
@@ -107,6 +108,19 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str = "condition"
         time.sleep(0.05)
 
 
+def cameras_live(client: httpx.Client, port: int, count: int,
+                 framed: bool = False) -> list[str] | None:
+    """The ids of the cameras live on a box's monitor at ``port`` once ``count`` of them are
+    (``framed``: and have shown a frame); None before then, or while nothing answers there.
+    A condition for :func:`wait_for`."""
+    try:
+        cameras = client.get(f"http://127.0.0.1:{port}/api/status").json()["cameras"]
+    except httpx.TransportError:
+        return None
+    live = [c["id"] for c in cameras if c["state"] == "live" and (not framed or c["frames_total"])]
+    return live if len(live) == count else None
+
+
 def free_port(count: int = 1) -> int:
     """A loopback port nobody listens on (for servers and monitors the test starts); with
     ``count``, the first of that many consecutive free ones (deploy/cameras.py numbers
@@ -143,6 +157,22 @@ def make_video(path: Path, frames: int = 60, fps: float = 10.0, size: tuple[int,
     return path
 
 
+def video_frames(path: Path, limit: int, start: int = 0) -> list[np.ndarray]:
+    """Up to ``limit`` BGR frames of the video at ``path`` from frame ``start`` on; the test
+    fails when it gives none."""
+    capture = cv2.VideoCapture(str(path))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
+    frames = []
+    while len(frames) < limit:
+        ok, image = capture.read()
+        if not ok:
+            break
+        frames.append(image)
+    capture.release()
+    assert frames, f"no frames read from {path}"
+    return frames
+
+
 def write_replay(path: Path, rows: dict[int, list[dict[str, Any]]]) -> Path:
     with open(path, "w", encoding="utf-8") as handle:
         for frame in sorted(rows):
@@ -164,6 +194,13 @@ def walker(frames: Sequence[int], x_start: float, x_step: float, y1: float = 150
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def edit_config(path: Path, **sections: Any) -> Path:
+    """The config file at ``path`` with these top-level sections set (added or replaced)."""
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config.update(sections)
+    return write_config(path, config)
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -332,9 +369,10 @@ def phone_page(playwright: Any, chromium: str) -> Iterator[Any]:
         browser.close()
 
 
-def import_file(path: Path) -> ModuleType:
-    """The Python file at ``path`` imported as a module named by its stem (a test's throwaway
-    plugin, kept outside the package)."""
+def write_module(path: Path, source: str) -> ModuleType:
+    """``source`` written to the Python file ``path`` and imported as a module named by its
+    stem (a test's throwaway plugin, kept outside the package)."""
+    path.write_text(source, encoding="utf-8")
     spec = importlib.util.spec_from_file_location(path.stem, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from streamer.assets import busy_video, sample_video
+from support import video_frames
 
 Alter = Callable[[np.ndarray, float], np.ndarray]  # (picture, seconds since at_s) -> picture
 STREET_SHOT_FRAME = 215  # bikes.mp4: the street seen through a fence
@@ -44,34 +45,20 @@ class Footage:
 @functools.cache
 def vtest(limit: int = 795) -> Footage:
     """vtest.avi, 768x576 at 10 fps: a fixed camera over a busy plaza."""
-    return Footage("vtest", tuple(_read(busy_video(), limit)), 10.0)
+    return Footage("vtest", tuple(video_frames(busy_video(), limit)), 10.0)
 
 
 @functools.cache
 def demo_still(seconds: float = 60.0) -> Footage:
     """The demo video's street shot as a still camera: 640x272 at 25 fps (a frame
     repeated with sensor noise; the noise is fresh on every frame)."""
-    [picture] = _read(sample_video(), 1, start=STREET_SHOT_FRAME)
+    [picture] = video_frames(sample_video(), 1, start=STREET_SHOT_FRAME)
     rng = np.random.default_rng(7)
     frames = []
     for _ in range(50):  # 50 noise patterns, cycled
         noise = rng.normal(0, 3.0, picture.shape)
         frames.append(np.clip(picture + noise, 0, 255).astype(np.uint8))
     return Footage("demo", tuple(frames), 25.0)
-
-
-def _read(path: Path, limit: int, start: int = 0) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(path))
-    capture.set(cv2.CAP_PROP_POS_FRAMES, start)
-    frames = []
-    while len(frames) < limit:
-        ok, image = capture.read()
-        if not ok:
-            break
-        frames.append(image)
-    capture.release()
-    assert frames, f"no frames read from {path}"
-    return frames
 
 
 def play(footage: Footage, seconds: float, alter: Alter | None = None, at_s: float = 0.0,
