@@ -51,8 +51,8 @@ GOP = FPS  # a keyframe each second: servers start their clip on one
 WARMUP_S = 8.0  # RTSP open (~3 s) and the burst of buffered frames that follows
 MATCH_S = 1.0
 # Bump when what the detector finds changes (the reference is kept in the cache): 2, the
-# person model runs at the frame's own shape (fit_input).
-REFERENCE_VERSION = 2
+# person model runs at the frame's own shape (fit_input); 3, each event's story start.
+REFERENCE_VERSION = 3
 EPISODE_GAP = 5  # frames (0.5 s) without motion that still belong to one motion episode
 
 
@@ -141,7 +141,8 @@ def run_box_child(spec: dict[str, Any]) -> dict[str, Any]:
     configs = [(Path(p), load_config(p)) for p in spec["configs"]]
     stop = threading.Event()
     box = Box(configs, RunOptions(progress_s=3600, drain_s=2, duration_s=spec["seconds"]),
-              stop=stop, report=lambda line: None, workers=spec.get("workers"))
+              stop=stop, report=lambda line: None, workers=spec.get("workers"),
+              threads=spec.get("threads"))
     record: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     for camera in box.cameras:
@@ -205,14 +206,21 @@ def reference_events(clip: Path, site: dict[str, Any], model: Path, folder: Path
     analysis = {**site, "detect": {"motion": False}}
     loaded = load_config(camera_config(folder, "reference", str(clip), model, analysis))
     events: list[dict[str, Any]] = []
+    first_seen: dict[int, int] = {}  # track id -> the frame it was first tracked on
 
     def hook(frame: Any, fired: list, step_s: float) -> None:
+        for track in pipeline.step.last_tracked.tracker_id if pipeline.step.last_tracked.tracker_id is not None else ():
+            if track >= 0:
+                first_seen.setdefault(int(track), frame.index)
         for event in fired:
-            events.append({"rule": event.rule_id, "t_s": frame.index / FPS,
+            tracks = event.detections.tracker_id if event.detections.tracker_id is not None else ()
+            since = min((first_seen[int(t)] for t in tracks if int(t) in first_seen), default=frame.index)
+            events.append({"rule": event.rule_id, "t_s": frame.index / FPS, "since_s": since / FPS,
                            "box": event.detections.xyxy[0].tolist() if len(event.detections) else None})
 
-    build_pipeline(loaded, RunOptions(progress_s=3600, drain_s=1, on_step=hook, deliver=False,
-                                      monitor=False), report=lambda line: None).run()
+    pipeline = build_pipeline(loaded, RunOptions(progress_s=3600, drain_s=1, on_step=hook, deliver=False,
+                                                 monitor=False), report=lambda line: None)
+    pipeline.run()
     cached.write_text(json.dumps(events))
     return events
 
@@ -314,12 +322,16 @@ def kept_events(reference: list[dict[str, Any]], got: list[dict[str, Any]], firs
                 last: int, frames: int) -> tuple[int, int]:
     """(reference events kept, reference events due) over every pass of the clip the camera
     saw between clip positions ``first`` and ``last`` (frames since the clip's start, so a
-    reference event at frame r recurs at r + m * frames)."""
+    reference event at frame r recurs at r + m * frames). An event is due only where the
+    camera saw its whole story: its objects' first frame came after the camera's (a
+    camera started while someone already stood in the zone for 10 s cannot fire the
+    20 s loiter at the same moment as the run that saw them arrive)."""
     due = kept = 0
     for ref in reference:
         at = round(ref["t_s"] * FPS)
+        lead = at - round(ref.get("since_s", ref["t_s"]) * FPS)
         for occurrence in range(at + (first - at) // frames * frames, last + 1, frames):
-            if not first <= occurrence <= last - MATCH_S * FPS:
+            if not (first <= occurrence - lead and occurrence <= last - MATCH_S * FPS):
                 continue
             due += 1
             if any(e["rule"] == ref["rule"] and abs(e["index"] - occurrence) <= MATCH_S * FPS
@@ -398,6 +410,7 @@ def main() -> int:
     parser.add_argument("--cameras", default="1,2,4,6,8", help="values of K")
     parser.add_argument("--seconds", type=float, default=60.0, help="each box's run")
     parser.add_argument("--workers", type=int, help="inference workers (default: the box's)")
+    parser.add_argument("--threads", type=int, help="each call's onnxruntime threads (default: the box's)")
     parser.add_argument("--inference-python", help="a venv's python with inference 0.59.1")
     add_flag(parser)
     args = parser.parse_args()
@@ -422,7 +435,7 @@ def main() -> int:
             configs = [str(camera_config(workdir / f"k{k}" / f"cam{i}", f"cam{i}", url, model, site))
                        for i, url in enumerate(servers.urls)]
             result = child(["--box-child"], {"configs": configs, "seconds": args.seconds,
-                                             "workers": args.workers})
+                                             "workers": args.workers, "threads": args.threads})
             line = report_box(k, result, servers, moving, reference, args.seconds)
             if args.inference_python:
                 theirs = child(["--ip-child"], {"urls": servers.urls, "seconds": args.seconds,

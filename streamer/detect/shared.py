@@ -53,16 +53,14 @@ def default_workers(cameras: int, cores: int | None = None) -> int:
 
 
 def default_threads(workers: int, cores: int | None = None) -> int:
-    """Each call's onnxruntime threads: twice the cores each worker would own, at most
-    every core. One camera's call alone then runs on more than one core (a 640x480 person
-    model, 2 cores: 97 ms on both against 149 ms on one), and calls side by side share the
-    cores, their idle threads sleeping instead of spinning (``spin_wait`` off where there
-    are several workers), doing as much as one-thread calls would. Why it matters: a
-    camera's call that outlasts its ``detect.fps`` period costs it a frame, and 150 ms
-    calls held cameras under 5 runs a second. Never more than twice the cores in threads.
-    """
-    cores = max(1, cores or os.cpu_count() or 1)
-    return max(1, min(cores, 2 * (cores // max(1, workers))))
+    """Each call's onnxruntime threads: the cores the workers leave (one camera on a 2-core
+    box: one worker with both cores, as a single camera runs; six: two workers, one thread
+    each). Measured side by side, six cameras of benchmarks/cameras_per_box.py's static
+    clip on 2 cores: one thread a call held the slowest camera at 3.86 runs a second while
+    its area moved, two threads a call (idle threads sleeping, not spinning) at 3.30: what
+    a lone call gains, calls side by side lose to each other."""
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
 
 
 @dataclass

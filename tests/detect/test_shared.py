@@ -68,10 +68,9 @@ def test_a_failing_call_raises_in_its_camera_and_the_worker_lives_on() -> None:
 
 def test_cores_go_to_workers_first_then_to_threads() -> None:
     assert (default_workers(1, cores=2), default_threads(1, cores=2)) == (1, 2)
-    # several workers: each call may use two workers' share of the cores, no more
-    assert (default_workers(6, cores=2), default_threads(2, cores=2)) == (2, 2)
-    assert (default_workers(6, cores=4), default_threads(4, cores=4)) == (4, 2)
-    assert (default_workers(2, cores=4), default_threads(2, cores=4)) == (2, 4)
+    assert (default_workers(6, cores=2), default_threads(2, cores=2)) == (2, 1)
+    assert (default_workers(6, cores=4), default_threads(4, cores=4)) == (4, 1)
+    assert (default_workers(2, cores=4), default_threads(2, cores=4)) == (2, 2)
 
 
 def test_cameras_with_one_model_file_share_one_session_with_their_own_settings(tmp_path: Path) -> None:
