@@ -141,6 +141,8 @@ class FrameStep:
                 if self.recorder is not None:
                     self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
                 return held
+            if gate.reason == "keepalive":
+                picture = dataclasses.replace(picture, routine=True)
         if self.plan.region:
             if scene is not self._region_scene:
                 self._region_scene, self._region = scene, self._region_of(scene)
@@ -173,7 +175,8 @@ class FrameStep:
         held_ids = _ids(self._held)
         missing = [k for k, i in enumerate(held_ids.tolist())
                    if i >= 0 and i not in found and i not in self._coasting]
-        gate.ran(t_s, lost=bool(missing) or bool(self._coasting - found))
+        gate.ran(t_s, missing={int(i) for i in held_ids.tolist() if i >= 0 and i not in found},
+                 found=found)
         if not missing or not gate.plan.fps:
             self._coasting = set()
             return tracked

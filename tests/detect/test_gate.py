@@ -112,6 +112,23 @@ def test_the_keepalive_keeps_a_still_persons_track_alive() -> None:
     assert [(r, tid) for r, tid, _ in summary(slow)] == [("enter", 0)]
 
 
+def test_a_still_person_missed_once_is_sought_until_found_then_the_model_rests_again() -> None:
+    """A standing person's score flickers under the threshold on one keep-alive run: the
+    model looks again at the full rate, finds them at once and goes back to the
+    keep-alive. Seeking on for the whole lost buffer would cost ~10 runs per flicker, runs
+    that on a box other cameras where something moves wait for."""
+    steady = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 30))
+    flicker_t = next(t for t in steady.detector.runs if t >= 20.0)  # a keep-alive run
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 30),
+                   misses=frozenset({round(flicker_t * 10)}))
+
+    gate = run.step.gate
+    assert gate is not None and gate.runs_for["search"] == 1  # found on the first look
+    assert len(run.detector.runs) == len(steady.detector.runs) + 1
+    assert all(run.tracked[i] == 1 for i in range(60, 300))  # held through the flicker
+    assert [r for r, _, _ in summary(run)] == [r for r, _, _ in summary(steady)]
+
+
 def test_nothing_moves_and_nothing_is_tracked_then_the_model_rests() -> None:
     run = run_step(config(detect={"motion": True}), frames(lambda t: [], 30))
     assert run.detector.runs == [0.0]  # the first frame only: someone may stand there already
