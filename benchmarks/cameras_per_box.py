@@ -352,6 +352,15 @@ def motion_episodes(frames: list[int], gap: int = EPISODE_GAP) -> list[tuple[int
     return episodes
 
 
+def calls_line(result: dict[str, Any], camera: str) -> str:
+    """The camera's model calls on the box's workers: mean time run and waited for a worker."""
+    calls = result.get("inference", {}).get("cameras", {}).get(camera)
+    if not calls:
+        return ""
+    return (f"; calls: {calls['mean_run_s'] * 1000:.0f} ms run, "
+            f"{calls['mean_wait_s'] * 1000:.0f} ms waited (mean)")
+
+
 def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bool],
                reference: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     frames = len(moving)
@@ -383,7 +392,8 @@ def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bo
         print(f"  K={k} {name}: detections {rate:.2f}/s (while people walk {moving_rate:.2f}/s, "
               f"while its watched area moves {area_rate:.2f}/s), "
               f"events {len(events)}, kept {kept}/{due} of the reference run's; runs for "
-              f"{', '.join(f'{why} {n}' for why, n in cam.get('runs_for', {}).items() if n)}", flush=True)
+              f"{', '.join(f'{why} {n}' for why, n in cam.get('runs_for', {}).items() if n)}"
+              f"{calls_line(result, name)}", flush=True)
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")

@@ -89,6 +89,36 @@ def detect_region(
     return (float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))
 
 
+# A keepalive run looks this many of each object's own heights around it (every side).
+KEEPALIVE_GROW = 1.0
+
+
+def keepalive_region(
+    xyxy: np.ndarray, width: int, height: int,
+    within: tuple[float, float, float, float] | None,
+) -> tuple[float, float, float, float] | None:
+    """Where a keepalive run looks: around the tracked objects (pixel boxes ``xyxy`` in a
+    ``width`` x ``height`` frame), each grown by ``KEEPALIVE_GROW`` of its own height,
+    inside ``within`` (the watched region; None: the frame). Fractions, or ``within``
+    itself when the objects are spread over most of it.
+
+    Why: a keepalive only has to see the still objects again (anything new would have
+    moved, and motion runs look everywhere watched). A person standing in a zone is a
+    tenth of the frame; on a box of cameras where people stand for minutes, keepalives
+    were a third of the model's runs, at the cost of the whole region each."""
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return within
+    grow = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0) * KEEPALIVE_GROW
+    x0, y0 = (boxes[:, 0] - grow).min() / width, (boxes[:, 1] - grow).min() / height
+    x1, y1 = (boxes[:, 2] + grow).max() / width, (boxes[:, 3] + grow).max() / height
+    left, top, right, bottom = within if within is not None else (0.0, 0.0, 1.0, 1.0)
+    x0, y0, x1, y1 = max(x0, left), max(y0, top), min(x1, right), min(y1, bottom)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * (right - left) * (bottom - top):
+        return within
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
 class DetectGate:
     """``due(image, t_s, tracking)`` on every frame, ``ran(t_s, lost)`` after each run;
     frame-loop thread only.
@@ -187,4 +217,5 @@ class DetectGate:
         return out
 
 
-__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan", "detect_region"]
+__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan", "detect_region",
+           "keepalive_region"]

@@ -24,7 +24,13 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.detect.base import empty_detections, pick
-from streamer.detect.gate import DetectGate, DetectPlan, detect_plan, detect_region
+from streamer.detect.gate import (
+    DetectGate,
+    DetectPlan,
+    detect_plan,
+    detect_region,
+    keepalive_region,
+)
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
@@ -141,13 +147,17 @@ class FrameStep:
                 if self.recorder is not None:
                     self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
                 return held
-            if gate.reason == "keepalive":
-                picture = dataclasses.replace(picture, routine=True)
+        routine = gate is not None and gate.reason == "keepalive"
         if self.plan.region:
             if scene is not self._region_scene:
                 self._region_scene, self._region = scene, self._region_of(scene)
-            if self._region is not None:
-                picture = dataclasses.replace(picture, region=self._region)
+            region = self._region
+            if routine:  # only the still objects need seeing again (keepalive_region)
+                region = keepalive_region(self._held.xyxy, frame.width, frame.height, region)
+            if region is not None:
+                picture = dataclasses.replace(picture, region=region)
+        if routine:
+            picture = dataclasses.replace(picture, routine=True)
         detect_started = time.perf_counter()
         # every_n_frames / when are decided inside; see streamer/detect/multi.py.
         dets = self.detectors.detect(picture)

@@ -15,7 +15,12 @@ import pytest
 from support.scripted_scene import frames, run_step
 
 from streamer.config import parse_config
-from streamer.detect.gate import DEFAULT_MONITORING_FPS, detect_plan, detect_region
+from streamer.detect.gate import (
+    DEFAULT_MONITORING_FPS,
+    detect_plan,
+    detect_region,
+    keepalive_region,
+)
 from streamer.errors import ConfigError
 
 ZONE = [[0.5, 0.3], [0.9, 0.3], [0.9, 0.95], [0.5, 0.95]]  # right part of a 320x240 frame
@@ -292,20 +297,61 @@ def test_the_models_look_only_around_the_watched_zone_on_a_camera() -> None:
     (60 px) on every side, clipped to the frame: what a region-aware model is handed."""
     run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 20))
     assert run.detector.regions, "the model ran"
-    assert set(run.detector.regions) == {(100 / 320, 12 / 240, 1.0, 1.0)}
+    looked = {region for region, routine in zip(run.detector.regions, run.detector.routine)
+              if not routine}
+    assert looked == {(100 / 320, 12 / 240, 1.0, 1.0)}
     detect: dict[str, object] = run.step.status()["detect"]  # type: ignore[assignment]  # status is JSON-shaped
     assert detect["region"] == [100 / 320, 12 / 240, 1.0, 1.0]
     # a rule that watches the whole frame: the whole frame
     whole = run_step(config(detect={"motion": True}, rules=[
         {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="},
     ]), frames(walk_in_and_stand, 10))
-    assert set(whole.detector.regions) == {None}
+    assert {region for region, routine in zip(whole.detector.regions, whole.detector.routine)
+            if not routine} == {None}
     # turned off, or a file read frame by frame: the whole frame
     off = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 10))
     assert set(off.detector.regions) == {None}
     analysed = run_step(config(source="/videos/a.mp4", detect={"motion": True}),
                         frames(walk_in_and_stand, 10))
     assert set(analysed.detector.regions) == {None}
+
+
+def test_a_keepalive_looks_only_around_the_still_person_and_keeps_them() -> None:
+    """The person (24x64 px, feet at 240, 200) stands still: each keepalive run looks at
+    their box grown by its height on every side, inside the watched region, and they stay
+    tracked, counted and loitering as when the model looks at the whole region."""
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 40))
+    keepalives = [region for t_s, region, routine
+                  in zip(run.detector.runs, run.detector.regions, run.detector.routine)
+                  if routine and t_s >= 5.0]  # while she stands
+    assert len(keepalives) >= 30 and run.step.gate is not None
+    assert set(keepalives) == {(164 / 320, 72 / 240, 316 / 320, 1.0)}
+    assert all(run.tracked[i] == 1 for i in range(60, 400))
+    whole = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 40))
+    assert summary(run) == summary(whole) and [r for r, _, _ in summary(run)] == ["linger"]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "within", "expected"),
+    [
+        ([], None, None),  # nothing tracked: where the region says
+        ([[100, 100, 120, 140]], None, (60 / 400, 60 / 300, 160 / 400, 180 / 300)),
+        ([[100, 100, 120, 140]], (0.2, 0.0, 1.0, 1.0), (0.2, 60 / 300, 160 / 400, 180 / 300)),
+        # two people far apart: one box around both
+        ([[10, 10, 20, 30], [300, 200, 310, 220]], None,
+         (0.0, 0.0, 330 / 400, 240 / 300)),
+        # spread over most of the watched region: the region itself
+        ([[10, 10, 20, 30], [370, 250, 390, 290]], (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0)),
+    ],
+)
+def test_the_keepalive_region_is_around_the_tracked_boxes(
+    boxes: list[list[float]], within: tuple[float, ...] | None, expected: tuple[float, ...] | None
+) -> None:
+    region = keepalive_region(np.array(boxes, dtype=float).reshape(-1, 4), 400, 300, within)  # type: ignore[arg-type]
+    if expected is None:
+        assert region is None
+    else:
+        assert region == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(
