@@ -89,27 +89,31 @@ def detect_region(
     return (float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))
 
 
-# A keepalive run looks this many of each object's own heights around it (every side).
-KEEPALIVE_GROW = 1.0
+# A run no motion asked for looks this many of each object's own heights around it.
+STILL_GROW = 1.0
+# Why a run is due when nothing moved in the watched area since the last run.
+STILL_REASONS = frozenset({"keepalive", "search"})
 
 
-def keepalive_region(
+def still_region(
     xyxy: np.ndarray, width: int, height: int,
     within: tuple[float, float, float, float] | None,
 ) -> tuple[float, float, float, float] | None:
-    """Where a keepalive run looks: around the tracked objects (pixel boxes ``xyxy`` in a
-    ``width`` x ``height`` frame), each grown by ``KEEPALIVE_GROW`` of its own height,
-    inside ``within`` (the watched region; None: the frame). Fractions, or ``within``
-    itself when the objects are spread over most of it.
+    """Where a run that no motion asked for (a keepalive, a search) looks: around the
+    objects tracked or sought (pixel boxes ``xyxy`` in a ``width`` x ``height`` frame),
+    each grown by ``STILL_GROW`` of its own height, inside ``within`` (the watched
+    region; None: the frame). Fractions, or ``within`` itself when the objects are spread
+    over most of it.
 
-    Why: a keepalive only has to see the still objects again (anything new would have
-    moved, and motion runs look everywhere watched). A person standing in a zone is a
-    tenth of the frame; on a box of cameras where people stand for minutes, keepalives
-    were a third of the model's runs, at the cost of the whole region each."""
+    Why: nothing moved in the watched area since the last run, so whatever the model can
+    find again is where it was (anything new would have moved, and motion runs look at
+    the whole region). A person standing in a zone is a tenth of the frame; on a box of
+    cameras where people stand for minutes, keepalives and searches were half of the
+    model's runs, at the cost of the whole region each."""
     boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
     if not len(boxes):
         return within
-    grow = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0) * KEEPALIVE_GROW
+    grow = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0) * STILL_GROW
     x0, y0 = (boxes[:, 0] - grow).min() / width, (boxes[:, 1] - grow).min() / height
     x1, y1 = (boxes[:, 2] + grow).max() / width, (boxes[:, 3] + grow).max() / height
     left, top, right, bottom = within if within is not None else (0.0, 0.0, 1.0, 1.0)
@@ -186,6 +190,10 @@ class DetectGate:
             sought.setdefault(track_id, t_s + self.plan.lost_buffer_s)
         self._sought = {i: until for i, until in sought.items() if until > t_s + EPS_S}
 
+    def sought(self) -> frozenset[int]:
+        """The tracked ids being looked for (missed, neither found again nor given up)."""
+        return frozenset(self._sought)
+
     def _reason(self, t_s: float, tracking: bool) -> str | None:
         if self._last_run_s is None:
             return "first"
@@ -217,5 +225,5 @@ class DetectGate:
         return out
 
 
-__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan", "detect_region",
-           "keepalive_region"]
+__all__ = ["DEFAULT_MONITORING_FPS", "STILL_REASONS", "DetectGate", "DetectPlan", "detect_plan",
+           "detect_region", "still_region"]

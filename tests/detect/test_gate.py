@@ -19,7 +19,7 @@ from streamer.detect.gate import (
     DEFAULT_MONITORING_FPS,
     detect_plan,
     detect_region,
-    keepalive_region,
+    still_region,
 )
 from streamer.errors import ConfigError
 
@@ -54,6 +54,10 @@ def config(source: str = "rtsp://cam.local/stream1", detect: dict[str, Any] | No
     import yaml
 
     return parse_config(yaml.safe_dump(doc), source_name="site.yaml", env={})
+
+
+# Her box (24x64 px, feet at 240, 200 of 320x240) grown by its height, inside the region.
+AROUND_HER = (164 / 320, 72 / 240, 316 / 320, 1.0)
 
 
 def walk_in_and_stand(t_s: float) -> list[tuple[float, float]]:
@@ -129,6 +133,9 @@ def test_a_still_person_missed_once_is_sought_until_found_then_the_model_rests_a
 
     gate = run.step.gate
     assert gate is not None and gate.runs_for["search"] == 1  # found on the first look
+    # Nothing moved: the search, like the keepalive, looks only where she stood.
+    search = run.detector.runs.index(flicker_t) + 1
+    assert run.detector.regions[search] == run.detector.regions[search - 1] == AROUND_HER
     assert len(run.detector.runs) == len(steady.detector.runs) + 1
     assert all(run.tracked[i] == 1 for i in range(60, 300))  # held through the flicker
     assert [r for r, _, _ in summary(run)] == [r for r, _, _ in summary(steady)]
@@ -325,7 +332,7 @@ def test_a_keepalive_looks_only_around_the_still_person_and_keeps_them() -> None
                   in zip(run.detector.runs, run.detector.regions, run.detector.routine)
                   if routine and t_s >= 5.0]  # while she stands
     assert len(keepalives) >= 30 and run.step.gate is not None
-    assert set(keepalives) == {(164 / 320, 72 / 240, 316 / 320, 1.0)}
+    assert set(keepalives) == {AROUND_HER}
     assert all(run.tracked[i] == 1 for i in range(60, 400))
     whole = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 40))
     assert summary(run) == summary(whole) and [r for r, _, _ in summary(run)] == ["linger"]
@@ -344,10 +351,10 @@ def test_a_keepalive_looks_only_around_the_still_person_and_keeps_them() -> None
         ([[10, 10, 20, 30], [370, 250, 390, 290]], (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0)),
     ],
 )
-def test_the_keepalive_region_is_around_the_tracked_boxes(
+def test_the_still_region_is_around_the_tracked_boxes(
     boxes: list[list[float]], within: tuple[float, ...] | None, expected: tuple[float, ...] | None
 ) -> None:
-    region = keepalive_region(np.array(boxes, dtype=float).reshape(-1, 4), 400, 300, within)  # type: ignore[arg-type]
+    region = still_region(np.array(boxes, dtype=float).reshape(-1, 4), 400, 300, within)  # type: ignore[arg-type]
     if expected is None:
         assert region is None
     else:
