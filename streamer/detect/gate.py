@@ -27,6 +27,12 @@ from streamer.source.openers import classify
 DEFAULT_MONITORING_FPS = 5.0
 # Frame times are sums of floats: a run due at 0.6 s must not miss the frame at 0.59999.
 EPS_S = 1e-6
+# A frame this share of the period before its slot still takes it. A live camera's frame
+# times are decode times and jitter by a few ms: a frame 2 ms early for its slot used to
+# wait for the next frame, 100 ms later on a 10 fps camera (measured: one run in twenty-
+# five lost on a box of six). The grid still advances by whole periods, so the rate stays
+# at most ``fps`` a second.
+SLOT_TOLERANCE = 0.25
 
 Mode = Literal["monitoring", "analysis", "replay"]
 
@@ -91,8 +97,46 @@ def detect_region(
 
 # A run no motion asked for looks this many of each object's own heights around it.
 STILL_GROW = 1.0
+# A run on motion looks this share of the frame's height around what moved (every side):
+# a blob may be a person's legs only, and the model needs the whole person and some ground.
+MOTION_GROW = 0.15
 # Why a run is due when nothing moved in the watched area since the last run.
 STILL_REASONS = frozenset({"keepalive", "search"})
+
+
+def motion_region(
+    moved: tuple[float, float, float, float], xyxy: np.ndarray, width: int, height: int,
+    within: tuple[float, float, float, float] | None,
+) -> tuple[float, float, float, float] | None:
+    """Where a run on motion looks: around what moved (``moved``, fractions of the
+    frame) grown by ``MOTION_GROW`` of the frame's height, and around the objects tracked
+    or sought (as :func:`still_region`), inside ``within``. ``within`` itself when that
+    is most of it.
+
+    Why: the watched region of a zone and a line is often most of the frame, while what
+    moves in it is one person walking; Frigate's detector looks only at regions around
+    its motion boxes for the same reason. Objects that did not move are looked at too, so
+    a motion run keeps every track a whole-region run would."""
+    grow_x, grow_y = MOTION_GROW * height / width, MOTION_GROW
+    spots = [(moved[0] - grow_x, moved[1] - grow_y, moved[2] + grow_x, moved[3] + grow_y)]
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if len(boxes):
+        still = still_region(boxes, width, height, None)
+        if still is not None:
+            spots.append(still)
+    return _inside(spots, within)
+
+
+def _inside(spots: Sequence[tuple[float, float, float, float]],
+            within: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+    """The box around ``spots`` (fractions) clipped to ``within``; ``within`` when that
+    box is empty or covers WHOLE_FRAME_SHARE of it."""
+    left, top, right, bottom = within if within is not None else (0.0, 0.0, 1.0, 1.0)
+    x0, y0 = max(min(s[0] for s in spots), left), max(min(s[1] for s in spots), top)
+    x1, y1 = min(max(s[2] for s in spots), right), min(max(s[3] for s in spots), bottom)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * (right - left) * (bottom - top):
+        return within
+    return (float(x0), float(y0), float(x1), float(y1))
 
 
 def still_region(
@@ -116,11 +160,7 @@ def still_region(
     grow = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0) * STILL_GROW
     x0, y0 = (boxes[:, 0] - grow).min() / width, (boxes[:, 1] - grow).min() / height
     x1, y1 = (boxes[:, 2] + grow).max() / width, (boxes[:, 3] + grow).max() / height
-    left, top, right, bottom = within if within is not None else (0.0, 0.0, 1.0, 1.0)
-    x0, y0, x1, y1 = max(x0, left), max(y0, top), min(x1, right), min(y1, bottom)
-    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * (right - left) * (bottom - top):
-        return within
-    return (float(x0), float(y0), float(x1), float(y1))
+    return _inside([(float(x0), float(y0), float(x1), float(y1))], within)
 
 
 class DetectGate:
@@ -142,12 +182,15 @@ class DetectGate:
         self.plan = plan
         self.motion = motion if plan.motion else None
         self._period_s = 1.0 / plan.fps if plan.fps else 0.0
+        self._tolerance_s = max(EPS_S, SLOT_TOLERANCE * self._period_s)
         self._next_slot_s: float | None = None  # earliest frame time of the next run
         self._last_run_s: float | None = None
         self._moved_since_run = False
         # tracked id -> frame time until which it is looked for (found again: removed)
         self._sought: dict[int, float] = {}
         self.reason: str | None = None
+        # Around what moved before the last run (fractions of the picture; None: nothing).
+        self.moved_box: tuple[float, float, float, float] | None = None
         self.runs_total = 0
         self.skipped_total = 0
         self.runs_for: dict[str, int] = {"first": 0, "motion": 0, "keepalive": 0, "search": 0, "rate": 0}
@@ -173,6 +216,7 @@ class DetectGate:
         else:
             self._next_slot_s = t_s + self._period_s
         self._moved_since_run = False
+        self.moved_box = motion.take_box() if motion is not None else None
         return True
 
     def ran(self, t_s: float, missing: Collection[int], found: Collection[int]) -> None:
@@ -197,7 +241,7 @@ class DetectGate:
     def _reason(self, t_s: float, tracking: bool) -> str | None:
         if self._last_run_s is None:
             return "first"
-        if self._next_slot_s is not None and t_s < self._next_slot_s - EPS_S:
+        if self._next_slot_s is not None and t_s < self._next_slot_s - self._tolerance_s:
             return None
         if self.motion is None:
             return "rate"
@@ -226,4 +270,4 @@ class DetectGate:
 
 
 __all__ = ["DEFAULT_MONITORING_FPS", "STILL_REASONS", "DetectGate", "DetectPlan", "detect_plan",
-           "detect_region", "still_region"]
+           "detect_region", "motion_region", "still_region"]

@@ -30,6 +30,7 @@ from streamer.detect.gate import (
     DetectPlan,
     detect_plan,
     detect_region,
+    motion_region,
     still_region,
 )
 from streamer.detect.motion import MotionCheck, relative
@@ -155,9 +156,12 @@ class FrameStep:
             if scene is not self._region_scene:
                 self._region_scene, self._region = scene, self._region_of(scene)
             region = self._region
+            boxes = np.concatenate([self._held.xyxy.reshape(-1, 4),
+                                    *(b.reshape(1, 4) for b in self._sought_boxes.values())])
             if reason in STILL_REASONS:  # nothing moved: look where objects were (still_region)
-                boxes = [self._held.xyxy.reshape(-1, 4), *(b.reshape(1, 4) for b in self._sought_boxes.values())]
-                region = still_region(np.concatenate(boxes), frame.width, frame.height, region)
+                region = still_region(boxes, frame.width, frame.height, region)
+            elif reason == "motion" and gate is not None and gate.moved_box is not None:
+                region = motion_region(gate.moved_box, boxes, frame.width, frame.height, region)
             if region is not None:
                 picture = dataclasses.replace(picture, region=region)
         if routine:

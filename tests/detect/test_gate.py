@@ -162,6 +162,26 @@ def test_detect_fps_caps_the_model_rate_while_everything_moves() -> None:
         assert sum(start <= t < start + 1.0 for t in runs) <= DEFAULT_MONITORING_FPS + 1
 
 
+def test_a_live_cameras_jittering_frame_times_still_get_the_full_rate() -> None:
+    """A live camera's frame times are decode times: a few ms early or late. A frame 3 ms
+    early for its slot still takes it: runs every other frame of a 10 fps camera, evenly,
+    where a late run leaves less time before the next (and on a busy box, none)."""
+    import dataclasses
+
+    def crowd(t_s: float) -> list[tuple[float, float]]:
+        return [((40 + 60 * t_s) % 300 + 10, 120.0)]
+
+    jitter = [0.0, -0.003, 0.004, -0.002, 0.003, -0.004, 0.001]
+    scene = (dataclasses.replace(frame, t_s=frame.t_s + jitter[frame.index % len(jitter)])
+             for frame in frames(crowd, 10))
+    run = run_step(config(detect={"motion": True}, rules=[
+        {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="}
+    ]), scene)
+    assert 49 <= len(run.detector.runs) <= 51
+    indices = [round(t_s * 10) for t_s in run.detector.runs]
+    assert {b - a for a, b in zip(indices, indices[1:])} == {2}
+
+
 def test_motion_outside_the_watched_area_does_not_run_the_model() -> None:
     """Someone walks along the top of the frame, far from the zone and its margin."""
 
@@ -303,24 +323,46 @@ def test_the_models_look_only_around_the_watched_zone_on_a_camera() -> None:
     """The zone (x 0.5-0.9, y 0.3-0.95 of 320x240) grown by a quarter of the height
     (60 px) on every side, clipped to the frame: what a region-aware model is handed."""
     run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 20))
-    assert run.detector.regions, "the model ran"
-    looked = {region for region, routine in zip(run.detector.regions, run.detector.routine)
-              if not routine}
-    assert looked == {(100 / 320, 12 / 240, 1.0, 1.0)}
+    watched = (100 / 320, 12 / 240, 1.0, 1.0)
+    assert run.detector.regions[0] == watched  # the first run: the whole watched region
+    # later runs look at parts of it (around what moved, or where objects stand)
+    assert all(r is not None and watched[0] <= r[0] < r[2] <= watched[2]
+               and watched[1] <= r[1] < r[3] <= watched[3] for r in run.detector.regions)
     detect: dict[str, object] = run.step.status()["detect"]  # type: ignore[assignment]  # status is JSON-shaped
     assert detect["region"] == [100 / 320, 12 / 240, 1.0, 1.0]
     # a rule that watches the whole frame: the whole frame
     whole = run_step(config(detect={"motion": True}, rules=[
         {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="},
     ]), frames(walk_in_and_stand, 10))
-    assert {region for region, routine in zip(whole.detector.regions, whole.detector.routine)
-            if not routine} == {None}
+    assert whole.detector.regions[0] is None
     # turned off, or a file read frame by frame: the whole frame
     off = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 10))
     assert set(off.detector.regions) == {None}
     analysed = run_step(config(source="/videos/a.mp4", detect={"motion": True}),
                         frames(walk_in_and_stand, 10))
     assert set(analysed.detector.regions) == {None}
+
+
+def test_a_run_on_motion_looks_around_what_moved_and_keeps_every_event() -> None:
+    """While she walks in, each run on motion looks at a part of the watched region that
+    holds her (the motion box grown by 0.15 of the height, 36 px); the events are those
+    of the model looking at the whole frame on every run."""
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 40))
+    walking = [(t_s, region) for t_s, region in zip(run.detector.runs, run.detector.regions)
+               if 0 < t_s < 4.0 and region is not None]
+    assert len(walking) >= 3
+    inside = 0
+    for t_s, (x0, y0, x1, y1) in walking:
+        (foot_x, foot_y), = walk_in_and_stand(t_s)
+        left, right = (foot_x - 12) / 320, (foot_x + 12) / 320
+        if right <= 100 / 320:
+            continue  # not yet in the watched region (its left edge at x 100)
+        inside += 1
+        assert x0 <= max(left, 100 / 320) and right <= x1 and y0 <= (foot_y - 64) / 240
+        assert (x1 - x0) * (y1 - y0) < 0.8 * (1 - 100 / 320) * (1 - 12 / 240)
+    assert inside >= 5
+    whole = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 40))
+    assert summary(run) == summary(whole)
 
 
 def test_a_keepalive_looks_only_around_the_still_person_and_keeps_them() -> None:
