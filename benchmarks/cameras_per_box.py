@@ -319,14 +319,16 @@ def iou(a: list[float] | None, b: list[float] | None) -> float:
 
 
 def kept_events(reference: list[dict[str, Any]], got: list[dict[str, Any]], first: int,
-                last: int, frames: int) -> tuple[int, int]:
-    """(reference events kept, reference events due) over every pass of the clip the camera
+                last: int, frames: int) -> tuple[int, int, list[str]]:
+    """(reference events kept, reference events due, the missed ones as "rule at clip
+    second (nearest event of that rule)") over every pass of the clip the camera
     saw between clip positions ``first`` and ``last`` (frames since the clip's start, so a
     reference event at frame r recurs at r + m * frames). An event is due only where the
     camera saw its whole story: its objects' first frame came after the camera's (a
     camera started while someone already stood in the zone for 10 s cannot fire the
     20 s loiter at the same moment as the run that saw them arrive)."""
     due = kept = 0
+    missed: list[str] = []
     for ref in reference:
         at = round(ref["t_s"] * FPS)
         lead = at - round(ref.get("since_s", ref["t_s"]) * FPS)
@@ -337,7 +339,13 @@ def kept_events(reference: list[dict[str, Any]], got: list[dict[str, Any]], firs
             if any(e["rule"] == ref["rule"] and abs(e["index"] - occurrence) <= MATCH_S * FPS
                    and iou(e["box"], ref["box"]) >= 0.3 for e in got):
                 kept += 1
-    return kept, due
+                continue
+            same = [e for e in got if e["rule"] == ref["rule"]]
+            near = min(same, key=lambda e: abs(e["index"] - occurrence), default=None)
+            missed.append(f"{ref['rule']} at {occurrence / FPS:.1f} s" + (
+                f" (nearest: {(near['index'] - occurrence) / FPS:+.1f} s, IoU "
+                f"{iou(near['box'], ref['box']):.2f})" if near else " (none of that rule)"))
+    return kept, due, missed
 
 
 def motion_episodes(frames: list[int], gap: int = EPISODE_GAP) -> list[tuple[int, int]]:
@@ -352,6 +360,15 @@ def motion_episodes(frames: list[int], gap: int = EPISODE_GAP) -> list[tuple[int
     return episodes
 
 
+def calls_line(result: dict[str, Any], camera: str) -> str:
+    """The camera's model calls on the box's workers: mean time run and waited for a worker."""
+    calls = result.get("inference", {}).get("cameras", {}).get(camera)
+    if not calls:
+        return ""
+    return (f"; calls: {calls['mean_run_s'] * 1000:.0f} ms run, "
+            f"{calls['mean_wait_s'] * 1000:.0f} ms waited (mean)")
+
+
 def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bool],
                reference: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     frames = len(moving)
@@ -359,7 +376,7 @@ def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bo
     for (name, cam), start in zip(result["cameras"].items(), servers.starts):
         window = [(i, t) for i, t in cam["detected"] if t >= WARMUP_S]
         rate = len(window) / max(1e-9, seconds - WARMUP_S)
-        first_index, last_index, _ = cam["frames"]
+        first_index, last_index, seen_frames = cam["frames"]
         warm = [i for i, t in cam["detected"] if t >= WARMUP_S]
         first = warm[0] if warm else last_index
         moving_frames = sum(moving[(start + i) % frames] for i in range(first, last_index + 1))
@@ -374,7 +391,7 @@ def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bo
         events = [e for e in cam["events"] if e["at_s"] >= WARMUP_S]
         for event in events:
             event["index"] += start  # clip position of the server's first frame
-        kept, due = kept_events(reference, events, first + start, last_index + start, frames)
+        kept, due, missed = kept_events(reference, events, first + start, last_index + start, frames)
         kept_total, due_total = kept_total + kept, due_total + due
         latencies += [e["latency_s"] for e in events]
         rates.append(rate)
@@ -382,8 +399,11 @@ def report_box(k: int, result: dict[str, Any], servers: Servers, moving: list[bo
         area_rates.append(area_rate)
         print(f"  K={k} {name}: detections {rate:.2f}/s (while people walk {moving_rate:.2f}/s, "
               f"while its watched area moves {area_rate:.2f}/s), "
+              f"frames looked at {seen_frames / max(1, last_index - first_index + 1):.0%}, "
               f"events {len(events)}, kept {kept}/{due} of the reference run's; runs for "
-              f"{', '.join(f'{why} {n}' for why, n in cam.get('runs_for', {}).items() if n)}", flush=True)
+              f"{', '.join(f'{why} {n}' for why, n in cam.get('runs_for', {}).items() if n)}"
+              f"{calls_line(result, name)}"
+              f"{'; missed ' + ', '.join(missed) if missed else ''}", flush=True)
     latencies.sort()
     p50 = statistics.median(latencies) if latencies else float("nan")
     p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))] if latencies else float("nan")

@@ -121,6 +121,11 @@ class Detector(ABC):
         """Release the model; later ``detect`` calls may fail."""
 
 
+# How a shared detector's session call is made: ``through(call, routine)`` runs ``call`` on
+# the box's inference workers; ``routine`` (a keepalive run) lets other cameras go first.
+Through = Callable[[Callable[[], np.ndarray], bool], np.ndarray]
+
+
 class SharedDetector(Detector):
     """A detector whose loaded model several cameras of a box use at once (its config's
     ``share_key`` is not None): each camera gets a :meth:`view` with its own id, classes
@@ -130,9 +135,9 @@ class SharedDetector(Detector):
     precision: str
 
     @abstractmethod
-    def view(self, config: Any, through: Callable[[Callable[[], np.ndarray]], np.ndarray]) -> Detector:
+    def view(self, config: Any, through: Through) -> Detector:
         """This loaded model for another camera (``config``), each call made ``through``
-        the box's inference workers."""
+        the box's inference workers (with the frame's ``routine``)."""
 
 
 def make_detections(

@@ -14,7 +14,7 @@ same runs on every pass.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,6 +27,12 @@ from streamer.source.openers import classify
 DEFAULT_MONITORING_FPS = 5.0
 # Frame times are sums of floats: a run due at 0.6 s must not miss the frame at 0.59999.
 EPS_S = 1e-6
+# A frame this share of the period before its slot still takes it. A live camera's frame
+# times are decode times and jitter by a few ms: a frame 2 ms early for its slot used to
+# wait for the next frame, 100 ms later on a 10 fps camera (measured: one run in twenty-
+# five lost on a box of six). The grid still advances by whole periods, so the rate stays
+# at most ``fps`` a second.
+SLOT_TOLERANCE = 0.25
 
 Mode = Literal["monitoring", "analysis", "replay"]
 
@@ -89,6 +95,74 @@ def detect_region(
     return (float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))
 
 
+# A run no motion asked for looks this many of each object's own heights around it.
+STILL_GROW = 1.0
+# A run on motion looks this share of the frame's height around what moved (every side):
+# a blob may be a person's legs only, and the model needs the whole person and some ground.
+MOTION_GROW = 0.15
+# Why a run is due when nothing moved in the watched area since the last run.
+STILL_REASONS = frozenset({"keepalive", "search"})
+
+
+def motion_region(
+    moved: tuple[float, float, float, float], xyxy: np.ndarray, width: int, height: int,
+    within: tuple[float, float, float, float] | None,
+) -> tuple[float, float, float, float] | None:
+    """Where a run on motion looks: around what moved (``moved``, fractions of the
+    frame) grown by ``MOTION_GROW`` of the frame's height, and around the objects tracked
+    or sought (as :func:`still_region`), inside ``within``. ``within`` itself when that
+    is most of it.
+
+    Why: the watched region of a zone and a line is often most of the frame, while what
+    moves in it is one person walking; Frigate's detector looks only at regions around
+    its motion boxes for the same reason. Objects that did not move are looked at too, so
+    a motion run keeps every track a whole-region run would."""
+    grow_x, grow_y = MOTION_GROW * height / width, MOTION_GROW
+    spots = [(moved[0] - grow_x, moved[1] - grow_y, moved[2] + grow_x, moved[3] + grow_y)]
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if len(boxes):
+        still = still_region(boxes, width, height, None)
+        if still is not None:
+            spots.append(still)
+    return _inside(spots, within)
+
+
+def _inside(spots: Sequence[tuple[float, float, float, float]],
+            within: tuple[float, float, float, float] | None) -> tuple[float, float, float, float] | None:
+    """The box around ``spots`` (fractions) clipped to ``within``; ``within`` when that
+    box is empty or covers WHOLE_FRAME_SHARE of it."""
+    left, top, right, bottom = within if within is not None else (0.0, 0.0, 1.0, 1.0)
+    x0, y0 = max(min(s[0] for s in spots), left), max(min(s[1] for s in spots), top)
+    x1, y1 = min(max(s[2] for s in spots), right), min(max(s[3] for s in spots), bottom)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * (right - left) * (bottom - top):
+        return within
+    return (float(x0), float(y0), float(x1), float(y1))
+
+
+def still_region(
+    xyxy: np.ndarray, width: int, height: int,
+    within: tuple[float, float, float, float] | None,
+) -> tuple[float, float, float, float] | None:
+    """Where a run that no motion asked for (a keepalive, a search) looks: around the
+    objects tracked or sought (pixel boxes ``xyxy`` in a ``width`` x ``height`` frame),
+    each grown by ``STILL_GROW`` of its own height, inside ``within`` (the watched
+    region; None: the frame). Fractions, or ``within`` itself when the objects are spread
+    over most of it.
+
+    Why: nothing moved in the watched area since the last run, so whatever the model can
+    find again is where it was (anything new would have moved, and motion runs look at
+    the whole region). A person standing in a zone is a tenth of the frame; on a box of
+    cameras where people stand for minutes, keepalives and searches were half of the
+    model's runs, at the cost of the whole region each."""
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if not len(boxes):
+        return within
+    grow = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0) * STILL_GROW
+    x0, y0 = (boxes[:, 0] - grow).min() / width, (boxes[:, 1] - grow).min() / height
+    x1, y1 = (boxes[:, 2] + grow).max() / width, (boxes[:, 3] + grow).max() / height
+    return _inside([(float(x0), float(y0), float(x1), float(y1))], within)
+
+
 class DetectGate:
     """``due(image, t_s, tracking)`` on every frame, ``ran(t_s, lost)`` after each run;
     frame-loop thread only.
@@ -96,18 +170,27 @@ class DetectGate:
     The first frame always runs (someone may already stand in the zone). With motion
     on, a frame runs when, within the ``fps`` cap, motion was seen since the last run,
     or objects are tracked and ``keepalive_s`` has passed, or a tracked object went
-    missing at the last run less than the tracker's lost buffer ago (it is looked for at
-    the full rate until it is found or given up, as an ungated run would).
+    missing less than the tracker's lost buffer ago (it is looked for at the full rate
+    until it is found or given up, as an ungated run would).
+
+    ``reason`` says why the last run was due: "keepalive" runs are *routine* (they only
+    keep still objects tracked), so a box's shared inference workers serve other
+    cameras' runs first (streamer.detect.shared).
     """
 
     def __init__(self, plan: DetectPlan, motion: MotionCheck | None) -> None:
         self.plan = plan
         self.motion = motion if plan.motion else None
         self._period_s = 1.0 / plan.fps if plan.fps else 0.0
+        self._tolerance_s = max(EPS_S, SLOT_TOLERANCE * self._period_s)
         self._next_slot_s: float | None = None  # earliest frame time of the next run
         self._last_run_s: float | None = None
         self._moved_since_run = False
-        self._searching_until_s = float("-inf")
+        # tracked id -> frame time until which it is looked for (found again: removed)
+        self._sought: dict[int, float] = {}
+        self.reason: str | None = None
+        # Around what moved before the last run (fractions of the picture; None: nothing).
+        self.moved_box: tuple[float, float, float, float] | None = None
         self.runs_total = 0
         self.skipped_total = 0
         self.runs_for: dict[str, int] = {"first": 0, "motion": 0, "keepalive": 0, "search": 0, "rate": 0}
@@ -118,7 +201,7 @@ class DetectGate:
         motion = self.motion
         if motion is not None and motion.moved(image, t_s):
             self._moved_since_run = True
-        reason = self._reason(t_s, tracking)
+        reason = self.reason = self._reason(t_s, tracking)
         if reason is None:
             self.skipped_total += 1
             return False
@@ -133,23 +216,38 @@ class DetectGate:
         else:
             self._next_slot_s = t_s + self._period_s
         self._moved_since_run = False
+        self.moved_box = motion.take_box() if motion is not None else None
         return True
 
-    def ran(self, t_s: float, lost: bool) -> None:
-        """After a run: ``lost`` when a tracked object was not found again."""
-        if lost:
-            self._searching_until_s = t_s + self.plan.lost_buffer_s
+    def ran(self, t_s: float, missing: Collection[int], found: Collection[int]) -> None:
+        """After a run: the tracked ids it did not find again, and those it found.
+
+        A missing object is sought until it is found or the tracker's lost buffer since it
+        went missing has passed. Ending the search when it is found matters on a box: a
+        person standing still whose score flickers under the threshold once would
+        otherwise cost ``fps`` x ``lost_buffer_s`` runs each time (measured: a third of
+        six static cameras' runs), runs the cameras where something moves then wait for."""
+        sought = self._sought
+        for track_id in found:
+            sought.pop(track_id, None)
+        for track_id in missing:
+            sought.setdefault(track_id, t_s + self.plan.lost_buffer_s)
+        self._sought = {i: until for i, until in sought.items() if until > t_s + EPS_S}
+
+    def sought(self) -> frozenset[int]:
+        """The tracked ids being looked for (missed, neither found again nor given up)."""
+        return frozenset(self._sought)
 
     def _reason(self, t_s: float, tracking: bool) -> str | None:
         if self._last_run_s is None:
             return "first"
-        if self._next_slot_s is not None and t_s < self._next_slot_s - EPS_S:
+        if self._next_slot_s is not None and t_s < self._next_slot_s - self._tolerance_s:
             return None
         if self.motion is None:
             return "rate"
         if self._moved_since_run:
             return "motion"
-        if t_s < self._searching_until_s:
+        if any(t_s < until for until in self._sought.values()):
             return "search"
         if tracking and t_s - self._last_run_s >= self.plan.keepalive_s - EPS_S:
             return "keepalive"
@@ -171,4 +269,5 @@ class DetectGate:
         return out
 
 
-__all__ = ["DEFAULT_MONITORING_FPS", "DetectGate", "DetectPlan", "detect_plan", "detect_region"]
+__all__ = ["DEFAULT_MONITORING_FPS", "STILL_REASONS", "DetectGate", "DetectPlan", "detect_plan",
+           "detect_region", "motion_region", "still_region"]

@@ -63,6 +63,9 @@ class MotionCheck:
         self.frames_total = 0
         self.moving_frames_total = 0
         self.last_share = 0.0  # share of the watched area moving in the latest frame
+        self._unmasked: np.ndarray | None = None  # uint8 255 outside motion.mask
+        # Work-copy pixels (x0, y0, x1, y1) around what moved since take_box(); None: nothing.
+        self._moved_box: tuple[int, int, int, int] | None = None
 
     def watch(
         self, zones: Sequence[np.ndarray] | None, lines: Sequence[np.ndarray] = (),
@@ -93,6 +96,7 @@ class MotionCheck:
         # threshold call: the same mask, with a typed signature).
         moving = cv2.threshold(diff, self._settings.threshold, 255, cv2.THRESH_BINARY)[1]
         count = cv2.countNonZero(cv2.bitwise_and(moving, self._area))
+        self._note_box(moving)
         area = max(cv2.countNonZero(self._area), 1)
         self.last_share = count / area
         dt = max(t_s - (self._last_t_s if self._last_t_s is not None else t_s), 0.0)
@@ -102,6 +106,36 @@ class MotionCheck:
         moved = count >= self._min_pixels
         self.moving_frames_total += int(moved)
         return moved
+
+    def take_box(self) -> tuple[float, float, float, float] | None:
+        """The box around every blob that moved since the last call, anywhere outside the
+        mask (a person whose feet enter the zone moves above it too), as fractions of the
+        frame; None when nothing did. A model run on motion looks there."""
+        box, self._moved_box = self._moved_box, None
+        if box is None:
+            return None
+        work_w, work_h = self._size
+        return (box[0] / work_w, box[1] / work_h, box[2] / work_w, box[3] / work_h)
+
+    def _note_box(self, moving: np.ndarray) -> None:
+        """Grow the moved box by this frame's blobs (specks under half of ``min_area`` are
+        sensor noise, not something to look at)."""
+        if self._unmasked is not None:
+            moving = cv2.bitwise_and(moving, self._unmasked)
+        if not cv2.countNonZero(moving):
+            return
+        count, _, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
+        blobs = stats[1:count]
+        blobs = blobs[blobs[:, cv2.CC_STAT_AREA] >= max(1, self._min_pixels // 2)]
+        if not len(blobs):
+            return
+        x0, y0 = int(blobs[:, 0].min()), int(blobs[:, 1].min())
+        x1 = int((blobs[:, 0] + blobs[:, 2]).max())
+        y1 = int((blobs[:, 1] + blobs[:, 3]).max())
+        if self._moved_box is not None:
+            bx0, by0, bx1, by1 = self._moved_box
+            x0, y0, x1, y1 = min(x0, bx0), min(y0, by0), max(x1, bx1), max(y1, by1)
+        self._moved_box = (x0, y0, x1, y1)
 
     def _work_copy(self, image: np.ndarray) -> np.ndarray:
         height, width = image.shape[:2]
@@ -136,8 +170,11 @@ class MotionCheck:
             if radius > 0:
                 kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
                 area = cv2.dilate(area, kernel)
+        unmasked = np.full((work_h, work_w), 255, np.uint8)
         for polygon in self._mask:
             cv2.fillPoly(area, [np.round(polygon * scale).astype(np.int32)], 0)
+            cv2.fillPoly(unmasked, [np.round(polygon * scale).astype(np.int32)], 0)
+        self._unmasked = unmasked if self._mask else None
         self._min_pixels = max(1, int(math.ceil(self._settings.min_area * work_w * work_h)))
         return area
 

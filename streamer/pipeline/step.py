@@ -24,7 +24,15 @@ import supervision as sv
 from streamer.clips import ClipRecorder
 from streamer.config.models import Config
 from streamer.detect.base import empty_detections, pick
-from streamer.detect.gate import DetectGate, DetectPlan, detect_plan, detect_region
+from streamer.detect.gate import (
+    STILL_REASONS,
+    DetectGate,
+    DetectPlan,
+    detect_plan,
+    detect_region,
+    motion_region,
+    still_region,
+)
 from streamer.detect.motion import MotionCheck, relative
 from streamer.detect.multi import DetectorSet
 from streamer.detect.replay import detections_to_row
@@ -87,6 +95,7 @@ class FrameStep:
         self._region_scene: Scene | None = None
         self._held = _no_tracks()  # the last run's tracked objects
         self._coasting: set[int] = set()  # ids carried over one missed run (_coast)
+        self._sought_boxes: dict[int, np.ndarray] = {}  # where the gate's sought ids were last
         self.last_tracked = self._held  # what the rules saw on the latest frame
 
     def begin(self, width: int, height: int, fps: float) -> None:
@@ -141,11 +150,22 @@ class FrameStep:
                 if self.recorder is not None:
                     self.recorder.write(json.dumps(detections_to_row(frame.index, held)) + "\n")
                 return held
+        reason = gate.reason if gate is not None else None
+        routine = reason == "keepalive"
         if self.plan.region:
             if scene is not self._region_scene:
                 self._region_scene, self._region = scene, self._region_of(scene)
-            if self._region is not None:
-                picture = dataclasses.replace(picture, region=self._region)
+            region = self._region
+            boxes = np.concatenate([self._held.xyxy.reshape(-1, 4),
+                                    *(b.reshape(1, 4) for b in self._sought_boxes.values())])
+            if reason in STILL_REASONS:  # nothing moved: look where objects were (still_region)
+                region = still_region(boxes, frame.width, frame.height, region)
+            elif reason == "motion" and gate is not None and gate.moved_box is not None:
+                region = motion_region(gate.moved_box, boxes, frame.width, frame.height, region)
+            if region is not None:
+                picture = dataclasses.replace(picture, region=region)
+        if routine:
+            picture = dataclasses.replace(picture, routine=True)
         detect_started = time.perf_counter()
         # every_n_frames / when are decided inside; see streamer/detect/multi.py.
         dets = self.detectors.detect(picture)
@@ -173,7 +193,13 @@ class FrameStep:
         held_ids = _ids(self._held)
         missing = [k for k, i in enumerate(held_ids.tolist())
                    if i >= 0 and i not in found and i not in self._coasting]
-        gate.ran(t_s, lost=bool(missing) or bool(self._coasting - found))
+        lost = {int(i) for i in held_ids.tolist() if i >= 0 and i not in found}
+        gate.ran(t_s, missing=lost, found=found)
+        sought = gate.sought()
+        for k, track_id in enumerate(held_ids.tolist()):
+            if track_id in lost:
+                self._sought_boxes[track_id] = self._held.xyxy[k]
+        self._sought_boxes = {i: box for i, box in self._sought_boxes.items() if i in sought}
         if not missing or not gate.plan.fps:
             self._coasting = set()
             return tracked

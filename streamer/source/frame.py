@@ -27,6 +27,8 @@ class Frame:
         region: the part of the picture the rules watch, ``(x0, y0, x1, y1)`` as
             fractions of it; a detector may look only there (``detect.region``). ``None``:
             the whole picture.
+        routine: the models run on it only to keep still objects tracked (a keepalive):
+            a box's shared inference workers serve other cameras' runs first.
     """
 
     image: np.ndarray
@@ -36,6 +38,7 @@ class Frame:
     stream_ts: float | None = None
     stream_epoch: int = 0
     region: tuple[float, float, float, float] | None = None
+    routine: bool = False
 
     @property
     def width(self) -> int:

@@ -15,7 +15,12 @@ import pytest
 from support.scripted_scene import frames, run_step
 
 from streamer.config import parse_config
-from streamer.detect.gate import DEFAULT_MONITORING_FPS, detect_plan, detect_region
+from streamer.detect.gate import (
+    DEFAULT_MONITORING_FPS,
+    detect_plan,
+    detect_region,
+    still_region,
+)
 from streamer.errors import ConfigError
 
 ZONE = [[0.5, 0.3], [0.9, 0.3], [0.9, 0.95], [0.5, 0.95]]  # right part of a 320x240 frame
@@ -49,6 +54,10 @@ def config(source: str = "rtsp://cam.local/stream1", detect: dict[str, Any] | No
     import yaml
 
     return parse_config(yaml.safe_dump(doc), source_name="site.yaml", env={})
+
+
+# Her box (24x64 px, feet at 240, 200 of 320x240) grown by its height, inside the region.
+AROUND_HER = (164 / 320, 72 / 240, 316 / 320, 1.0)
 
 
 def walk_in_and_stand(t_s: float) -> list[tuple[float, float]]:
@@ -112,6 +121,26 @@ def test_the_keepalive_keeps_a_still_persons_track_alive() -> None:
     assert [(r, tid) for r, tid, _ in summary(slow)] == [("enter", 0)]
 
 
+def test_a_still_person_missed_once_is_sought_until_found_then_the_model_rests_again() -> None:
+    """A standing person's score flickers under the threshold on one keep-alive run: the
+    model looks again at the full rate, finds them at once and goes back to the
+    keep-alive. Seeking on for the whole lost buffer would cost ~10 runs per flicker, runs
+    that on a box other cameras where something moves wait for."""
+    steady = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 30))
+    flicker_t = next(t for t in steady.detector.runs if t >= 20.0)  # a keep-alive run
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 30),
+                   misses=frozenset({round(flicker_t * 10)}))
+
+    gate = run.step.gate
+    assert gate is not None and gate.runs_for["search"] == 1  # found on the first look
+    # Nothing moved: the search, like the keepalive, looks only where she stood.
+    search = run.detector.runs.index(flicker_t) + 1
+    assert run.detector.regions[search] == run.detector.regions[search - 1] == AROUND_HER
+    assert len(run.detector.runs) == len(steady.detector.runs) + 1
+    assert all(run.tracked[i] == 1 for i in range(60, 300))  # held through the flicker
+    assert [r for r, _, _ in summary(run)] == [r for r, _, _ in summary(steady)]
+
+
 def test_nothing_moves_and_nothing_is_tracked_then_the_model_rests() -> None:
     run = run_step(config(detect={"motion": True}), frames(lambda t: [], 30))
     assert run.detector.runs == [0.0]  # the first frame only: someone may stand there already
@@ -131,6 +160,26 @@ def test_detect_fps_caps_the_model_rate_while_everything_moves() -> None:
     assert 48 <= len(runs) <= 51
     for start in [i / 10 for i in range(0, 90)]:  # every 1 s window
         assert sum(start <= t < start + 1.0 for t in runs) <= DEFAULT_MONITORING_FPS + 1
+
+
+def test_a_live_cameras_jittering_frame_times_still_get_the_full_rate() -> None:
+    """A live camera's frame times are decode times: a few ms early or late. A frame 3 ms
+    early for its slot still takes it: runs every other frame of a 10 fps camera, evenly,
+    where a late run leaves less time before the next (and on a busy box, none)."""
+    import dataclasses
+
+    def crowd(t_s: float) -> list[tuple[float, float]]:
+        return [((40 + 60 * t_s) % 300 + 10, 120.0)]
+
+    jitter = [0.0, -0.003, 0.004, -0.002, 0.003, -0.004, 0.001]
+    scene = (dataclasses.replace(frame, t_s=frame.t_s + jitter[frame.index % len(jitter)])
+             for frame in frames(crowd, 10))
+    run = run_step(config(detect={"motion": True}, rules=[
+        {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="}
+    ]), scene)
+    assert 49 <= len(run.detector.runs) <= 51
+    indices = [round(t_s * 10) for t_s in run.detector.runs]
+    assert {b - a for a, b in zip(indices, indices[1:])} == {2}
 
 
 def test_motion_outside_the_watched_area_does_not_run_the_model() -> None:
@@ -274,21 +323,84 @@ def test_the_models_look_only_around_the_watched_zone_on_a_camera() -> None:
     """The zone (x 0.5-0.9, y 0.3-0.95 of 320x240) grown by a quarter of the height
     (60 px) on every side, clipped to the frame: what a region-aware model is handed."""
     run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 20))
-    assert run.detector.regions, "the model ran"
-    assert set(run.detector.regions) == {(100 / 320, 12 / 240, 1.0, 1.0)}
+    watched = (100 / 320, 12 / 240, 1.0, 1.0)
+    assert run.detector.regions[0] == watched  # the first run: the whole watched region
+    # later runs look at parts of it (around what moved, or where objects stand)
+    assert all(r is not None and watched[0] <= r[0] < r[2] <= watched[2]
+               and watched[1] <= r[1] < r[3] <= watched[3] for r in run.detector.regions)
     detect: dict[str, object] = run.step.status()["detect"]  # type: ignore[assignment]  # status is JSON-shaped
     assert detect["region"] == [100 / 320, 12 / 240, 1.0, 1.0]
     # a rule that watches the whole frame: the whole frame
     whole = run_step(config(detect={"motion": True}, rules=[
         {"id": "anyone", "type": "count", "classes": ["person"], "threshold": 1, "op": ">="},
     ]), frames(walk_in_and_stand, 10))
-    assert set(whole.detector.regions) == {None}
+    assert whole.detector.regions[0] is None
     # turned off, or a file read frame by frame: the whole frame
     off = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 10))
     assert set(off.detector.regions) == {None}
     analysed = run_step(config(source="/videos/a.mp4", detect={"motion": True}),
                         frames(walk_in_and_stand, 10))
     assert set(analysed.detector.regions) == {None}
+
+
+def test_a_run_on_motion_looks_around_what_moved_and_keeps_every_event() -> None:
+    """While she walks in, each run on motion looks at a part of the watched region that
+    holds her (the motion box grown by 0.15 of the height, 36 px); the events are those
+    of the model looking at the whole frame on every run."""
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 40))
+    walking = [(t_s, region) for t_s, region in zip(run.detector.runs, run.detector.regions)
+               if 0 < t_s < 4.0 and region is not None]
+    assert len(walking) >= 3
+    inside = 0
+    for t_s, (x0, y0, x1, y1) in walking:
+        (foot_x, foot_y), = walk_in_and_stand(t_s)
+        left, right = (foot_x - 12) / 320, (foot_x + 12) / 320
+        if right <= 100 / 320:
+            continue  # not yet in the watched region (its left edge at x 100)
+        inside += 1
+        assert x0 <= max(left, 100 / 320) and right <= x1 and y0 <= (foot_y - 64) / 240
+        assert (x1 - x0) * (y1 - y0) < 0.8 * (1 - 100 / 320) * (1 - 12 / 240)
+    assert inside >= 5
+    whole = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 40))
+    assert summary(run) == summary(whole)
+
+
+def test_a_keepalive_looks_only_around_the_still_person_and_keeps_them() -> None:
+    """The person (24x64 px, feet at 240, 200) stands still: each keepalive run looks at
+    their box grown by its height on every side, inside the watched region, and they stay
+    tracked, counted and loitering as when the model looks at the whole region."""
+    run = run_step(config(detect={"motion": True}), frames(walk_in_and_stand, 40))
+    keepalives = [region for t_s, region, routine
+                  in zip(run.detector.runs, run.detector.regions, run.detector.routine)
+                  if routine and t_s >= 5.0]  # while she stands
+    assert len(keepalives) >= 30 and run.step.gate is not None
+    assert set(keepalives) == {AROUND_HER}
+    assert all(run.tracked[i] == 1 for i in range(60, 400))
+    whole = run_step(config(detect={"motion": True, "region": False}), frames(walk_in_and_stand, 40))
+    assert summary(run) == summary(whole) and [r for r, _, _ in summary(run)] == ["linger"]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "within", "expected"),
+    [
+        ([], None, None),  # nothing tracked: where the region says
+        ([[100, 100, 120, 140]], None, (60 / 400, 60 / 300, 160 / 400, 180 / 300)),
+        ([[100, 100, 120, 140]], (0.2, 0.0, 1.0, 1.0), (0.2, 60 / 300, 160 / 400, 180 / 300)),
+        # two people far apart: one box around both
+        ([[10, 10, 20, 30], [300, 200, 310, 220]], None,
+         (0.0, 0.0, 330 / 400, 240 / 300)),
+        # spread over most of the watched region: the region itself
+        ([[10, 10, 20, 30], [370, 250, 390, 290]], (0.0, 0.0, 1.0, 1.0), (0.0, 0.0, 1.0, 1.0)),
+    ],
+)
+def test_the_still_region_is_around_the_tracked_boxes(
+    boxes: list[list[float]], within: tuple[float, ...] | None, expected: tuple[float, ...] | None
+) -> None:
+    region = still_region(np.array(boxes, dtype=float).reshape(-1, 4), 400, 300, within)  # type: ignore[arg-type]
+    if expected is None:
+        assert region is None
+    else:
+        assert region == pytest.approx(expected)
 
 
 @pytest.mark.parametrize(

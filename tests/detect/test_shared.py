@@ -56,6 +56,39 @@ def test_a_backlogged_camera_gets_one_call_per_turn_like_everyone_else() -> None
     assert pool.status()["cameras"]["file"]["calls_total"] == 3  # type: ignore[index]
 
 
+@pytest.mark.parametrize(("routine_wait_s", "expected"), [
+    (30.0, ["moving-1", "moving-2", "still"]),  # a keep-alive lets cameras that move go first
+    (0.0, ["still", "moving-1", "moving-2"]),  # ... for a while only: then it takes its turn
+])
+def test_a_routine_call_lets_the_others_go_first_for_a_while(
+        routine_wait_s: float, expected: list[str]) -> None:
+    pool = InferencePool(workers=1, routine_wait_s=routine_wait_s)
+    order: list[str] = []
+    busy, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        busy.set()
+        release.wait(10)
+
+    threads = [threading.Thread(target=pool.run, args=("other", hold))]
+    threads[0].start()
+    busy.wait(10)
+    try:
+        for n, (name, routine) in enumerate((("still", True), ("moving-1", False),
+                                             ("moving-2", False)), start=1):
+            threads.append(threading.Thread(
+                target=pool.run, args=(name, lambda name=name: order.append(name), routine)))
+            threads[-1].start()
+            wait_for(lambda n=n: pool.status()["queued"] == n, 10, f"{n} calls queued")
+        release.set()
+        for thread in threads:
+            thread.join(10)
+    finally:
+        release.set()
+        pool.close()
+    assert order == expected
+
+
 def test_a_failing_call_raises_in_its_camera_and_the_worker_lives_on() -> None:
     pool = InferencePool(workers=1)
     try:

@@ -82,11 +82,13 @@ class RedBoxDetector(Detector):
         self.runs: list[float] = []  # frame time of every run
         self.sizes: list[tuple[int, int]] = []  # picture size of every run
         self.regions: list[object] = []  # the region the step asked each run to look at
+        self.routine: list[bool] = []  # whether each run was a keepalive (Frame.routine)
 
     def detect(self, frame: Frame) -> sv.Detections:
         self.runs.append(frame.t_s)
         self.sizes.append((frame.width, frame.height))
         self.regions.append(frame.region)
+        self.routine.append(frame.routine)
         if frame.index in self.misses:
             return make_detections(np.zeros((0, 4)), [], [], self.model_id)
         image = frame.image.astype(np.int16)

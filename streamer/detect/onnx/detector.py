@@ -24,6 +24,7 @@ from streamer.detect.base import (
     NO_CAMERA,
     DetectorContext,
     SharedDetector,
+    Through,
     filter_classes,
     make_detections,
 )
@@ -222,7 +223,7 @@ class OnnxDetector(SharedDetector):
         self.confidence: float = config.confidence
         self.precision: str = "fp32"
         # How a session call is made: here, or through a box's shared inference workers.
-        self._through: Callable[[Callable[[], np.ndarray]], np.ndarray] = _call
+        self._through: Through = _call
         # Set where the model runs cut before its decoding (fit_input): the head to decode.
         self._head: HeadSpec | None = None
         if config.precision == "int8":
@@ -231,7 +232,7 @@ class OnnxDetector(SharedDetector):
             self._fit_input()
 
     def view(
-        self, config: OnnxModelConfig, through: Callable[[Callable[[], np.ndarray]], np.ndarray]
+        self, config: OnnxModelConfig, through: Through
     ) -> OnnxDetector:
         """This loaded model for another camera of the box: the camera's own id, classes,
         class map and confidence on the same session, each call made ``through`` the box's
@@ -345,7 +346,7 @@ class OnnxDetector(SharedDetector):
             self.last_inference_s = time.perf_counter() - started
             return result
 
-        output = self._through(infer)[0]
+        output = self._through(infer, frame.routine)[0]
         if self._head is not None:
             output = decode_head(output, blob.shape[2], blob.shape[3], self._head, self.confidence)
         boxes, scores, class_ids = self._decode(output, self.confidence)
@@ -391,5 +392,5 @@ class OnnxDetector(SharedDetector):
         self._session = None
 
 
-def _call(fn: Callable[[], np.ndarray]) -> np.ndarray:
+def _call(fn: Callable[[], np.ndarray], routine: bool = False) -> np.ndarray:
     return fn()
