@@ -13,7 +13,7 @@ For each K the box runs in a child process for ``--seconds`` and this prints per
 - the box's CPU (share of one core) and total resident memory (peak);
 - events against the clip's single-camera run with gating off (every frame of the file
   analysed): each reference event, in every pass of the clip the run covered, counts as
-  kept when the camera fired the same rule on the same object (its box overlaps) within
+  kept when the camera fired the same rule on the same object (a box of each overlaps) within
   1 s of clip time.
 
 ``--inference-python PATH``: also runs Roboflow's InferencePipeline 0.59.1 (its
@@ -51,8 +51,9 @@ GOP = FPS  # a keyframe each second: servers start their clip on one
 WARMUP_S = 8.0  # RTSP open (~3 s) and the burst of buffered frames that follows
 MATCH_S = 1.0
 # Bump when what the detector finds changes (the reference is kept in the cache): 2, the
-# person model runs at the frame's own shape (fit_input); 3, each event's story start.
-REFERENCE_VERSION = 3
+# person model runs at the frame's own shape (fit_input); 3, each event's story start; 4,
+# every box of the event (a count rule's event holds all the objects it counted).
+REFERENCE_VERSION = 4
 EPISODE_GAP = 5  # frames (0.5 s) without motion that still belong to one motion episode
 
 
@@ -164,9 +165,9 @@ def run_box_child(spec: dict[str, Any]) -> dict[str, Any]:
                 mine["moved"] = motion.moving_frames_total
                 mine["moving"].append(frame.index)  # motion in its watched area on this frame
             for event in fired:
-                box_xyxy = event.detections.xyxy[0].tolist() if len(event.detections) else None
+                boxes = event.detections.xyxy.tolist()
                 mine["events"].append({"rule": event.rule_id, "index": frame.index,
-                                       "latency_s": now - frame.wall_ts, "box": box_xyxy,
+                                       "latency_s": now - frame.wall_ts, "boxes": boxes,
                                        "at_s": time.monotonic() - started})
 
         camera.pipeline.options = replace(camera.pipeline.options, on_step=hook)
@@ -216,7 +217,7 @@ def reference_events(clip: Path, site: dict[str, Any], model: Path, folder: Path
             tracks = event.detections.tracker_id if event.detections.tracker_id is not None else ()
             since = min((first_seen[int(t)] for t in tracks if int(t) in first_seen), default=frame.index)
             events.append({"rule": event.rule_id, "t_s": frame.index / FPS, "since_s": since / FPS,
-                           "box": event.detections.xyxy[0].tolist() if len(event.detections) else None})
+                           "boxes": event.detections.xyxy.tolist()})
 
     pipeline = build_pipeline(loaded, RunOptions(progress_s=3600, drain_s=1, on_step=hook, deliver=False,
                                                  monitor=False), report=lambda line: None)
@@ -318,6 +319,12 @@ def iou(a: list[float] | None, b: list[float] | None) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def same_object(got: list[list[float]], ref: list[list[float]]) -> bool:
+    """Whether two events are about the same object: a box of one overlaps a box of the
+    other (IoU >= 0.3). A count rule's event holds every object counted, in no set order."""
+    return any(iou(a, b) >= 0.3 for a in got for b in ref)
+
+
 def kept_events(reference: list[dict[str, Any]], got: list[dict[str, Any]], first: int,
                 last: int, frames: int) -> tuple[int, int, list[str]]:
     """(reference events kept, reference events due, the missed ones as "rule at clip
@@ -337,14 +344,15 @@ def kept_events(reference: list[dict[str, Any]], got: list[dict[str, Any]], firs
                 continue
             due += 1
             if any(e["rule"] == ref["rule"] and abs(e["index"] - occurrence) <= MATCH_S * FPS
-                   and iou(e["box"], ref["box"]) >= 0.3 for e in got):
+                   and same_object(e["boxes"], ref["boxes"]) for e in got):
                 kept += 1
                 continue
             same = [e for e in got if e["rule"] == ref["rule"]]
             near = min(same, key=lambda e: abs(e["index"] - occurrence), default=None)
             missed.append(f"{ref['rule']} at {occurrence / FPS:.1f} s" + (
-                f" (nearest: {(near['index'] - occurrence) / FPS:+.1f} s, IoU "
-                f"{iou(near['box'], ref['box']):.2f})" if near else " (none of that rule)"))
+                f" (nearest: {(near['index'] - occurrence) / FPS:+.1f} s, "
+                f"{'same' if same_object(near['boxes'], ref['boxes']) else 'other'} object)"
+                if near else " (none of that rule)"))
     return kept, due, missed
 
 
