@@ -321,7 +321,11 @@ def iou(a: list[float] | None, b: list[float] | None) -> float:
 
 def same_object(got: list[list[float]], ref: list[list[float]]) -> bool:
     """Whether two events are about the same object: a box of one overlaps a box of the
-    other (IoU >= 0.3). A count rule's event holds every object counted, in no set order."""
+    other (IoU >= 0.3). A count rule's event holds every object counted, in no set order;
+    one that names none (a count held through a missed detection by its ``clear_s``)
+    matches on rule and time alone."""
+    if not got or not ref:
+        return True
     return any(iou(a, b) >= 0.3 for a in got for b in ref)
 
 
