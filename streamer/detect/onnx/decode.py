@@ -29,6 +29,14 @@ def letterbox(
     YOLO models were trained; returns the NCHW RGB blob and how to undo it (scale, x and
     y padding in input pixels). ``scale``: resize by this much (the picture must then fit
     the input) instead of filling it."""
+    canvas, scale, pad_x, pad_y = letterbox_canvas(image, input_size, scale)
+    return to_blob(canvas, dtype), scale, pad_x, pad_y
+
+
+def letterbox_canvas(
+    image: np.ndarray, input_size: tuple[int, int], scale: float | None = None
+) -> tuple[np.ndarray, float, float, float]:
+    """:func:`letterbox`'s picture before it becomes a blob (uint8 BGR, ``input_size``)."""
     in_h, in_w = input_size
     src_h, src_w = image.shape[:2]
     if scale is None:
@@ -40,10 +48,15 @@ def letterbox(
         interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         image = cv2.resize(image, (new_w, new_h), interpolation=interpolation)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = image
-    blob = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255.0, swapRB=True)
+    return canvas, scale, float(pad_x), float(pad_y)
+
+
+def to_blob(canvas: np.ndarray, dtype: type[np.floating]) -> np.ndarray:
+    """A letterboxed BGR picture as the model's NCHW RGB blob in 0..1."""
+    blob: np.ndarray = cv2.dnn.blobFromImage(canvas, scalefactor=1 / 255.0, swapRB=True)
     if blob.dtype != dtype:
         blob = blob.astype(dtype)
-    return blob, scale, float(pad_x), float(pad_y)
+    return blob
 
 
 def unletterbox(

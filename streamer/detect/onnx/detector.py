@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,9 +30,16 @@ from streamer.detect.base import (
     make_detections,
 )
 from streamer.detect.int8 import Int8Plan, Int8Request, load_or_build
-from streamer.detect.onnx.body import HeadSpec, cut_body, decode_head, fit_input
+from streamer.detect.onnx.body import ALIGN, HeadSpec, cut_body, decode_head, fit_input
 from streamer.detect.onnx.cache import open_model
-from streamer.detect.onnx.decode import Decoded, decode, letterbox, unletterbox
+from streamer.detect.onnx.decode import (
+    Decoded,
+    decode,
+    letterbox,
+    letterbox_canvas,
+    to_blob,
+    unletterbox,
+)
 from streamer.detect.onnx.model import check_input, check_output, inspect_file, resolve_names
 from streamer.detect.onnx.session import GraphOptimization, SessionSpec, fail
 from streamer.detect.providers import TENSORRT
@@ -336,8 +344,7 @@ class OnnxDetector(SharedDetector):
         """
         if self._session is None:
             raise self._fail("detector is closed")
-        image, x0, y0, scale = self._picture(frame)
-        blob, scale, pad_x, pad_y = self._preprocess(image, scale)
+        blob, scale, pad_x, pad_y = self._input(frame)
         session, feed = self._session, {self._input_name: blob}
 
         def infer() -> np.ndarray:
@@ -350,27 +357,38 @@ class OnnxDetector(SharedDetector):
         if self._head is not None:
             output = decode_head(output, blob.shape[2], blob.shape[3], self._head, self.confidence)
         boxes, scores, class_ids = self._decode(output, self.confidence)
-        unletterbox(boxes, scale, pad_x, pad_y, image.shape[1], image.shape[0])
-        if x0 or y0:
-            boxes += np.array([x0, y0, x0, y0], dtype=boxes.dtype)
+        unletterbox(boxes, scale, pad_x, pad_y, frame.width, frame.height)
         names = [self.class_names[index] for index in class_ids]
         dets = make_detections(boxes, scores, names, self.model_id, class_ids=class_ids)
         return filter_classes(dets, self.config.class_map, self.config.classes, self.confidence)
 
-    def _picture(self, frame: Frame) -> tuple[np.ndarray, int, int, float | None]:
-        """What the model looks at: the frame, or its watched region where the model runs
-        at a free size; where that sits in the frame (x, y); the scale the whole frame
-        would get in the model's own input (None: fill the input)."""
+    def _input(self, frame: Frame) -> tuple[np.ndarray, float, float, float]:
+        """The model's input for ``frame`` and how to undo it (scale, x and y padding in
+        input pixels). At the model's own size: the frame letterboxed into it. At a free
+        size: the frame at the scale the model's own input would give it, or for a
+        region (``frame.region``) the part of that picture around it, cut on the model's
+        32-pixel grid.
+
+        Why on the grid: a cut there is a sub-window of exactly the pixels the whole
+        picture gives, at the same places on the model's grid of cells, so the model finds
+        there what it finds in the whole picture (up to a few cells from the cut). A cut
+        elsewhere resamples the picture and shifts the grid: scores near the threshold
+        then flip, and a borderline person seen in the whole picture can be missed."""
         if self._head is None:
-            return frame.image, 0, 0, None
+            return self._preprocess(frame.image)
         height, width = self.input_size
         scale = min(height / frame.height, width / frame.width)
         if frame.region is None:
-            return frame.image, 0, 0, scale
+            return self._preprocess(frame.image, scale)
+        size = fit_input(frame.height, frame.width, scale)
+        canvas, scale, pad_x, pad_y = letterbox_canvas(frame.image, size, scale)
         left, top, right, bottom = frame.region
-        x0, y0 = int(left * frame.width), int(top * frame.height)
-        x1, y1 = max(x0 + 1, round(right * frame.width)), max(y0 + 1, round(bottom * frame.height))
-        return frame.image[y0:y1, x0:x1], x0, y0, scale
+        x0 = int(left * frame.width * scale + pad_x) // ALIGN * ALIGN
+        y0 = int(top * frame.height * scale + pad_y) // ALIGN * ALIGN
+        x1 = min(size[1], max(x0 + ALIGN, -(-math.ceil(right * frame.width * scale + pad_x) // ALIGN) * ALIGN))
+        y1 = min(size[0], max(y0 + ALIGN, -(-math.ceil(bottom * frame.height * scale + pad_y) // ALIGN) * ALIGN))
+        blob = to_blob(np.ascontiguousarray(canvas[y0:y1, x0:x1]), self._input_dtype)
+        return blob, scale, pad_x - x0, pad_y - y0
 
     def _preprocess(
         self, image: np.ndarray, scale: float | None = None
