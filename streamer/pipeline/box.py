@@ -5,7 +5,8 @@ health, outbox, sinks), run on its own frame-loop thread with its own stop. What
 shares is what costs: the model in memory and the cores it runs on
 (:mod:`streamer.detect.shared`), and one monitor page for all cameras. One camera's
 outage, hang or backlog never holds another: a camera waits only for its own frame and for
-its own inference call, and the calls are served first come, first served.
+its own inference call, and the calls are served first come, first served (a keep-alive
+lets runs on motion go first for a moment).
 """
 
 from __future__ import annotations
