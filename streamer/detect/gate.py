@@ -150,8 +150,8 @@ def still_region(
     over most of it.
 
     Why: nothing moved in the watched area since the last run, so whatever the model can
-    find again is where it was (anything new would have moved, and motion runs look at
-    the whole region). A person standing in a zone is a tenth of the frame; on a box of
+    find again is where it was (anything new would have moved, and a run on motion looks
+    where it moved). A person standing in a zone is a tenth of the frame; on a box of
     cameras where people stand for minutes, keepalives and searches were half of the
     model's runs, at the cost of the whole region each."""
     boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
@@ -164,8 +164,8 @@ def still_region(
 
 
 class DetectGate:
-    """``due(image, t_s, tracking)`` on every frame, ``ran(t_s, lost)`` after each run;
-    frame-loop thread only.
+    """``due(image, t_s, tracking)`` on every frame, ``ran(t_s, missing, found)`` after
+    each run; frame-loop thread only.
 
     The first frame always runs (someone may already stand in the zone). With motion
     on, a frame runs when, within the ``fps`` cap, motion was seen since the last run,
@@ -173,9 +173,10 @@ class DetectGate:
     missing less than the tracker's lost buffer ago (it is looked for at the full rate
     until it is found or given up, as an ungated run would).
 
-    ``reason`` says why the last run was due: "keepalive" runs are *routine* (they only
-    keep still objects tracked), so a box's shared inference workers serve other
-    cameras' runs first (streamer.detect.shared).
+    ``reason`` says why the last run was due, and so where it looks (``motion_region``,
+    ``still_region``); "keepalive" runs are *routine* (they only keep still objects
+    tracked), so a box's shared inference workers serve other cameras' runs first
+    (streamer.detect.shared). ``moved_box`` is where motion was seen before it.
     """
 
     def __init__(self, plan: DetectPlan, motion: MotionCheck | None) -> None:
