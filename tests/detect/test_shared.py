@@ -5,6 +5,7 @@ first come, first served, so a camera with a backlog cannot starve another."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -19,38 +20,42 @@ from streamer.detect.shared import InferencePool, SharedModels, default_threads,
 from streamer.source import Frame
 
 
-def test_a_backlogged_camera_gets_one_call_per_turn_like_everyone_else() -> None:
-    pool = InferencePool(workers=1)
-    order: list[str] = []
+def queue_while_busy(pool: InferencePool, callers: list[Callable[[], object]]) -> None:
+    """Hold the pool's one worker with another camera's call, start each caller in turn
+    (each queued before the next starts), then let the worker go and wait for them all."""
     busy, release = threading.Event(), threading.Event()
 
-    def hold() -> None:  # the worker is busy with another camera's call
+    def hold() -> None:
         busy.set()
         release.wait(10)
 
-    def queued(n: int) -> None:
-        wait_for(lambda: pool.status()["queued"] == n, 10, f"{n} calls queued")
-
-    def backlog() -> None:  # a file read frame by frame: asks again the moment it is answered
-        for _ in range(3):
-            pool.run("file", lambda: order.append("file"))
-
-    threads = [threading.Thread(target=pool.run, args=("gate", hold))]
+    threads = [threading.Thread(target=pool.run, args=("other", hold))]
     threads[0].start()
     busy.wait(10)
     try:
-        # The backlog asks first, then two live cameras, while the worker is busy.
-        for n, target in enumerate((backlog, lambda: pool.run("live-1", lambda: order.append("live-1")),
-                                    lambda: pool.run("live-2", lambda: order.append("live-2"))), start=1):
-            threads.append(threading.Thread(target=target))
+        for n, caller in enumerate(callers, start=1):
+            threads.append(threading.Thread(target=caller))
             threads[-1].start()
-            queued(n)
+            wait_for(lambda n=n: pool.status()["queued"] == n, 10, f"{n} calls queued")
         release.set()
         for thread in threads:
             thread.join(10)
     finally:
         release.set()
         pool.close()
+
+
+def test_a_backlogged_camera_gets_one_call_per_turn_like_everyone_else() -> None:
+    pool = InferencePool(workers=1)
+    order: list[str] = []
+
+    def backlog() -> None:  # a file read frame by frame: asks again the moment it is answered
+        for _ in range(3):
+            pool.run("file", lambda: order.append("file"))
+
+    # The backlog asks first, then two live cameras, while the worker is busy.
+    queue_while_busy(pool, [backlog, lambda: pool.run("live-1", lambda: order.append("live-1")),
+                            lambda: pool.run("live-2", lambda: order.append("live-2"))])
     # The backlog's next call queues behind both live cameras: one call each per turn.
     assert order == ["file", "live-1", "live-2", "file", "file"]
     assert pool.status()["cameras"]["file"]["calls_total"] == 3  # type: ignore[index]
@@ -64,28 +69,11 @@ def test_a_routine_call_lets_the_others_go_first_for_a_while(
         routine_wait_s: float, expected: list[str]) -> None:
     pool = InferencePool(workers=1, routine_wait_s=routine_wait_s)
     order: list[str] = []
-    busy, release = threading.Event(), threading.Event()
 
-    def hold() -> None:
-        busy.set()
-        release.wait(10)
+    def call(name: str, routine: bool) -> Callable[[], object]:
+        return lambda: pool.run(name, lambda: order.append(name), routine)
 
-    threads = [threading.Thread(target=pool.run, args=("other", hold))]
-    threads[0].start()
-    busy.wait(10)
-    try:
-        for n, (name, routine) in enumerate((("still", True), ("moving-1", False),
-                                             ("moving-2", False)), start=1):
-            threads.append(threading.Thread(
-                target=pool.run, args=(name, lambda name=name: order.append(name), routine)))
-            threads[-1].start()
-            wait_for(lambda n=n: pool.status()["queued"] == n, 10, f"{n} calls queued")
-        release.set()
-        for thread in threads:
-            thread.join(10)
-    finally:
-        release.set()
-        pool.close()
+    queue_while_busy(pool, [call("still", True), call("moving-1", False), call("moving-2", False)])
     assert order == expected
 
 
