@@ -88,11 +88,9 @@ def detect_region(
         return None
     points = np.concatenate([np.asarray(p, dtype=np.float64).reshape(-1, 2) for p in places])
     grow = margin * height
-    x0, y0 = np.maximum(points.min(axis=0) - grow, 0.0)
-    x1, y1 = np.minimum(points.max(axis=0) + grow, [width, height])
-    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) >= WHOLE_FRAME_SHARE * width * height:
-        return None
-    return (float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))
+    (x0, y0), (x1, y1) = points.min(axis=0) - grow, points.max(axis=0) + grow
+    return _inside([(float(x0 / width), float(y0 / height), float(x1 / width), float(y1 / height))],
+                   None)
 
 
 # A run no motion asked for looks this many of each object's own heights around it.

@@ -172,8 +172,9 @@ class MotionCheck:
                 area = cv2.dilate(area, kernel)
         unmasked = np.full((work_h, work_w), 255, np.uint8)
         for polygon in self._mask:
-            cv2.fillPoly(area, [np.round(polygon * scale).astype(np.int32)], 0)
-            cv2.fillPoly(unmasked, [np.round(polygon * scale).astype(np.int32)], 0)
+            points = [np.round(polygon * scale).astype(np.int32)]
+            cv2.fillPoly(area, points, 0)
+            cv2.fillPoly(unmasked, points, 0)
         self._unmasked = unmasked if self._mask else None
         self._min_pixels = max(1, int(math.ceil(self._settings.min_area * work_w * work_h)))
         return area

@@ -22,21 +22,21 @@ Decoded = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
 def letterbox(
-    image: np.ndarray, input_size: tuple[int, int], dtype: type[np.floating],
-    scale: float | None = None,
+    image: np.ndarray, input_size: tuple[int, int], dtype: type[np.floating]
 ) -> tuple[np.ndarray, float, float, float]:
     """Letterbox into ``input_size`` (aspect kept, grey 114 borders, centred), as the
     YOLO models were trained; returns the NCHW RGB blob and how to undo it (scale, x and
-    y padding in input pixels). ``scale``: resize by this much (the picture must then fit
-    the input) instead of filling it."""
-    canvas, scale, pad_x, pad_y = letterbox_canvas(image, input_size, scale)
+    y padding in input pixels)."""
+    canvas, scale, pad_x, pad_y = letterbox_canvas(image, input_size)
     return to_blob(canvas, dtype), scale, pad_x, pad_y
 
 
 def letterbox_canvas(
     image: np.ndarray, input_size: tuple[int, int], scale: float | None = None
 ) -> tuple[np.ndarray, float, float, float]:
-    """:func:`letterbox`'s picture before it becomes a blob (uint8 BGR, ``input_size``)."""
+    """:func:`letterbox`'s picture before it becomes a blob (uint8 BGR, ``input_size``).
+    ``scale``: resize by this much (the picture must then fit the input) instead of
+    filling it."""
     in_h, in_w = input_size
     src_h, src_w = image.shape[:2]
     if scale is None:

@@ -378,27 +378,22 @@ class OnnxDetector(SharedDetector):
             return self._preprocess(frame.image)
         height, width = self.input_size
         scale = min(height / frame.height, width / frame.width)
-        if frame.region is None:
-            return self._preprocess(frame.image, scale)
         size = fit_input(frame.height, frame.width, scale)
         canvas, scale, pad_x, pad_y = letterbox_canvas(frame.image, size, scale)
-        left, top, right, bottom = frame.region
-        x0 = int(left * frame.width * scale + pad_x) // ALIGN * ALIGN
-        y0 = int(top * frame.height * scale + pad_y) // ALIGN * ALIGN
-        x1 = min(size[1], max(x0 + ALIGN, -(-math.ceil(right * frame.width * scale + pad_x) // ALIGN) * ALIGN))
-        y1 = min(size[0], max(y0 + ALIGN, -(-math.ceil(bottom * frame.height * scale + pad_y) // ALIGN) * ALIGN))
+        x0, y0, x1, y1 = 0, 0, size[1], size[0]
+        if frame.region is not None:
+            left, top, right, bottom = frame.region
+            x0 = int(left * frame.width * scale + pad_x) // ALIGN * ALIGN
+            y0 = int(top * frame.height * scale + pad_y) // ALIGN * ALIGN
+            x1 = min(x1, max(x0 + ALIGN, -(-math.ceil(right * frame.width * scale + pad_x) // ALIGN) * ALIGN))
+            y1 = min(y1, max(y0 + ALIGN, -(-math.ceil(bottom * frame.height * scale + pad_y) // ALIGN) * ALIGN))
         blob = to_blob(np.ascontiguousarray(canvas[y0:y1, x0:x1]), self._input_dtype)
         return blob, scale, pad_x - x0, pad_y - y0
 
-    def _preprocess(
-        self, image: np.ndarray, scale: float | None = None
-    ) -> tuple[np.ndarray, float, float, float]:
-        """The letterboxed NCHW blob for ``image`` and how to undo it: the model's own
-        input size, or (``scale`` given) the smallest that holds ``image`` at that scale."""
-        if scale is None:
-            return letterbox(image, self.input_size, self._input_dtype)
-        size = fit_input(image.shape[0], image.shape[1], scale)
-        return letterbox(image, size, self._input_dtype, scale)
+    def _preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+        """The NCHW blob for ``image`` letterboxed into the model's own input size, and how
+        to undo it (int8 calibration and a model run as exported use it)."""
+        return letterbox(image, self.input_size, self._input_dtype)
 
     def _decode(self, raw: np.ndarray, confidence: float) -> Decoded:
         """``[4+nc, N]`` → (xyxy in input pixels, score, class id) above ``confidence``
